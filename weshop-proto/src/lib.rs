@@ -36,6 +36,8 @@ pub mod frame;
 pub mod json;
 pub mod layout;
 pub mod schema;
+#[cfg(feature = "json")]
+pub mod vectors;
 
 pub use frame::{DEFAULT_MAX_FRAME_LENGTH, FrameError};
 pub use layout::{MissingField, WireMessage};

@@ -1,0 +1,73 @@
+//! Test support: the golden vectors, and message strategies built from descriptors.
+
+use std::sync::OnceLock;
+
+use prost_reflect::{Cardinality, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
+use proptest::prelude::*;
+use weshop_proto::vectors::{self, Vectors};
+
+/// The golden vectors, loaded once; panics saying where it looked when the file is missing.
+pub fn vectors() -> &'static Vectors {
+    static VECTORS: OnceLock<Vectors> = OnceLock::new();
+    VECTORS.get_or_init(|| {
+        vectors::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+/// The folder holding vectors.json and the normative schemas.
+pub fn protocol_dir() -> std::path::PathBuf {
+    vectors::locate(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn hex(text: &str) -> Vec<u8> {
+    vectors::parse_hex(text).unwrap()
+}
+
+/// Arbitrary values of a message, built from its descriptor: required fields always set,
+/// optional ones sometimes, repeated ones zero to four times, nested messages recursively.
+pub fn message_strategy(descriptor: &MessageDescriptor, depth: u32) -> BoxedStrategy<DynamicMessage> {
+    let fields: Vec<BoxedStrategy<(FieldDescriptor, Option<Value>)>> = descriptor
+        .fields()
+        .map(|field| {
+            let value = value_strategy(&field, depth);
+            let f = field.clone();
+            match field.cardinality() {
+                Cardinality::Required => value.prop_map(move |v| (f.clone(), Some(v))).boxed(),
+                Cardinality::Optional => {
+                    proptest::option::of(value).prop_map(move |v| (f.clone(), v)).boxed()
+                }
+                Cardinality::Repeated => prop::collection::vec(value, 0..4)
+                    .prop_map(move |v| (f.clone(), Some(Value::List(v))))
+                    .boxed(),
+            }
+        })
+        .collect();
+    let descriptor = descriptor.clone();
+    fields
+        .prop_map(move |values| {
+            let mut message = DynamicMessage::new(descriptor.clone());
+            for (field, value) in values {
+                if let Some(value) = value {
+                    message.set_field(&field, value);
+                }
+            }
+            message
+        })
+        .boxed()
+}
+
+fn value_strategy(field: &FieldDescriptor, depth: u32) -> BoxedStrategy<Value> {
+    match field.kind() {
+        Kind::Int32 => any::<i32>().prop_map(Value::I32).boxed(),
+        Kind::Int64 => any::<i64>().prop_map(Value::I64).boxed(),
+        Kind::Uint32 => any::<u32>().prop_map(Value::U32).boxed(),
+        Kind::Uint64 => any::<u64>().prop_map(Value::U64).boxed(),
+        Kind::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
+        Kind::String => ".{0,12}".prop_map(Value::String).boxed(),
+        Kind::Message(nested) => {
+            assert!(depth < 8, "schema nests too deeply for the strategy");
+            message_strategy(&nested, depth + 1).prop_map(Value::Message).boxed()
+        }
+        other => panic!("{}: field kind {other:?} is not used by the schemas", field.full_name()),
+    }
+}
