@@ -52,7 +52,10 @@ impl FrameCodec {
 
     /// A codec that refuses frame bodies longer than `max_frame_length` bytes.
     pub fn with_max_frame_length(max_frame_length: usize) -> Self {
-        Self { max_frame_length, state: State::Prefix }
+        Self {
+            max_frame_length,
+            state: State::Prefix,
+        }
     }
 
     /// The configured maximum body length.
@@ -75,7 +78,9 @@ impl FrameCodec {
             src.advance(header.prefix_length);
             self.state = State::Body(header.body_length);
         }
-        let State::Body(length) = self.state else { unreachable!("state set above") };
+        let State::Body(length) = self.state else {
+            unreachable!("state set above")
+        };
         if src.len() < length {
             src.reserve((length - src.len()).min(RESERVE_CHUNK));
             return Ok(None);
@@ -86,8 +91,13 @@ impl FrameCodec {
 
     fn eof_error(&self, src: &BytesMut) -> FrameError {
         FrameError::UnexpectedEof(match self.state {
-            State::Prefix => Truncated::InPrefix { received: src.len() },
-            State::Body(expected) => Truncated::InBody { received: src.len(), expected },
+            State::Prefix => Truncated::InPrefix {
+                received: src.len(),
+            },
+            State::Body(expected) => Truncated::InBody {
+                received: src.len(),
+                expected,
+            },
         })
     }
 
@@ -156,7 +166,10 @@ impl<M> std::fmt::Debug for DelimitedCodec<M> {
 
 impl<M> Clone for DelimitedCodec<M> {
     fn clone(&self) -> Self {
-        Self { frames: self.frames.clone(), _message: PhantomData }
+        Self {
+            frames: self.frames.clone(),
+            _message: PhantomData,
+        }
     }
 }
 
@@ -218,12 +231,9 @@ impl<M, E: Message> Encoder<E> for DelimitedCodec<M> {
     type Error = FrameError;
 
     fn encode(&mut self, message: E, dst: &mut BytesMut) -> Result<(), FrameError> {
-        let length = message.encoded_len();
-        self.frames.check_length(length)?;
-        dst.reserve(prost::length_delimiter_len(length) + length);
-        prost::encoding::encode_varint(length as u64, dst);
-        message.encode_raw(dst);
-        Ok(())
+        // BytesMut grows on demand; reserving first makes it one allocation at most.
+        dst.reserve(frame::MAX_VARINT_LENGTH + message.encoded_len());
+        frame::encode_frame_with_limit(&message, dst, self.max_frame_length()).map(drop)
     }
 }
 
@@ -236,9 +246,25 @@ mod tests {
     fn encoder_and_decoder_agree_across_types() {
         let mut codec = DelimitedCodec::<AResponses>::new();
         let mut buf = BytesMut::new();
-        codec.encode(ACommands { acks: vec![1, 2], ..Default::default() }, &mut buf).unwrap();
+        codec
+            .encode(
+                ACommands {
+                    acks: vec![1, 2],
+                    ..Default::default()
+                },
+                &mut buf,
+            )
+            .unwrap();
         assert_eq!(&buf[..], [0x04, 0x38, 0x01, 0x38, 0x02]);
-        codec.encode(AResponses { acks: vec![9], ..Default::default() }, &mut buf).unwrap();
+        codec
+            .encode(
+                AResponses {
+                    acks: vec![9],
+                    ..Default::default()
+                },
+                &mut buf,
+            )
+            .unwrap();
         buf.advance(5);
         assert_eq!(codec.decode(&mut buf).unwrap().unwrap().acks, vec![9]);
         assert!(buf.is_empty());
@@ -246,7 +272,7 @@ mod tests {
 
     #[test]
     fn prefix_split_keeps_state() {
-        let body = vec![0x30u8, 0x01].repeat(100); // 200 bytes: a two-byte prefix
+        let body = [0x30u8, 0x01].repeat(100); // 200 bytes: a two-byte prefix
         let mut codec = FrameCodec::new();
         let mut src = BytesMut::new();
         codec.encode(&body[..], &mut src).unwrap();
@@ -268,7 +294,11 @@ mod tests {
         let mut codec = FrameCodec::new();
         let mut src = BytesMut::from(&[0x80, 0x80, 0x80, 0x02][..]); // 4 MiB announced
         assert!(codec.decode(&mut src).unwrap().is_none());
-        assert!(src.capacity() <= RESERVE_CHUNK + 16, "reserved {}", src.capacity());
+        assert!(
+            src.capacity() <= RESERVE_CHUNK + 16,
+            "reserved {}",
+            src.capacity()
+        );
     }
 
     #[test]
@@ -277,20 +307,40 @@ mod tests {
         let mut src = BytesMut::from(&[0x0e, 0x08, 0x07][..]);
         assert!(codec.decode(&mut src).unwrap().is_none());
         let err = codec.decode_eof(&mut src).unwrap_err();
-        assert!(matches!(
-            err,
-            FrameError::UnexpectedEof(Truncated::InBody { received: 2, expected: 14 })
-        ), "{err}");
+        assert!(
+            matches!(
+                err,
+                FrameError::UnexpectedEof(Truncated::InBody {
+                    received: 2,
+                    expected: 14
+                })
+            ),
+            "{err}"
+        );
         let mut empty = BytesMut::new();
-        assert!(DelimitedCodec::<AConnected>::new().decode_eof(&mut empty).unwrap().is_none());
+        assert!(
+            DelimitedCodec::<AConnected>::new()
+                .decode_eof(&mut empty)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn encoder_refuses_oversized_messages() {
         let mut codec = DelimitedCodec::<AConnected>::with_max_frame_length(8);
         let err = codec
-            .encode(AConnected { worldid: 1, result: "connected!".into() }, &mut BytesMut::new())
+            .encode(
+                AConnected {
+                    worldid: 1,
+                    result: "connected!".into(),
+                },
+                &mut BytesMut::new(),
+            )
             .unwrap_err();
-        assert!(matches!(err, FrameError::FrameTooLarge { length: 14, max: 8 }), "{err}");
+        assert!(
+            matches!(err, FrameError::FrameTooLarge { length: 14, max: 8 }),
+            "{err}"
+        );
     }
 }

@@ -70,7 +70,9 @@ pub enum Truncated {
         received: usize,
     },
     /// Inside the body.
-    #[error("unexpected end of stream inside a frame body ({received} of {expected} bytes received)")]
+    #[error(
+        "unexpected end of stream inside a frame body ({received} of {expected} bytes received)"
+    )]
     InBody {
         /// Body bytes received.
         received: usize,
@@ -111,7 +113,10 @@ impl FrameHeader {
 /// `Ok(None)` means more bytes are needed; the answer is settled after at most five bytes for
 /// any prefix that can be valid, and an overlong or oversized one is refused as soon as it is
 /// seen, before anything is allocated for its body.
-pub fn parse_header(src: &[u8], max_frame_length: usize) -> Result<Option<FrameHeader>, FrameError> {
+pub fn parse_header(
+    src: &[u8],
+    max_frame_length: usize,
+) -> Result<Option<FrameHeader>, FrameError> {
     let mut value: u64 = 0;
     for (i, &byte) in src.iter().take(MAX_VARINT_LENGTH).enumerate() {
         let payload = u64::from(byte & 0x7f);
@@ -124,7 +129,10 @@ pub fn parse_header(src: &[u8], max_frame_length: usize) -> Result<Option<FrameH
         if byte & 0x80 == 0 {
             let length = value;
             if length > max_frame_length as u64 {
-                return Err(FrameError::FrameTooLarge { length, max: max_frame_length });
+                return Err(FrameError::FrameTooLarge {
+                    length,
+                    max: max_frame_length,
+                });
             }
             return Ok(Some(FrameHeader {
                 prefix_length: i + 1,
@@ -141,7 +149,10 @@ pub fn parse_header(src: &[u8], max_frame_length: usize) -> Result<Option<FrameH
 /// Splits the first whole frame off `src`: its body and the bytes it used (prefix included).
 ///
 /// `Ok(None)` means `src` holds only part of a frame.
-pub fn split_frame(src: &[u8], max_frame_length: usize) -> Result<Option<(&[u8], usize)>, FrameError> {
+pub fn split_frame(
+    src: &[u8],
+    max_frame_length: usize,
+) -> Result<Option<(&[u8], usize)>, FrameError> {
     let Some(header) = parse_header(src, max_frame_length)? else {
         return Ok(None);
     };
@@ -186,7 +197,9 @@ pub fn truncation(rest: &[u8], max_frame_length: usize) -> Option<Truncated> {
             received: rest.len() - header.prefix_length,
             expected: header.body_length,
         },
-        _ => Truncated::InPrefix { received: rest.len() },
+        _ => Truncated::InPrefix {
+            received: rest.len(),
+        },
     })
 }
 
@@ -241,28 +254,54 @@ mod tests {
         assert_eq!(parse_header(&[0x80], MAX).unwrap(), None);
         assert_eq!(
             parse_header(&[0x80, 0x01], MAX).unwrap(),
-            Some(FrameHeader { prefix_length: 2, body_length: 128 })
+            Some(FrameHeader {
+                prefix_length: 2,
+                body_length: 128
+            })
         );
     }
 
     #[test]
     fn padded_prefix_is_accepted() {
-        let h = parse_header(&[0x85, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00], MAX).unwrap().unwrap();
-        assert_eq!(h, FrameHeader { prefix_length: 7, body_length: 5 });
+        let h = parse_header(&[0x85, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00], MAX)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            h,
+            FrameHeader {
+                prefix_length: 7,
+                body_length: 5
+            }
+        );
     }
 
     #[test]
     fn largest_u32_is_too_large_not_overflow() {
         let err = parse_header(&[0xff, 0xff, 0xff, 0xff, 0x0f], MAX).unwrap_err();
-        assert!(matches!(err, FrameError::FrameTooLarge { length: 0xffff_ffff, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                FrameError::FrameTooLarge {
+                    length: 0xffff_ffff,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn overflow_is_refused_at_the_fifth_byte() {
         let err = parse_header(&[0xff, 0xff, 0xff, 0xff, 0x1f], MAX).unwrap_err();
-        assert!(matches!(err, FrameError::InvalidLength(LengthError::Overflow)), "{err}");
+        assert!(
+            matches!(err, FrameError::InvalidLength(LengthError::Overflow)),
+            "{err}"
+        );
         let err = parse_header(&[0xff; 5], MAX).unwrap_err();
-        assert!(matches!(err, FrameError::InvalidLength(LengthError::Overflow)), "{err}");
+        assert!(
+            matches!(err, FrameError::InvalidLength(LengthError::Overflow)),
+            "{err}"
+        );
     }
 
     #[test]
@@ -271,34 +310,65 @@ mod tests {
         assert_eq!(parse_header(&src, MAX).unwrap(), None);
         src.push(0x80);
         let err = parse_header(&src, MAX).unwrap_err();
-        assert!(matches!(err, FrameError::InvalidLength(LengthError::Overlong)), "{err}");
+        assert!(
+            matches!(err, FrameError::InvalidLength(LengthError::Overlong)),
+            "{err}"
+        );
     }
 
     #[test]
     fn limit_is_inclusive() {
         assert!(parse_header(&[10], 10).unwrap().is_some());
-        assert!(matches!(parse_header(&[11], 10), Err(FrameError::FrameTooLarge { length: 11, max: 10 })));
+        assert!(matches!(
+            parse_header(&[11], 10),
+            Err(FrameError::FrameTooLarge {
+                length: 11,
+                max: 10
+            })
+        ));
     }
 
     #[test]
     fn decode_frame_reports_used_bytes_and_waits_for_more() {
-        let msg = AConnected { worldid: 3, result: "connected!".into() };
+        let msg = AConnected {
+            worldid: 3,
+            result: "connected!".into(),
+        };
         let mut bytes = encode_frame_to_vec(&msg).unwrap();
         let whole = bytes.len();
         bytes.extend_from_slice(&[0x02, 0x20]);
         let (decoded, used) = decode_frame::<AConnected>(&bytes).unwrap().unwrap();
         assert_eq!((decoded, used), (msg, whole));
-        assert!(decode_frame::<AResponses>(&bytes[used..]).unwrap().is_none());
-        assert_eq!(truncation(&bytes[used..], MAX), Some(Truncated::InBody { received: 1, expected: 2 }));
-        assert_eq!(truncation(&[0x80], MAX), Some(Truncated::InPrefix { received: 1 }));
+        assert!(
+            decode_frame::<AResponses>(&bytes[used..])
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            truncation(&bytes[used..], MAX),
+            Some(Truncated::InBody {
+                received: 1,
+                expected: 2
+            })
+        );
+        assert_eq!(
+            truncation(&[0x80], MAX),
+            Some(Truncated::InPrefix { received: 1 })
+        );
         assert_eq!(truncation(&[], MAX), None);
     }
 
     #[test]
     fn encode_refuses_over_the_limit_and_short_buffers() {
-        let msg = AConnected { worldid: 3, result: "x".repeat(100) };
+        let msg = AConnected {
+            worldid: 3,
+            result: "x".repeat(100),
+        };
         let err = encode_frame_with_limit(&msg, &mut Vec::new(), 50).unwrap_err();
-        assert!(matches!(err, FrameError::FrameTooLarge { max: 50, .. }), "{err}");
+        assert!(
+            matches!(err, FrameError::FrameTooLarge { max: 50, .. }),
+            "{err}"
+        );
         let mut small = [0u8; 4];
         let err = encode_frame(&msg, &mut &mut small[..]).unwrap_err();
         assert_eq!(err.io_kind(), std::io::ErrorKind::WriteZero);
@@ -308,6 +378,9 @@ mod tests {
     fn missing_required_is_a_frame_error() {
         let err = decode_frame::<AConnected>(&[0x02, 0x08, 0x07]).unwrap_err();
         assert!(matches!(err, FrameError::MissingRequired(_)), "{err}");
-        assert_eq!(err.to_string(), "invalid body: AConnected is missing required field result");
+        assert_eq!(
+            err.to_string(),
+            "invalid body: AConnected is missing required field result"
+        );
     }
 }

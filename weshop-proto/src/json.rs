@@ -63,7 +63,10 @@ pub fn from_json<M: SchemaMessage>(json: Value) -> Result<M, JsonError> {
         json,
         &DeserializeOptions::new().deny_unknown_fields(true),
     )
-    .map_err(|source| JsonError::Mapping { message: descriptor.full_name().to_string(), source })?;
+    .map_err(|source| JsonError::Mapping {
+        message: descriptor.full_name().to_string(),
+        source,
+    })?;
     Ok(frame::decode_body::<M>(&dynamic.encode_to_vec())?)
 }
 
@@ -73,13 +76,29 @@ pub fn from_json<M: SchemaMessage>(json: Value) -> Result<M, JsonError> {
 pub struct JsonMapper {
     schema: Schema,
     name: String,
+    max_frame_length: usize,
 }
 
 impl JsonMapper {
     /// The mapper for message `name` of `schema`.
     pub fn new(schema: Schema, name: &str) -> Result<Self, UnknownMessage> {
         schema.message_descriptor(name)?;
-        Ok(Self { schema, name: name.to_string() })
+        Ok(Self {
+            schema,
+            name: name.to_string(),
+            max_frame_length: frame::DEFAULT_MAX_FRAME_LENGTH,
+        })
+    }
+
+    /// Refuse to produce frames with bodies over `max_frame_length` bytes.
+    pub fn with_max_frame_length(mut self, max_frame_length: usize) -> Self {
+        self.max_frame_length = max_frame_length;
+        self
+    }
+
+    /// The largest frame body this mapper produces (and its users should accept).
+    pub fn max_frame_length(&self) -> usize {
+        self.max_frame_length
     }
 
     /// The schema.
@@ -106,15 +125,15 @@ impl JsonMapper {
 
     /// Encodes JSON as one whole frame (length prefix and body), appended to `dst`.
     pub fn json_to_frame(&self, json: Value, dst: &mut Vec<u8>) -> Result<usize, JsonError> {
-        struct Visit<'a>(Value, &'a mut Vec<u8>);
+        struct Visit<'a>(Value, &'a mut Vec<u8>, usize);
         impl MessageVisitor for Visit<'_> {
             type Output = Result<usize, JsonError>;
             fn visit<M: SchemaMessage>(self) -> Self::Output {
                 let message = from_json::<M>(self.0)?;
-                Ok(frame::encode_frame(&message, self.1)?)
+                Ok(frame::encode_frame_with_limit(&message, self.1, self.2)?)
             }
         }
-        self.visit(Visit(json, dst))
+        self.visit(Visit(json, dst, self.max_frame_length))
     }
 
     fn visit<V: MessageVisitor>(&self, visitor: V) -> V::Output {
@@ -133,13 +152,21 @@ mod tests {
 
     #[test]
     fn int64_as_strings_and_zero_required_fields_present() {
-        let json = to_json(&AConnected { worldid: 0, result: String::new() });
+        let json = to_json(&AConnected {
+            worldid: 0,
+            result: String::new(),
+        });
         assert_eq!(json, json!({"worldid": "0", "result": ""}));
     }
 
     #[test]
     fn original_field_names_round_trip() {
-        let truck = RequestTruck { seq_num: 5, warehouse_id: 1, ship_id: 9, ..Default::default() };
+        let truck = RequestTruck {
+            seq_num: 5,
+            warehouse_id: 1,
+            ship_id: 9,
+            ..Default::default()
+        };
         let json = to_json(&truck);
         assert_eq!(json["seq_num"], "5");
         assert_eq!(json["warehouse_x"], 0);
@@ -150,8 +177,12 @@ mod tests {
     #[test]
     fn missing_required_and_unknown_fields_are_refused() {
         let err = from_json::<AConnected>(json!({"worldid": "1"})).unwrap_err();
-        assert!(err.to_string().contains("missing required field result"), "{err}");
-        let err = from_json::<AConnected>(json!({"worldid": "1", "result": "", "x": 1})).unwrap_err();
+        assert!(
+            err.to_string().contains("missing required field result"),
+            "{err}"
+        );
+        let err =
+            from_json::<AConnected>(json!({"worldid": "1", "result": "", "x": 1})).unwrap_err();
         assert!(matches!(err, JsonError::Mapping { .. }), "{err}");
     }
 
@@ -159,9 +190,14 @@ mod tests {
     fn mapper_picks_the_type_by_name() {
         let mapper = JsonMapper::new(Schema::WorldAmazon, "AConnected").unwrap();
         let mut frame = Vec::new();
-        mapper.json_to_frame(json!({"worldid": "7", "result": "connected!"}), &mut frame).unwrap();
+        mapper
+            .json_to_frame(json!({"worldid": "7", "result": "connected!"}), &mut frame)
+            .unwrap();
         assert_eq!(frame[0] as usize, frame.len() - 1);
-        assert_eq!(mapper.body_to_json(&frame[1..]).unwrap(), r#"{"worldid":"7","result":"connected!"}"#);
+        assert_eq!(
+            mapper.body_to_json(&frame[1..]).unwrap(),
+            r#"{"worldid":"7","result":"connected!"}"#
+        );
         assert!(JsonMapper::new(Schema::WorldAmazon, "Nope").is_err());
     }
 }

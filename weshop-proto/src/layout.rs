@@ -112,7 +112,12 @@ impl MessageLayout {
                         return Err(Fault::Malformed);
                     }
                     let (value, rest) = buf.split_at(len);
-                    if let Some(FieldLayout { message: Some(nested), name, .. }) = field {
+                    if let Some(FieldLayout {
+                        message: Some(nested),
+                        name,
+                        ..
+                    }) = field
+                    {
                         nested.walk(value, depth + 1).map_err(|fault| match fault {
                             Fault::Missing(path) => Fault::Missing(format!("{name}.{path}")),
                             Fault::Malformed => Fault::Malformed,
@@ -123,7 +128,11 @@ impl MessageLayout {
                 WireType::StartGroup => buf = skip_group(buf, number, depth)?,
                 WireType::EndGroup => return Err(Fault::Malformed),
             }
-            if let Some(FieldLayout { required_bit: Some(bit), .. }) = field {
+            if let Some(FieldLayout {
+                required_bit: Some(bit),
+                ..
+            }) = field
+            {
                 seen |= 1 << bit;
             }
         }
@@ -179,7 +188,11 @@ mod tests {
 
     #[test]
     fn present_fields_pass_even_when_zero() {
-        let body = AConnected { worldid: 0, result: String::new() }.encode_to_vec();
+        let body = AConnected {
+            worldid: 0,
+            result: String::new(),
+        }
+        .encode_to_vec();
         assert_eq!(body, [0x08, 0x00, 0x12, 0x00]);
         AConnected::check_required(&body).unwrap();
     }
@@ -189,13 +202,20 @@ mod tests {
         let err = AConnected::check_required(&[0x08, 0x07]).unwrap_err();
         assert_eq!(err.message, "AConnected");
         assert_eq!(err.path, "result");
-        assert_eq!(err.to_string(), "AConnected is missing required field result");
+        assert_eq!(
+            err.to_string(),
+            "AConnected is missing required field result"
+        );
     }
 
     #[test]
     fn missing_nested_field_has_a_path() {
         let mut cmd = ACommands::default();
-        cmd.buy.push(APurchaseMore { whnum: 1, things: vec![], seqnum: 5 });
+        cmd.buy.push(APurchaseMore {
+            whnum: 1,
+            things: vec![],
+            seqnum: 5,
+        });
         let mut body = cmd.encode_to_vec();
         // The buy item is `0a 04 08 01 18 05`: drop its seqnum by shortening it to `0a 02 08 01`.
         assert_eq!(body, [0x0a, 0x04, 0x08, 0x01, 0x18, 0x05]);
@@ -209,8 +229,8 @@ mod tests {
     fn unknown_fields_and_groups_are_skipped() {
         // result, worldid, then unknown field 9 as a group holding a varint, then fixed64 and fixed32.
         let body = [
-            0x12, 0x00, 0x08, 0x01, 0x4b, 0x08, 0x01, 0x4c, 0x51, 1, 2, 3, 4, 5, 6, 7, 8, 0x55,
-            1, 2, 3, 4,
+            0x12, 0x00, 0x08, 0x01, 0x4b, 0x08, 0x01, 0x4c, 0x51, 1, 2, 3, 4, 5, 6, 7, 8, 0x55, 1,
+            2, 3, 4,
         ];
         AConnected::check_required(&body).unwrap();
     }

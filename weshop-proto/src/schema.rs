@@ -123,7 +123,10 @@ impl Schema {
     }
 
     fn unknown(self, name: &str) -> UnknownMessage {
-        UnknownMessage { schema: self, name: name.to_string() }
+        UnknownMessage {
+            schema: self,
+            name: name.to_string(),
+        }
     }
 }
 
@@ -173,7 +176,9 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors_that_list_the_choices() {
-        let err = Schema::UpsAmazon.visit_message("AConnect", Name).unwrap_err();
+        let err = Schema::UpsAmazon
+            .visit_message("AConnect", Name)
+            .unwrap_err();
         assert!(err.to_string().contains("ConnectWorldId"), "{err}");
         assert!("world".parse::<Schema>().is_err());
     }

@@ -132,7 +132,9 @@ pub fn parse(text: &str) -> Result<Vectors, String> {
             .ok_or_else(|| format!("an entry lacks the string {key:?}: {item}"))
     };
     let field = |item: &Value, key: &str| -> Result<Value, String> {
-        item.get(key).cloned().ok_or_else(|| format!("an entry lacks {key:?}: {item}"))
+        item.get(key)
+            .cloned()
+            .ok_or_else(|| format!("an entry lacks {key:?}: {item}"))
     };
     Ok(Vectors {
         cases: list("cases")?
@@ -180,7 +182,7 @@ pub fn parse(text: &str) -> Result<Vectors, String> {
 
 /// Decodes hex text (no whitespace).
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits in {text:?}"));
     }
     (0..text.len())
@@ -227,6 +229,9 @@ mod tests {
     fn missing_file_names_where_it_looked() {
         let dir = std::env::temp_dir().join("weshop-no-vectors-here");
         let err = load(&dir).unwrap_err().to_string();
-        assert!(err.contains("weshop-no-vectors-here/shared/protocol"), "{err}");
+        assert!(
+            err.contains("weshop-no-vectors-here/shared/protocol"),
+            "{err}"
+        );
     }
 }

@@ -28,7 +28,9 @@ use weshop_proto::vectors::{self as golden, Vectors, to_hex};
 /// Runs a closure generic over the message type named by a vector entry.
 fn with_type<V: MessageVisitor>(schema: &str, message: &str, visitor: V) -> V::Output {
     let schema: Schema = schema.parse().expect("vector names a known schema");
-    schema.visit_message(message, visitor).expect("vector names a known message")
+    schema
+        .visit_message(message, visitor)
+        .expect("vector names a known message")
 }
 
 #[test]
@@ -38,7 +40,12 @@ fn our_schemas_are_the_normative_ones() {
         let path = dir.join(format!("{schema}.proto"));
         let normative = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        assert_eq!(schema.proto_source(), normative, "{schema}.proto differs from {}", path.display());
+        assert_eq!(
+            schema.proto_source(),
+            normative,
+            "{schema}.proto differs from {}",
+            path.display()
+        );
     }
 }
 
@@ -61,25 +68,55 @@ fn every_case_decodes_to_its_json_and_encodes_to_its_bytes() {
             assert_eq!(decoded, expected, "{}: decoded message", case.name);
             let mut buf = BytesMut::from(&frame_bytes[..]);
             let streamed = DelimitedCodec::<M>::new().decode_eof(&mut buf).unwrap();
-            assert_eq!(streamed.as_ref(), Some(&expected), "{}: codec decode", case.name);
-            assert_eq!(to_json(&decoded), case.json, "{}: JSON mapping of the decoded message", case.name);
+            assert_eq!(
+                streamed.as_ref(),
+                Some(&expected),
+                "{}: codec decode",
+                case.name
+            );
+            assert_eq!(
+                to_json(&decoded),
+                case.json,
+                "{}: JSON mapping of the decoded message",
+                case.name
+            );
 
             // Encoding: byte for byte, except the packed case, whose canonical form is unpacked.
             let encoded = frame::encode_frame_to_vec(&expected).unwrap();
             let mut codec_out = BytesMut::new();
-            DelimitedCodec::<M>::new().encode(expected.clone(), &mut codec_out).unwrap();
-            assert_eq!(&codec_out[..], &encoded[..], "{}: codec and sync helper", case.name);
+            DelimitedCodec::<M>::new()
+                .encode(expected.clone(), &mut codec_out)
+                .unwrap();
+            assert_eq!(
+                &codec_out[..],
+                &encoded[..],
+                "{}: codec and sync helper",
+                case.name
+            );
             if case.decode_only() {
-                assert_ne!(encoded, frame_bytes, "{}: packed input re-encodes unpacked", case.name);
+                assert_ne!(
+                    encoded, frame_bytes,
+                    "{}: packed input re-encodes unpacked",
+                    case.name
+                );
                 let (again, _) = frame::decode_frame::<M>(&encoded).unwrap().unwrap();
                 assert_eq!(again, expected, "{}", case.name);
             } else {
-                assert_eq!(to_hex(&encoded), case.frame_hex, "{}: encoded frame", case.name);
+                assert_eq!(
+                    to_hex(&encoded),
+                    case.frame_hex,
+                    "{}: encoded frame",
+                    case.name
+                );
             }
         }
     }
     let Vectors { cases, .. } = vectors();
-    assert!(cases.len() >= 19, "vectors.json has only {} cases", cases.len());
+    assert!(
+        cases.len() >= 19,
+        "vectors.json has only {} cases",
+        cases.len()
+    );
     for case in cases {
         with_type(&case.schema, &case.message, Case(case));
     }
@@ -120,8 +157,11 @@ impl MessageVisitor for StreamCheck<'_> {
     fn visit<M: SchemaMessage>(self) {
         let stream = self.0;
         let bytes = hex(&stream.stream_hex);
-        let expected: Vec<M> =
-            stream.frames_json.iter().map(|json| from_json(json.clone()).unwrap()).collect();
+        let expected: Vec<M> = stream
+            .frames_json
+            .iter()
+            .map(|json| from_json(json.clone()).unwrap())
+            .collect();
         let mut splits: Vec<Vec<usize>> = self.1;
         splits.push(vec![]);
         splits.push((1..bytes.len()).collect()); // one byte at a time
@@ -142,7 +182,9 @@ fn streams_yield_exactly_their_frames_in_every_split() {
     for stream in streams {
         let len = hex(&stream.stream_hex).len();
         // Every pair of cuts, too: all three-chunk splits.
-        let pairs = (0..=len).flat_map(|a| (a..=len).map(move |b| vec![a, b])).collect();
+        let pairs = (0..=len)
+            .flat_map(|a| (a..=len).map(move |b| vec![a, b]))
+            .collect();
         with_type(&stream.schema, &stream.message, StreamCheck(stream, pairs));
     }
 }
@@ -182,7 +224,13 @@ fn malformed_entries_are_rejected_with_the_stated_error() {
         let err = with_type(&entry.schema, &entry.message, Check(entry)).unwrap_err();
         let ok = match entry.name.as_str() {
             "truncated_body" => matches!(err, FrameError::UnexpectedEof(Truncated::InBody { .. })),
-            "huge_length_prefix" => matches!(err, FrameError::FrameTooLarge { length: 0x7fff_ffff, .. }),
+            "huge_length_prefix" => matches!(
+                err,
+                FrameError::FrameTooLarge {
+                    length: 0x7fff_ffff,
+                    ..
+                }
+            ),
             "overlong_varint_length" => matches!(
                 err,
                 FrameError::InvalidLength(LengthError::Overflow | LengthError::Overlong)
@@ -194,13 +242,21 @@ fn malformed_entries_are_rejected_with_the_stated_error() {
                 true
             }
         };
-        assert!(ok, "{}: expected {:?}, got {err:?}", entry.name, entry.expect);
+        assert!(
+            ok,
+            "{}: expected {:?}, got {err:?}",
+            entry.name, entry.expect
+        );
         if entry.expect.starts_with("incomplete") {
             // Before the end of the stream the decoder just waits.
             let bytes = hex(&entry.stream_hex);
             let mut buf = BytesMut::from(&bytes[..]);
             let waited = with_type(&entry.schema, &entry.message, Waits(&mut buf));
-            assert!(waited, "{}: decoder did not wait for more bytes", entry.name);
+            assert!(
+                waited,
+                "{}: decoder did not wait for more bytes",
+                entry.name
+            );
         }
     }
 
@@ -219,16 +275,25 @@ impl MessageVisitor for RoundTrip {
     type Output = ();
     fn visit<M: SchemaMessage>(self) {
         let descriptor = M::default().descriptor();
-        let config = ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() };
+        let config = ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
         let mut runner = proptest::test_runner::TestRunner::new(config);
         runner
             .run(&message_strategy(&descriptor, 0), |dynamic| {
                 let body = prost::Message::encode_to_vec(&dynamic);
-                let message = frame::decode_body::<M>(&body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let message = frame::decode_body::<M>(&body)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 // prost's encoder and prost-reflect's agree byte for byte (field order, unpacked).
                 let mut frame_bytes = BytesMut::new();
-                DelimitedCodec::<M>::new().encode(message.clone(), &mut frame_bytes).unwrap();
-                let header = frame::parse_header(&frame_bytes, usize::MAX).unwrap().unwrap();
+                DelimitedCodec::<M>::new()
+                    .encode(message.clone(), &mut frame_bytes)
+                    .unwrap();
+                let header = frame::parse_header(&frame_bytes, usize::MAX)
+                    .unwrap()
+                    .unwrap();
                 prop_assert_eq!(&frame_bytes[header.prefix_length..], &body[..]);
                 // Codec round trip, including a split mid-frame.
                 let cut = frame_bytes.len() / 2;
@@ -258,10 +323,15 @@ async fn async_reader_yields_the_stream_in_any_chunking() {
     let bytes = hex(&stream.stream_hex);
     let expected: Vec<Value> = stream.frames_json.clone();
     for chunk_size in [1, 2, 3, 7, 64, bytes.len()] {
-        let chunks: Vec<io::Result<bytes::Bytes>> =
-            bytes.chunks(chunk_size).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+        let chunks: Vec<io::Result<bytes::Bytes>> = bytes
+            .chunks(chunk_size)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
         let reader = StreamReader::new(stream::iter(chunks));
-        let frames = FramedRead::new(reader, DelimitedCodec::<weshop_proto::world_amazon::AResponses>::new());
+        let frames = FramedRead::new(
+            reader,
+            DelimitedCodec::<weshop_proto::world_amazon::AResponses>::new(),
+        );
         let got: Vec<Value> = frames.map(|m| to_json(&m.unwrap())).collect().await;
         assert_eq!(got, expected, "chunk size {chunk_size}");
     }
@@ -271,7 +341,7 @@ async fn async_reader_yields_the_stream_in_any_chunking() {
 async fn frames_cross_a_real_tcp_connection_both_ways() {
     use tokio::net::{TcpListener, TcpStream};
     use tokio_util::codec::Framed;
-    use weshop_proto::world_amazon::{ACommands, APack, AProduct, AResponses, APacked};
+    use weshop_proto::world_amazon::{ACommands, APack, APacked, AProduct, AResponses};
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -282,7 +352,14 @@ async fn frames_cross_a_real_tcp_connection_both_ways() {
         while let Some(commands) = link.next().await {
             let commands = commands.unwrap();
             let response = AResponses {
-                ready: commands.topack.iter().map(|p| APacked { shipid: p.shipid, seqnum: p.seqnum + 1000 }).collect(),
+                ready: commands
+                    .topack
+                    .iter()
+                    .map(|p| APacked {
+                        shipid: p.shipid,
+                        seqnum: p.seqnum + 1000,
+                    })
+                    .collect(),
                 acks: commands.topack.iter().map(|p| p.seqnum).collect(),
                 ..Default::default()
             };
@@ -295,16 +372,31 @@ async fn frames_cross_a_real_tcp_connection_both_ways() {
     for seqnum in 1..=200i64 {
         let pack = APack {
             whnum: 1,
-            things: vec![AProduct { id: seqnum, description: "x".repeat(seqnum as usize), count: 2 }],
+            things: vec![AProduct {
+                id: seqnum,
+                description: "x".repeat(seqnum as usize),
+                count: 2,
+            }],
             shipid: seqnum * 10,
             seqnum,
         };
-        link.send(ACommands { topack: vec![pack], ..Default::default() }).await.unwrap();
+        link.send(ACommands {
+            topack: vec![pack],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     }
     for seqnum in 1..=200i64 {
         let response = link.next().await.unwrap().unwrap();
         assert_eq!(response.acks, vec![seqnum]);
-        assert_eq!(response.ready, vec![APacked { shipid: seqnum * 10, seqnum: seqnum + 1000 }]);
+        assert_eq!(
+            response.ready,
+            vec![APacked {
+                shipid: seqnum * 10,
+                seqnum: seqnum + 1000
+            }]
+        );
     }
     drop(link);
     server.await.unwrap();

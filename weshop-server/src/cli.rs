@@ -79,7 +79,7 @@ fn run_wire(command: WireCommand) -> ExitCode {
         WireCommand::Encode(args) => (args, false),
     };
     let mapper = match JsonMapper::new(args.schema, &args.message) {
-        Ok(mapper) => mapper,
+        Ok(mapper) => mapper.with_max_frame_length(args.max_frame_length),
         Err(e) => return fail(&format!("error: {e}"), 2),
     };
     let input = match args.open() {
@@ -88,9 +88,9 @@ fn run_wire(command: WireCommand) -> ExitCode {
     };
     let output = io::stdout().lock();
     let result = if decoding {
-        wire::decode(&mapper, input, args.hex, args.max_frame_length, output)
+        wire::decode(&mapper, input, args.hex, output)
     } else {
-        wire::encode(&mapper, BufReader::new(input), args.hex, args.max_frame_length, output)
+        wire::encode(&mapper, BufReader::new(input), args.hex, output)
     };
     match result {
         Ok(_) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ use weshop_proto::{
     FrameError,
     codec::FrameCodec,
     json::{JsonError, JsonMapper},
+    vectors::to_hex,
 };
 
 /// Why a `weshop wire` run stopped early.
@@ -105,10 +106,9 @@ pub fn decode(
     mapper: &JsonMapper,
     mut input: impl Read,
     hex: bool,
-    max_frame_length: usize,
     mut output: impl Write,
 ) -> Result<u64, WireError> {
-    let mut codec = FrameCodec::with_max_frame_length(max_frame_length);
+    let mut codec = FrameCodec::with_max_frame_length(mapper.max_frame_length());
     let mut hex_text = HexText::default();
     let mut buf = BytesMut::new();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -128,7 +128,10 @@ pub fn decode(
             return match codec.decode_eof(&mut buf) {
                 Ok(None) => Ok(frames),
                 Ok(Some(_)) => unreachable!("decode yields every whole frame before EOF"),
-                Err(source) => Err(WireError::Frame { offset: frame_start, source }),
+                Err(source) => Err(WireError::Frame {
+                    offset: frame_start,
+                    source,
+                }),
             };
         }
         if hex {
@@ -138,14 +141,18 @@ pub fn decode(
         }
         loop {
             let before = buf.len();
-            let decoded = codec
-                .decode(&mut buf)
-                .map_err(|source| WireError::Frame { offset: frame_start, source })?;
+            let decoded = codec.decode(&mut buf).map_err(|source| WireError::Frame {
+                offset: frame_start,
+                source,
+            })?;
             consumed += (before - buf.len()) as u64;
             let Some(body) = decoded else { break };
             let json = mapper
                 .body_to_json(&body)
-                .map_err(|source| WireError::Frame { offset: frame_start, source })?;
+                .map_err(|source| WireError::Frame {
+                    offset: frame_start,
+                    source,
+                })?;
             frame_start = consumed;
             output.write_all(json.as_bytes())?;
             output.write_all(b"\n")?;
@@ -162,10 +169,8 @@ pub fn encode(
     mapper: &JsonMapper,
     input: impl BufRead,
     hex: bool,
-    max_frame_length: usize,
     mut output: impl Write,
 ) -> Result<u64, WireError> {
-    let _ = max_frame_length; // frames are capped by encode_frame's default limit
     let mut offset: u64 = 0;
     let mut frames = 0;
     let mut frame = Vec::new();
@@ -173,7 +178,7 @@ pub fn encode(
         let line = line?;
         let line_start = offset;
         offset += line.len() as u64 + 1;
-        let text = trim_ascii(&line);
+        let text = line.trim_ascii();
         if text.is_empty() {
             continue;
         }
@@ -183,21 +188,23 @@ pub fn encode(
             WireError::Json {
                 offset: line_start + leading + (e.column().max(1) as u64 - 1),
                 line: number,
-                source: JsonError::Mapping { message: mapper.message_name().to_string(), source: e },
+                source: JsonError::Mapping {
+                    message: mapper.message_name().to_string(),
+                    source: e,
+                },
             }
         })?;
         frame.clear();
         mapper
             .json_to_frame(value, &mut frame)
-            .map_err(|source| WireError::Json { offset: line_start, line: number, source })?;
+            .map_err(|source| WireError::Json {
+                offset: line_start,
+                line: number,
+                source,
+            })?;
         if hex {
-            let mut text = String::with_capacity(frame.len() * 2 + 1);
-            for byte in &frame {
-                use std::fmt::Write as _;
-                let _ = write!(text, "{byte:02x}");
-            }
-            text.push('\n');
-            output.write_all(text.as_bytes())?;
+            output.write_all(to_hex(&frame).as_bytes())?;
+            output.write_all(b"\n")?;
         } else {
             output.write_all(&frame)?;
         }
@@ -207,13 +214,9 @@ pub fn encode(
     Ok(frames)
 }
 
-fn trim_ascii(line: &[u8]) -> &[u8] {
-    line.trim_ascii()
-}
-
 #[cfg(test)]
 mod tests {
-    use weshop_proto::{DEFAULT_MAX_FRAME_LENGTH as MAX, Schema};
+    use weshop_proto::Schema;
 
     use super::*;
 
@@ -225,44 +228,76 @@ mod tests {
     fn hex_round_trip_through_both_directions() {
         let mut hex = Vec::new();
         let json = "{\"acks\":[\"1\",\"2\"]}\n\n{\"finished\":true}\n";
-        assert_eq!(encode(&mapper("AResponses"), json.as_bytes(), true, MAX, &mut hex).unwrap(), 2);
-        assert_eq!(String::from_utf8(hex.clone()).unwrap(), "0430013002\n022001\n");
+        assert_eq!(
+            encode(&mapper("AResponses"), json.as_bytes(), true, &mut hex).unwrap(),
+            2
+        );
+        assert_eq!(
+            String::from_utf8(hex.clone()).unwrap(),
+            "0430013002\n022001\n"
+        );
         let mut out = Vec::new();
-        assert_eq!(decode(&mapper("AResponses"), &hex[..], true, MAX, &mut out).unwrap(), 2);
-        assert_eq!(String::from_utf8(out).unwrap(), "{\"acks\":[\"1\",\"2\"]}\n{\"finished\":true}\n");
+        assert_eq!(
+            decode(&mapper("AResponses"), &hex[..], true, &mut out).unwrap(),
+            2
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"acks\":[\"1\",\"2\"]}\n{\"finished\":true}\n"
+        );
     }
 
     #[test]
     fn errors_name_the_offset_of_the_faulty_frame_after_printing_the_good_ones() {
         let mut out = Vec::new();
-        let err = decode(&mapper("AConnected"), &[0x02, 0x08, 0x07][..], false, MAX, &mut out).unwrap_err();
+        let err = decode(
+            &mapper("AConnected"),
+            &[0x02, 0x08, 0x07][..],
+            false,
+            &mut out,
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("at byte 0: "), "{err}");
         // A good frame (15 bytes), then a truncated one starting at byte 15.
         let input = "0e0807120a636f6e6e656374656421 0e0807120a636f6e6e656374";
-        let err = decode(&mapper("AConnected"), input.as_bytes(), true, MAX, &mut out).unwrap_err();
+        let err = decode(&mapper("AConnected"), input.as_bytes(), true, &mut out).unwrap_err();
         assert_eq!(
             err.to_string(),
             "at byte 15: unexpected end of stream inside a frame body (11 of 14 bytes received)"
         );
-        assert_eq!(String::from_utf8(out).unwrap(), "{\"worldid\":\"7\",\"result\":\"connected!\"}\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"worldid\":\"7\",\"result\":\"connected!\"}\n"
+        );
     }
 
     #[test]
     fn bad_hex_is_reported_at_its_input_offset() {
-        let err = decode(&mapper("ACommands"), "00 0g".as_bytes(), true, MAX, io::sink()).unwrap_err();
+        let err = decode(&mapper("ACommands"), "00 0g".as_bytes(), true, io::sink()).unwrap_err();
         assert_eq!(err.to_string(), "at input byte 4: 'g' is not a hex digit");
-        let err = decode(&mapper("ACommands"), "00 0".as_bytes(), true, MAX, io::sink()).unwrap_err();
-        assert!(err.to_string().starts_with("at input byte 3: odd number"), "{err}");
+        let err = decode(&mapper("ACommands"), "00 0".as_bytes(), true, io::sink()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("at input byte 3: odd number"),
+            "{err}"
+        );
     }
 
     #[test]
     fn json_errors_name_line_and_offset() {
         let input = "{\"acks\":[\"1\"]}\n{\"acks\": [oops]}\n";
-        let err = encode(&mapper("ACommands"), input.as_bytes(), true, MAX, io::sink()).unwrap_err();
+        let err = encode(&mapper("ACommands"), input.as_bytes(), true, io::sink()).unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("at byte 25 (line 2): "), "{text}");
-        let err = encode(&mapper("AConnected"), "{\"worldid\":\"1\"}".as_bytes(), false, MAX, io::sink())
-            .unwrap_err();
-        assert!(err.to_string().contains("missing required field result"), "{err}");
+        let err = encode(
+            &mapper("AConnected"),
+            "{\"worldid\":\"1\"}".as_bytes(),
+            false,
+            io::sink(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("missing required field result"),
+            "{err}"
+        );
     }
 }

@@ -2,21 +2,23 @@
 
 use std::sync::OnceLock;
 
-use prost_reflect::{Cardinality, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 use proptest::prelude::*;
+use prost_reflect::{Cardinality, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 use weshop_proto::vectors::{self, Vectors};
 
 /// The golden vectors, loaded once; panics saying where it looked when the file is missing.
 pub fn vectors() -> &'static Vectors {
     static VECTORS: OnceLock<Vectors> = OnceLock::new();
     VECTORS.get_or_init(|| {
-        vectors::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{e}"))
+        vectors::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| panic!("{e}"))
     })
 }
 
 /// The folder holding vectors.json and the normative schemas.
 pub fn protocol_dir() -> std::path::PathBuf {
-    vectors::locate(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{e}"))
+    vectors::locate(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn hex(text: &str) -> Vec<u8> {
@@ -25,7 +27,10 @@ pub fn hex(text: &str) -> Vec<u8> {
 
 /// Arbitrary values of a message, built from its descriptor: required fields always set,
 /// optional ones sometimes, repeated ones zero to four times, nested messages recursively.
-pub fn message_strategy(descriptor: &MessageDescriptor, depth: u32) -> BoxedStrategy<DynamicMessage> {
+pub fn message_strategy(
+    descriptor: &MessageDescriptor,
+    depth: u32,
+) -> BoxedStrategy<DynamicMessage> {
     let fields: Vec<BoxedStrategy<(FieldDescriptor, Option<Value>)>> = descriptor
         .fields()
         .map(|field| {
@@ -33,9 +38,9 @@ pub fn message_strategy(descriptor: &MessageDescriptor, depth: u32) -> BoxedStra
             let f = field.clone();
             match field.cardinality() {
                 Cardinality::Required => value.prop_map(move |v| (f.clone(), Some(v))).boxed(),
-                Cardinality::Optional => {
-                    proptest::option::of(value).prop_map(move |v| (f.clone(), v)).boxed()
-                }
+                Cardinality::Optional => proptest::option::of(value)
+                    .prop_map(move |v| (f.clone(), v))
+                    .boxed(),
                 Cardinality::Repeated => prop::collection::vec(value, 0..4)
                     .prop_map(move |v| (f.clone(), Some(Value::List(v))))
                     .boxed(),
@@ -66,8 +71,13 @@ fn value_strategy(field: &FieldDescriptor, depth: u32) -> BoxedStrategy<Value> {
         Kind::String => ".{0,12}".prop_map(Value::String).boxed(),
         Kind::Message(nested) => {
             assert!(depth < 8, "schema nests too deeply for the strategy");
-            message_strategy(&nested, depth + 1).prop_map(Value::Message).boxed()
+            message_strategy(&nested, depth + 1)
+                .prop_map(Value::Message)
+                .boxed()
         }
-        other => panic!("{}: field kind {other:?} is not used by the schemas", field.full_name()),
+        other => panic!(
+            "{}: field kind {other:?} is not used by the schemas",
+            field.full_name()
+        ),
     }
 }
