@@ -41,6 +41,8 @@ pub mod vectors;
 
 pub use frame::{DEFAULT_MAX_FRAME_LENGTH, FrameError};
 pub use layout::{MissingField, WireMessage};
+/// The prost runtime the generated types use (for `Message` and friends).
+pub use prost;
 pub use schema::{MessageVisitor, Schema, SchemaMessage, UnknownMessage};
 
 /// Generates the module of one schema: its prost types, their layouts, and its descriptor pool.

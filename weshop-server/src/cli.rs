@@ -2,15 +2,20 @@
 
 use std::{
     fs::File,
-    io::{self, BufReader, Read},
+    io::{self, BufReader, Read, Write},
+    net::SocketAddr,
     path::PathBuf,
     process::ExitCode,
+    time::Duration,
 };
 
 use clap::{Args, Parser, Subcommand};
 use weshop_proto::{DEFAULT_MAX_FRAME_LENGTH, Schema, json::JsonMapper};
 
-use crate::wire;
+use crate::{
+    sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
+    wire,
+};
 
 /// WeShop: an online shop fulfilled over protobuf/TCP by a world simulator and a partner UPS.
 #[derive(Debug, Parser)]
@@ -27,6 +32,54 @@ pub enum Command {
     /// Inspect or craft wire frames of the three protocols.
     #[command(subcommand)]
     Wire(WireCommand),
+    /// Run the simulated world: warehouses and trucks, an Amazon port and a UPS port.
+    WorldSim(WorldSimArgs),
+    /// Run the simulated UPS: joins worlds on a world's UPS port and serves shops.
+    UpsSim(UpsSimArgs),
+}
+
+/// `weshop world-sim …`
+#[derive(Debug, Args)]
+pub struct WorldSimArgs {
+    /// Address of the port shops connect to (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:23456")]
+    pub amazon_listen: SocketAddr,
+    /// Address of the port UPSes connect to (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:12345")]
+    pub ups_listen: SocketAddr,
+    /// Percentage (0-99) of incoming requests dropped before they are acked.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=99))]
+    pub flakiness: u8,
+    /// Seed of everything random (the same seed drops the same requests).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `weshop ups-sim …`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("shop").args(["listen", "connect"])))]
+pub struct UpsSimArgs {
+    /// The world simulator's UPS port.
+    #[arg(long, default_value = "127.0.0.1:12345")]
+    pub world: SocketAddr,
+    /// Listen for shops here (the default, on 127.0.0.1:34567; port 0 picks a free one).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Dial the shop here instead of listening.
+    #[arg(long)]
+    pub connect: Option<SocketAddr>,
+    /// Trucks to create in each world.
+    #[arg(long, default_value_t = 10)]
+    pub trucks: u32,
+    /// Seed of truck placement and resend jitter.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seconds a truck waits at a warehouse for the rest of its packages once one is released.
+    #[arg(long, default_value_t = 10.0)]
+    pub linger: f64,
+    /// Simspeed to ask of the world for trucks (default: the world's).
+    #[arg(long)]
+    pub simspeed: Option<u32>,
 }
 
 /// `weshop wire …`
@@ -70,7 +123,106 @@ impl WireArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Wire(command) => run_wire(command),
+        Command::WorldSim(args) => run_async(world_sim(args)),
+        Command::UpsSim(args) => run_async(ups_sim(args)),
     }
+}
+
+/// Installs the log subscriber (`RUST_LOG`, default `info`; `debug` shows every message).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+}
+
+fn run_async(task: impl Future<Output = io::Result<()>>) -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("error: cannot start the runtime: {e}"), 1),
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("error: {e}"), 1),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Prints one line to standard output at once (tests and scripts read the bound addresses).
+fn announce(line: &str) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn world_sim(args: WorldSimArgs) -> io::Result<()> {
+    let config = WorldConfig {
+        flakiness: args.flakiness,
+        seed: args.seed,
+        ..WorldConfig::default()
+    };
+    let server = WorldServer::bind(args.amazon_listen, args.ups_listen, config).await?;
+    announce(&format!("world-sim: amazon port {}", server.amazon_addr()));
+    announce(&format!("world-sim: ups port {}", server.ups_addr()));
+    tracing::info!(
+        "world-sim: flakiness {}%, seed {}",
+        args.flakiness,
+        args.seed
+    );
+    shutdown_signal().await;
+    tracing::info!("world-sim: shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn ups_sim(args: UpsSimArgs) -> io::Result<()> {
+    let config = UpsConfig {
+        trucks: args.trucks,
+        seed: args.seed,
+        simspeed: args.simspeed,
+        linger: Duration::try_from_secs_f64(args.linger)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("--linger: {e}")))?,
+        ..UpsConfig::default()
+    };
+    let shop = match (args.listen, args.connect) {
+        (_, Some(addr)) => ShopEndpoint::Connect(addr),
+        (Some(addr), None) => ShopEndpoint::Listen(addr),
+        (None, None) => ShopEndpoint::Listen(SocketAddr::from(([127, 0, 0, 1], 34567))),
+    };
+    let server = UpsServer::start(args.world, shop, config).await?;
+    match server.shop_addr() {
+        Some(addr) => announce(&format!("ups-sim: shop port {addr}")),
+        None => announce(&format!(
+            "ups-sim: dialing the shop at {}",
+            args.connect.expect("connect mode")
+        )),
+    }
+    announce(&format!("ups-sim: world {}", args.world));
+    shutdown_signal().await;
+    tracing::info!("ups-sim: shutting down");
+    server.shutdown().await;
+    Ok(())
 }
 
 fn run_wire(command: WireCommand) -> ExitCode {

@@ -6,4 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod links;
+pub mod sim;
 pub mod wire;

@@ -1,0 +1,284 @@
+use std::time::Duration;
+
+use weshop_proto::{world_amazon as wa, world_ups as wu};
+
+use super::*;
+use crate::links::{TruckEvent, WorldEvent};
+
+fn t0() -> Instant {
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+fn at(ms: u64) -> Instant {
+    t0() + Duration::from_millis(ms)
+}
+
+fn world(flakiness: u8, seed: u64) -> World {
+    let mut w = World::new(
+        1,
+        TimeModel::default(),
+        flakiness,
+        seed,
+        SessionConfig::default(),
+    );
+    w.add_warehouse(1, (0, 0)).unwrap();
+    w.add_truck(1, (0, 0)).unwrap();
+    w.set_amazon_connected(true);
+    w.set_ups_connected(true);
+    w
+}
+
+fn amazon_events(w: &mut World, now: Instant) -> Vec<WorldEvent> {
+    let mut events = Vec::new();
+    while let Some(out) = w.poll_amazon(now) {
+        events.extend(
+            WorldEvent::disassemble(out.message)
+                .items
+                .into_iter()
+                .map(|(_, e)| e),
+        );
+    }
+    events
+}
+
+fn ups_events(w: &mut World, now: Instant) -> Vec<TruckEvent> {
+    let mut events = Vec::new();
+    while let Some(out) = w.poll_ups(now) {
+        events.extend(
+            TruckEvent::disassemble(out.message)
+                .items
+                .into_iter()
+                .map(|(_, e)| e),
+        );
+    }
+    events
+}
+
+fn commands(items: Vec<WorldCommand>) -> wa::ACommands {
+    WorldCommand::assemble(
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (i as i64 + 1, c))
+            .collect(),
+        vec![],
+    )
+}
+
+#[test]
+fn durations_follow_the_time_model_and_simspeed() {
+    let mut w = world(0, 1);
+    let buy = WorldCommand::Buy(wa::APurchaseMore {
+        whnum: 1,
+        things: vec![wa::AProduct {
+            id: 1,
+            description: "x".into(),
+            count: 1,
+        }],
+        seqnum: 0,
+    });
+    w.handle_amazon(at(0), commands(vec![buy.clone()]));
+    amazon_events(&mut w, at(0));
+    assert_eq!(
+        w.poll_timeout(),
+        Some(at(1000)),
+        "a purchase takes 1 s at simspeed 100"
+    );
+    w.handle_timeout(at(999));
+    assert_eq!(w.stock(1, 1), 0);
+    w.handle_timeout(at(1000));
+    assert_eq!(w.stock(1, 1), 1);
+
+    let mut faster = commands(vec![]);
+    faster.simspeed = Some(1000);
+    w.handle_amazon(at(2000), faster);
+    let mut again = WorldCommand::assemble(vec![(9, buy)], vec![]);
+    again.simspeed = None;
+    w.handle_amazon(at(2000), again);
+    amazon_events(&mut w, at(2000));
+    w.handle_timeout(at(2100));
+    assert_eq!(w.stock(1, 1), 2, "ten times faster at simspeed 1000");
+}
+
+#[test]
+fn a_pickup_interrupts_a_delivery_and_the_rest_can_be_delivered_later() {
+    let mut w = world(0, 2);
+    w.add_warehouse(2, (0, 10)).unwrap();
+    let buy = WorldCommand::Buy(wa::APurchaseMore {
+        whnum: 1,
+        things: vec![wa::AProduct {
+            id: 1,
+            description: "x".into(),
+            count: 2,
+        }],
+        seqnum: 0,
+    });
+    w.handle_amazon(at(0), commands(vec![buy]));
+    w.handle_timeout(at(1000));
+    let packs = (1..=2)
+        .map(|shipid| {
+            WorldCommand::Pack(wa::APack {
+                whnum: 1,
+                things: vec![wa::AProduct {
+                    id: 1,
+                    description: "x".into(),
+                    count: 1,
+                }],
+                shipid,
+                seqnum: 0,
+            })
+        })
+        .collect();
+    let mut packs = commands(packs);
+    for (i, p) in packs.topack.iter_mut().enumerate() {
+        p.seqnum = 10 + i as i64;
+    }
+    w.handle_amazon(at(1000), packs);
+    w.handle_timeout(at(2000));
+    w.handle_ups(
+        at(2000),
+        TruckCommand::assemble(
+            vec![(
+                1,
+                TruckCommand::Pickup(wu::UGoPickup {
+                    truckid: 1,
+                    whid: 1,
+                    seqnum: 0,
+                }),
+            )],
+            vec![],
+        ),
+    );
+    w.handle_timeout(at(2000));
+    assert_eq!(
+        w.truck(1, at(2000)).unwrap().0,
+        TruckStatus::ArriveWarehouse
+    );
+    let loads = (1..=2)
+        .map(|shipid| {
+            (
+                20 + shipid,
+                WorldCommand::Load(wa::APutOnTruck {
+                    whnum: 1,
+                    truckid: 1,
+                    shipid,
+                    seqnum: 0,
+                }),
+            )
+        })
+        .collect();
+    w.handle_amazon(at(2000), WorldCommand::assemble(loads, vec![]));
+    w.handle_timeout(at(3000));
+    assert_eq!(w.package_status(1), Some(PackageStatus::Loaded));
+
+    // Deliver both, far apart; a pickup arrives after the first drop.
+    let to = |packageid, x, y| wu::UDeliveryLocation { packageid, x, y };
+    let deliver = wu::UGoDeliver {
+        truckid: 1,
+        packages: vec![to(1, 3, 4), to(2, 100, 100)],
+        seqnum: 0,
+    };
+    w.handle_ups(
+        at(3000),
+        TruckCommand::assemble(vec![(2, TruckCommand::Deliver(deliver))], vec![]),
+    );
+    w.handle_timeout(at(3500));
+    assert_eq!(w.package_status(1), Some(PackageStatus::Delivered));
+    assert_eq!(w.package_status(2), Some(PackageStatus::Delivering));
+    let (status, position) = w.truck(1, at(4000)).unwrap();
+    assert_eq!(status, TruckStatus::Delivering);
+    assert!(
+        position.0 > 3 && position.0 < 100,
+        "the truck is on its way: {position:?}"
+    );
+    w.handle_ups(
+        at(4000),
+        TruckCommand::assemble(
+            vec![(
+                3,
+                TruckCommand::Pickup(wu::UGoPickup {
+                    truckid: 1,
+                    whid: 2,
+                    seqnum: 0,
+                }),
+            )],
+            vec![],
+        ),
+    );
+    assert_eq!(
+        w.package_status(2),
+        Some(PackageStatus::Loaded),
+        "still on the truck"
+    );
+    w.handle_timeout(at(60_000));
+    let events = ups_events(&mut w, at(60_000));
+    let delivered: Vec<i64> = events
+        .iter()
+        .filter_map(|e| match e {
+            TruckEvent::Delivered(d) => Some(d.packageid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, vec![1], "package 2 was not dropped");
+    assert_eq!(
+        w.truck(1, at(60_000)).unwrap().0,
+        TruckStatus::ArriveWarehouse
+    );
+
+    let deliver = wu::UGoDeliver {
+        truckid: 1,
+        packages: vec![to(2, 1, 1)],
+        seqnum: 0,
+    };
+    w.handle_ups(
+        at(60_000),
+        TruckCommand::assemble(vec![(4, TruckCommand::Deliver(deliver))], vec![]),
+    );
+    w.handle_timeout(at(70_000));
+    assert_eq!(w.package_status(2), Some(PackageStatus::Delivered));
+    assert_eq!(w.truck(1, at(70_000)), Some((TruckStatus::Idle, (1, 1))));
+}
+
+#[test]
+fn flakiness_is_seeded_and_close_to_its_share() {
+    let dropped = |seed| {
+        let mut w = world(30, seed);
+        for i in 0..1000 {
+            let q = WorldCommand::Query(wa::AQuery {
+                packageid: 1,
+                seqnum: 0,
+            });
+            w.handle_amazon(at(0), WorldCommand::assemble(vec![(i, q)], vec![]));
+        }
+        w.stats().dropped
+    };
+    assert_eq!(dropped(5), dropped(5));
+    let share = dropped(6);
+    assert!((250..350).contains(&share), "30% of 1000 dropped: {share}");
+}
+
+#[test]
+fn events_wait_while_the_shop_is_away() {
+    let mut w = world(0, 3);
+    let buy = WorldCommand::Buy(wa::APurchaseMore {
+        whnum: 1,
+        things: vec![wa::AProduct {
+            id: 1,
+            description: "x".into(),
+            count: 1,
+        }],
+        seqnum: 0,
+    });
+    w.handle_amazon(at(0), commands(vec![buy]));
+    amazon_events(&mut w, at(0));
+    w.set_amazon_connected(false);
+    w.handle_timeout(at(5000));
+    assert!(w.poll_amazon(at(5000)).is_none(), "nobody to send to");
+    w.set_amazon_connected(true);
+    let events = amazon_events(&mut w, at(6000));
+    assert!(
+        matches!(&events[..], [WorldEvent::Arrived(_)]),
+        "{events:?}"
+    );
+}

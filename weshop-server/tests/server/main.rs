@@ -1,0 +1,8 @@
+//! weshop-server from the outside: the CLI, and the simulated world and UPS over real TCP.
+
+#![allow(missing_docs)] // a test crate
+
+mod peer;
+mod ups_sim;
+mod wire_cli;
+mod world_sim;
