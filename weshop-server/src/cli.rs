@@ -80,6 +80,10 @@ pub struct UpsSimArgs {
     /// Simspeed to ask of the world for trucks (default: the world's).
     #[arg(long)]
     pub simspeed: Option<u32>,
+    /// Create a world with this UPS's trucks at start (printed) for shops to join, instead of
+    /// only joining the worlds shops name.
+    #[arg(long)]
+    pub create_world: bool,
 }
 
 /// `weshop wire …`
@@ -210,7 +214,7 @@ async fn ups_sim(args: UpsSimArgs) -> io::Result<()> {
         (Some(addr), None) => ShopEndpoint::Listen(addr),
         (None, None) => ShopEndpoint::Listen(SocketAddr::from(([127, 0, 0, 1], 34567))),
     };
-    let server = UpsServer::start(args.world, shop, config).await?;
+    let server = UpsServer::start_with(args.world, shop, config, args.create_world).await?;
     match server.shop_addr() {
         Some(addr) => announce(&format!("ups-sim: shop port {addr}")),
         None => announce(&format!(
@@ -218,7 +222,10 @@ async fn ups_sim(args: UpsSimArgs) -> io::Result<()> {
             args.connect.expect("connect mode")
         )),
     }
-    announce(&format!("ups-sim: world {}", args.world));
+    announce(&format!("ups-sim: world simulator {}", args.world));
+    if let Some(world) = server.created_world() {
+        announce(&format!("ups-sim: created world {world}"));
+    }
     shutdown_signal().await;
     tracing::info!("ups-sim: shutting down");
     server.shutdown().await;

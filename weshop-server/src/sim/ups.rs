@@ -33,7 +33,7 @@ use crate::links::{ShopMessage, TruckCommand, TruckEvent, UpsMessage, UpsToShop,
 pub struct UpsConfig {
     /// Trucks created in each world.
     pub trucks: u32,
-    /// Trucks start at random points of `0..grid` × `0..grid`.
+    /// Trucks start at random points of `0..grid` × `0..grid` (drawn from `seed`).
     pub grid: i32,
     /// Seed of truck placement and session jitter.
     pub seed: u64,
@@ -145,8 +145,10 @@ impl fmt::Debug for UpsSim {
 impl UpsSim {
     /// A UPS for world `world_id`, with `config.trucks` trucks not yet created in the world.
     pub fn new(config: UpsConfig, world_id: i64) -> Self {
+        // Truck placement depends on the seed alone, so a UPS can describe its trucks before it
+        // knows the id of the world it creates.
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let seed = config.seed ^ (world_id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let grid = config.grid.max(1);
         let trucks = (1..=config.trucks as i32)
             .map(|id| {
@@ -213,6 +215,13 @@ impl UpsSim {
             trucks,
             is_amazon: false,
         }
+    }
+
+    /// The `UConnect` that creates a new world with this UPS's trucks.
+    pub fn uconnect_new_world(config: &UpsConfig) -> wu::UConnect {
+        let mut hello = UpsSim::new(config.clone(), 0).uconnect();
+        hello.worldid = None;
+        hello
     }
 
     /// The world accepted a `UConnect`: trucks exist now, and unacked commands go out again.

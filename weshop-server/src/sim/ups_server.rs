@@ -58,6 +58,7 @@ type Instances = Arc<Mutex<HashMap<i64, mpsc::UnboundedSender<Attach>>>>;
 #[derive(Debug)]
 pub struct UpsServer {
     shop_addr: Option<SocketAddr>,
+    created_world: Option<i64>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -69,8 +70,39 @@ impl UpsServer {
         shop: ShopEndpoint,
         config: UpsConfig,
     ) -> std::io::Result<Self> {
+        Self::start_with(world, shop, config, false).await
+    }
+
+    /// Like [`UpsServer::start`]; with `create_world`, the UPS first creates a world with its
+    /// trucks ([`UpsServer::created_world`]) for shops to join.
+    pub async fn start_with(
+        world: SocketAddr,
+        shop: ShopEndpoint,
+        config: UpsConfig,
+        create_world: bool,
+    ) -> std::io::Result<Self> {
         let (shutdown, stop) = watch::channel(false);
         let instances: Instances = Arc::default();
+        let mut created_world = None;
+        if create_world {
+            let (world_link, world_id) = join_world(world, UpsSim::uconnect_new_world(&config))
+                .await
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e))?;
+            info!("ups: created world {world_id}");
+            let mut sim = UpsSim::new(config.clone(), world_id);
+            sim.world_connected();
+            let (tx, rx) = mpsc::unbounded_channel();
+            instances
+                .lock()
+                .expect("instances lock")
+                .insert(world_id, tx);
+            let (instances, stop) = (instances.clone(), stop.clone());
+            tokio::spawn(async move {
+                instance(sim, world, Some(world_link), rx, stop).await;
+                instances.lock().expect("instances lock").remove(&world_id);
+            });
+            created_world = Some(world_id);
+        }
         let (shop_addr, task) = match shop {
             ShopEndpoint::Listen(addr) => {
                 let listener = TcpListener::bind(addr).await?;
@@ -87,9 +119,15 @@ impl UpsServer {
         };
         Ok(Self {
             shop_addr,
+            created_world,
             shutdown,
             task,
         })
+    }
+
+    /// The world this UPS created at start, if asked to.
+    pub fn created_world(&self) -> Option<i64> {
+        self.created_world
     }
 
     /// Where shops connect, when listening.
@@ -210,7 +248,7 @@ async fn greet(
     drop(instances_guard);
     let sim = UpsSim::new(config, world_id);
     tokio::spawn(async move {
-        instance(sim, world, rx, stop).await;
+        instance(sim, world, None, rx, stop).await;
         instances.lock().expect("instances lock").remove(&world_id);
     });
     Ok(closed)
@@ -228,7 +266,8 @@ where
     }
 }
 
-async fn join_world(addr: SocketAddr, hello: wu::UConnect) -> Result<WorldLink, String> {
+/// Connects to the world's UPS port and does the handshake; returns the link and the world id.
+async fn join_world(addr: SocketAddr, hello: wu::UConnect) -> Result<(WorldLink, i64), String> {
     let socket = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timed out".to_string())?
@@ -244,20 +283,23 @@ async fn join_world(addr: SocketAddr, hello: wu::UConnect) -> Result<WorldLink, 
     if connected.result != CONNECTED {
         return Err(connected.result);
     }
-    Ok(framed.map_codec(|_| DelimitedCodec::<wu::UResponses>::new()))
+    Ok((
+        framed.map_codec(|_| DelimitedCodec::<wu::UResponses>::new()),
+        connected.worldid,
+    ))
 }
 
 async fn instance(
     mut sim: UpsSim,
     world_addr: SocketAddr,
+    mut world: Option<WorldLink>,
     mut attach: mpsc::UnboundedReceiver<Attach>,
     mut stop: watch::Receiver<bool>,
 ) {
     let world_id = sim.world_id();
     let mut shop: Option<ShopLink> = None;
     let mut shop_closed: Option<oneshot::Sender<()>> = None;
-    let mut world: Option<WorldLink> = None;
-    let mut reconnect_at = Some(Instant::now());
+    let mut reconnect_at = world.is_none().then(Instant::now);
     let mut backoff = RECONNECT_MIN;
     let mut refused_once = false;
     loop {
@@ -306,7 +348,7 @@ async fn instance(
                 if reconnect_at.is_some_and(|at| at <= now) {
                     reconnect_at = None;
                     match join_world(world_addr, sim.uconnect()).await {
-                        Ok(link) => {
+                        Ok((link, _)) => {
                             info!("ups: joined world {world_id}");
                             world = Some(link);
                             backoff = RECONNECT_MIN;

@@ -3,6 +3,7 @@
 #![allow(missing_docs)] // a test crate
 
 mod peer;
+mod sim_cli;
 mod ups_sim;
 mod wire_cli;
 mod world_sim;

@@ -534,3 +534,118 @@ async fn flakiness_50_loses_nothing_and_does_nothing_twice() {
     );
     world.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pickup_interrupts_a_delivery_over_tcp() {
+    let world = world(0, 5).await;
+    let (mut shop, connected) = shop(world.amazon_addr(), None, &[(1, 0, 0)], 1).await;
+    let (mut ups, _) = ups(world.ups_addr(), Some(connected.worldid), &[(1, 0, 0)], 2).await;
+    shop.send(buy(1, vec![product(1, 2)]));
+    shop.pump_until(LIMIT, |items| {
+        items.iter().any(|(_, e)| matches!(e, E::Arrived(_)))
+    })
+    .await;
+    shop.send(pack(1, 1, vec![product(1, 1)]));
+    shop.send(pack(1, 2, vec![product(1, 1)]));
+    shop.pump_until(LIMIT, |items| {
+        items
+            .iter()
+            .filter(|(_, e)| matches!(e, E::Ready(_)))
+            .count()
+            == 2
+    })
+    .await;
+    ups.send(TC::Pickup(wu::UGoPickup {
+        truckid: 1,
+        whid: 1,
+        seqnum: 0,
+    }));
+    ups.pump_until(LIMIT, |items| {
+        items.iter().any(|(_, e)| matches!(e, TE::Completion(_)))
+    })
+    .await;
+    shop.send(load(1, 1, 1));
+    shop.send(load(1, 1, 2));
+    shop.pump_until(LIMIT, |items| {
+        items
+            .iter()
+            .filter(|(_, e)| matches!(e, E::Loaded(_)))
+            .count()
+            == 2
+    })
+    .await;
+
+    // Slow trucks down (0.1 s per unit): the first drop is 1 unit away, the second 10 000.
+    ups.link
+        .send(wu::UCommands {
+            simspeed: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let to = |packageid, x, y| wu::UDeliveryLocation { packageid, x, y };
+    ups.send(TC::Deliver(wu::UGoDeliver {
+        truckid: 1,
+        packages: vec![to(1, 0, 1), to(2, 0, 10_000)],
+        seqnum: 0,
+    }));
+    ups.pump_until(LIMIT, |items| {
+        items
+            .iter()
+            .any(|(_, e)| matches!(e, TE::Delivered(d) if d.packageid == 1))
+    })
+    .await;
+    ups.send(TC::Query(wu::UQuery {
+        truckid: 1,
+        seqnum: 0,
+    }));
+    ups.pump_until(LIMIT, |items| {
+        items.iter().any(|(_, e)| matches!(e, TE::Status(_)))
+    })
+    .await;
+    assert!(
+        ups.items
+            .iter()
+            .any(|(_, e)| matches!(e, TE::Status(t) if t.status == "delivering")),
+        "{:?}",
+        ups.items
+    );
+    ups.send(TC::Pickup(wu::UGoPickup {
+        truckid: 1,
+        whid: 1,
+        seqnum: 0,
+    }));
+    ups.pump_until(LIMIT, |items| {
+        items
+            .iter()
+            .filter(|(_, e)| matches!(e, TE::Completion(f) if f.status == "arrive warehouse"))
+            .count()
+            == 2
+    })
+    .await;
+    assert_eq!(
+        package_status(&mut shop, 2).await,
+        "loaded",
+        "package 2 stayed aboard, undelivered"
+    );
+    ups.link
+        .send(wu::UCommands {
+            simspeed: Some(FAST),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    ups.send(TC::Deliver(wu::UGoDeliver {
+        truckid: 1,
+        packages: vec![to(2, 3, 3)],
+        seqnum: 0,
+    }));
+    ups.pump_until(LIMIT, |items| {
+        items
+            .iter()
+            .any(|(_, e)| matches!(e, TE::Delivered(d) if d.packageid == 2))
+    })
+    .await;
+    assert_eq!(package_status(&mut shop, 2).await, "delivered");
+    world.shutdown().await;
+}
