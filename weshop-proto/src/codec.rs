@@ -4,6 +4,9 @@
 //! so one `Framed<TcpStream, DelimitedCodec<AResponses>>` sends `ACommands` and receives
 //! `AResponses`. [`FrameCodec`] does the framing alone and yields raw bodies.
 //!
+//! Because the encoder accepts any message type, a sink method that names no item (`flush`,
+//! `close`) needs one: `SinkExt::<ACommands>::flush(&mut framed)`; `send(message)` infers it.
+//!
 //! The decoder keeps its place between calls, so a frame may arrive in any number of pieces. A
 //! length prefix is checked against the maximum before anything is reserved for the body, and
 //! at most [`RESERVE_CHUNK`] bytes are reserved ahead of data that has actually arrived.

@@ -95,18 +95,16 @@ impl MessageLayout {
         }
         let mut seen = 0u64;
         while !buf.is_empty() {
-            let key = decode_varint(&mut buf).map_err(|_| Fault::Malformed)?;
+            let key = read_varint(&mut buf)?;
             let number = key >> 3;
             let wire_type = WireType::try_from(key & 7).map_err(|_| Fault::Malformed)?;
             let field = self.field(number);
             match wire_type {
-                WireType::Varint => {
-                    decode_varint(&mut buf).map_err(|_| Fault::Malformed)?;
-                }
+                WireType::Varint => skip_varint(&mut buf)?,
                 WireType::SixtyFourBit => buf = skip(buf, 8)?,
                 WireType::ThirtyTwoBit => buf = skip(buf, 4)?,
                 WireType::LengthDelimited => {
-                    let len = decode_varint(&mut buf).map_err(|_| Fault::Malformed)?;
+                    let len = read_varint(&mut buf)?;
                     let len = usize::try_from(len).map_err(|_| Fault::Malformed)?;
                     if len > buf.len() {
                         return Err(Fault::Malformed);
@@ -146,6 +144,30 @@ impl MessageLayout {
             .map_or("?", |f| f.name);
         Err(Fault::Missing(missing.to_string()))
     }
+}
+
+/// Reads a varint; one-byte values (nearly every key and length here) take the fast path.
+#[inline]
+fn read_varint(buf: &mut &[u8]) -> Result<u64, Fault> {
+    match buf.first() {
+        Some(&byte) if byte < 0x80 => {
+            *buf = &buf[1..];
+            Ok(u64::from(byte))
+        }
+        _ => decode_varint(buf).map_err(|_| Fault::Malformed),
+    }
+}
+
+/// Skips a varint without computing its value.
+#[inline]
+fn skip_varint(buf: &mut &[u8]) -> Result<(), Fault> {
+    let end = buf
+        .iter()
+        .take(10)
+        .position(|&b| b < 0x80)
+        .ok_or(Fault::Malformed)?;
+    *buf = &buf[end + 1..];
+    Ok(())
 }
 
 fn skip(buf: &[u8], n: usize) -> Result<&[u8], Fault> {

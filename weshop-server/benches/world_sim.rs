@@ -1,12 +1,12 @@
 //! How many messages the simulated world sustains over TCP on this machine.
 //!
-//! Each of `CLIENTS` shops creates its own world with one packed package, then keeps `WINDOW`
-//! requests in flight: batches of `BATCH` package queries, each answered by the world with an ack
+//! Each of `CLIENTS` shops creates its own world with one packed package, then keeps WINDOW
+//! requests in flight: batches of BATCH package queries, each answered by the world with an ack
 //! and a `packagestatus` event that the shop acks in turn — four sequenced items per query.
 //! Everything goes through real sockets, the codec and core's sessions on both ends.
 //! Prints requests/s, items/s (requests + events + both acks) and frames/s.
 //!
-//! `cargo bench -p weshop-server --bench world_sim [-- SECONDS]`
+//! `cargo bench -p weshop-server --bench world_sim [-- SECONDS [BATCH [WINDOW]]]`
 
 #![allow(missing_docs)] // a bench binary
 
@@ -30,8 +30,6 @@ use weshop_server::{
 };
 
 const CLIENTS: usize = 8;
-const BATCH: usize = 16;
-const WINDOW: usize = 256;
 
 #[derive(Default)]
 struct Counters {
@@ -41,7 +39,13 @@ struct Counters {
     frames_in: AtomicU64,
 }
 
-async fn client(addr: SocketAddr, id: usize, until: Instant, counters: Arc<Counters>) {
+async fn client(
+    addr: SocketAddr,
+    id: usize,
+    until: Instant,
+    (batch, window): (usize, usize),
+    counters: Arc<Counters>,
+) {
     let socket = TcpStream::connect(addr).await.unwrap();
     socket.set_nodelay(true).unwrap();
     let mut hello = Framed::new(socket, DelimitedCodec::<wa::AConnected>::new());
@@ -61,7 +65,7 @@ async fn client(addr: SocketAddr, id: usize, until: Instant, counters: Arc<Count
     .unwrap();
     let config = SessionConfig {
         seed: id as u64,
-        max_requests_per_message: BATCH,
+        max_requests_per_message: batch,
         ..SessionConfig::default()
     };
     let mut session = Session::<ShopToWorld>::new(config, 1);
@@ -81,7 +85,7 @@ async fn client(addr: SocketAddr, id: usize, until: Instant, counters: Arc<Count
         if ready && Instant::now() >= until {
             break;
         }
-        while ready && session.unacked_len() < WINDOW {
+        while ready && session.unacked_len() < window {
             session.send(WorldCommand::Query(wa::AQuery {
                 packageid: 1,
                 seqnum: 0,
@@ -123,10 +127,13 @@ async fn client(addr: SocketAddr, id: usize, until: Instant, counters: Arc<Count
 }
 
 fn main() {
-    let seconds: u64 = std::env::args()
+    let numbers: Vec<u64> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5);
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let seconds = numbers.first().copied().unwrap_or(5);
+    let batch = numbers.get(1).copied().unwrap_or(16) as usize;
+    let window = numbers.get(2).copied().unwrap_or(256) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -142,7 +149,15 @@ fn main() {
         let start = Instant::now() + Duration::from_millis(500);
         let until = start + Duration::from_secs(seconds);
         let tasks: Vec<_> = (0..CLIENTS)
-            .map(|id| tokio::spawn(client(world.amazon_addr(), id, until, counters.clone())))
+            .map(|id| {
+                tokio::spawn(client(
+                    world.amazon_addr(),
+                    id,
+                    until,
+                    (batch, window),
+                    counters.clone(),
+                ))
+            })
             .collect();
         tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
         let base = (
@@ -162,7 +177,7 @@ fn main() {
             - base.2
             - base.3;
         println!(
-            "world sim, {CLIENTS} shops x window {WINDOW}, batches of {BATCH}, {elapsed:.1} s:"
+            "world sim, {CLIENTS} shops x window {window}, batches of {batch}, {elapsed:.1} s:"
         );
         println!(
             "  requests acked      {:>12.0} /s",
