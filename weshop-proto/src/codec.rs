@@ -234,9 +234,10 @@ impl<M, E: Message> Encoder<E> for DelimitedCodec<M> {
     type Error = FrameError;
 
     fn encode(&mut self, message: E, dst: &mut BytesMut) -> Result<(), FrameError> {
-        // BytesMut grows on demand; reserving first makes it one allocation at most.
-        dst.reserve(frame::MAX_VARINT_LENGTH + message.encoded_len());
-        frame::encode_frame_with_limit(&message, dst, self.max_frame_length()).map(drop)
+        let length = frame::checked_length(&message, self.max_frame_length())?;
+        dst.reserve(prost::length_delimiter_len(length) + length);
+        frame::put_frame(&message, length, dst);
+        Ok(())
     }
 }
 

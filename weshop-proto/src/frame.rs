@@ -215,13 +215,7 @@ pub fn encode_frame_with_limit<M: Message>(
     dst: &mut impl BufMut,
     max_frame_length: usize,
 ) -> Result<usize, FrameError> {
-    let length = message.encoded_len();
-    if length > max_frame_length || length > u32::MAX as usize {
-        return Err(FrameError::FrameTooLarge {
-            length: length as u64,
-            max: max_frame_length,
-        });
-    }
+    let length = checked_length(message, max_frame_length)?;
     let frame_length = prost::length_delimiter_len(length) + length;
     if dst.remaining_mut() < frame_length {
         return Err(FrameError::Io(std::io::Error::new(
@@ -229,9 +223,29 @@ pub fn encode_frame_with_limit<M: Message>(
             "destination buffer too small for the frame",
         )));
     }
+    put_frame(message, length, dst);
+    Ok(frame_length)
+}
+
+/// The message's encoded length, refused when over the limit (or over what a varint32 holds).
+pub(crate) fn checked_length<M: Message>(
+    message: &M,
+    max_frame_length: usize,
+) -> Result<usize, FrameError> {
+    let length = message.encoded_len();
+    if length > max_frame_length || length > u32::MAX as usize {
+        return Err(FrameError::FrameTooLarge {
+            length: length as u64,
+            max: max_frame_length,
+        });
+    }
+    Ok(length)
+}
+
+/// Writes the prefix and the body; `length` is `message.encoded_len()`, room is already there.
+pub(crate) fn put_frame<M: Message>(message: &M, length: usize, dst: &mut impl BufMut) {
     prost::encoding::encode_varint(length as u64, dst);
     message.encode_raw(dst);
-    Ok(frame_length)
 }
 
 /// Encodes one frame into a new vector.

@@ -150,6 +150,19 @@ struct Pending<R> {
     reported_stuck: bool,
 }
 
+impl<R> Pending<R> {
+    /// A request not sent yet: due at once.
+    fn new(request: R) -> Self {
+        Self {
+            request,
+            attempts: 0,
+            due: None,
+            first_sent: None,
+            reported_stuck: false,
+        }
+    }
+}
+
 /// One side of a reliable link. See the [module docs](self).
 pub struct Session<P: Protocol> {
     config: SessionConfig,
@@ -193,16 +206,7 @@ impl<P: Protocol> Session<P> {
         let unacked = state
             .unacked
             .into_iter()
-            .map(|(seqnum, request)| {
-                let pending = Pending {
-                    request,
-                    attempts: 0,
-                    due: None,
-                    first_sent: None,
-                    reported_stuck: false,
-                };
-                (seqnum, pending)
-            })
+            .map(|(seqnum, request)| (seqnum, Pending::new(request)))
             .collect();
         Self {
             config,
@@ -220,14 +224,7 @@ impl<P: Protocol> Session<P> {
     pub fn send(&mut self, request: P::Request) -> Seqnum {
         let seqnum = self.next_seqnum;
         self.next_seqnum += 1;
-        let pending = Pending {
-            request,
-            attempts: 0,
-            due: None,
-            first_sent: None,
-            reported_stuck: false,
-        };
-        self.unacked.insert(seqnum, pending);
+        self.unacked.insert(seqnum, Pending::new(request));
         self.stats.requests += 1;
         seqnum
     }

@@ -20,6 +20,6 @@ pub mod worlds;
 pub use time_model::TimeModel;
 pub use ups::{UpsConfig, UpsSim};
 pub use ups_server::{ShopEndpoint, UpsServer};
-pub use world::{Outgoing, PackageStatus, TruckStatus, World};
+pub use world::{Outgoing, PackageStatus, Side, TruckStatus, World};
 pub use world_server::WorldServer;
 pub use worlds::{CONNECTED, WorldConfig, WorldSim};

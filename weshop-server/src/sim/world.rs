@@ -18,7 +18,7 @@ use std::{
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use weshop_core::session::{Seqnum, Session, SessionConfig};
+use weshop_core::session::{Protocol, Seqnum, Session, SessionConfig};
 use weshop_proto::{world_amazon as wa, world_ups as wu};
 
 use super::time_model::{DEFAULT_SIMSPEED, TimeModel};
@@ -232,14 +232,114 @@ pub struct Outgoing<M> {
     pub close: bool,
 }
 
+/// Which side of a world a link serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The shop (world_amazon).
+    Amazon,
+    /// The UPS (world_ups).
+    Ups,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Amazon => "amazon",
+            Side::Ups => "ups",
+        })
+    }
+}
+
+/// A response message that can say `finished` (the world's last word after a `disconnect`).
+pub trait Finishing: Default {
+    /// Sets `finished`.
+    fn finish(&mut self);
+}
+
+impl Finishing for wa::AResponses {
+    fn finish(&mut self) {
+        self.finished = Some(true);
+    }
+}
+
+impl Finishing for wu::UResponses {
+    fn finish(&mut self) {
+        self.finished = Some(true);
+    }
+}
+
+/// The world's end of one link: its session, whether the peer is there, and the simspeed the
+/// peer asked for.
+struct Link<P: Protocol> {
+    session: Session<P>,
+    connected: bool,
+    finishing: bool,
+    speed: u32,
+}
+
+impl<P: Protocol> Link<P>
+where
+    P::Message: Finishing,
+{
+    fn new(session: Session<P>) -> Self {
+        Self {
+            session,
+            connected: false,
+            finishing: false,
+            speed: DEFAULT_SIMSPEED,
+        }
+    }
+
+    fn set_connected(&mut self, connected: bool) {
+        self.connected = connected;
+        self.finishing = false;
+        if connected {
+            self.session.resend_all_now();
+        }
+    }
+
+    /// Applies a message's non-sequenced fields.
+    fn control(&mut self, simspeed: Option<u32>, disconnect: Option<bool>) {
+        if let Some(speed) = simspeed {
+            self.speed = speed.max(1);
+        }
+        if disconnect == Some(true) {
+            self.finishing = true;
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.connected
+            .then(|| self.session.poll_timeout())
+            .flatten()
+    }
+
+    fn poll(&mut self, now: Instant) -> Option<Outgoing<P::Message>> {
+        if !self.connected {
+            return None;
+        }
+        let message = self.session.poll_transmit(now);
+        if !std::mem::take(&mut self.finishing) {
+            return message.map(|message| Outgoing {
+                message,
+                close: false,
+            });
+        }
+        let mut message = message.unwrap_or_default();
+        message.finish();
+        Some(Outgoing {
+            message,
+            close: true,
+        })
+    }
+}
+
 /// One world. See the [module docs](self).
 pub struct World {
     id: i64,
     model: TimeModel,
     flakiness: u8,
     rng: ChaCha8Rng,
-    amazon_speed: u32,
-    ups_speed: u32,
     warehouses: BTreeMap<i32, (i32, i32)>,
     stock: HashMap<(i32, i64), i64>,
     products: HashMap<i64, String>,
@@ -247,12 +347,8 @@ pub struct World {
     trucks: BTreeMap<i32, Truck>,
     timers: BinaryHeap<Reverse<(Instant, u64, Work)>>,
     timer_seq: u64,
-    amazon: Session<WorldToShop>,
-    ups: Session<WorldToUps>,
-    amazon_connected: bool,
-    ups_connected: bool,
-    amazon_finishing: bool,
-    ups_finishing: bool,
+    amazon: Link<WorldToShop>,
+    ups: Link<WorldToUps>,
     stats: WorldStats,
 }
 
@@ -264,8 +360,8 @@ impl fmt::Debug for World {
             .field("packages", &self.packages.len())
             .field("trucks", &self.trucks.len())
             .field("timers", &self.timers.len())
-            .field("amazon", &self.amazon)
-            .field("ups", &self.ups)
+            .field("amazon", &self.amazon.session)
+            .field("ups", &self.ups.session)
             .finish()
     }
 }
@@ -285,8 +381,6 @@ impl World {
             model,
             flakiness: flakiness.min(99),
             rng: ChaCha8Rng::seed_from_u64(seed),
-            amazon_speed: DEFAULT_SIMSPEED,
-            ups_speed: DEFAULT_SIMSPEED,
             warehouses: BTreeMap::new(),
             stock: HashMap::new(),
             products: HashMap::new(),
@@ -294,24 +388,20 @@ impl World {
             trucks: BTreeMap::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
-            amazon: Session::new(
+            amazon: Link::new(Session::new(
                 SessionConfig {
                     seed: seed ^ 1,
                     ..session.clone()
                 },
                 1,
-            ),
-            ups: Session::new(
+            )),
+            ups: Link::new(Session::new(
                 SessionConfig {
                     seed: seed ^ 2,
                     ..session
                 },
                 1,
-            ),
-            amazon_connected: false,
-            ups_connected: false,
-            amazon_finishing: false,
-            ups_finishing: false,
+            )),
             stats: WorldStats::default(),
         }
     }
@@ -353,31 +443,19 @@ impl World {
         Ok(())
     }
 
-    /// True while a shop is connected.
-    pub fn amazon_connected(&self) -> bool {
-        self.amazon_connected
-    }
-
-    /// True while a UPS is connected.
-    pub fn ups_connected(&self) -> bool {
-        self.ups_connected
-    }
-
-    /// A shop connected (or went away): while away, its events wait in the session.
-    pub fn set_amazon_connected(&mut self, connected: bool) {
-        self.amazon_connected = connected;
-        self.amazon_finishing = false;
-        if connected {
-            self.amazon.resend_all_now();
+    /// True while that side's peer is connected.
+    pub fn connected(&self, side: Side) -> bool {
+        match side {
+            Side::Amazon => self.amazon.connected,
+            Side::Ups => self.ups.connected,
         }
     }
 
-    /// A UPS connected (or went away).
-    pub fn set_ups_connected(&mut self, connected: bool) {
-        self.ups_connected = connected;
-        self.ups_finishing = false;
-        if connected {
-            self.ups.resend_all_now();
+    /// That side's peer connected (or went away); while away, its events wait in the session.
+    pub fn set_connected(&mut self, side: Side, connected: bool) {
+        match side {
+            Side::Amazon => self.amazon.set_connected(connected),
+            Side::Ups => self.ups.set_connected(connected),
         }
     }
 
@@ -418,7 +496,7 @@ impl World {
 
     fn amazon_error(&mut self, originseqnum: Seqnum, err: String) {
         self.stats.errors += 1;
-        self.amazon.send(WorldEvent::Error(wa::AErr {
+        self.amazon.session.send(WorldEvent::Error(wa::AErr {
             err,
             originseqnum,
             seqnum: 0,
@@ -427,7 +505,7 @@ impl World {
 
     fn ups_error(&mut self, originseqnum: Seqnum, err: String) {
         self.stats.errors += 1;
-        self.ups.send(TruckEvent::Error(wu::UErr {
+        self.ups.session.send(TruckEvent::Error(wu::UErr {
             err,
             originseqnum,
             seqnum: 0,
@@ -436,17 +514,12 @@ impl World {
 
     /// Takes in an `ACommands` from the shop.
     pub fn handle_amazon(&mut self, now: Instant, mut commands: wa::ACommands) {
-        if let Some(speed) = commands.simspeed {
-            self.amazon_speed = speed.max(1);
-        }
-        if commands.disconnect == Some(true) {
-            self.amazon_finishing = true;
-        }
+        self.amazon.control(commands.simspeed, commands.disconnect);
         commands.buy.retain(|_| !self.drop_on_purpose());
         commands.topack.retain(|_| !self.drop_on_purpose());
         commands.load.retain(|_| !self.drop_on_purpose());
         commands.queries.retain(|_| !self.drop_on_purpose());
-        for (seqnum, command) in self.amazon.handle_message(commands) {
+        for (seqnum, command) in self.amazon.session.handle_message(commands) {
             self.stats.requests += 1;
             if let Err(err) = self.execute_amazon(now, command) {
                 self.amazon_error(seqnum, err);
@@ -473,7 +546,7 @@ impl World {
                     .into_iter()
                     .map(|t| (t.id, t.description, t.count))
                     .collect();
-                let at = now + TimeModel::scale(self.model.buy, self.amazon_speed);
+                let at = now + TimeModel::scale(self.model.buy, self.amazon.speed);
                 self.schedule(
                     at,
                     Work::Arrive {
@@ -513,7 +586,7 @@ impl World {
                     truck: None,
                 };
                 self.packages.insert(pack.shipid, package);
-                let at = now + self.model.packing(units, self.amazon_speed);
+                let at = now + self.model.packing(units, self.amazon.speed);
                 self.schedule(
                     at,
                     Work::Packed {
@@ -558,7 +631,7 @@ impl World {
                 let package = self.packages.get_mut(&load.shipid).expect("checked above");
                 package.status = PackageStatus::Loading;
                 package.truck = Some(load.truckid);
-                let at = now + TimeModel::scale(self.model.load, self.amazon_speed);
+                let at = now + TimeModel::scale(self.model.load, self.amazon.speed);
                 self.schedule(
                     at,
                     Work::Loaded {
@@ -573,11 +646,13 @@ impl World {
                     .get(&query.packageid)
                     .ok_or_else(|| errors::unknown_package(query.packageid))?;
                 let status = package.status.as_str().to_string();
-                self.amazon.send(WorldEvent::PackageStatus(wa::APackage {
-                    packageid: query.packageid,
-                    status,
-                    seqnum: 0,
-                }));
+                self.amazon
+                    .session
+                    .send(WorldEvent::PackageStatus(wa::APackage {
+                        packageid: query.packageid,
+                        status,
+                        seqnum: 0,
+                    }));
             }
         }
         Ok(())
@@ -592,16 +667,11 @@ impl World {
 
     /// Takes in a `UCommands` from the UPS.
     pub fn handle_ups(&mut self, now: Instant, mut commands: wu::UCommands) {
-        if let Some(speed) = commands.simspeed {
-            self.ups_speed = speed.max(1);
-        }
-        if commands.disconnect == Some(true) {
-            self.ups_finishing = true;
-        }
+        self.ups.control(commands.simspeed, commands.disconnect);
         commands.pickups.retain(|_| !self.drop_on_purpose());
         commands.deliveries.retain(|_| !self.drop_on_purpose());
         commands.queries.retain(|_| !self.drop_on_purpose());
-        for (seqnum, command) in self.ups.handle_message(commands) {
+        for (seqnum, command) in self.ups.session.handle_message(commands) {
             self.stats.requests += 1;
             if let Err(err) = self.execute_ups(now, command) {
                 self.ups_error(seqnum, err);
@@ -613,7 +683,7 @@ impl World {
         match command {
             TruckCommand::Pickup(pickup) => {
                 let target = self.warehouse(pickup.whid)?;
-                let speed = self.ups_speed;
+                let speed = self.ups.speed;
                 let model = self.model;
                 let truck = self
                     .trucks
@@ -708,7 +778,7 @@ impl World {
                     .ok_or_else(|| errors::unknown_truck(query.truckid))?;
                 let (x, y) = truck.position_at(now);
                 let status = truck.status.as_str().to_string();
-                self.ups.send(TruckEvent::Status(wu::UTruck {
+                self.ups.session.send(TruckEvent::Status(wu::UTruck {
                     truckid: query.truckid,
                     status,
                     x,
@@ -722,7 +792,7 @@ impl World {
 
     /// Sends a truck towards its next drop, or reports it idle when there is none.
     fn start_next_drop(&mut self, now: Instant, truckid: i32) {
-        let speed = self.ups_speed;
+        let speed = self.ups.speed;
         let model = self.model;
         let truck = self.trucks.get_mut(&truckid).expect("caller checked");
         let from = truck.position_at(now);
@@ -758,7 +828,7 @@ impl World {
                     status: TruckStatus::Idle.as_str().into(),
                     seqnum: 0,
                 };
-                self.ups.send(TruckEvent::Completion(completion));
+                self.ups.session.send(TruckEvent::Completion(completion));
             }
         }
     }
@@ -788,17 +858,20 @@ impl World {
                         count,
                     })
                     .collect();
-                self.amazon.send(WorldEvent::Arrived(wa::APurchaseMore {
-                    whnum: warehouse,
-                    things,
-                    seqnum: 0,
-                }));
+                self.amazon
+                    .session
+                    .send(WorldEvent::Arrived(wa::APurchaseMore {
+                        whnum: warehouse,
+                        things,
+                        seqnum: 0,
+                    }));
             }
             Work::Packed { shipid } => {
                 if let Some(package) = self.packages.get_mut(&shipid) {
                     package.status = PackageStatus::Packed;
                 }
                 self.amazon
+                    .session
                     .send(WorldEvent::Ready(wa::APacked { shipid, seqnum: 0 }));
             }
             Work::Loaded { shipid, truck } => {
@@ -814,6 +887,7 @@ impl World {
                     }
                 }
                 self.amazon
+                    .session
                     .send(WorldEvent::Loaded(wa::ALoaded { shipid, seqnum: 0 }));
             }
             Work::AtWarehouse {
@@ -843,7 +917,7 @@ impl World {
                     status: TruckStatus::ArriveWarehouse.as_str().into(),
                     seqnum: 0,
                 };
-                self.ups.send(TruckEvent::Completion(completion));
+                self.ups.session.send(TruckEvent::Completion(completion));
             }
             Work::AtDrop { truck, trip } => {
                 let Some(t) = self.trucks.get_mut(&truck) else {
@@ -861,11 +935,13 @@ impl World {
                 if let Some(package) = self.packages.get_mut(&shipid) {
                     package.status = PackageStatus::Delivered;
                 }
-                self.ups.send(TruckEvent::Delivered(wu::UDeliveryMade {
-                    truckid: truck,
-                    packageid: shipid,
-                    seqnum: 0,
-                }));
+                self.ups
+                    .session
+                    .send(TruckEvent::Delivered(wu::UDeliveryMade {
+                        truckid: truck,
+                        packageid: shipid,
+                        seqnum: 0,
+                    }));
                 self.start_next_drop(at, truck);
             }
         }
@@ -874,62 +950,20 @@ impl World {
     /// When the world next needs [`World::handle_timeout`] or a poll.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
-        let amazon = self
-            .amazon_connected
-            .then(|| self.amazon.poll_timeout())
-            .flatten();
-        let ups = self
-            .ups_connected
-            .then(|| self.ups.poll_timeout())
-            .flatten();
-        [timer, amazon, ups].into_iter().flatten().min()
+        [timer, self.amazon.poll_timeout(), self.ups.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next `AResponses` for the connected shop, if any is due.
     pub fn poll_amazon(&mut self, now: Instant) -> Option<Outgoing<wa::AResponses>> {
-        if !self.amazon_connected {
-            return None;
-        }
-        let finishing = self.amazon_finishing;
-        match (self.amazon.poll_transmit(now), finishing) {
-            (Some(message), false) => Some(Outgoing {
-                message,
-                close: false,
-            }),
-            (message, true) => {
-                self.amazon_finishing = false;
-                let mut message = message.unwrap_or_default();
-                message.finished = Some(true);
-                Some(Outgoing {
-                    message,
-                    close: true,
-                })
-            }
-            (None, false) => None,
-        }
+        self.amazon.poll(now)
     }
 
     /// The next `UResponses` for the connected UPS, if any is due.
     pub fn poll_ups(&mut self, now: Instant) -> Option<Outgoing<wu::UResponses>> {
-        if !self.ups_connected {
-            return None;
-        }
-        match (self.ups.poll_transmit(now), self.ups_finishing) {
-            (Some(message), false) => Some(Outgoing {
-                message,
-                close: false,
-            }),
-            (message, true) => {
-                self.ups_finishing = false;
-                let mut message = message.unwrap_or_default();
-                message.finished = Some(true);
-                Some(Outgoing {
-                    message,
-                    close: true,
-                })
-            }
-            (None, false) => None,
-        }
+        self.ups.poll(now)
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::{
     collections::HashMap,
-    fmt,
     net::SocketAddr,
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
@@ -23,25 +22,13 @@ use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 use weshop_proto::{SchemaMessage, codec::DelimitedCodec, world_amazon as wa, world_ups as wu};
 
-use super::worlds::{CONNECTED, WorldConfig, WorldSim};
+use super::{
+    world::Side,
+    worlds::{CONNECTED, WorldConfig, WorldSim},
+};
 
 /// How long a new connection may take to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Side {
-    Amazon,
-    Ups,
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Amazon => "amazon",
-            Side::Ups => "ups",
-        })
-    }
-}
 
 enum Inbound {
     Amazon(wa::ACommands),
@@ -350,10 +337,7 @@ async fn actor(
             Some(ToActor::Closed { side, world, conn }) => {
                 if routes.get(&(world, side)).is_some_and(|(c, _)| *c == conn) {
                     routes.remove(&(world, side));
-                    match side {
-                        Side::Amazon => sim.disconnect_amazon(world),
-                        Side::Ups => sim.disconnect_ups(world),
-                    }
+                    sim.disconnect(side, world);
                     info!("world {world}: {side} disconnected");
                 }
                 Vec::new()
@@ -402,10 +386,7 @@ fn route(
         .is_some_and(|(_, out)| out.send((message, close)).is_ok());
     if close || !delivered {
         routes.remove(&(world, side));
-        match side {
-            Side::Amazon => sim.disconnect_amazon(world),
-            Side::Ups => sim.disconnect_ups(world),
-        }
+        sim.disconnect(side, world);
     }
 }
 

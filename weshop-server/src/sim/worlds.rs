@@ -12,7 +12,7 @@ use weshop_proto::{world_amazon as wa, world_ups as wu};
 
 use super::{
     time_model::TimeModel,
-    world::{Outgoing, World},
+    world::{Outgoing, Side, World},
 };
 
 /// The `result` of a successful handshake.
@@ -82,29 +82,12 @@ impl WorldSim {
         if !hello.is_amazon {
             return Err("error: isAmazon must be true on the Amazon port".into());
         }
-        let mut created = None;
-        let world = match hello.worldid {
-            None => created.insert(self.new_world()),
-            Some(id) => {
-                let world = self
-                    .worlds
-                    .get_mut(&id)
-                    .ok_or_else(|| format!("error: world {id} does not exist"))?;
-                if world.amazon_connected() {
-                    return Err(format!("error: world {id} already has an Amazon connected"));
-                }
-                world
-            }
-        };
-        for wh in &hello.initwh {
-            world.add_warehouse(wh.id, (wh.x, wh.y))?;
-        }
-        world.set_amazon_connected(true);
-        let id = world.id();
-        if let Some(world) = created {
-            self.worlds.insert(id, world);
-        }
-        Ok(id)
+        self.connect(Side::Amazon, hello.worldid, |world| {
+            hello
+                .initwh
+                .iter()
+                .try_for_each(|wh| world.add_warehouse(wh.id, (wh.x, wh.y)))
+        })
     }
 
     /// Handles a UPS's `UConnect`, like [`WorldSim::connect_amazon`].
@@ -112,24 +95,41 @@ impl WorldSim {
         if hello.is_amazon {
             return Err("error: isAmazon must be false on the UPS port".into());
         }
+        self.connect(Side::Ups, hello.worldid, |world| {
+            hello
+                .trucks
+                .iter()
+                .try_for_each(|t| world.add_truck(t.id, (t.x, t.y)))
+        })
+    }
+
+    /// Creates a world (no `worldid`) or joins one, populates it, and marks `side` connected.
+    fn connect(
+        &mut self,
+        side: Side,
+        worldid: Option<i64>,
+        populate: impl FnOnce(&mut World) -> Result<(), String>,
+    ) -> Result<i64, String> {
         let mut created = None;
-        let world = match hello.worldid {
+        let world = match worldid {
             None => created.insert(self.new_world()),
             Some(id) => {
                 let world = self
                     .worlds
                     .get_mut(&id)
                     .ok_or_else(|| format!("error: world {id} does not exist"))?;
-                if world.ups_connected() {
-                    return Err(format!("error: world {id} already has a UPS connected"));
+                if world.connected(side) {
+                    let who = match side {
+                        Side::Amazon => "an Amazon",
+                        Side::Ups => "a UPS",
+                    };
+                    return Err(format!("error: world {id} already has {who} connected"));
                 }
                 world
             }
         };
-        for truck in &hello.trucks {
-            world.add_truck(truck.id, (truck.x, truck.y))?;
-        }
-        world.set_ups_connected(true);
+        populate(world)?;
+        world.set_connected(side, true);
         let id = world.id();
         if let Some(world) = created {
             self.worlds.insert(id, world);
@@ -137,17 +137,10 @@ impl WorldSim {
         Ok(id)
     }
 
-    /// The shop of world `id` went away.
-    pub fn disconnect_amazon(&mut self, id: i64) {
+    /// The `side` peer of world `id` went away.
+    pub fn disconnect(&mut self, side: Side, id: i64) {
         if let Some(world) = self.worlds.get_mut(&id) {
-            world.set_amazon_connected(false);
-        }
-    }
-
-    /// The UPS of world `id` went away.
-    pub fn disconnect_ups(&mut self, id: i64) {
-        if let Some(world) = self.worlds.get_mut(&id) {
-            world.set_ups_connected(false);
+            world.set_connected(side, false);
         }
     }
 

@@ -24,8 +24,8 @@ fn world(flakiness: u8, seed: u64) -> World {
     );
     w.add_warehouse(1, (0, 0)).unwrap();
     w.add_truck(1, (0, 0)).unwrap();
-    w.set_amazon_connected(true);
-    w.set_ups_connected(true);
+    w.set_connected(Side::Amazon, true);
+    w.set_connected(Side::Ups, true);
     w
 }
 
@@ -272,10 +272,10 @@ fn events_wait_while_the_shop_is_away() {
     });
     w.handle_amazon(at(0), commands(vec![buy]));
     amazon_events(&mut w, at(0));
-    w.set_amazon_connected(false);
+    w.set_connected(Side::Amazon, false);
     w.handle_timeout(at(5000));
     assert!(w.poll_amazon(at(5000)).is_none(), "nobody to send to");
-    w.set_amazon_connected(true);
+    w.set_connected(Side::Amazon, true);
     let events = amazon_events(&mut w, at(6000));
     assert!(
         matches!(&events[..], [WorldEvent::Arrived(_)]),
