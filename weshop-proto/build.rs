@@ -110,6 +110,55 @@ fn static_name(proto_name: &str) -> String {
     format!("LAYOUT_{}", proto_name.replace('.', "_").to_uppercase())
 }
 
+/// The Rust name prost-build gives a field (snake_case, raw identifier for keywords).
+fn field_ident(name: &str) -> String {
+    let ident = heck::ToSnakeCase::to_snake_case(name);
+    match ident.as_str() {
+        "self" | "super" | "extern" | "crate" => format!("{ident}_"),
+        "as" | "break" | "const" | "continue" | "else" | "enum" | "false" | "fn" | "for" | "if"
+        | "impl" | "in" | "let" | "loop" | "match" | "mod" | "move" | "mut" | "pub" | "ref"
+        | "return" | "static" | "struct" | "trait" | "true" | "type" | "unsafe" | "use"
+        | "where" | "while" | "abstract" | "become" | "box" | "do" | "final" | "macro"
+        | "override" | "priv" | "typeof" | "unsized" | "virtual" | "yield" | "try" | "async"
+        | "await" | "dyn" | "gen" => format!("r#{ident}"),
+        _ => ident,
+    }
+}
+
+/// An expression over `self` that is true only if every required field, here and in nested
+/// messages, holds a non-default value: prost starts from defaults, so such a value proves the
+/// field was on the wire and the byte scan can be skipped. False means "scan to be sure".
+fn evident(msg: &DescriptorProto) -> String {
+    let mut terms = Vec::new();
+    for f in &msg.field {
+        let ident = field_ident(f.name());
+        let required = f.label() == Label::Required;
+        let repeated = f.label() == Label::Repeated;
+        let term = match f.r#type() {
+            Type::Message | Type::Group if repeated => {
+                format!("self.{ident}.iter().all(crate::WireMessage::required_evident)")
+            }
+            Type::Message | Type::Group if required => {
+                format!("self.{ident}.as_ref().is_some_and(crate::WireMessage::required_evident)")
+            }
+            Type::Message | Type::Group => {
+                format!("self.{ident}.as_ref().is_none_or(crate::WireMessage::required_evident)")
+            }
+            _ if !required => continue,
+            Type::Bool => format!("self.{ident}"),
+            Type::String | Type::Bytes => format!("!self.{ident}.is_empty()"),
+            Type::Float | Type::Double => format!("self.{ident} != 0.0"),
+            _ => format!("self.{ident} != 0"),
+        };
+        terms.push(term);
+    }
+    if terms.is_empty() {
+        "true".to_string()
+    } else {
+        terms.join("\n            && ")
+    }
+}
+
 fn layouts(fds: &FileDescriptorSet) -> String {
     let msgs = messages(fds);
     let mut out =
@@ -157,9 +206,10 @@ fn layouts(fds: &FileDescriptorSet) -> String {
         .unwrap();
         writeln!(
             out,
-            "impl crate::WireMessage for {} {{\n    const LAYOUT: &'static crate::layout::MessageLayout = &{};\n}}\n",
+            "impl crate::WireMessage for {} {{\n    const LAYOUT: &'static crate::layout::MessageLayout = &{};\n\n    fn required_evident(&self) -> bool {{\n        {}\n    }}\n}}\n",
             rust_path(name),
-            static_name(name)
+            static_name(name),
+            evident(msg)
         )
         .unwrap();
     }

@@ -160,13 +160,16 @@ pub fn split_frame(
     Ok(src.get(header.prefix_length..used).map(|body| (body, used)))
 }
 
-/// Decodes one message body: prost's decode plus the required-field check.
+/// Decodes one message body: prost's decode plus the required-field check (a scan of the body,
+/// skipped when the decoded values already prove every required field was there).
 pub fn decode_body<M: WireMessage>(body: &[u8]) -> Result<M, FrameError> {
     let message = M::decode(body).map_err(|source| FrameError::Decode {
         message: M::LAYOUT.name,
         source,
     })?;
-    M::check_required(body)?;
+    if !message.required_evident() {
+        M::check_required(body)?;
+    }
     Ok(message)
 }
 

@@ -17,6 +17,13 @@ pub trait WireMessage: prost::Message + Default {
     fn check_required(body: &[u8]) -> Result<(), MissingField> {
         Self::LAYOUT.check(body)
     }
+
+    /// True when this decoded message itself proves every required field was present: each
+    /// holds a non-default value, which prost only sets from the wire. The generated types
+    /// implement it; `false` (the default) just means the body has to be scanned.
+    fn required_evident(&self) -> bool {
+        false
+    }
 }
 
 /// The fields of one message that the required-field check needs.
@@ -255,6 +262,39 @@ mod tests {
             2, 3, 4,
         ];
         AConnected::check_required(&body).unwrap();
+    }
+
+    #[test]
+    fn non_default_values_prove_presence_and_defaults_ask_for_a_scan() {
+        let full = ACommands {
+            buy: vec![APurchaseMore {
+                whnum: 1,
+                things: vec![crate::world_amazon::AProduct {
+                    id: 2,
+                    description: "d".into(),
+                    count: 3,
+                }],
+                seqnum: 4,
+            }],
+            ..Default::default()
+        };
+        assert!(full.required_evident());
+        let mut zero_nested = full.clone();
+        zero_nested.buy[0].things[0].count = 0;
+        assert!(
+            !zero_nested.required_evident(),
+            "a zero three levels down needs the scan"
+        );
+        // Zero is a legal value: the scan then finds the field on the wire and accepts it.
+        let body = zero_nested.encode_to_vec();
+        assert_eq!(
+            crate::frame::decode_body::<ACommands>(&body).unwrap(),
+            zero_nested
+        );
+        assert!(
+            ACommands::default().required_evident(),
+            "nothing required at the top level"
+        );
     }
 
     #[test]
