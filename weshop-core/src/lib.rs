@@ -4,11 +4,14 @@
 //! timers, so it can be tested deterministically and run inside a simulation:
 //!
 //! - [`session`]: reliable sessions (seqnums, acks, resends, exactly-once processing), generic
-//!   over a [`session::Protocol`] that each wire adapter implements.
+//!   over a [`session::Protocol`] that each wire adapter implements;
+//! - [`domain`]: values that cannot be invalid (money in minor units, quantities, emails,
+//!   locations, ids) and orders with their state machine and append-only history.
 //!
-//! To come: the domain types (money, quantities, products, orders and their state machine), the
-//! ports that the server and storage crates implement (`Shop`, `Warehouse`, `Shipping`,
-//! storage, `Payments`, `Notifier`), and the fulfilment state machine.
+//! To come: products, stock, carts and accounts; the ports that the server and storage crates
+//! implement (`Shop`, `Warehouse`, `Shipping`, storage, `Payments`, `Notifier`); and the
+//! fulfilment state machine.
 #![forbid(unsafe_code)]
 
+pub mod domain;
 pub mod session;

@@ -1,0 +1,42 @@
+//! Why a value could not enter the domain.
+
+/// A value that breaks a domain rule; the message says which and is fit to show a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    /// An amount that is not a non-negative decimal with at most the currency's minor digits.
+    #[error("invalid amount {0:?}: {1}")]
+    Amount(String, &'static str),
+    /// Not a three-letter ISO 4217 code.
+    #[error("invalid currency {0:?}: expected three capital letters like USD")]
+    Currency(String),
+    /// Two amounts in different currencies combined.
+    #[error("cannot combine {0} with {1}")]
+    CurrencyMismatch(String, String),
+    /// An amount too large to represent.
+    #[error("amount too large")]
+    Overflow,
+    /// A quantity outside 1..=MAX.
+    #[error("invalid quantity {0}: must be between 1 and {max}", max = crate::domain::Quantity::MAX)]
+    Quantity(i64),
+    /// A malformed email address.
+    #[error("invalid email address {0:?}: {1}")]
+    Email(String, &'static str),
+    /// A malformed product name.
+    #[error("invalid product name: {0}")]
+    ProductName(&'static str),
+    /// An order with no lines.
+    #[error("an order needs at least one line")]
+    EmptyOrder,
+    /// A UPS account name that is empty, too long or has spaces.
+    #[error("invalid UPS account {0:?}: 1 to 64 characters, no spaces")]
+    UpsAccount(String),
+    /// An id that is not a positive number.
+    #[error("invalid {kind} {value:?}: must be a positive integer")]
+    Id {
+        /// Which id.
+        kind: &'static str,
+        /// The text or number given.
+        value: String,
+    },
+}

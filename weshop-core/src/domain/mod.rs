@@ -1,0 +1,24 @@
+//! The shop's domain values: types that cannot hold an invalid value ("parse, don't
+//! validate"). Anything that crosses into the domain — from HTTP, the database or the wire —
+//! is parsed into these once, and the rest of the code can rely on them.
+
+mod error;
+mod ids;
+mod location;
+mod money;
+mod order;
+mod quantity;
+mod text;
+mod time;
+
+pub use error::DomainError;
+pub use ids::{OrderId, ProductId, ShipId, TruckId, UserId, WarehouseId};
+pub use location::Location;
+pub use money::{Currency, Money};
+pub use order::{
+    DeliveryOption, IllegalTransition, NewOrder, Order, OrderEvent, OrderEventKind, OrderLine,
+    OrderStatus, UpsAccount,
+};
+pub use quantity::Quantity;
+pub use text::{Email, ProductName};
+pub use time::Timestamp;
