@@ -25,6 +25,24 @@ pub enum DomainError {
     /// A malformed product name.
     #[error("invalid product name: {0}")]
     ProductName(&'static str),
+    /// Not a category slug.
+    #[error("invalid category {0:?}: lower-case letters, digits and dashes, 1 to 40")]
+    Category(String),
+    /// A weight outside 1 g ..= 1000 kg.
+    #[error("invalid weight {0} g: must be between 1 g and 1000 kg")]
+    Weight(i64),
+    /// Not an http(s) URL or an absolute path.
+    #[error("invalid image reference {0:?}: an http(s) URL or a path starting with /")]
+    ImageRef(String),
+    /// A description over the limit.
+    #[error("description longer than 10000 characters")]
+    Description,
+    /// Stock counts that promise more than there is.
+    #[error("stock counts are inconsistent: more reserved than on hand and incoming")]
+    StockCounts,
+    /// A cart with too many distinct products.
+    #[error("the cart already holds 100 different products")]
+    CartFull,
     /// An order with no lines.
     #[error("an order needs at least one line")]
     EmptyOrder,

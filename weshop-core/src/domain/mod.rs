@@ -2,15 +2,20 @@
 //! validate"). Anything that crosses into the domain — from HTTP, the database or the wire —
 //! is parsed into these once, and the rest of the code can rely on them.
 
+mod cart;
+mod catalog;
 mod error;
 mod ids;
 mod location;
 mod money;
 mod order;
 mod quantity;
+mod stock;
 mod text;
 mod time;
 
+pub use cart::Cart;
+pub use catalog::{Category, Description, ImageRef, Product, Weight};
 pub use error::DomainError;
 pub use ids::{OrderId, ProductId, ShipId, TruckId, UserId, WarehouseId};
 pub use location::Location;
@@ -20,5 +25,6 @@ pub use order::{
     OrderStatus, UpsAccount,
 };
 pub use quantity::Quantity;
+pub use stock::{OutOfStock, Stock};
 pub use text::{Email, ProductName};
 pub use time::Timestamp;
