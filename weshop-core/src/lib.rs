@@ -6,7 +6,9 @@
 //! - [`session`]: reliable sessions (seqnums, acks, resends, exactly-once processing), generic
 //!   over a [`session::Protocol`] that each wire adapter implements;
 //! - [`domain`]: values that cannot be invalid (money in minor units, quantities, emails,
-//!   locations, ids) and orders with their state machine and append-only history.
+//!   locations, ids, products, stock, carts, accounts, cards) and orders with their state
+//!   machine and append-only history;
+//! - [`payments`]: the payment port with idempotency keys, and a simulated gateway.
 //!
 //! To come: products, stock, carts and accounts; the ports that the server and storage crates
 //! implement (`Shop`, `Warehouse`, `Shipping`, storage, `Payments`, `Notifier`); and the
@@ -14,4 +16,5 @@
 #![forbid(unsafe_code)]
 
 pub mod domain;
+pub mod payments;
 pub mod session;

@@ -43,6 +43,24 @@ pub enum DomainError {
     /// A cart with too many distinct products.
     #[error("the cart already holds 100 different products")]
     CartFull,
+    /// A user with neither role.
+    #[error("a user needs a role: customer, seller or both")]
+    NoRole,
+    /// A malformed person name.
+    #[error("invalid name: 1 to 100 characters")]
+    PersonName,
+    /// A password outside the policy.
+    #[error("invalid password: 8 to 128 characters, not all blank")]
+    Password,
+    /// A stored password hash that is not a PHC string.
+    #[error("stored password hash is not a PHC string")]
+    PasswordHash,
+    /// A malformed address label.
+    #[error("invalid address label: 1 to 50 characters")]
+    AddressLabel,
+    /// A card number that cannot be right.
+    #[error("invalid card number: {0}")]
+    Card(&'static str),
     /// An order with no lines.
     #[error("an order needs at least one line")]
     EmptyOrder,

@@ -2,6 +2,8 @@
 //! validate"). Anything that crosses into the domain — from HTTP, the database or the wire —
 //! is parsed into these once, and the rest of the code can rely on them.
 
+mod account;
+mod card;
 mod cart;
 mod catalog;
 mod error;
@@ -14,6 +16,11 @@ mod stock;
 mod text;
 mod time;
 
+pub use account::{
+    Address, Password, PasswordHash, PaymentMethod, PersonName, Roles, Session, SessionToken,
+    TokenHash,
+};
+pub use card::{CardBrand, CardNumber};
 pub use cart::Cart;
 pub use catalog::{Category, Description, ImageRef, Product, Weight};
 pub use error::DomainError;

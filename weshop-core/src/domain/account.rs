@@ -1,0 +1,305 @@
+//! Accounts: who a user is, how they prove it, and what they keep in their profile.
+//!
+//! Passwords are stored only as Argon2id hashes (PHC strings with their own salt). Hashing is
+//! deliberately slow, so callers on an async runtime run it on a blocking thread. Sessions are
+//! random opaque tokens given to the client once; only their SHA-256 is stored, with an expiry.
+
+use std::fmt;
+
+use argon2::{
+    Argon2,
+    password_hash::{
+        PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng, rand_core::RngCore,
+    },
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+
+use super::{CardBrand, DomainError, Location, Timestamp, UserId};
+
+/// What a user may do; at least one role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Roles {
+    /// May buy.
+    pub customer: bool,
+    /// May list products and stock.
+    pub seller: bool,
+}
+
+impl Roles {
+    /// The roles, if at least one is set.
+    pub fn new(customer: bool, seller: bool) -> Result<Self, DomainError> {
+        if customer || seller {
+            Ok(Self { customer, seller })
+        } else {
+            Err(DomainError::NoRole)
+        }
+    }
+}
+
+/// A person's display name: 1 to 100 characters, trimmed, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PersonName(String);
+
+impl PersonName {
+    /// Parses a name.
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let text = text.trim();
+        let ok =
+            !text.is_empty() && text.chars().count() <= 100 && !text.chars().any(char::is_control);
+        if ok {
+            Ok(Self(text.to_string()))
+        } else {
+            Err(DomainError::PersonName)
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed, checked against the policy: 8 to 128 characters, not all blank.
+/// Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Shortest password accepted.
+    pub const MIN_CHARS: usize = 8;
+    /// Longest password accepted (bounds the hashing work an attacker can ask for).
+    pub const MAX_CHARS: usize = 128;
+
+    /// Checks a new password against the policy.
+    pub fn new(text: &str) -> Result<Self, DomainError> {
+        let chars = text.chars().count();
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) || text.trim().is_empty() {
+            return Err(DomainError::Password);
+        }
+        Ok(Self(text.to_string()))
+    }
+
+    /// The password.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A stored password: an Argon2id hash in PHC string form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Hashes a password with Argon2id and a fresh random salt. Slow on purpose.
+    pub fn create(password: &Password) -> Self {
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = Argon2::default()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .expect("Argon2id with default parameters and a generated salt cannot fail");
+        Self(hash.to_string())
+    }
+
+    /// A hash as stored (a PHC string).
+    pub fn from_stored(phc: &str) -> Result<Self, DomainError> {
+        argon2::PasswordHash::new(phc).map_err(|_| DomainError::PasswordHash)?;
+        Ok(Self(phc.to_string()))
+    }
+
+    /// True if `password` matches. Slow on purpose; constant-time comparison inside.
+    pub fn verify(&self, password: &str) -> bool {
+        if password.chars().count() > Password::MAX_CHARS {
+            return false;
+        }
+        argon2::PasswordHash::new(&self.0).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+    }
+
+    /// The PHC string, for storage.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A session token as handed to the client (32 random bytes, base64url).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    /// A fresh random token.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A token presented by a client (not checked beyond its shape; look up its hash).
+    pub fn presented(text: &str) -> Option<Self> {
+        let ok = text.len() == 43
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(text.to_string()))
+    }
+
+    /// The text to give the client.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What is stored: the token's SHA-256, hex.
+    pub fn hash(&self) -> TokenHash {
+        let digest = Sha256::digest(self.0.as_bytes());
+        TokenHash(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken(***)")
+    }
+}
+
+/// The stored form of a session token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    /// The hex digest.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A digest as stored.
+    pub fn from_stored(hex: &str) -> Option<Self> {
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self(hex.to_ascii_lowercase()))
+    }
+}
+
+/// A logged-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Whose.
+    pub user: UserId,
+    /// The token's hash.
+    pub token: TokenHash,
+    /// When it stops working.
+    pub expires: Timestamp,
+}
+
+impl Session {
+    /// True until it expires.
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        now < self.expires
+    }
+}
+
+/// A delivery address: a label for the user and a point on the world grid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// E.g. "home" (1 to 50 characters).
+    pub label: String,
+    /// Where.
+    pub location: Location,
+}
+
+impl Address {
+    /// An address, if the label is 1 to 50 characters without control characters.
+    pub fn new(label: &str, location: Location) -> Result<Self, DomainError> {
+        let label = label.trim();
+        let ok = !label.is_empty()
+            && label.chars().count() <= 50
+            && !label.chars().any(char::is_control);
+        if ok {
+            Ok(Self {
+                label: label.to_string(),
+                location,
+            })
+        } else {
+            Err(DomainError::AddressLabel)
+        }
+    }
+}
+
+/// A saved card, as the shop keeps it: the gateway's token, the brand and the last 4 digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMethod {
+    /// The gateway's token for the card.
+    pub token: String,
+    /// Its brand.
+    pub brand: CardBrand,
+    /// Its last four digits.
+    pub last4: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let password = Password::new("correct horse").unwrap();
+        let hash = PasswordHash::create(&password);
+        assert!(hash.as_str().starts_with("$argon2id$"));
+        assert!(hash.verify("correct horse"));
+        assert!(!hash.verify("correct horsf"));
+        assert_ne!(
+            PasswordHash::create(&password),
+            hash,
+            "fresh salt each time"
+        );
+        assert_eq!(PasswordHash::from_stored(hash.as_str()).unwrap(), hash);
+        assert!(PasswordHash::from_stored("plain").is_err());
+        assert_eq!(format!("{password:?}"), "Password(***)");
+    }
+
+    #[test]
+    fn password_policy() {
+        assert!(Password::new("short").is_err());
+        assert!(Password::new("        ").is_err());
+        assert!(Password::new(&"x".repeat(129)).is_err());
+        assert!(Password::new(&"é".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn session_tokens_are_random_and_stored_hashed() {
+        let a = SessionToken::generate();
+        let b = SessionToken::generate();
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(a.expose().len(), 43);
+        assert_eq!(
+            SessionToken::presented(a.expose()).unwrap().hash(),
+            a.hash()
+        );
+        assert!(SessionToken::presented("short").is_none());
+        assert_eq!(a.hash().as_str().len(), 64);
+        assert_eq!(TokenHash::from_stored(a.hash().as_str()), Some(a.hash()));
+        let session = Session {
+            user: UserId::new(1).unwrap(),
+            token: a.hash(),
+            expires: Timestamp(100),
+        };
+        assert!(session.is_valid_at(Timestamp(99)) && !session.is_valid_at(Timestamp(100)));
+    }
+
+    #[test]
+    fn roles_names_addresses() {
+        assert!(Roles::new(false, false).is_err());
+        assert!(Roles::new(false, true).unwrap().seller);
+        assert!(PersonName::parse(" Ada Lovelace ").is_ok() && PersonName::parse("").is_err());
+        assert!(
+            Address::new("home", Location::new(1, 2)).is_ok()
+                && Address::new(" ", Location::new(0, 0)).is_err()
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! The payment port, and a simulated gateway that behaves like a real one for tests and demos.
+//!
+//! Every call that moves money carries an idempotency key: a retry with the same key returns
+//! the first outcome and moves nothing again; the same key with different arguments is refused.
+//!
+//! The simulated gateway accepts any valid test card (see [`CardNumber`]) and declines
+//! [`DECLINED_CARD`] (`4000 0000 0000 0002`) at authorization, like the well-known test numbers
+//! of real gateways.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use async_trait::async_trait;
+
+use crate::domain::{CardBrand, CardNumber, Money};
+
+/// The card number the simulated gateway always declines.
+pub const DECLINED_CARD: &str = "4000000000000002";
+
+/// A key that makes a money-moving call safe to retry: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Parses a key.
+    pub fn parse(text: &str) -> Result<Self, PaymentError> {
+        let ok = (1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(Self(text.to_string()))
+        } else {
+            Err(PaymentError::BadIdempotencyKey)
+        }
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A card saved at the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardToken {
+    /// The gateway's token.
+    pub token: String,
+    /// The card's brand.
+    pub brand: CardBrand,
+    /// Its last four digits.
+    pub last4: String,
+}
+
+/// Money held on a card for an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The gateway's reference.
+    pub id: String,
+    /// How much is held.
+    pub amount: Money,
+}
+
+/// Why the gateway refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaymentError {
+    /// The card was declined.
+    #[error("the card was declined")]
+    Declined,
+    /// No such card token.
+    #[error("unknown payment method")]
+    UnknownToken,
+    /// No such authorization.
+    #[error("unknown authorization {0}")]
+    UnknownAuthorization(String),
+    /// The amount exceeds what is authorized (capture) or captured (refund).
+    #[error("amount exceeds what is available: {0}")]
+    TooMuch(String),
+    /// The key was used before with other arguments.
+    #[error("idempotency key reused with different arguments")]
+    IdempotencyConflict,
+    /// The key is malformed.
+    #[error("invalid idempotency key: 1 to 255 visible ASCII characters")]
+    BadIdempotencyKey,
+}
+
+/// The payment gateway, as the shop sees it.
+#[async_trait]
+pub trait Payments: Send + Sync {
+    /// Saves a card; the shop keeps only the returned token, brand and last four digits.
+    async fn tokenize(&self, card: &CardNumber) -> Result<CardToken, PaymentError>;
+    /// Holds `amount` on a saved card.
+    async fn authorize(
+        &self,
+        token: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<Authorization, PaymentError>;
+    /// Takes (part of) held money.
+    async fn capture(
+        &self,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError>;
+    /// Gives captured money back.
+    async fn refund(
+        &self,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    Authorize(String, Money),
+    Capture(String, Money),
+    Refund(String, Money),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Authorized(Result<Authorization, PaymentError>),
+    Moved(Result<(), PaymentError>),
+}
+
+#[derive(Debug, Default)]
+struct Ledger {
+    cards: HashMap<String, CardNumber>,
+    holds: HashMap<String, Hold>,
+    calls: HashMap<IdempotencyKey, (Call, Outcome)>,
+    next: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Hold {
+    authorized: Money,
+    captured: Money,
+    refunded: Money,
+}
+
+/// An in-memory gateway with real gateway semantics (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct SimulatedGateway {
+    ledger: Mutex<Ledger>,
+}
+
+impl SimulatedGateway {
+    /// A gateway with no cards and no money moved.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Total captured minus refunded over all authorizations (what the shop actually earned).
+    pub fn net_captured_minor(&self) -> i64 {
+        let ledger = self.ledger.lock().expect("ledger lock");
+        ledger
+            .holds
+            .values()
+            .map(|h| h.captured.minor() - h.refunded.minor())
+            .sum()
+    }
+
+    /// Number of authorizations made (retries with the same key do not add any).
+    pub fn authorizations(&self) -> usize {
+        self.ledger.lock().expect("ledger lock").holds.len()
+    }
+
+    fn once(
+        &self,
+        key: &IdempotencyKey,
+        call: Call,
+        run: impl FnOnce(&mut Ledger) -> Outcome,
+    ) -> Result<Outcome, PaymentError> {
+        let mut ledger = self.ledger.lock().expect("ledger lock");
+        if let Some((previous, outcome)) = ledger.calls.get(key) {
+            return if *previous == call {
+                Ok(outcome.clone())
+            } else {
+                Err(PaymentError::IdempotencyConflict)
+            };
+        }
+        let outcome = run(&mut ledger);
+        ledger.calls.insert(key.clone(), (call, outcome.clone()));
+        Ok(outcome)
+    }
+}
+
+fn moved(outcome: Result<Outcome, PaymentError>) -> Result<(), PaymentError> {
+    match outcome? {
+        Outcome::Moved(result) => result,
+        Outcome::Authorized(_) => Err(PaymentError::IdempotencyConflict),
+    }
+}
+
+#[async_trait]
+impl Payments for SimulatedGateway {
+    async fn tokenize(&self, card: &CardNumber) -> Result<CardToken, PaymentError> {
+        let mut ledger = self.ledger.lock().expect("ledger lock");
+        ledger.next += 1;
+        let token = format!("tok_{:08}", ledger.next);
+        ledger.cards.insert(token.clone(), card.clone());
+        Ok(CardToken {
+            token,
+            brand: card.brand(),
+            last4: card.last4().to_string(),
+        })
+    }
+
+    async fn authorize(
+        &self,
+        token: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<Authorization, PaymentError> {
+        let outcome = self.once(key, Call::Authorize(token.to_string(), amount), |ledger| {
+            let result = match ledger.cards.get(token) {
+                None => Err(PaymentError::UnknownToken),
+                Some(card) if card.digits() == DECLINED_CARD => Err(PaymentError::Declined),
+                Some(_) => {
+                    ledger.next += 1;
+                    let id = format!("auth_{:08}", ledger.next);
+                    let zero = Money::zero(amount.currency());
+                    ledger.holds.insert(
+                        id.clone(),
+                        Hold {
+                            authorized: amount,
+                            captured: zero,
+                            refunded: zero,
+                        },
+                    );
+                    Ok(Authorization { id, amount })
+                }
+            };
+            Outcome::Authorized(result)
+        })?;
+        match outcome {
+            Outcome::Authorized(result) => result,
+            Outcome::Moved(_) => Err(PaymentError::IdempotencyConflict),
+        }
+    }
+
+    async fn capture(
+        &self,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError> {
+        moved(self.once(
+            key,
+            Call::Capture(authorization.to_string(), amount),
+            |ledger| {
+                Outcome::Moved(match ledger.holds.get_mut(authorization) {
+                    None => Err(PaymentError::UnknownAuthorization(
+                        authorization.to_string(),
+                    )),
+                    Some(hold) => match hold.captured.checked_add(amount) {
+                        Ok(total) if total.minor() <= hold.authorized.minor() => {
+                            hold.captured = total;
+                            Ok(())
+                        }
+                        _ => Err(PaymentError::TooMuch(format!(
+                            "{amount} on top of {} of {}",
+                            hold.captured, hold.authorized
+                        ))),
+                    },
+                })
+            },
+        ))
+    }
+
+    async fn refund(
+        &self,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError> {
+        moved(self.once(
+            key,
+            Call::Refund(authorization.to_string(), amount),
+            |ledger| {
+                Outcome::Moved(match ledger.holds.get_mut(authorization) {
+                    None => Err(PaymentError::UnknownAuthorization(
+                        authorization.to_string(),
+                    )),
+                    Some(hold) => match hold.refunded.checked_add(amount) {
+                        Ok(total) if total.minor() <= hold.captured.minor() => {
+                            hold.refunded = total;
+                            Ok(())
+                        }
+                        _ => Err(PaymentError::TooMuch(format!(
+                            "{amount} on top of {} refunded of {}",
+                            hold.refunded, hold.captured
+                        ))),
+                    },
+                })
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::domain::Currency;
+
+    fn usd(text: &str) -> Money {
+        Money::parse(text, Currency::USD).unwrap()
+    }
+
+    fn key(k: &str) -> IdempotencyKey {
+        IdempotencyKey::parse(k).unwrap()
+    }
+
+    #[test]
+    fn authorize_capture_refund_once_per_key() {
+        block_on(async {
+            let gateway = SimulatedGateway::new();
+            let card = gateway
+                .tokenize(&CardNumber::parse("4242424242424242").unwrap())
+                .await
+                .unwrap();
+            assert_eq!((card.brand, card.last4.as_str()), (CardBrand::Visa, "4242"));
+            let auth = gateway
+                .authorize(&card.token, usd("10"), &key("order-1"))
+                .await
+                .unwrap();
+            let again = gateway
+                .authorize(&card.token, usd("10"), &key("order-1"))
+                .await
+                .unwrap();
+            assert_eq!(auth, again, "a retry returns the same authorization");
+            assert_eq!(gateway.authorizations(), 1);
+            assert_eq!(
+                gateway
+                    .authorize(&card.token, usd("11"), &key("order-1"))
+                    .await,
+                Err(PaymentError::IdempotencyConflict)
+            );
+            gateway
+                .capture(&auth.id, usd("10"), &key("cap-1"))
+                .await
+                .unwrap();
+            gateway
+                .capture(&auth.id, usd("10"), &key("cap-1"))
+                .await
+                .unwrap();
+            assert!(matches!(
+                gateway.capture(&auth.id, usd("0.01"), &key("cap-2")).await,
+                Err(PaymentError::TooMuch(_))
+            ));
+            gateway
+                .refund(&auth.id, usd("4"), &key("ref-1"))
+                .await
+                .unwrap();
+            gateway
+                .refund(&auth.id, usd("4"), &key("ref-1"))
+                .await
+                .unwrap();
+            assert_eq!(
+                gateway.net_captured_minor(),
+                600,
+                "captured once, refunded once"
+            );
+        });
+    }
+
+    #[test]
+    fn the_test_decline_number_is_declined_and_unknowns_are_errors() {
+        block_on(async {
+            let gateway = SimulatedGateway::new();
+            let declined = gateway
+                .tokenize(&CardNumber::parse(DECLINED_CARD).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(
+                gateway
+                    .authorize(&declined.token, usd("1"), &key("a"))
+                    .await,
+                Err(PaymentError::Declined)
+            );
+            assert_eq!(
+                gateway
+                    .authorize(&declined.token, usd("1"), &key("a"))
+                    .await,
+                Err(PaymentError::Declined)
+            );
+            assert_eq!(
+                gateway.authorize("tok_nope", usd("1"), &key("b")).await,
+                Err(PaymentError::UnknownToken)
+            );
+            assert!(matches!(
+                gateway.capture("auth_nope", usd("1"), &key("c")).await,
+                Err(PaymentError::UnknownAuthorization(_))
+            ));
+            assert!(
+                IdempotencyKey::parse("").is_err() && IdempotencyKey::parse("has space").is_err()
+            );
+        });
+    }
+}
