@@ -154,23 +154,41 @@ fn run_async(task: impl Future<Output = io::Result<()>>) -> ExitCode {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C and SIGTERM, caught from the moment this is created: install it before telling
+/// anyone (by printing an address) that the process is ready, or an early signal kills the
+/// process instead of stopping it cleanly.
+pub struct ShutdownSignal {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    /// Starts catching the signals.
+    pub fn install() -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves on the first Ctrl-C or SIGTERM.
+    pub async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! { _ = self.interrupt.recv() => {}, _ = self.terminate.recv() => {} }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Prints one line to standard output at once (tests and scripts read the bound addresses).
@@ -186,6 +204,7 @@ async fn world_sim(args: WorldSimArgs) -> io::Result<()> {
         seed: args.seed,
         ..WorldConfig::default()
     };
+    let shutdown = ShutdownSignal::install()?;
     let server = WorldServer::bind(args.amazon_listen, args.ups_listen, config).await?;
     announce(&format!("world-sim: amazon port {}", server.amazon_addr()));
     announce(&format!("world-sim: ups port {}", server.ups_addr()));
@@ -194,7 +213,7 @@ async fn world_sim(args: WorldSimArgs) -> io::Result<()> {
         args.flakiness,
         args.seed
     );
-    shutdown_signal().await;
+    shutdown.recv().await;
     tracing::info!("world-sim: shutting down");
     server.shutdown().await;
     Ok(())
@@ -214,6 +233,7 @@ async fn ups_sim(args: UpsSimArgs) -> io::Result<()> {
         (Some(addr), None) => ShopEndpoint::Listen(addr),
         (None, None) => ShopEndpoint::Listen(SocketAddr::from(([127, 0, 0, 1], 34567))),
     };
+    let shutdown = ShutdownSignal::install()?;
     let server = UpsServer::start_with(args.world, shop, config, args.create_world).await?;
     match server.shop_addr() {
         Some(addr) => announce(&format!("ups-sim: shop port {addr}")),
@@ -226,7 +246,7 @@ async fn ups_sim(args: UpsSimArgs) -> io::Result<()> {
     if let Some(world) = server.created_world() {
         announce(&format!("ups-sim: created world {world}"));
     }
-    shutdown_signal().await;
+    shutdown.recv().await;
     tracing::info!("ups-sim: shutting down");
     server.shutdown().await;
     Ok(())

@@ -31,24 +31,38 @@ struct Package {
     user: Option<String>,
 }
 
-async fn ups_link(addr: SocketAddr, world_id: i64, seed: u64) -> Peer<ShopToUps> {
-    let socket = TcpStream::connect(addr).await.unwrap();
+/// How the shop and the UPS meet in a flow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Meet {
+    /// The UPS listens, the shop dials.
+    Listen,
+    /// The shop listens, the UPS dials (`--connect`).
+    Dial,
+    /// The UPS listens; halfway through, the shop drops the link and dials again.
+    ListenAndReconnect,
+}
+
+/// Says `ConnectWorldId` on a fresh link and wraps it in a peer with `session`.
+async fn greet(socket: TcpStream, world_id: i64, session: Session<ShopToUps>) -> Peer<ShopToUps> {
     socket.set_nodelay(true).unwrap();
     let mut framed = Framed::new(socket, DelimitedCodec::<ua::UtoACommands>::new());
     let world_id = i32::try_from(world_id).expect("world id fits int32");
-    framed
-        .send(ua::ConnectWorldId {
-            world_id,
-            seq_num: 0,
-        })
-        .await
-        .unwrap();
-    Peer::over(framed, Session::new(fast_session(seed), 1))
+    let hello = ua::ConnectWorldId {
+        world_id,
+        seq_num: 0,
+    };
+    framed.send(hello).await.unwrap();
+    Peer::over(framed, session)
+}
+
+async fn ups_link(addr: SocketAddr, world_id: i64, seed: u64) -> Peer<ShopToUps> {
+    let socket = TcpStream::connect(addr).await.unwrap();
+    greet(socket, world_id, Session::new(fast_session(seed), 1)).await
 }
 
 /// Buys exactly what `n` packages need, runs each through pack, truck, load and delivery, and
 /// checks every package was delivered once, to its destination, and no stock is left over.
-async fn full_flow(flakiness: u8, seed: u64, n: i64) {
+async fn full_flow(flakiness: u8, seed: u64, n: i64, meet: Meet) {
     let world = world(flakiness, seed).await;
     let (mut shop, connected) = shop(world.amazon_addr(), None, &WAREHOUSES, seed).await;
     assert_eq!(connected.result, "connected!");
@@ -60,14 +74,27 @@ async fn full_flow(flakiness: u8, seed: u64, n: i64) {
         session: fast_session(seed ^ 7),
         ..UpsConfig::default()
     };
-    let ups_server = UpsServer::start(
-        world.ups_addr(),
-        ShopEndpoint::Listen("127.0.0.1:0".parse().unwrap()),
-        config,
-    )
-    .await
-    .unwrap();
-    let mut ups = ups_link(ups_server.shop_addr().unwrap(), connected.worldid, seed).await;
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (ups_server, mut ups) = match meet {
+        Meet::Listen | Meet::ListenAndReconnect => {
+            let server = UpsServer::start(world.ups_addr(), ShopEndpoint::Listen(any), config)
+                .await
+                .unwrap();
+            let link = ups_link(server.shop_addr().unwrap(), connected.worldid, seed).await;
+            (server, link)
+        }
+        Meet::Dial => {
+            let listener = tokio::net::TcpListener::bind(any).await.unwrap();
+            let shop_at = ShopEndpoint::Connect(listener.local_addr().unwrap());
+            let server = UpsServer::start(world.ups_addr(), shop_at, config)
+                .await
+                .unwrap();
+            let (socket, _) = listener.accept().await.unwrap();
+            let session = Session::new(fast_session(seed), 1);
+            (server, greet(socket, connected.worldid, session).await)
+        }
+    };
+    let mut reconnected = meet != Meet::ListenAndReconnect;
 
     let packages: BTreeMap<i64, Package> = (0..n)
         .map(|i| {
@@ -168,7 +195,24 @@ async fn full_flow(flakiness: u8, seed: u64, n: i64) {
                 U::Error(err) => panic!("ups error: {err:?}"),
             }
         }
+        if !reconnected && delivered.len() as i64 >= n / 2 {
+            // The shop loses its UPS link and comes back with its saved session state (saved
+            // after acting on everything received, as the session's contract requires).
+            reconnected = true;
+            let state = ups.session.state();
+            drop(ups);
+            let socket = TcpStream::connect(ups_server.shop_addr().unwrap())
+                .await
+                .unwrap();
+            ups = greet(
+                socket,
+                connected.worldid,
+                Session::restore(fast_session(seed), state),
+            )
+            .await;
+        }
     }
+    assert!(reconnected, "the reconnect step ran");
     // Settle: let late duplicates arrive, then check each package was delivered exactly once.
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_millis(300) {
@@ -223,12 +267,22 @@ async fn full_flow(flakiness: u8, seed: u64, n: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_packages_are_delivered_exactly_once() {
-    full_flow(0, 11, 100).await;
+    full_flow(0, 11, 100, Meet::Listen).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_packages_are_delivered_exactly_once_at_flakiness_50() {
-    full_flow(50, 12, 100).await;
+    full_flow(50, 12, 100, Meet::Listen).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ups_can_dial_the_shop() {
+    full_flow(0, 14, 20, Meet::Dial).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_that_reconnects_to_the_ups_mid_flow_loses_nothing() {
+    full_flow(30, 15, 40, Meet::ListenAndReconnect).await;
 }
 
 #[tokio::test]
