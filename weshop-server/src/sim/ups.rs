@@ -76,6 +76,11 @@ struct Truck {
     /// Packages released to this truck and not delivered yet.
     aboard: Vec<i64>,
     arrived_at: Option<Instant>,
+    /// Commands for this truck not sent yet, with the shop request that caused each.
+    queued: VecDeque<(TruckCommand, Option<Seqnum>)>,
+    /// The command sent and not yet acked. The world drops requests before acking them, so a
+    /// later command could overtake an earlier one; one at a time per truck keeps their order.
+    in_flight: Option<Seqnum>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +164,8 @@ impl UpsSim {
                     called_for: vec![],
                     aboard: vec![],
                     arrived_at: None,
+                    queued: VecDeque::new(),
+                    in_flight: None,
                 };
                 (id, truck)
             })
@@ -367,14 +374,43 @@ impl UpsSim {
         let shipment = self.shipments.get_mut(&ship_id).expect("known");
         shipment.truck = Some(truckid);
         shipment.stage = Stage::TruckCalled;
-        let pickup = self.world.send(TruckCommand::Pickup(wu::UGoPickup {
+        let pickup = TruckCommand::Pickup(wu::UGoPickup {
             truckid,
             whid: warehouse,
             seqnum: 0,
-        }));
-        self.causes.insert(pickup, cause);
+        });
+        self.command(truckid, pickup, Some(cause));
         self.stats.pickups += 1;
         true
+    }
+
+    /// Queues a command for a truck, sent once the truck's previous command is acked.
+    fn command(&mut self, truckid: i32, command: TruckCommand, cause: Option<Seqnum>) {
+        let truck = self
+            .trucks
+            .get_mut(&truckid)
+            .expect("commands go to known trucks");
+        truck.queued.push_back((command, cause));
+        self.dispatch(truckid);
+    }
+
+    /// Sends a truck's next queued command if nothing for it is in flight.
+    fn dispatch(&mut self, truckid: i32) {
+        let truck = self.trucks.get_mut(&truckid).expect("known truck");
+        if truck
+            .in_flight
+            .is_some_and(|seqnum| self.world.is_unacked(seqnum))
+        {
+            return;
+        }
+        truck.in_flight = None;
+        if let Some((command, cause)) = truck.queued.pop_front() {
+            let seqnum = self.world.send(command);
+            truck.in_flight = Some(seqnum);
+            if let Some(cause) = cause {
+                self.causes.insert(seqnum, cause);
+            }
+        }
     }
 
     fn truck_arrived_for(&mut self, ship_id: i64, truck_id: i32) {
@@ -451,20 +487,28 @@ impl UpsSim {
                 self.shop.send(UpsMessage::FinalDest(dest));
             }
         }
-        let deliver = self.world.send(TruckCommand::Deliver(wu::UGoDeliver {
+        let deliver = TruckCommand::Deliver(wu::UGoDeliver {
             truckid,
             packages,
             seqnum: 0,
-        }));
-        if let Some(cause) = cause {
-            self.causes.insert(deliver, cause);
-        }
+        });
+        self.command(truckid, deliver, cause);
         self.stats.deliveries += 1;
     }
 
     /// Takes in a `UResponses` from the world.
     pub fn handle_world(&mut self, now: Instant, responses: wu::UResponses) {
-        for (_, event) in self.world.handle_message(responses) {
+        let events = self.world.handle_message(responses);
+        let waiting: Vec<i32> = self
+            .trucks
+            .iter()
+            .filter(|(_, t)| t.in_flight.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for truckid in waiting {
+            self.dispatch(truckid);
+        }
+        for (_, event) in events {
             match event {
                 TruckEvent::Completion(done) => self.completion(now, done),
                 TruckEvent::Delivered(made) => {
@@ -653,9 +697,17 @@ mod tests {
             status: "ARRIVE WAREHOUSE".into(),
             seqnum: 0,
         };
+        // Like the world, ack every command it has received along with the event.
+        let acks = ups
+            .world
+            .state()
+            .unacked
+            .iter()
+            .map(|(seqnum, _)| *seqnum)
+            .collect();
         ups.handle_world(
             now,
-            TruckEvent::assemble(vec![(seq, TruckEvent::Completion(done))], vec![]),
+            TruckEvent::assemble(vec![(seq, TruckEvent::Completion(done))], acks),
         );
     }
 
@@ -751,6 +803,54 @@ mod tests {
             })
             .collect();
         assert_eq!(dests, vec![(7, 42, 43), (8, 5, 5)]);
+    }
+
+    #[test]
+    fn one_command_per_truck_in_flight_keeps_their_order() {
+        let mut ups = UpsSim::new(
+            UpsConfig {
+                trucks: 1,
+                ..UpsConfig::default()
+            },
+            1,
+        );
+        let msg = ShopMessage::assemble(vec![(1, request(7, (1, 0, 0), (1, 1), None))], vec![]);
+        ups.handle_shop(at(0), msg);
+        world_commands(&mut ups, at(0));
+        arrive(&mut ups, 1, 1, (0, 0), at(10));
+        shop_messages(&mut ups, at(10));
+        let release = ShopMessage::Deliver(ua::DeliverPackage {
+            seq_num: 0,
+            ship_id: 7,
+        });
+        ups.handle_shop(at(20), ShopMessage::assemble(vec![(2, release)], vec![]));
+        let deliver = world_commands(&mut ups, at(20));
+        assert!(
+            matches!(&deliver[..], [TruckCommand::Deliver(_)]),
+            "{deliver:?}"
+        );
+        // The only truck is now needed elsewhere while its delivery is still unacked: the
+        // pickup waits until the world has acked (executed) the delivery.
+        let msg = ShopMessage::assemble(vec![(3, request(8, (2, 50, 50), (1, 1), None))], vec![]);
+        ups.handle_shop(at(30), msg);
+        let resent = world_commands(&mut ups, at(5000));
+        assert!(
+            resent.iter().all(|c| matches!(c, TruckCommand::Deliver(_))),
+            "{resent:?}"
+        );
+        let acks = ups
+            .world
+            .state()
+            .unacked
+            .iter()
+            .map(|(seqnum, _)| *seqnum)
+            .collect();
+        ups.handle_world(at(5001), TruckEvent::assemble(vec![], acks));
+        let next = world_commands(&mut ups, at(5001));
+        assert!(
+            matches!(&next[..], [TruckCommand::Pickup(p)] if p.whid == 2),
+            "{next:?}"
+        );
     }
 
     #[test]
