@@ -282,3 +282,165 @@ fn events_wait_while_the_shop_is_away() {
         "{events:?}"
     );
 }
+
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn product() -> impl Strategy<Value = wa::AProduct> {
+        (
+            prop_oneof![9 => 1i64..3, 1 => any::<i64>()],
+            ".{0,4}",
+            prop_oneof![9 => 1i32..4, 1 => any::<i32>()],
+        )
+            .prop_map(|(id, description, count)| wa::AProduct {
+                id,
+                description,
+                count,
+            })
+    }
+
+    /// Mostly the warehouses and trucks that exist (1 and 2), sometimes anything.
+    fn small_i32() -> impl Strategy<Value = i32> {
+        prop_oneof![9 => 1i32..3, 1 => any::<i32>()]
+    }
+
+    fn amazon_item() -> impl Strategy<Value = WorldCommand> {
+        prop_oneof![
+            3 => (small_i32(), prop::collection::vec(product(), 0..3))
+                .prop_map(|(whnum, things)| WorldCommand::Buy(wa::APurchaseMore { whnum, things, seqnum: 0 })),
+            3 => (small_i32(), prop::collection::vec(product(), 0..3), 0i64..6)
+                .prop_map(|(whnum, things, shipid)| WorldCommand::Pack(wa::APack { whnum, things, shipid, seqnum: 0 })),
+            3 => (small_i32(), small_i32(), 0i64..6).prop_map(|(whnum, truckid, shipid)| {
+                WorldCommand::Load(wa::APutOnTruck { whnum, truckid, shipid, seqnum: 0 })
+            }),
+            1 => (0i64..6).prop_map(|packageid| WorldCommand::Query(wa::AQuery { packageid, seqnum: 0 })),
+        ]
+    }
+
+    fn ups_item() -> impl Strategy<Value = TruckCommand> {
+        let location = (
+            0i64..6,
+            prop_oneof![9 => -20i32..20, 1 => any::<i32>()],
+            prop_oneof![9 => -20i32..20, 1 => any::<i32>()],
+        )
+            .prop_map(|(packageid, x, y)| wu::UDeliveryLocation { packageid, x, y });
+        prop_oneof![
+            (small_i32(), small_i32()).prop_map(|(truckid, whid)| TruckCommand::Pickup(
+                wu::UGoPickup {
+                    truckid,
+                    whid,
+                    seqnum: 0
+                }
+            )),
+            (small_i32(), prop::collection::vec(location, 0..3)).prop_map(|(truckid, packages)| {
+                TruckCommand::Deliver(wu::UGoDeliver {
+                    truckid,
+                    packages,
+                    seqnum: 0,
+                })
+            }),
+            small_i32().prop_map(|truckid| TruckCommand::Query(wu::UQuery { truckid, seqnum: 0 })),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Amazon(Vec<WorldCommand>, Option<u32>, Vec<i64>),
+        Ups(Vec<TruckCommand>, Option<u32>, Vec<i64>),
+        Wait(u64),
+        Reconnect,
+        /// A whole valid package flow (with time passing), for noise to interleave with.
+        Flow {
+            shipid: i64,
+            truck: i32,
+            to: (i32, i32),
+        },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let speed = prop_oneof![8 => Just(None), 2 => prop::option::of(prop_oneof![Just(0u32), Just(1), Just(u32::MAX), any::<u32>()])];
+        let acks = prop::collection::vec(prop_oneof![1i64..20, any::<i64>()], 0..3);
+        prop_oneof![
+            3 => (prop::collection::vec(amazon_item(), 1..4), speed.clone(), acks.clone()).prop_map(|(c, s, a)| Step::Amazon(c, s, a)),
+            2 => (prop::collection::vec(ups_item(), 1..4), speed, acks).prop_map(|(c, s, a)| Step::Ups(c, s, a)),
+            3 => prop_oneof![9 => 0u64..2_000, 1 => Just(10_000_000)].prop_map(Step::Wait),
+            1 => Just(Step::Reconnect),
+            1 => (0i64..6, 1i32..3, (-20i32..20, -20i32..20)).prop_map(|(shipid, truck, to)| Step::Flow { shipid, truck, to }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Whatever peers send, in any order and at any speed, the world neither panics nor lets
+        /// stock go negative, and keeps answering.
+        #[test]
+        fn survives_anything_peers_send(steps in prop::collection::vec(step(), 1..80), flakiness in prop_oneof![Just(0u8), 0u8..99]) {
+            let mut w = World::new(1, TimeModel::default(), flakiness, 7, SessionConfig::default());
+            w.add_warehouse(1, (0, 0)).unwrap();
+            w.add_warehouse(2, (i32::MAX, i32::MIN)).unwrap();
+            w.add_truck(1, (0, 0)).unwrap();
+            w.add_truck(2, (i32::MIN, i32::MAX)).unwrap();
+            w.set_connected(Side::Amazon, true);
+            w.set_connected(Side::Ups, true);
+            let mut now = at(0);
+            let mut seq = 1;
+            for step in steps {
+                match step {
+                    Step::Amazon(items, simspeed, acks) => {
+                        let numbered = items.into_iter().map(|c| { seq += 1; (seq, c) }).collect();
+                        let mut message = WorldCommand::assemble(numbered, acks);
+                        message.simspeed = simspeed;
+                        w.handle_amazon(now, message);
+                    }
+                    Step::Ups(items, simspeed, acks) => {
+                        let numbered = items.into_iter().map(|c| { seq += 1; (seq, c) }).collect();
+                        let mut message = TruckCommand::assemble(numbered, acks);
+                        message.simspeed = simspeed;
+                        w.handle_ups(now, message);
+                    }
+                    Step::Wait(ms) => now += Duration::from_millis(ms),
+                    Step::Reconnect => {
+                        w.set_connected(Side::Amazon, false);
+                        w.set_connected(Side::Amazon, true);
+                    }
+                    Step::Flow { shipid, truck, to } => {
+                        let thing = || wa::AProduct { id: 1, description: "x".into(), count: 1 };
+                        let location = wu::UDeliveryLocation { packageid: shipid, x: to.0, y: to.1 };
+                        let script = [
+                            (true, Some(WorldCommand::Buy(wa::APurchaseMore { whnum: 1, things: vec![thing()], seqnum: 0 })), None),
+                            (true, Some(WorldCommand::Pack(wa::APack { whnum: 1, things: vec![thing()], shipid, seqnum: 0 })), None),
+                            (false, None, Some(TruckCommand::Pickup(wu::UGoPickup { truckid: truck, whid: 1, seqnum: 0 }))),
+                            (true, Some(WorldCommand::Load(wa::APutOnTruck { whnum: 1, truckid: truck, shipid, seqnum: 0 })), None),
+                            (false, None, Some(TruckCommand::Deliver(wu::UGoDeliver { truckid: truck, packages: vec![location], seqnum: 0 }))),
+                        ];
+                        for (_, amazon, ups) in script {
+                            seq += 1;
+                            if let Some(c) = amazon {
+                                w.handle_amazon(now, WorldCommand::assemble(vec![(seq, c)], vec![]));
+                            }
+                            if let Some(c) = ups {
+                                w.handle_ups(now, TruckCommand::assemble(vec![(seq, c)], vec![]));
+                            }
+                            now += Duration::from_secs(5);
+                            w.handle_timeout(now);
+                        }
+                    }
+                }
+                w.handle_timeout(now);
+                amazon_events(&mut w, now);
+                ups_events(&mut w, now);
+                for wh in [1, 2] {
+                    for product in [1, 2] {
+                        prop_assert!(w.stock(wh, product) >= 0);
+                    }
+                }
+                for truck in [1, 2] {
+                    w.truck(truck, now).unwrap();
+                }
+            }
+        }
+    }
+}
