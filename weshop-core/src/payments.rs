@@ -137,6 +137,32 @@ struct Hold {
     refunded: Money,
 }
 
+/// Money moved against a hold: captured up to what is authorized, refunded up to what is
+/// captured.
+#[derive(Debug, Clone, Copy)]
+enum Movement {
+    Capture,
+    Refund,
+}
+
+impl Hold {
+    fn apply(&mut self, movement: Movement, amount: Money) -> Result<(), PaymentError> {
+        let (total, limit, what) = match movement {
+            Movement::Capture => (&mut self.captured, self.authorized, "captured"),
+            Movement::Refund => (&mut self.refunded, self.captured, "refunded"),
+        };
+        match total.checked_add(amount) {
+            Ok(sum) if sum.minor() <= limit.minor() => {
+                *total = sum;
+                Ok(())
+            }
+            _ => Err(PaymentError::TooMuch(format!(
+                "{amount} on top of {total} {what} of {limit}"
+            ))),
+        }
+    }
+}
+
 /// An in-memory gateway with real gateway semantics (see the [module docs](self)).
 #[derive(Debug, Default)]
 pub struct SimulatedGateway {
@@ -184,10 +210,30 @@ impl SimulatedGateway {
     }
 }
 
-fn moved(outcome: Result<Outcome, PaymentError>) -> Result<(), PaymentError> {
-    match outcome? {
-        Outcome::Moved(result) => result,
-        Outcome::Authorized(_) => Err(PaymentError::IdempotencyConflict),
+impl SimulatedGateway {
+    fn move_money(
+        &self,
+        movement: Movement,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError> {
+        let call = match movement {
+            Movement::Capture => Call::Capture(authorization.to_string(), amount),
+            Movement::Refund => Call::Refund(authorization.to_string(), amount),
+        };
+        let outcome = self.once(key, call, |ledger| {
+            Outcome::Moved(match ledger.holds.get_mut(authorization) {
+                None => Err(PaymentError::UnknownAuthorization(
+                    authorization.to_string(),
+                )),
+                Some(hold) => hold.apply(movement, amount),
+            })
+        })?;
+        match outcome {
+            Outcome::Moved(result) => result,
+            Outcome::Authorized(_) => Err(PaymentError::IdempotencyConflict),
+        }
     }
 }
 
@@ -244,27 +290,7 @@ impl Payments for SimulatedGateway {
         amount: Money,
         key: &IdempotencyKey,
     ) -> Result<(), PaymentError> {
-        moved(self.once(
-            key,
-            Call::Capture(authorization.to_string(), amount),
-            |ledger| {
-                Outcome::Moved(match ledger.holds.get_mut(authorization) {
-                    None => Err(PaymentError::UnknownAuthorization(
-                        authorization.to_string(),
-                    )),
-                    Some(hold) => match hold.captured.checked_add(amount) {
-                        Ok(total) if total.minor() <= hold.authorized.minor() => {
-                            hold.captured = total;
-                            Ok(())
-                        }
-                        _ => Err(PaymentError::TooMuch(format!(
-                            "{amount} on top of {} of {}",
-                            hold.captured, hold.authorized
-                        ))),
-                    },
-                })
-            },
-        ))
+        self.move_money(Movement::Capture, authorization, amount, key)
     }
 
     async fn refund(
@@ -273,27 +299,7 @@ impl Payments for SimulatedGateway {
         amount: Money,
         key: &IdempotencyKey,
     ) -> Result<(), PaymentError> {
-        moved(self.once(
-            key,
-            Call::Refund(authorization.to_string(), amount),
-            |ledger| {
-                Outcome::Moved(match ledger.holds.get_mut(authorization) {
-                    None => Err(PaymentError::UnknownAuthorization(
-                        authorization.to_string(),
-                    )),
-                    Some(hold) => match hold.refunded.checked_add(amount) {
-                        Ok(total) if total.minor() <= hold.captured.minor() => {
-                            hold.refunded = total;
-                            Ok(())
-                        }
-                        _ => Err(PaymentError::TooMuch(format!(
-                            "{amount} on top of {} refunded of {}",
-                            hold.refunded, hold.captured
-                        ))),
-                    },
-                })
-            },
-        ))
+        self.move_money(Movement::Refund, authorization, amount, key)
     }
 }
 
