@@ -6,9 +6,10 @@
 //! - [`session`]: reliable sessions (seqnums, acks, resends, exactly-once processing), generic
 //!   over a [`session::Protocol`] that each wire adapter implements;
 //! - [`domain`]: values that cannot be invalid (money in minor units, quantities, emails,
-//!   locations, ids, products, stock, carts, accounts, cards) and orders with their state
+//!   locations, ids, products, stock, carts, accounts, cards, shipping rates) and orders with their state
 //!   machine and append-only history;
-//! - [`payments`]: the payment port with idempotency keys, and a simulated gateway.
+//! - [`payments`]: the payment port with idempotency keys, and a simulated gateway;
+//! - [`notify`]: the notifier port, and an in-memory notifier.
 //!
 //! To come: products, stock, carts and accounts; the ports that the server and storage crates
 //! implement (`Shop`, `Warehouse`, `Shipping`, storage, `Payments`, `Notifier`); and the
@@ -16,5 +17,6 @@
 #![forbid(unsafe_code)]
 
 pub mod domain;
+pub mod notify;
 pub mod payments;
 pub mod session;

@@ -12,6 +12,7 @@ mod location;
 mod money;
 mod order;
 mod quantity;
+mod shipping;
 mod stock;
 mod text;
 mod time;
@@ -32,6 +33,7 @@ pub use order::{
     OrderStatus, UpsAccount,
 };
 pub use quantity::Quantity;
+pub use shipping::ShippingRates;
 pub use stock::{OutOfStock, Stock};
 pub use text::{Email, ProductName};
 pub use time::Timestamp;
