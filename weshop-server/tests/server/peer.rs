@@ -73,10 +73,11 @@ where
     /// keeps its new items; false if nothing came.
     pub async fn receive(&mut self) -> bool {
         let now = Instant::now();
+        // Wake for the next resend, or within 50 ms to let the caller re-check its goal.
         let wake = self
             .session
             .poll_timeout()
-            .unwrap_or(now)
+            .unwrap_or(now + Duration::from_millis(50))
             .max(now)
             .min(now + Duration::from_millis(50));
         tokio::select! {
@@ -113,28 +114,12 @@ where
             if done(&self.items) {
                 return;
             }
-            let now = Instant::now();
             assert!(
-                now < end,
+                Instant::now() < end,
                 "gave up after {limit:?}; received {:#?}",
                 self.items
             );
-            let wake = self
-                .session
-                .poll_timeout()
-                .unwrap_or(end)
-                .min(now + Duration::from_millis(50));
-            tokio::select! {
-                frame = self.link.next() => match frame {
-                    Some(Ok(message)) => {
-                        let fresh = self.session.handle_message(message);
-                        self.items.extend(fresh);
-                    }
-                    Some(Err(e)) => panic!("bad frame from the peer: {e}"),
-                    None => panic!("the peer closed the link; received {:#?}", self.items),
-                },
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
-            }
+            self.receive().await;
         }
     }
 

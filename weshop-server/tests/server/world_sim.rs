@@ -74,61 +74,72 @@ fn query(packageid: i64) -> C {
 }
 
 /// Connects a shop that creates (or joins) a world with warehouses, and speeds its time up.
+/// Connects a peer that creates (or joins) a world and, once in, speeds its side's time up.
+async fn join<P, A>(
+    addr: SocketAddr,
+    hello: impl weshop_proto::prost::Message,
+    faster: impl weshop_proto::prost::Message,
+    result: fn(&A) -> &str,
+    seed: u64,
+) -> (Peer<P>, A)
+where
+    P: weshop_core::session::Protocol,
+    P::Message: weshop_proto::prost::Message,
+    P::Incoming: weshop_proto::SchemaMessage,
+    A: weshop_proto::SchemaMessage,
+{
+    let (mut peer, answer): (Peer<P>, A) =
+        Peer::connect(addr, hello, Session::new(fast_session(seed), 1)).await;
+    if result(&answer) == "connected!" {
+        peer.link.send(faster).await.unwrap();
+    }
+    (peer, answer)
+}
+
+/// Connects a shop that creates (or joins) a world with warehouses.
 pub async fn shop(
     addr: SocketAddr,
     worldid: Option<i64>,
     warehouses: &[(i32, i32, i32)],
     seed: u64,
 ) -> (Shop, wa::AConnected) {
+    let initwh = warehouses
+        .iter()
+        .map(|&(id, x, y)| wa::AInitWarehouse { id, x, y })
+        .collect();
     let hello = wa::AConnect {
         worldid,
-        initwh: warehouses
-            .iter()
-            .map(|&(id, x, y)| wa::AInitWarehouse { id, x, y })
-            .collect(),
+        initwh,
         is_amazon: true,
     };
-    let (mut shop, connected): (Shop, wa::AConnected) =
-        Peer::connect(addr, hello, Session::new(fast_session(seed), 1)).await;
-    if connected.result == "connected!" {
-        shop.link
-            .send(wa::ACommands {
-                simspeed: Some(FAST),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    (shop, connected)
+    let faster = wa::ACommands {
+        simspeed: Some(FAST),
+        ..Default::default()
+    };
+    join(addr, hello, faster, |c: &wa::AConnected| &c.result, seed).await
 }
 
-/// Connects a UPS that joins (or creates) a world with trucks, and speeds its time up.
+/// Connects a UPS that joins (or creates) a world with trucks.
 pub async fn ups(
     addr: SocketAddr,
     worldid: Option<i64>,
     trucks: &[(i32, i32, i32)],
     seed: u64,
 ) -> (Ups, wu::UConnected) {
+    let trucks = trucks
+        .iter()
+        .map(|&(id, x, y)| wu::UInitTruck { id, x, y })
+        .collect();
     let hello = wu::UConnect {
         worldid,
-        trucks: trucks
-            .iter()
-            .map(|&(id, x, y)| wu::UInitTruck { id, x, y })
-            .collect(),
+        trucks,
         is_amazon: false,
     };
-    let (mut ups, connected): (Ups, wu::UConnected) =
-        Peer::connect(addr, hello, Session::new(fast_session(seed), 1)).await;
-    if connected.result == "connected!" {
-        ups.link
-            .send(wu::UCommands {
-                simspeed: Some(FAST),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    (ups, connected)
+    let faster = wu::UCommands {
+        simspeed: Some(FAST),
+        ..Default::default()
+    };
+    join(addr, hello, faster, |c: &wu::UConnected| &c.result, seed).await
 }
 
 fn shop_error(items: &[(Seqnum, E)], origin: Seqnum) -> Option<String> {
