@@ -103,16 +103,6 @@ impl FrameCodec {
             },
         })
     }
-
-    fn check_length(&self, length: usize) -> Result<(), FrameError> {
-        if length > self.max_frame_length || length > u32::MAX as usize {
-            return Err(FrameError::FrameTooLarge {
-                length: length as u64,
-                max: self.max_frame_length,
-            });
-        }
-        Ok(())
-    }
 }
 
 impl Decoder for FrameCodec {
@@ -144,7 +134,7 @@ impl Encoder<&[u8]> for FrameCodec {
     type Error = FrameError;
 
     fn encode(&mut self, body: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.check_length(body.len())?;
+        frame::check_length(body.len(), self.max_frame_length)?;
         dst.reserve(prost::length_delimiter_len(body.len()) + body.len());
         prost::encoding::encode_varint(body.len() as u64, dst);
         dst.put_slice(body);

@@ -230,18 +230,24 @@ pub fn encode_frame_with_limit<M: Message>(
     Ok(frame_length)
 }
 
-/// The message's encoded length, refused when over the limit (or over what a varint32 holds).
-pub(crate) fn checked_length<M: Message>(
-    message: &M,
-    max_frame_length: usize,
-) -> Result<usize, FrameError> {
-    let length = message.encoded_len();
+/// Refuses a body longer than the limit (or than a varint32 prefix can announce).
+pub(crate) fn check_length(length: usize, max_frame_length: usize) -> Result<(), FrameError> {
     if length > max_frame_length || length > u32::MAX as usize {
         return Err(FrameError::FrameTooLarge {
             length: length as u64,
             max: max_frame_length,
         });
     }
+    Ok(())
+}
+
+/// The message's encoded length, refused when over the limit.
+pub(crate) fn checked_length<M: Message>(
+    message: &M,
+    max_frame_length: usize,
+) -> Result<usize, FrameError> {
+    let length = message.encoded_len();
+    check_length(length, max_frame_length)?;
     Ok(length)
 }
 
