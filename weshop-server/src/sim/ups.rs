@@ -131,6 +131,8 @@ pub struct UpsSim {
     causes: HashMap<Seqnum, Seqnum>,
     redirects: HashMap<String, (i32, i32)>,
     announce_speed: bool,
+    /// The seqnum of the shop's latest `ConnectWorldId`, which a refused join answers.
+    connect_seqnum: Option<Seqnum>,
     stats: UpsStats,
 }
 
@@ -194,6 +196,7 @@ impl UpsSim {
             causes: HashMap::new(),
             redirects: HashMap::new(),
             announce_speed: false,
+            connect_seqnum: None,
             stats: UpsStats::default(),
         }
     }
@@ -240,22 +243,15 @@ impl UpsSim {
 
     /// A shop (re)connected with `ConnectWorldId` numbered `seqnum`: ack it, resend what waits.
     pub fn shop_connected(&mut self, seqnum: Seqnum) {
+        self.connect_seqnum = Some(seqnum);
         self.shop.receive_seqnum(seqnum);
         self.shop.resend_all_now();
     }
 
     /// The world refused to let this UPS join: tell the shop, against its `ConnectWorldId`.
     pub fn report_world_refused(&mut self, reason: &str) {
-        let connect = self
-            .shop
-            .seen()
-            .ranges()
-            .next()
-            .map_or(0, |(first, _)| first);
-        self.shop_error(
-            connect,
-            format!("error: cannot join world {}: {reason}", self.world_id),
-        );
+        let err = format!("error: cannot join world {}: {reason}", self.world_id);
+        self.shop_error(self.connect_seqnum.unwrap_or(0), err);
     }
 
     /// Packages of UPS user `user` go to `to` instead of their destination from now on.
@@ -286,11 +282,11 @@ impl UpsSim {
     }
 
     /// Takes in an `AtoUCommands` from the shop.
-    pub fn handle_shop(&mut self, now: Instant, commands: ua::AtoUCommands) {
+    pub fn handle_shop(&mut self, _now: Instant, commands: ua::AtoUCommands) {
         for (seqnum, message) in self.shop.handle_message(commands) {
             match message {
                 ShopMessage::RequestTruck(request) => self.request_truck(seqnum, request),
-                ShopMessage::Deliver(deliver) => self.release(now, seqnum, deliver.ship_id),
+                ShopMessage::Deliver(deliver) => self.release(seqnum, deliver.ship_id),
                 ShopMessage::Error(err) => {
                     warn!(
                         "ups (world {}): the shop reports an error on {}: {}",
@@ -423,7 +419,7 @@ impl UpsSim {
         }));
     }
 
-    fn release(&mut self, now: Instant, seqnum: Seqnum, ship_id: i64) {
+    fn release(&mut self, seqnum: Seqnum, ship_id: i64) {
         let Some(shipment) = self.shipments.get_mut(&ship_id) else {
             return self.shop_error(seqnum, format!("error: unknown ship_id {ship_id}"));
         };
@@ -442,12 +438,12 @@ impl UpsSim {
         truck.called_for.retain(|s| *s != ship_id);
         truck.aboard.push(ship_id);
         if truck.called_for.is_empty() {
-            self.depart(now, truckid);
+            self.depart(truckid);
         }
     }
 
     /// Sends a truck off with everything aboard.
-    fn depart(&mut self, _now: Instant, truckid: i32) {
+    fn depart(&mut self, truckid: i32) {
         let truck = self.trucks.get_mut(&truckid).expect("known truck");
         if truck.aboard.is_empty() {
             truck.plan = if truck.called_for.is_empty() {
@@ -559,7 +555,7 @@ impl UpsSim {
             truck.arrived_at = Some(now);
             let called: Vec<i64> = truck.called_for.clone();
             if called.is_empty() {
-                self.depart(now, done.truckid);
+                self.depart(done.truckid);
             }
             for ship_id in called {
                 if self.shipments[&ship_id].stage == Stage::TruckCalled {
@@ -600,7 +596,7 @@ impl UpsSim {
         for truckid in expired {
             let left: Vec<i64> =
                 std::mem::take(&mut self.trucks.get_mut(&truckid).expect("listed").called_for);
-            self.depart(now, truckid);
+            self.depart(truckid);
             for ship_id in left {
                 let shipment = self.shipments.get_mut(&ship_id).expect("known");
                 shipment.stage = Stage::Waiting;
