@@ -9,14 +9,21 @@
 //!   locations, ids, products, stock, carts, accounts, cards, shipping rates) and orders with their state
 //!   machine and append-only history;
 //! - [`payments`]: the payment port with idempotency keys, and a simulated gateway;
-//! - [`notify`]: the notifier port, and an in-memory notifier.
-//!
-//! To come: products, stock, carts and accounts; the ports that the server and storage crates
-//! implement (`Shop`, `Warehouse`, `Shipping`, storage, `Payments`, `Notifier`); and the
-//! fulfilment state machine.
+//! - [`notify`]: the notifier port, and an in-memory notifier;
+//! - [`store`]: the storage port (implemented by `weshop-storage`);
+//! - [`ports`]: the world's warehouses and the UPS, as the shop sees them, and the clock;
+//! - [`fulfilment`]: the sans-IO fulfilment state machine, and [`driver`], which runs it
+//!   against a store and performs its outbox through the ports;
+//! - [`shop`]: the `Shop` service API, implemented by [`service::ShopService`].
 #![forbid(unsafe_code)]
 
 pub mod domain;
+pub mod driver;
+pub mod fulfilment;
 pub mod notify;
 pub mod payments;
+pub mod ports;
+pub mod service;
 pub mod session;
+pub mod shop;
+pub mod store;

@@ -107,6 +107,8 @@ pub trait Payments: Send + Sync {
         amount: Money,
         key: &IdempotencyKey,
     ) -> Result<(), PaymentError>;
+    /// Releases what is held and not captured (an order that will not ship).
+    async fn void(&self, authorization: &str, key: &IdempotencyKey) -> Result<(), PaymentError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +116,7 @@ enum Call {
     Authorize(String, Money),
     Capture(String, Money),
     Refund(String, Money),
+    Void(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +303,24 @@ impl Payments for SimulatedGateway {
         key: &IdempotencyKey,
     ) -> Result<(), PaymentError> {
         self.move_money(Movement::Refund, authorization, amount, key)
+    }
+
+    async fn void(&self, authorization: &str, key: &IdempotencyKey) -> Result<(), PaymentError> {
+        let outcome = self.once(key, Call::Void(authorization.to_string()), |ledger| {
+            Outcome::Moved(match ledger.holds.get_mut(authorization) {
+                None => Err(PaymentError::UnknownAuthorization(
+                    authorization.to_string(),
+                )),
+                Some(hold) => {
+                    hold.authorized = hold.captured;
+                    Ok(())
+                }
+            })
+        })?;
+        match outcome {
+            Outcome::Moved(result) => result,
+            Outcome::Authorized(_) => Err(PaymentError::IdempotencyConflict),
+        }
     }
 }
 

@@ -1,8 +1,17 @@
 //! WeShop storage: backends behind `weshop-core`'s storage traits.
 //!
-//! This crate will hold an in-memory backend and a SurrealDB backend (embedded memory, embedded
-//! file, remote server), selected by URL, and one conformance suite that every backend passes.
-//! It is empty until the shop-core work defines the traits it implements.
+//! - [`MemoryStore`]: everything in memory, for tests and embedding;
+//! - [`SurrealStore`] (feature `surrealdb`, on by default): SurrealDB, embedded in memory
+//!   (`mem://`), embedded on disk (`surrealkv://PATH`) or a server (`ws://HOST:PORT`);
+//! - `conformance` (feature `testing`): one suite of checks that every backend passes, public
+//!   so that other backends can run it too.
 #![forbid(unsafe_code)]
+
+#[cfg(feature = "surrealdb")]
+pub mod codec;
+#[cfg(feature = "surrealdb")]
+pub mod surreal;
+#[cfg(feature = "surrealdb")]
+pub use surreal::{SurrealOptions, SurrealStore};
 
 pub use weshop_core as core;

@@ -15,7 +15,7 @@ use argon2::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
-use super::{CardBrand, DomainError, Location, Timestamp, UserId};
+use super::{CardBrand, DomainError, Email, Location, Timestamp, UserId};
 
 /// What a user may do; at least one role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -229,6 +229,32 @@ impl Address {
             Err(DomainError::AddressLabel)
         }
     }
+}
+
+/// A registered user, as stored: who they are, what they may do, and their profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Their id.
+    pub id: UserId,
+    /// Their login (unique).
+    pub email: Email,
+    /// Their name.
+    pub name: PersonName,
+    /// Customer, seller or both.
+    pub roles: Roles,
+    /// Argon2id hash of their password.
+    pub password: PasswordHash,
+    /// Saved delivery addresses.
+    pub addresses: Vec<Address>,
+    /// Saved cards (gateway tokens only).
+    pub payment_methods: Vec<PaymentMethod>,
+    /// When they registered.
+    pub created: Timestamp,
+}
+
+impl User {
+    /// Most saved addresses or cards per user.
+    pub const MAX_SAVED: usize = 20;
 }
 
 /// A saved card, as the shop keeps it: the gateway's token, the brand and the last 4 digits.

@@ -64,6 +64,9 @@ pub enum DomainError {
     /// An order with no lines.
     #[error("an order needs at least one line")]
     EmptyOrder,
+    /// A stored order without history.
+    #[error("a stored order needs at least its placed event")]
+    OrderHistory,
     /// A UPS account name that is empty, too long or has spaces.
     #[error("invalid UPS account {0:?}: 1 to 64 characters, no spaces")]
     UpsAccount(String),

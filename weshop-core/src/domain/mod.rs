@@ -16,10 +16,11 @@ mod shipping;
 mod stock;
 mod text;
 mod time;
+mod warehouse;
 
 pub use account::{
     Address, Password, PasswordHash, PaymentMethod, PersonName, Roles, Session, SessionToken,
-    TokenHash,
+    TokenHash, User,
 };
 pub use card::{CardBrand, CardNumber};
 pub use cart::Cart;
@@ -30,10 +31,11 @@ pub use location::Location;
 pub use money::{Currency, Money};
 pub use order::{
     DeliveryOption, IllegalTransition, NewOrder, Order, OrderEvent, OrderEventKind, OrderLine,
-    OrderStatus, UpsAccount,
+    OrderParts, OrderStatus, UpsAccount,
 };
 pub use quantity::Quantity;
 pub use shipping::ShippingRates;
 pub use stock::{OutOfStock, Stock};
 pub use text::{Email, ProductName};
 pub use time::Timestamp;
+pub use warehouse::WarehouseSite;

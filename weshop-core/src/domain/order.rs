@@ -131,6 +131,15 @@ pub enum DeliveryOption {
 }
 
 impl DeliveryOption {
+    /// The option named `name` (see [`DeliveryOption::as_str`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "standard" => Some(Self::Standard),
+            "express" => Some(Self::Express),
+            _ => None,
+        }
+    }
+
     /// A stable name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -251,6 +260,40 @@ pub struct Order {
     history: Vec<OrderEvent>,
 }
 
+/// Every field of an order, for storage backends: [`Order::to_parts`] and
+/// [`Order::from_parts`] convert without loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderParts {
+    /// Its id.
+    pub id: OrderId,
+    /// The buyer.
+    pub customer: UserId,
+    /// The lines.
+    pub lines: Vec<OrderLine>,
+    /// How fast.
+    pub delivery: DeliveryOption,
+    /// Where to.
+    pub destination: Location,
+    /// The buyer's UPS account.
+    pub ups_account: Option<UpsAccount>,
+    /// The payment reference.
+    pub payment: String,
+    /// The shipping cost.
+    pub shipping: Money,
+    /// The current status.
+    pub status: OrderStatus,
+    /// The warehouse shipping it.
+    pub warehouse: Option<WarehouseId>,
+    /// Its package id.
+    pub ship_id: Option<ShipId>,
+    /// The truck that took it.
+    pub truck: Option<TruckId>,
+    /// The final destination UPS reported.
+    pub final_destination: Option<Location>,
+    /// Its history, oldest first.
+    pub history: Vec<OrderEvent>,
+}
+
 /// What an order is placed with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrder {
@@ -304,6 +347,64 @@ impl Order {
                 kind: OrderEventKind::Placed,
             }],
         })
+    }
+
+    /// Rebuilds a stored order, recomputing its total and checking it is consistent.
+    pub fn from_parts(parts: OrderParts) -> Result<Self, DomainError> {
+        let mut order = Self::place(
+            NewOrder {
+                id: parts.id,
+                customer: parts.customer,
+                lines: parts.lines,
+                delivery: parts.delivery,
+                destination: parts.destination,
+                ups_account: parts.ups_account,
+                payment: parts.payment,
+                shipping: parts.shipping,
+            },
+            Timestamp(0),
+        )?;
+        if parts.history.is_empty() {
+            return Err(DomainError::OrderHistory);
+        }
+        order.status = parts.status;
+        order.warehouse = parts.warehouse;
+        order.ship_id = parts.ship_id;
+        order.truck = parts.truck;
+        order.final_destination = parts.final_destination;
+        order.history = parts.history;
+        Ok(order)
+    }
+
+    /// Every field, for storage.
+    pub fn to_parts(&self) -> OrderParts {
+        OrderParts {
+            id: self.id,
+            customer: self.customer,
+            lines: self.lines.clone(),
+            delivery: self.delivery,
+            destination: self.destination,
+            ups_account: self.ups_account.clone(),
+            payment: self.payment.clone(),
+            shipping: self.shipping,
+            status: self.status,
+            warehouse: self.warehouse,
+            ship_id: self.ship_id,
+            truck: self.truck,
+            final_destination: self.final_destination,
+            history: self.history.clone(),
+        }
+    }
+
+    /// When it was placed.
+    pub fn placed_at(&self) -> Timestamp {
+        self.history.first().map(|e| e.at).unwrap_or(Timestamp(0))
+    }
+
+    /// Grows with every change (the history's length): storage uses it for conditional
+    /// updates, so two writers cannot both change the same order unnoticed.
+    pub fn version(&self) -> usize {
+        self.history.len()
     }
 
     /// Moves along the happy path (`Failed` and `Cancelled` go through [`Order::end`]).

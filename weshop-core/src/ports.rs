@@ -1,0 +1,53 @@
+//! The fulfilment ports: how the shop talks to the world's warehouses and to the UPS, and the
+//! clock it reads. The server implements the first two over reliable protobuf sessions; tests
+//! implement them with fakes or mocks.
+//!
+//! Each command comes with its outbox id. Ids increase, and a command handed over again after a
+//! crash keeps its id, so an implementation that remembers the highest id it took (durably,
+//! with its own session state) performs every command exactly once.
+
+use async_trait::async_trait;
+
+use crate::domain::{ShipId, Timestamp};
+use crate::fulfilment::{ShippingCommand, WarehouseCommand};
+
+/// Why a port could not take a command now (the link is down, say); it is offered again later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PortError(pub String);
+
+/// The world's warehouses.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// Takes a command (purchase more, pack, load) for delivery to the world. `Ok` means it is
+    /// held durably and will reach the world; the answer comes back as a fulfilment event.
+    async fn submit(&self, outbox_id: u64, command: WarehouseCommand) -> Result<(), PortError>;
+    /// Asks the world where a package is; returns its status text.
+    async fn query(&self, ship_id: ShipId) -> Result<String, PortError>;
+}
+
+/// The UPS.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Shipping: Send + Sync {
+    /// Takes a command (request a truck, deliver) for delivery to the UPS, like
+    /// [`Warehouse::submit`].
+    async fn submit(&self, outbox_id: u64, command: ShippingCommand) -> Result<(), PortError>;
+}
+
+/// The current time: the shop reads it through this so tests can set it.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}

@@ -1,0 +1,254 @@
+//! The `Shop` port: the service API that the HTTP layer and embedders call.
+//!
+//! Callers parse their input into domain values first; every method that acts for a user takes
+//! the id [`Shop::authenticate`] returned, and checks that user may do it: nobody reads or
+//! changes another user's cart, orders, profile or products. Someone else's order or product
+//! looks exactly like a missing one (`NotFound`), so ids cannot be probed.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Address, CardNumber, Cart, Category, DeliveryOption, Description, DomainError, Email, ImageRef,
+    Location, Money, Order, OrderEvent, OrderId, Password, PersonName, Product, ProductId,
+    ProductName, Quantity, Roles, SessionToken, Stock, Timestamp, UpsAccount, User, UserId,
+    WarehouseId, Weight,
+};
+use crate::payments::{IdempotencyKey, PaymentError};
+use crate::store::{Page, ProductQuery, StoreError};
+
+/// Why the shop refused; each variant maps to one HTTP status class.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShopError {
+    /// A value broke a domain rule (400).
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    /// The request cannot be done as asked (400), e.g. checking out an empty cart.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Wrong credentials, or a missing or expired session (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The user lacks the role (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing, or not the caller's (404).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The state forbids it (409), e.g. an email already registered.
+    #[error("{0}")]
+    Conflict(String),
+    /// Not enough stock (409).
+    #[error("not enough stock of product {product}: {available} available")]
+    OutOfStock {
+        /// The product.
+        product: ProductId,
+        /// Units that can still be bought in one package.
+        available: u64,
+    },
+    /// The payment was refused (402).
+    #[error("payment refused: {0}")]
+    Payment(#[from] PaymentError),
+    /// Storage failed (503).
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for ShopError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Duplicate(what) => ShopError::Conflict(format!("{what} already exists")),
+            StoreError::NotFound(what) => ShopError::NotFound(what),
+            StoreError::OutOfStock {
+                product, available, ..
+            } => ShopError::OutOfStock { product, available },
+            StoreError::Conflict(what) => ShopError::Conflict(what),
+            other => ShopError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// A new account.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Login.
+    pub email: Email,
+    /// Password (hashed before it is stored).
+    pub password: Password,
+    /// Name.
+    pub name: PersonName,
+    /// Customer and/or seller.
+    pub roles: Roles,
+}
+
+/// A successful login: the token is shown to the client once and stored only hashed.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    /// The bearer token.
+    pub token: SessionToken,
+    /// Who.
+    pub user: User,
+    /// When the token stops working.
+    pub expires: Timestamp,
+}
+
+/// A product to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductDraft {
+    /// Name.
+    pub name: ProductName,
+    /// Description.
+    pub description: Description,
+    /// Category.
+    pub category: Category,
+    /// Unit price (in the shop's currency).
+    pub price: Money,
+    /// Unit weight.
+    pub weight: Weight,
+    /// Images.
+    pub images: Vec<ImageRef>,
+}
+
+/// Changes to a product; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductPatch {
+    /// New name.
+    pub name: Option<ProductName>,
+    /// New description.
+    pub description: Option<Description>,
+    /// New category.
+    pub category: Option<Category>,
+    /// New price.
+    pub price: Option<Money>,
+    /// New weight.
+    pub weight: Option<Weight>,
+    /// New images.
+    pub images: Option<Vec<ImageRef>>,
+}
+
+/// A seller's view of one product: stock in each warehouse, and whether it runs low.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellerProduct {
+    /// The product.
+    pub product: Product,
+    /// Stock per warehouse.
+    pub stock: Vec<(WarehouseId, Stock)>,
+    /// Units that can still be sold, over all warehouses.
+    pub available: u64,
+    /// True when `available` is under the shop's low-stock threshold.
+    pub low_stock: bool,
+}
+
+/// Checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    /// Where to.
+    pub destination: Location,
+    /// How fast.
+    pub delivery: DeliveryOption,
+    /// A saved payment method's token.
+    pub payment_method: String,
+    /// The buyer's UPS account, if any.
+    pub ups_account: Option<UpsAccount>,
+    /// Makes the call safe to retry: the same key returns the same order, charged once.
+    pub idempotency_key: IdempotencyKey,
+}
+
+/// Profile changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    /// New name.
+    pub name: Option<PersonName>,
+    /// New password.
+    pub password: Option<Password>,
+}
+
+/// The service API of the shop.
+#[async_trait]
+pub trait Shop: Send + Sync {
+    /// Creates an account.
+    async fn register(&self, registration: Registration) -> Result<User, ShopError>;
+    /// Checks a password and opens a session.
+    async fn login(&self, email: &Email, password: &str) -> Result<LoggedIn, ShopError>;
+    /// Ends a session.
+    async fn logout(&self, token: &SessionToken) -> Result<(), ShopError>;
+    /// The user a session token belongs to.
+    async fn authenticate(&self, token: &SessionToken) -> Result<User, ShopError>;
+
+    /// The user's profile.
+    async fn profile(&self, user: UserId) -> Result<User, ShopError>;
+    /// Changes the user's name or password.
+    async fn update_profile(&self, user: UserId, patch: ProfilePatch) -> Result<User, ShopError>;
+    /// Saves an address (a label already used is replaced).
+    async fn add_address(&self, user: UserId, address: Address) -> Result<User, ShopError>;
+    /// Forgets an address by label.
+    async fn remove_address(&self, user: UserId, label: &str) -> Result<User, ShopError>;
+    /// Saves a card at the gateway; the shop keeps its token, brand and last four digits.
+    async fn add_payment_method(&self, user: UserId, card: CardNumber) -> Result<User, ShopError>;
+    /// Forgets a saved card by token.
+    async fn remove_payment_method(&self, user: UserId, token: &str) -> Result<User, ShopError>;
+
+    /// Lists a product (sellers only).
+    async fn create_product(
+        &self,
+        seller: UserId,
+        draft: ProductDraft,
+    ) -> Result<Product, ShopError>;
+    /// Changes one of the seller's products.
+    async fn update_product(
+        &self,
+        seller: UserId,
+        id: ProductId,
+        patch: ProductPatch,
+    ) -> Result<Product, ShopError>;
+    /// Withdraws one of the seller's products.
+    async fn delete_product(&self, seller: UserId, id: ProductId) -> Result<(), ShopError>;
+    /// Buys units of one of the seller's products from the world into a warehouse.
+    async fn restock(
+        &self,
+        seller: UserId,
+        id: ProductId,
+        warehouse: WarehouseId,
+        quantity: Quantity,
+    ) -> Result<SellerProduct, ShopError>;
+    /// The seller's products with their stock.
+    async fn seller_products(&self, seller: UserId) -> Result<Vec<SellerProduct>, ShopError>;
+    /// Sends a promotion to every customer.
+    async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError>;
+
+    /// One product.
+    async fn product(&self, id: ProductId) -> Result<Product, ShopError>;
+    /// Searches the catalog.
+    async fn search(&self, query: ProductQuery) -> Result<Page<Product>, ShopError>;
+    /// Categories with their number of products.
+    async fn categories(&self) -> Result<Vec<(Category, u64)>, ShopError>;
+
+    /// The user's cart.
+    async fn cart(&self, user: UserId) -> Result<Cart, ShopError>;
+    /// Adds units of a product to the cart.
+    async fn add_to_cart(
+        &self,
+        user: UserId,
+        product: ProductId,
+        quantity: Quantity,
+    ) -> Result<Cart, ShopError>;
+    /// Sets the units of a product already in the cart.
+    async fn set_cart_item(
+        &self,
+        user: UserId,
+        product: ProductId,
+        quantity: Quantity,
+    ) -> Result<Cart, ShopError>;
+    /// Removes a product from the cart.
+    async fn remove_cart_item(&self, user: UserId, product: ProductId) -> Result<Cart, ShopError>;
+
+    /// Places the cart as an order (atomic, idempotent; see [`Checkout`]).
+    async fn checkout(&self, user: UserId, checkout: Checkout) -> Result<Order, ShopError>;
+    /// The user's orders, newest first.
+    async fn orders(&self, user: UserId) -> Result<Vec<Order>, ShopError>;
+    /// One of the user's orders.
+    async fn order(&self, user: UserId, id: OrderId) -> Result<Order, ShopError>;
+    /// One of the user's orders' history.
+    async fn order_events(&self, user: UserId, id: OrderId) -> Result<Vec<OrderEvent>, ShopError>;
+    /// Cancels one of the user's orders before it is packed.
+    async fn cancel_order(&self, user: UserId, id: OrderId) -> Result<Order, ShopError>;
+}

@@ -1,0 +1,316 @@
+//! The storage port: what the shop needs from a database, one trait per concern.
+//!
+//! Backends live in `weshop-storage` (in memory, SurrealDB). Every method is one atomic step:
+//! the operations that must never half-happen — placing an order, applying a fulfilment step —
+//! take everything they change in one call, so a backend can run them in one transaction.
+//!
+//! Stock only ever changes through [`StockDelta`]s, which a backend applies with a check of
+//! the [`Stock`] invariant inside the same transaction: two checkouts racing for the last unit
+//! cannot both succeed, whatever the backend.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Cart, Category, Description, Email, ImageRef, Money, Order, OrderId, OrderStatus, PasswordHash,
+    PersonName, Product, ProductId, ProductName, Roles, Session, Stock, Timestamp, TokenHash, User,
+    UserId, WarehouseId, WarehouseSite, Weight,
+};
+use crate::fulfilment::Effect;
+
+/// Why a storage call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is taken (an email).
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// The thing to change does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A stock change would promise units that are not there; nothing was changed.
+    #[error(
+        "not enough stock of product {product} in warehouse {warehouse}: {available} available"
+    )]
+    OutOfStock {
+        /// The product.
+        product: ProductId,
+        /// The warehouse.
+        warehouse: WarehouseId,
+        /// Units still available there.
+        available: u64,
+    },
+    /// Someone else changed the record first (an order's version moved on); nothing was changed.
+    #[error("concurrent change: {0}")]
+    Conflict(String),
+    /// Stored data that does not parse into the domain (a bug or a foreign writer).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// A user to create (the store assigns the id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Login, unique.
+    pub email: Email,
+    /// Name.
+    pub name: PersonName,
+    /// Roles.
+    pub roles: Roles,
+    /// Password hash.
+    pub password: PasswordHash,
+    /// When.
+    pub created: Timestamp,
+}
+
+/// A product to create (the store assigns the id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProduct {
+    /// Owner.
+    pub seller: UserId,
+    /// Name.
+    pub name: ProductName,
+    /// Description.
+    pub description: Description,
+    /// Category.
+    pub category: Category,
+    /// Unit price.
+    pub price: Money,
+    /// Unit weight.
+    pub weight: Weight,
+    /// Images.
+    pub images: Vec<ImageRef>,
+}
+
+/// How search results are ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProductSort {
+    /// Best match first for a text query, else newest first.
+    #[default]
+    Relevance,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+    /// By name, A to Z.
+    Name,
+    /// Newest first.
+    Newest,
+}
+
+impl ProductSort {
+    /// The sort named `name`: `relevance`, `price_asc`, `price_desc`, `name`, `newest`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "relevance" => Self::Relevance,
+            "price_asc" => Self::PriceAsc,
+            "price_desc" => Self::PriceDesc,
+            "name" => Self::Name,
+            "newest" => Self::Newest,
+            _ => return None,
+        })
+    }
+}
+
+/// A catalog search: every given filter must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductQuery {
+    /// Words that must all appear in the name or description (prefixes match: "mu" finds "mug").
+    pub text: Option<String>,
+    /// Only this category.
+    pub category: Option<Category>,
+    /// Only this seller.
+    pub seller: Option<UserId>,
+    /// Lowest unit price, in minor units.
+    pub min_price: Option<i64>,
+    /// Highest unit price, in minor units.
+    pub max_price: Option<i64>,
+    /// Order of results.
+    pub sort: ProductSort,
+    /// Results to skip.
+    pub offset: usize,
+    /// Most results to return.
+    pub limit: usize,
+}
+
+/// One page of results and how many there are in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The results of this page.
+    pub items: Vec<T>,
+    /// Results over all pages.
+    pub total: u64,
+}
+
+/// The search words of a text: lower-cased alphanumeric runs, so every backend tokenizes alike.
+pub fn search_terms(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// A change of one (warehouse, product)'s counts, applied atomically with its invariant check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockDelta {
+    /// Where.
+    pub warehouse: WarehouseId,
+    /// What.
+    pub product: ProductId,
+    /// Change of units on hand.
+    pub on_hand: i64,
+    /// Change of units incoming.
+    pub incoming: i64,
+    /// Change of units reserved.
+    pub reserved: i64,
+}
+
+impl StockDelta {
+    /// Applies the delta to `stock`; `None` if a count would go negative or more would be
+    /// reserved than is on hand and incoming.
+    pub fn apply(&self, stock: Stock) -> Option<Stock> {
+        let add = |count: u64, delta: i64| -> Option<u64> {
+            let value = i64::try_from(count).ok()?.checked_add(delta)?;
+            u64::try_from(value).ok()
+        };
+        Stock::from_counts(
+            add(stock.on_hand(), self.on_hand)?,
+            add(stock.incoming(), self.incoming)?,
+            add(stock.reserved(), self.reserved)?,
+        )
+        .ok()
+    }
+}
+
+/// Checkout, as one atomic step: reserve the stock, create the order, empty the cart, and
+/// remember the idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceOrder {
+    /// The order (status `Placed`).
+    pub order: Order,
+    /// The reservations (all `reserved` > 0).
+    pub reservations: Vec<StockDelta>,
+    /// The customer's idempotency key; a second placement with it returns the first order.
+    pub idempotency_key: String,
+}
+
+/// What a placement did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placed {
+    /// The order was created.
+    Created(Order),
+    /// The key was used before: this is the order it created, and nothing changed now.
+    Existing(Order),
+}
+
+/// An effect waiting in the outbox, with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// Position: increasing, in the order effects were committed.
+    pub id: u64,
+    /// What to do.
+    pub effect: Effect,
+}
+
+/// One fulfilment step, committed as a whole or not at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepCommit {
+    /// Orders changed, each with the version it had when read (see [`Order::version`]).
+    pub orders: Vec<(Order, usize)>,
+    /// Stock changes.
+    pub stock: Vec<StockDelta>,
+    /// Effects to perform after the commit.
+    pub effects: Vec<Effect>,
+    /// Outbox entries performed (removed).
+    pub done: Vec<u64>,
+    /// Link state to save with the step, by link name (opaque to the store).
+    pub links: Vec<(String, Vec<u8>)>,
+}
+
+/// Users, sessions and profiles.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates a user; `Duplicate` if the email is taken.
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    /// A user by id.
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// A user by email.
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    /// Replaces a user's profile (name, roles, addresses, cards, password); the email and id
+    /// stay.
+    async fn update_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Every user with the customer role (for promotions).
+    async fn customers(&self) -> Result<Vec<UserId>, StoreError>;
+    /// Saves a session.
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// A session by token hash.
+    async fn session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// Ends a session; true if it existed.
+    async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError>;
+}
+
+/// Products, warehouses and stock.
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    /// Creates a product.
+    async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError>;
+    /// A product by id.
+    async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
+    /// Replaces a product (not its id or seller).
+    async fn update_product(&self, product: &Product) -> Result<(), StoreError>;
+    /// Removes a product from sale; false if there was none. Orders keep their copies.
+    async fn delete_product(&self, id: ProductId) -> Result<bool, StoreError>;
+    /// Searches the catalog.
+    async fn search(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError>;
+    /// Every category with its number of products, by name.
+    async fn categories(&self) -> Result<Vec<(Category, u64)>, StoreError>;
+    /// Adds or moves a warehouse.
+    async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError>;
+    /// Every warehouse, by id.
+    async fn warehouses(&self) -> Result<Vec<WarehouseSite>, StoreError>;
+    /// A product's stock in every warehouse that has a record of it, by warehouse id.
+    async fn stock(&self, product: ProductId) -> Result<Vec<(WarehouseId, Stock)>, StoreError>;
+    /// Applies stock changes (a seller's purchase, say) all or none.
+    async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError>;
+}
+
+/// Carts.
+#[async_trait]
+pub trait CartStore: Send + Sync {
+    /// A user's cart (empty if none).
+    async fn cart(&self, user: UserId) -> Result<Cart, StoreError>;
+    /// Saves a user's cart.
+    async fn save_cart(&self, user: UserId, cart: &Cart) -> Result<(), StoreError>;
+}
+
+/// Orders and their fulfilment.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// A fresh order id (ids are never reused; gaps are fine).
+    async fn allocate_order_id(&self) -> Result<OrderId, StoreError>;
+    /// Checkout, atomically (see [`PlaceOrder`]): the reservations are checked and applied,
+    /// the order created, the cart emptied and the key remembered — or nothing changes.
+    async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError>;
+    /// The order an idempotency key placed.
+    async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError>;
+    /// An order by id.
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// A customer's orders, newest first.
+    async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError>;
+    /// Orders in one of these statuses, oldest first (what fulfilment has to move on).
+    async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError>;
+    /// Commits a fulfilment step atomically: each order only if its stored version is still
+    /// the one given (else `Conflict`), stock deltas with their check, outbox appends and
+    /// removals, link states. Returns the new outbox entries.
+    async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Effects not yet performed, in commit order.
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// A link's saved state.
+    async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// Everything the shop stores.
+pub trait Store: AccountStore + CatalogStore + CartStore + OrderStore {}
+
+impl<T: AccountStore + CatalogStore + CartStore + OrderStore> Store for T {}
