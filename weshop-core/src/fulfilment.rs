@@ -326,10 +326,13 @@ impl Fulfilment {
             }
             let version = order.version();
             let lines = order.lines().to_vec();
-            let fits = lines.iter().all(|line| {
-                !blocked.contains(&line.product)
-                    && on_hand.get(&line.product).copied().unwrap_or(0)
-                        >= u64::from(line.quantity.get())
+            // What the order needs of each product (two lines may name the same one).
+            let mut needs: BTreeMap<ProductId, u64> = BTreeMap::new();
+            for line in &lines {
+                *needs.entry(line.product).or_default() += u64::from(line.quantity.get());
+            }
+            let fits = needs.iter().all(|(product, units)| {
+                !blocked.contains(product) && on_hand.get(product).copied().unwrap_or(0) >= *units
             });
             if fits {
                 for line in &lines {
@@ -452,7 +455,9 @@ impl Fulfilment {
                         ship_id: ship_id_of(order.id()),
                     }));
             }
-            FulfilmentEvent::FinalDestination { location, .. } if !status.is_terminal() => {
+            FulfilmentEvent::FinalDestination { location, .. }
+                if !status.is_terminal() && order.reported_destination() != Some(*location) =>
+            {
                 order.final_destination(*location, now);
                 step.changed(order, version);
                 return step;

@@ -39,6 +39,7 @@ pub enum Notification {
 pub struct NotifyError(pub String);
 
 /// Sends notifications to users.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Sends one notification to one user.

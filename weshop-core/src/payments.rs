@@ -82,6 +82,7 @@ pub enum PaymentError {
 }
 
 /// The payment gateway, as the shop sees it.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Payments: Send + Sync {
     /// Saves a card; the shop keeps only the returned token, brand and last four digits.

@@ -1041,6 +1041,28 @@ fn run(
             );
         }
 
+        // First come, first served: no order packed in this step overtook an older order of
+        // its warehouse that still waits for one of its products.
+        for effect in &step.effects {
+            let Effect::Warehouse(WarehouseCommand::Pack {
+                warehouse,
+                ship_id,
+                items,
+            }) = effect
+            else {
+                continue;
+            };
+            let packed = order_of(*ship_id);
+            let overtaken = queue_of(&orders, *warehouse).into_iter().find(|older| {
+                older.id() < packed
+                    && older
+                        .lines()
+                        .iter()
+                        .any(|l| items.iter().any(|i| i.product == l.product))
+            });
+            prop_assert!(overtaken.is_none(), "{} overtook {:?}", packed, overtaken);
+        }
+
         // What is reserved is exactly what placed and waiting orders still need.
         for ((w, p), s) in &stocks {
             prop_assert_eq!(s.reserved(), reserved_now(&orders, *w, *p), "{} {}", w, p);
