@@ -116,7 +116,8 @@ impl ProductSort {
 /// A catalog search: every given filter must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProductQuery {
-    /// Words that must all appear in the name or description (prefixes match: "mu" finds "mug").
+    /// Words that must all appear in the name, description or category (prefixes match: "mu"
+    /// finds "mug").
     pub text: Option<String>,
     /// Only this category.
     pub category: Option<Category>,
@@ -237,8 +238,8 @@ pub trait AccountStore: Send + Sync {
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
     /// A user by email.
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
-    /// Replaces a user's profile (name, roles, addresses, cards, password); the email and id
-    /// stay.
+    /// Replaces a user's profile (name, roles, addresses, cards, password); the stored email
+    /// and id stay whatever `user` says. `NotFound` if there is no such user.
     async fn update_user(&self, user: &User) -> Result<(), StoreError>;
     /// Every user with the customer role (for promotions).
     async fn customers(&self) -> Result<Vec<UserId>, StoreError>;
@@ -257,7 +258,8 @@ pub trait CatalogStore: Send + Sync {
     async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError>;
     /// A product by id.
     async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
-    /// Replaces a product (not its id or seller).
+    /// Replaces a product; the stored seller stays whatever `product` says. `NotFound` if
+    /// there is no such product.
     async fn update_product(&self, product: &Product) -> Result<(), StoreError>;
     /// Removes a product from sale; false if there was none. Orders keep their copies.
     async fn delete_product(&self, id: ProductId) -> Result<bool, StoreError>;
@@ -300,8 +302,8 @@ pub trait OrderStore: Send + Sync {
     async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError>;
     /// Orders in one of these statuses, oldest first (what fulfilment has to move on).
     async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError>;
-    /// Commits a fulfilment step atomically: each order only if its stored version is still
-    /// the one given (else `Conflict`), stock deltas with their check, outbox appends and
+    /// Commits a fulfilment step atomically: each order only if it is stored with the version
+    /// given (else `Conflict`, also for an order not stored at all), stock deltas with their check, outbox appends and
     /// removals, link states. Returns the new outbox entries.
     async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Effects not yet performed, in commit order.

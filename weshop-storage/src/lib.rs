@@ -3,9 +3,15 @@
 //! - [`MemoryStore`]: everything in memory, for tests and embedding;
 //! - [`SurrealStore`] (feature `surrealdb`, on by default): SurrealDB, embedded in memory
 //!   (`mem://`), embedded on disk (`surrealkv://PATH`) or a server (`ws://HOST:PORT`);
-//! - `conformance` (feature `testing`): one suite of checks that every backend passes, public
-//!   so that other backends can run it too.
+//! - `conformance` (feature `testing`, on by default): one suite of checks that every backend
+//!   passes, public so that other backends can run it too.
 #![forbid(unsafe_code)]
+
+pub mod memory;
+pub use memory::MemoryStore;
+
+#[cfg(feature = "testing")]
+pub mod conformance;
 
 #[cfg(feature = "surrealdb")]
 pub mod codec;

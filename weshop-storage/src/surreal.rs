@@ -180,6 +180,18 @@ struct DocRow {
 }
 
 #[derive(SurrealValue)]
+struct UserRow {
+    doc: String,
+    email: String,
+}
+
+#[derive(SurrealValue)]
+struct ProductRow {
+    doc: String,
+    seller: i64,
+}
+
+#[derive(SurrealValue)]
 struct IdRow {
     id: i64,
 }
@@ -438,16 +450,15 @@ impl SurrealStore {
                 let mut parts = text.split(':');
                 if parts.next() == Some("stock") {
                     let numbers: Vec<i64> = parts.filter_map(|p| p.parse().ok()).collect();
-                    if let [product, warehouse, available] = numbers[..] {
-                        if let (Ok(product), Ok(warehouse)) =
+                    if let [product, warehouse, available] = numbers[..]
+                        && let (Ok(product), Ok(warehouse)) =
                             (ProductId::new(product), WarehouseId::new(warehouse as i32))
-                        {
-                            return StoreError::OutOfStock {
-                                product,
-                                warehouse,
-                                available: available.max(0) as u64,
-                            };
-                        }
+                    {
+                        return StoreError::OutOfStock {
+                            product,
+                            warehouse,
+                            available: available.max(0) as u64,
+                        };
                     }
                 }
                 if let Some(what) = text.strip_prefix("conflict:") {
@@ -527,34 +538,29 @@ impl AccountStore for SurrealStore {
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let mut sql = Sql::default();
         let v = sql.var(id.get());
-        sql.push(&format!("SELECT doc FROM type::record('account', {v})"));
-        let rows: Vec<DocRow> = self.read(sql).await?;
-        rows.into_iter()
-            .next()
-            .map(|r| from_json::<UserDoc>(&r.doc)?.parse())
-            .transpose()
+        sql.push(&format!(
+            "SELECT doc, email FROM type::record('account', {v})"
+        ));
+        let rows: Vec<UserRow> = self.read(sql).await?;
+        rows.into_iter().next().map(user_of).transpose()
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let mut sql = Sql::default();
         let v = sql.var(email.as_str().to_string());
-        sql.push(&format!("SELECT doc FROM account WHERE email = {v}"));
-        let rows: Vec<DocRow> = self.read(sql).await?;
-        rows.into_iter()
-            .next()
-            .map(|r| from_json::<UserDoc>(&r.doc)?.parse())
-            .transpose()
+        sql.push(&format!("SELECT doc, email FROM account WHERE email = {v}"));
+        let rows: Vec<UserRow> = self.read(sql).await?;
+        rows.into_iter().next().map(user_of).transpose()
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
         let mut sql = Sql::default();
         let id = sql.var(user.id.get());
         let customer = sql.var(user.roles.customer);
-        let email = sql.var(user.email.as_str().to_string());
         let doc = sql.var(to_json(&UserDoc::from(user)));
         let updated = sql.push(&format!(
             "UPDATE type::record('account', {id}) SET customer = {customer}, doc = {doc} \
-             WHERE email = {email} RETURN VALUE record::id(id)"
+             RETURN VALUE record::id(id)"
         ));
         let mut response = self
             .transact(|| Sql {
@@ -650,21 +656,17 @@ impl CatalogStore for SurrealStore {
     async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         let mut sql = Sql::default();
         let v = sql.var(id.get());
-        sql.push(&format!("SELECT doc FROM type::record('product', {v})"));
-        let rows: Vec<DocRow> = self.read(sql).await?;
-        rows.into_iter()
-            .next()
-            .map(|r| from_json::<ProductDoc>(&r.doc)?.parse())
-            .transpose()
+        sql.push(&format!(
+            "SELECT doc, seller FROM type::record('product', {v})"
+        ));
+        let rows: Vec<ProductRow> = self.read(sql).await?;
+        rows.into_iter().next().map(product_of).transpose()
     }
 
     async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
         let mut sql = Sql::default();
         let statement = product_write(&mut sql, product, "UPDATE");
-        let seller = sql.var(product.seller.get());
-        let updated = sql.push(&format!(
-            "{statement} WHERE seller = {seller} RETURN VALUE record::id(id)"
-        ));
+        let updated = sql.push(&format!("{statement} RETURN VALUE record::id(id)"));
         let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
         let ids: Vec<i64> = response.take(updated).map_err(backend)?;
         if ids.is_empty() {
@@ -728,18 +730,18 @@ impl CatalogStore for SurrealStore {
         let limit = sql.var(query.limit as i64);
         let start = sql.var(query.offset as i64);
         let rows_at = sql.push(&format!(
-            "SELECT doc, record::id(id) AS pid, price, name_key{score} FROM product \
+            "SELECT doc, seller, record::id(id) AS pid, price, name_key{score} FROM product \
              WHERE {filter} ORDER BY {order} LIMIT {limit} START {start}"
         ));
         let count_at = sql.push(&format!(
             "SELECT count() AS count FROM product WHERE {filter} GROUP ALL"
         ));
         let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
-        let rows: Vec<DocRow> = response.take(rows_at).map_err(backend)?;
+        let rows: Vec<ProductRow> = response.take(rows_at).map_err(backend)?;
         let count: Option<CountRow> = response.take(count_at).map_err(backend)?;
         let items = rows
             .into_iter()
-            .map(|r| from_json::<ProductDoc>(&r.doc)?.parse())
+            .map(product_of)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {
             items,
@@ -842,8 +844,14 @@ fn product_write(sql: &mut Sql, product: &Product, verb: &str) -> String {
         product.category.as_str(),
     ));
     let doc = sql.var(to_json(&ProductDoc::from(product)));
+    // The seller of a product never changes: only CREATE sets it.
+    let seller = if verb == "CREATE" {
+        format!("seller = {seller}, ")
+    } else {
+        String::new()
+    };
     format!(
-        "{verb} type::record('product', {id}) SET seller = {seller}, category = {category}, \
+        "{verb} type::record('product', {id}) SET {seller}category = {category}, \
          price = {price}, name_key = {name_key}, terms = {terms}, doc = {doc}"
     )
 }
@@ -908,6 +916,20 @@ fn push_order(sql: &mut Sql, order: &Order, verb: &str) -> String {
         "{verb} type::record('customer_order', {id}) SET customer = {customer}, \
          status = {status}, version = {version}, doc = {doc}"
     )
+}
+
+/// A user from its row: the email column is the truth (it is the login and never changes).
+fn user_of(row: UserRow) -> Result<User, StoreError> {
+    let mut user = from_json::<UserDoc>(&row.doc)?.parse()?;
+    user.email = Email::parse(&row.email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(user)
+}
+
+/// A product from its row: the seller column is the truth (it never changes).
+fn product_of(row: ProductRow) -> Result<Product, StoreError> {
+    let mut product = from_json::<ProductDoc>(&row.doc)?.parse()?;
+    product.seller = UserId::new(row.seller).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(product)
 }
 
 fn orders_from(rows: Vec<DocRow>) -> Result<Vec<Order>, StoreError> {

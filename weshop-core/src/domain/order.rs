@@ -13,8 +13,8 @@ use super::{
     TruckId, UserId, WarehouseId,
 };
 
-/// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an order is in its life (ordered along the happy path, then the two early ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OrderStatus {
     /// Accepted and paid (authorized); not yet assigned to a warehouse.
     Placed,
