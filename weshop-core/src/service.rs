@@ -103,6 +103,18 @@ impl<S: Store + 'static> ShopService<S> {
             .ok_or_else(|| ShopError::Unauthenticated("no such user".into()))
     }
 
+    /// Reads a user, applies `change`, and saves the result (nothing is saved if it fails).
+    async fn change_profile(
+        &self,
+        user: UserId,
+        change: impl FnOnce(&mut User) -> Result<(), ShopError>,
+    ) -> Result<User, ShopError> {
+        let mut current = self.user(user).await?;
+        change(&mut current)?;
+        self.store.update_user(&current).await?;
+        Ok(current)
+    }
+
     async fn seller(&self, id: UserId) -> Result<User, ShopError> {
         let user = self.user(id).await?;
         if !user.roles.seller {
@@ -468,28 +480,30 @@ impl<S: Store + 'static> Shop for ShopService<S> {
     }
 
     async fn add_address(&self, user: UserId, address: Address) -> Result<User, ShopError> {
-        let mut current = self.user(user).await?;
-        current.addresses.retain(|a| a.label != address.label);
-        if current.addresses.len() >= User::MAX_SAVED {
-            return Err(ShopError::Conflict(format!(
-                "at most {} addresses",
-                User::MAX_SAVED
-            )));
-        }
-        current.addresses.push(address);
-        self.store.update_user(&current).await?;
-        Ok(current)
+        self.change_profile(user, |current| {
+            current.addresses.retain(|a| a.label != address.label);
+            if current.addresses.len() >= User::MAX_SAVED {
+                return Err(ShopError::Conflict(format!(
+                    "at most {} addresses",
+                    User::MAX_SAVED
+                )));
+            }
+            current.addresses.push(address);
+            Ok(())
+        })
+        .await
     }
 
     async fn remove_address(&self, user: UserId, label: &str) -> Result<User, ShopError> {
-        let mut current = self.user(user).await?;
-        let before = current.addresses.len();
-        current.addresses.retain(|a| a.label != label);
-        if current.addresses.len() == before {
-            return Err(ShopError::NotFound(format!("address {label:?}")));
-        }
-        self.store.update_user(&current).await?;
-        Ok(current)
+        self.change_profile(user, |current| {
+            let before = current.addresses.len();
+            current.addresses.retain(|a| a.label != label);
+            if current.addresses.len() == before {
+                return Err(ShopError::NotFound(format!("address {label:?}")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn add_payment_method(&self, user: UserId, card: CardNumber) -> Result<User, ShopError> {
@@ -511,14 +525,15 @@ impl<S: Store + 'static> Shop for ShopService<S> {
     }
 
     async fn remove_payment_method(&self, user: UserId, token: &str) -> Result<User, ShopError> {
-        let mut current = self.user(user).await?;
-        let before = current.payment_methods.len();
-        current.payment_methods.retain(|m| m.token != token);
-        if current.payment_methods.len() == before {
-            return Err(ShopError::NotFound(format!("payment method {token:?}")));
-        }
-        self.store.update_user(&current).await?;
-        Ok(current)
+        self.change_profile(user, |current| {
+            let before = current.payment_methods.len();
+            current.payment_methods.retain(|m| m.token != token);
+            if current.payment_methods.len() == before {
+                return Err(ShopError::NotFound(format!("payment method {token:?}")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn create_product(
