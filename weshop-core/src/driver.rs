@@ -111,6 +111,22 @@ impl<S: Store> FulfilmentDriver<S> {
         Ok(entries)
     }
 
+    /// One product's stock in one warehouse (empty if it has no record there).
+    async fn stock_at(
+        &self,
+        warehouse: WarehouseId,
+        product: ProductId,
+    ) -> Result<Stock, StoreError> {
+        Ok(self
+            .store
+            .stock(product)
+            .await?
+            .into_iter()
+            .find(|(w, _)| *w == warehouse)
+            .map(|(_, s)| s)
+            .unwrap_or_default())
+    }
+
     async fn queue_of(
         &self,
         warehouse: WarehouseId,
@@ -128,14 +144,7 @@ impl<S: Store> FulfilmentDriver<S> {
                 if stock.contains_key(&line.product) {
                     continue;
                 }
-                let at = self
-                    .store
-                    .stock(line.product)
-                    .await?
-                    .into_iter()
-                    .find(|(w, _)| *w == warehouse)
-                    .map(|(_, s)| s)
-                    .unwrap_or_default();
+                let at = self.stock_at(warehouse, line.product).await?;
                 stock.insert(line.product, at);
             }
         }
@@ -179,14 +188,7 @@ impl<S: Store> FulfilmentDriver<S> {
                 let (queue, mut stock) = self.queue_of(*warehouse).await?;
                 for (product, _) in items {
                     if !stock.contains_key(product) {
-                        let at = self
-                            .store
-                            .stock(*product)
-                            .await?
-                            .into_iter()
-                            .find(|(w, _)| w == warehouse)
-                            .map(|(_, s)| s)
-                            .unwrap_or_default();
+                        let at = self.stock_at(*warehouse, *product).await?;
                         stock.insert(*product, at);
                     }
                 }
@@ -223,14 +225,7 @@ impl<S: Store> FulfilmentDriver<S> {
         queue.sort_by_key(|o| std::cmp::Reverse(o.id()));
         let mut step = Step::default();
         for item in items {
-            let stock = self
-                .store
-                .stock(item.product)
-                .await?
-                .into_iter()
-                .find(|(w, _)| *w == warehouse)
-                .map(|(_, s)| s)
-                .unwrap_or_default();
+            let stock = self.stock_at(warehouse, item.product).await?;
             let gone = u64::from(item.count.get()).min(stock.incoming());
             let mut reserved = stock.reserved();
             let covered = stock.on_hand() + stock.incoming() - gone;

@@ -64,6 +64,22 @@ pub struct NewUser {
     pub created: Timestamp,
 }
 
+impl NewUser {
+    /// The user this becomes under the id the store assigned (no addresses or cards yet).
+    pub fn with_id(self, id: UserId) -> User {
+        User {
+            id,
+            email: self.email,
+            name: self.name,
+            roles: self.roles,
+            password: self.password,
+            addresses: Vec::new(),
+            payment_methods: Vec::new(),
+            created: self.created,
+        }
+    }
+}
+
 /// A product to create (the store assigns the id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProduct {
@@ -81,6 +97,22 @@ pub struct NewProduct {
     pub weight: Weight,
     /// Images.
     pub images: Vec<ImageRef>,
+}
+
+impl NewProduct {
+    /// The product this becomes under the id the store assigned.
+    pub fn with_id(self, id: ProductId) -> Product {
+        Product {
+            id,
+            seller: self.seller,
+            name: self.name,
+            description: self.description,
+            category: self.category,
+            price: self.price,
+            weight: self.weight,
+            images: self.images,
+        }
+    }
 }
 
 /// How search results are ordered.

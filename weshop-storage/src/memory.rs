@@ -138,16 +138,7 @@ impl AccountStore for MemoryStore {
             return Err(StoreError::Duplicate(format!("email {}", user.email)));
         }
         let id = UserId::new(next_id(&mut state.last_user, "user")?).map_err(corrupt)?;
-        let user = User {
-            id,
-            email: user.email,
-            name: user.name,
-            roles: user.roles,
-            password: user.password,
-            addresses: Vec::new(),
-            payment_methods: Vec::new(),
-            created: user.created,
-        };
+        let user = user.with_id(id);
         state.emails.insert(user.email.clone(), id);
         state.users.insert(id, user.clone());
         Ok(user)
@@ -212,16 +203,7 @@ impl CatalogStore for MemoryStore {
     async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError> {
         let mut state = self.lock()?;
         let id = ProductId::new(next_id(&mut state.last_product, "product")?).map_err(corrupt)?;
-        let product = Product {
-            id,
-            seller: product.seller,
-            name: product.name,
-            description: product.description,
-            category: product.category,
-            price: product.price,
-            weight: product.weight,
-            images: product.images,
-        };
+        let product = product.with_id(id);
         state.products.insert(id, product.clone());
         Ok(product)
     }

@@ -150,7 +150,7 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
 }
 
 /// A query under construction: SQL text plus numbered variables.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Sql {
     text: String,
     vars: Vec<(String, Value)>,
@@ -506,16 +506,7 @@ fn rand_millis(below: u64) -> u64 {
 impl AccountStore for SurrealStore {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         let id = self.next_id("account_seq").await?;
-        let user = User {
-            id: UserId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            email: user.email,
-            name: user.name,
-            roles: user.roles,
-            password: user.password,
-            addresses: Vec::new(),
-            payment_methods: Vec::new(),
-            created: user.created,
-        };
+        let user = user.with_id(UserId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         let mut sql = Sql::default();
         let id = sql.var(user.id.get());
         let email = sql.var(user.email.as_str().to_string());
@@ -563,11 +554,7 @@ impl AccountStore for SurrealStore {
              RETURN VALUE record::id(id)"
         ));
         let mut response = self
-            .transact(|| Sql {
-                text: sql.text.clone(),
-                vars: sql.vars.clone(),
-                statements: sql.statements,
-            })
+            .transact(|| sql.clone())
             .await
             .map_err(|e| backend(message(e)))?;
         let ids: Vec<i64> = response.take(updated).map_err(backend)?;
@@ -636,16 +623,7 @@ impl CatalogStore for SurrealStore {
     async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError> {
         let id = ProductId::new(self.next_id("product_seq").await?)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let product = Product {
-            id,
-            seller: product.seller,
-            name: product.name,
-            description: product.description,
-            category: product.category,
-            price: product.price,
-            weight: product.weight,
-            images: product.images,
-        };
+        let product = product.with_id(id);
         let mut sql = Sql::default();
         let statement = product_write(&mut sql, &product, "CREATE");
         sql.push(&statement);
@@ -895,13 +873,9 @@ impl CartStore for SurrealStore {
                 "UPSERT type::record('cart', {v}) SET lines = {lines}"
             ));
         }
-        self.transact(|| Sql {
-            text: sql.text.clone(),
-            vars: sql.vars.clone(),
-            statements: sql.statements,
-        })
-        .await
-        .map_err(|e| backend(message(e)))?;
+        self.transact(|| sql.clone())
+            .await
+            .map_err(|e| backend(message(e)))?;
         Ok(())
     }
 }
