@@ -13,6 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use weshop_proto::{DEFAULT_MAX_FRAME_LENGTH, Schema, json::JsonMapper};
 
 use crate::{
+    app::App,
+    config::Settings,
+    demo::{DEMO_EMAIL, DEMO_PASSWORD, Demo, DemoOptions, SELLER_PASSWORD},
     sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
     wire,
 };
@@ -36,6 +39,36 @@ pub enum Command {
     WorldSim(WorldSimArgs),
     /// Run the simulated UPS: joins worlds on a world's UPS port and serves shops.
     UpsSim(UpsSimArgs),
+    /// Run the shop: HTTP API, world and UPS links (settings: --config file, then WESHOP_* env).
+    Serve(ServeArgs),
+    /// Run everything in one process: simulated world and UPS, the shop on an embedded
+    /// database, a seeded catalog; prints the URL and a demo login.
+    Demo(DemoArgs),
+}
+
+/// `weshop serve …`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML settings file (see the README's configuration reference).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// `weshop demo …`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// HTTP port (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Keep the database in this directory (default: a new temporary one).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Percentage (0-99) of requests the simulated world drops.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=99))]
+    pub flakiness: u8,
+    /// Simulation speed (default: as fast as it goes).
+    #[arg(long, default_value_t = u32::MAX)]
+    pub simspeed: u32,
 }
 
 /// `weshop world-sim …`
@@ -129,13 +162,18 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Wire(command) => run_wire(command),
         Command::WorldSim(args) => run_async(world_sim(args)),
         Command::UpsSim(args) => run_async(ups_sim(args)),
+        Command::Serve(args) => run_async(serve(args)),
+        Command::Demo(args) => run_async(demo(args)),
     }
 }
 
-/// Installs the log subscriber (`RUST_LOG`, default `info`; `debug` shows every message).
+/// Installs the log subscriber (`RUST_LOG`, default `info` with the database's and the HTTP
+/// framework's chatter at `warn`; `debug` shows every message).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn,poem=warn")
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
@@ -249,6 +287,45 @@ async fn ups_sim(args: UpsSimArgs) -> io::Result<()> {
     shutdown.recv().await;
     tracing::info!("ups-sim: shutting down");
     server.shutdown().await;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> io::Result<()> {
+    let settings = Settings::load(args.config.as_deref())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let shutdown = ShutdownSignal::install()?;
+    let app = App::start(settings.clone()).await.map_err(io::Error::other)?;
+    announce(&format!("weshop: serving http://{}", app.http_addr()));
+    if let Some(ups) = app.ups_addr() {
+        announce(&format!("weshop: listening for the UPS on {ups}"));
+    }
+    announce(&format!("weshop: world simulator at {}", settings.world));
+    shutdown.recv().await;
+    tracing::info!("weshop: shutting down");
+    app.shutdown().await;
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> io::Result<()> {
+    let shutdown = ShutdownSignal::install()?;
+    let demo = Demo::start(DemoOptions {
+        port: args.port,
+        data: args.data,
+        flakiness: args.flakiness,
+        simspeed: args.simspeed,
+        ..DemoOptions::default()
+    })
+    .await
+    .map_err(io::Error::other)?;
+    let url = format!("http://{}", demo.app.http_addr());
+    announce(&format!("weshop demo: the shop is at {url}/ (API docs: {url}/api/docs)"));
+    announce(&format!(
+        "weshop demo: log in as {DEMO_EMAIL} / {DEMO_PASSWORD} (sellers: kitchen@weshop.test, sports@weshop.test, general@weshop.test / {SELLER_PASSWORD})"
+    ));
+    announce(&format!("weshop demo: data in {}; Ctrl-C stops", demo.data_dir.display()));
+    shutdown.recv().await;
+    tracing::info!("weshop demo: shutting down");
+    demo.shutdown().await;
     Ok(())
 }
 

@@ -1,0 +1,186 @@
+//! End-to-end order benchmark over HTTP: `weshop demo`'s setup (simulated world and UPS at
+//! maximum simspeed, embedded SurrealDB on disk), CLIENTS concurrent customers each placing
+//! ORDERS orders through `POST /api/v1/orders`. Prints the checkout latency percentiles and
+//! the end-to-end rate: orders placed *and delivered* per second.
+//!
+//! `cargo bench --bench orders -- [CLIENTS] [ORDERS_PER_CLIENT]` (default 100 × 5).
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use weshop::server::demo::{DEMO_CARD, Demo, DemoOptions};
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+struct Customer {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    card: String,
+}
+
+impl Customer {
+    async fn new(base: &str, i: usize) -> Customer {
+        let http = reqwest::Client::new();
+        let email = format!("bench{i}@example.com");
+        let password = "benchmark password";
+        ok(http
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": password, "name": "Bench", "roles": ["customer"]}))
+            .send()
+            .await
+            .unwrap())
+        .await;
+        let login = ok(http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap())
+        .await;
+        let token = login["token"].as_str().unwrap().to_string();
+        let card = ok(http
+            .post(format!("{base}/api/v1/me/payment-methods"))
+            .bearer_auth(&token)
+            .json(&json!({"number": DEMO_CARD}))
+            .send()
+            .await
+            .unwrap())
+        .await;
+        Customer {
+            http,
+            base: base.to_string(),
+            token,
+            card: card["token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Fills the cart and checks out; returns the order id and the checkout latency.
+    async fn order(&self, key: &str, product: i64) -> (i64, Duration) {
+        ok(self
+            .http
+            .post(format!("{}/api/v1/cart/items", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"product_id": product, "quantity": 1}))
+            .send()
+            .await
+            .unwrap())
+        .await;
+        let started = Instant::now();
+        let order = ok(self
+            .http
+            .post(format!("{}/api/v1/orders", self.base))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"destination": {"x": 30, "y": 30}, "delivery": "standard", "payment_method": self.card}))
+            .send()
+            .await
+            .unwrap())
+        .await;
+        (order["id"].as_i64().expect("order id"), started.elapsed())
+    }
+
+    async fn undelivered(&self) -> usize {
+        let orders = ok(self
+            .http
+            .get(format!("{}/api/v1/orders", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap())
+        .await;
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["status"] != "delivered")
+            .count()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let clients = args.first().copied().unwrap_or(100);
+    let per_client = args.get(1).copied().unwrap_or(5);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let demo = Demo::start(DemoOptions {
+            port: 0,
+            stock_per_warehouse: u32::try_from(clients * per_client).unwrap().max(10),
+            ..DemoOptions::default()
+        })
+        .await
+        .expect("demo starts");
+        let base = format!("http://{}", demo.app.http_addr());
+        let catalog = ok(reqwest::get(format!("{base}/api/v1/products?per_page=100"))
+            .await
+            .unwrap())
+        .await;
+        let products: Vec<i64> = catalog["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
+        let customers = join_all((0..clients).map(|i| Customer::new(&base, i))).await;
+        println!("{clients} customers registered; placing {per_client} orders each");
+
+        let started = Instant::now();
+        let latencies = join_all(customers.iter().enumerate().map(|(i, c)| {
+            let products = &products;
+            async move {
+                let mut latencies = Vec::new();
+                for n in 0..per_client {
+                    let product = products[(i * 7 + n) % products.len()];
+                    latencies.push(c.order(&format!("bench-{i}-{n}"), product).await.1);
+                }
+                latencies
+            }
+        }))
+        .await;
+        let placed = started.elapsed();
+        let mut latencies: Vec<Duration> = latencies.into_iter().flatten().collect();
+        latencies.sort();
+        let total = latencies.len();
+        loop {
+            let left: usize = join_all(customers.iter().map(Customer::undelivered))
+                .await
+                .into_iter()
+                .sum();
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let delivered = started.elapsed();
+        println!(
+            "POST /api/v1/orders under {clients} concurrent clients ({total} orders): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.90).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            latencies[total - 1].as_secs_f64() * 1e3,
+        );
+        println!(
+            "placed {total} orders in {:.2} s ({:.1} orders/s); all delivered after {:.2} s: {:.1} orders/s end to end",
+            placed.as_secs_f64(),
+            total as f64 / placed.as_secs_f64(),
+            delivered.as_secs_f64(),
+            total as f64 / delivered.as_secs_f64(),
+        );
+        demo.shutdown().await;
+    });
+}

@@ -1,0 +1,155 @@
+//! End-to-end: the shop over real TCP — HTTP API, world and UPS links, simulated world and UPS,
+//! an embedded SurrealDB on disk.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use support::{PATIENCE, Shopper, System, client, deliveries, expect, settle};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_registers_searches_buys_and_follows_the_order_to_delivered() {
+    let data = tempfile::tempdir().unwrap();
+    let system = System::start(&data.path().join("db"), 0, 20).await;
+    let http = client();
+    let shopper = Shopper::register(&http, &system.base, "alice@example.com").await;
+
+    let mug = shopper.find("mug").await;
+    let product = expect(
+        http.get(format!("{}/api/v1/products/{mug}", system.base))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(product["name"], "Stoneware mug");
+    shopper.add_to_cart(mug, 2).await;
+    let kettle = shopper.find("kettle").await;
+    shopper.add_to_cart(kettle, 1).await;
+
+    let order = shopper.checkout("alice-order-1").await;
+    let id = order["id"].as_i64().expect("order id");
+    assert!(order["shipping_cost"].is_string() || order["shipping_cost"].is_number());
+    let again = shopper.checkout("alice-order-1").await;
+    assert_eq!(again["id"].as_i64(), Some(id), "same key, same order");
+
+    let statuses = tokio::time::timeout(PATIENCE, shopper.follow(id))
+        .await
+        .expect("the stream ends");
+    assert_eq!(statuses.last().map(String::as_str), Some("delivered"), "{statuses:?}");
+    let order = shopper.order(id).await;
+    assert_eq!(order["status"], "delivered");
+    assert_eq!(deliveries(&order), 1);
+    let orders = expect(shopper.get("/api/v1/orders").send().await.unwrap(), 200).await;
+    assert_eq!(orders.as_array().map(Vec::len), Some(1));
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_customers_all_get_their_orders() {
+    let data = tempfile::tempdir().unwrap();
+    let system = System::start(&data.path().join("db"), 0, 60).await;
+    let http = client();
+    let shoppers = join_all((0..100).map(|i| {
+        let (http, base) = (http.clone(), system.base.clone());
+        async move {
+            let shopper = Shopper::register(&http, &base, &format!("c{i}@example.com")).await;
+            let product = shopper.find(["mug", "yoga", "kettle", "lamp"][i % 4]).await;
+            shopper.add_to_cart(product, 1).await;
+            let order = shopper.checkout(&format!("order-{i}")).await;
+            (shopper, order["id"].as_i64().expect("order id"))
+        }
+    }))
+    .await;
+    for (shopper, id) in &shoppers {
+        let orders = settle(shopper, &[*id]).await;
+        assert_eq!(orders[0]["status"], "delivered", "{}", orders[0]);
+        assert_eq!(deliveries(&orders[0]), 1);
+    }
+    // Nobody sees anyone else's order.
+    let (alice, _) = &shoppers[0];
+    let (_, bobs) = &shoppers[1];
+    let response = alice.get(&format!("/api/v1/orders/{bobs}")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_delivered_through_a_world_that_drops_half_the_requests() {
+    let data = tempfile::tempdir().unwrap();
+    let system = System::start(&data.path().join("db"), 50, 10).await;
+    let http = client();
+    let shopper = Shopper::register(&http, &system.base, "flaky@example.com").await;
+    let mut ids = Vec::new();
+    for (i, text) in ["mug", "knife", "yoga", "speaker", "candle"].iter().enumerate() {
+        let product = shopper.find(text).await;
+        shopper.add_to_cart(product, 1).await;
+        ids.push(shopper.checkout(&format!("flaky-{i}")).await["id"].as_i64().unwrap());
+    }
+    for order in settle(&shopper, &ids).await {
+        assert_eq!(order["status"], "delivered", "{order}");
+        assert_eq!(deliveries(&order), 1);
+    }
+    system.shutdown().await;
+}
+
+/// Slow enough that orders are in flight when the server stops.
+const SLOW: u32 = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_on_the_same_data_delivers_every_order_exactly_once() {
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("db");
+    let world = support::start_world(0).await;
+    // A fixed UPS port, so the UPS (which dials the shop) finds the restarted server.
+    let ups_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let app = weshop::server::app::App::start(support::settings(&world, &db, ups_port, SLOW))
+        .await
+        .expect("server starts");
+    let ups = support::start_ups(&world, ups_port, SLOW).await;
+    weshop::server::demo::seed(app.shop().as_ref(), 10)
+        .await
+        .unwrap();
+    let world_id = app.world_id().await;
+    let http = client();
+    let base = format!("http://{}", app.http_addr());
+    let shopper = Shopper::register(&http, &base, "restart@example.com").await;
+    let mut ids = Vec::new();
+    for (i, text) in ["mug", "knife", "pan", "kettle", "board", "shoes", "mat", "bottle"]
+        .iter()
+        .enumerate()
+    {
+        let product = shopper.find(text).await;
+        shopper.add_to_cart(product, 1).await;
+        ids.push(shopper.checkout(&format!("restart-{i}")).await["id"].as_i64().unwrap());
+    }
+    // Stop mid-flow: at this simspeed packing, loading and driving take seconds.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = support::statuses(&shopper, &ids).await;
+    assert!(
+        before.iter().any(|s| s != "delivered"),
+        "the restart must come mid-flow: {before:?}"
+    );
+    app.shutdown().await;
+
+    let app = weshop::server::app::App::start(support::settings(&world, &db, ups_port, SLOW))
+        .await
+        .expect("server restarts on the same data");
+    assert_eq!(app.world_id().await, world_id, "it rejoins the same world");
+    let shopper = Shopper {
+        base: format!("http://{}", app.http_addr()),
+        ..shopper
+    };
+    for order in settle(&shopper, &ids).await {
+        assert_eq!(order["status"], "delivered", "{order} (before the restart: {before:?})");
+        assert_eq!(deliveries(&order), 1);
+    }
+    app.shutdown().await;
+    ups.shutdown().await;
+    world.shutdown().await;
+}
