@@ -5,7 +5,9 @@
 //! core's sessions against a world and a UPS, and the simulated world and UPS.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod links;
+pub mod metrics;
 pub mod sim;
 pub mod wire;
