@@ -381,6 +381,10 @@ impl<S: Store + 'static> ShopService<S> {
 
 #[async_trait]
 impl<S: Store + 'static> Shop for ShopService<S> {
+    fn currency(&self) -> Currency {
+        self.config.currency
+    }
+
     async fn register(&self, registration: Registration) -> Result<User, ShopError> {
         if self
             .store

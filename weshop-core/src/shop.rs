@@ -8,10 +8,10 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Address, CardNumber, Cart, Category, DeliveryOption, Description, DomainError, Email, ImageRef,
-    Location, Money, Order, OrderEvent, OrderId, Password, PersonName, Product, ProductId,
-    ProductName, Quantity, Roles, SessionToken, Stock, Timestamp, UpsAccount, User, UserId,
-    WarehouseId, Weight,
+    Address, CardNumber, Cart, Category, Currency, DeliveryOption, Description, DomainError, Email,
+    ImageRef, Location, Money, Order, OrderEvent, OrderId, Password, PersonName, Product,
+    ProductId, ProductName, Quantity, Roles, SessionToken, Stock, Timestamp, UpsAccount, User,
+    UserId, WarehouseId, Weight,
 };
 use crate::payments::{IdempotencyKey, PaymentError};
 use crate::store::{Page, ProductQuery, StoreError};
@@ -165,6 +165,9 @@ pub struct ProfilePatch {
 /// The service API of the shop.
 #[async_trait]
 pub trait Shop: Send + Sync {
+    /// The currency of every price (callers parse amounts in it).
+    fn currency(&self) -> Currency;
+
     /// Creates an account.
     async fn register(&self, registration: Registration) -> Result<User, ShopError>;
     /// Checks a password and opens a session.

@@ -5,8 +5,10 @@
 //! core's sessions against a world and a UPS, and the simulated world and UPS.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod links;
+pub mod metrics;
 pub mod sim;
 pub mod wire;
 pub mod adapters;

@@ -1,0 +1,233 @@
+//! Registration, login and logout, and how a request proves who sends it: a bearer token or
+//! the session cookie set at login (both documented as security schemes, so Swagger offers
+//! either).
+
+use std::sync::Arc;
+
+use poem::{Request, web::cookie::Cookie};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, SecurityScheme,
+    auth::{ApiKey, Bearer},
+    payload::Json,
+};
+use weshop_core::{
+    domain::{Email, Password, PersonName, Roles, SessionToken, Timestamp, User},
+    shop::Registration,
+};
+
+use super::{
+    ApiState, ApiTags,
+    problem::{ApiError, ApiResult},
+    types::{UserDto, refuse},
+};
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "weshop_session";
+
+/// Who is calling: the authenticated user and the token that proved it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user: User,
+    /// The session token (logout ends it).
+    pub token: SessionToken,
+}
+
+/// `Authorization: Bearer <token>`, the token from login.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "check_bearer")]
+pub struct BearerAuth(Caller);
+
+/// The `weshop_session` cookie set at login (for browsers).
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_name = "weshop_session",
+    key_in = "cookie",
+    checker = "check_cookie"
+)]
+pub struct CookieAuth(Caller);
+
+/// Either way of proving a session; the bearer token is tried first.
+#[derive(SecurityScheme)]
+pub enum Auth {
+    /// By bearer token.
+    Bearer(BearerAuth),
+    /// By session cookie.
+    Cookie(CookieAuth),
+}
+
+impl Auth {
+    /// The caller, however they proved it.
+    pub fn caller(&self) -> &Caller {
+        match self {
+            Auth::Bearer(BearerAuth(caller)) | Auth::Cookie(CookieAuth(caller)) => caller,
+        }
+    }
+
+    /// The caller's user id.
+    pub fn user_id(&self) -> weshop_core::domain::UserId {
+        self.caller().user.id
+    }
+}
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    authenticate(req, &bearer.token).await
+}
+
+async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<Caller> {
+    authenticate(req, &key.key).await
+}
+
+async fn authenticate(req: &Request, presented: &str) -> poem::Result<Caller> {
+    let unauthenticated = || {
+        ApiError::from(weshop_core::shop::ShopError::Unauthenticated(
+            "not logged in or session expired".into(),
+        ))
+    };
+    let state = req
+        .data::<Arc<ApiState>>()
+        .expect("routes() adds the state to every request");
+    let token = SessionToken::presented(presented).ok_or_else(unauthenticated)?;
+    let user = state
+        .shop
+        .authenticate(&token)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Caller { user, token })
+}
+
+/// A new account.
+#[derive(Debug, Object)]
+pub struct RegisterRequest {
+    /// Login email.
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    /// Display name.
+    pub name: String,
+    /// "customer" and/or "seller" (at least one).
+    pub roles: Vec<String>,
+}
+
+/// Credentials.
+#[derive(Debug, Object)]
+pub struct LoginRequest {
+    /// Login email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session.
+#[derive(Debug, Object)]
+pub struct LoginResponse {
+    /// The bearer token (also set as the `weshop_session` cookie).
+    pub token: String,
+    /// When it stops working, in milliseconds since the Unix epoch.
+    pub expires_at: u64,
+    /// Who logged in.
+    pub user: UserDto,
+}
+
+/// Register's answer.
+#[derive(ApiResponse)]
+pub enum Registered {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<UserDto>),
+}
+
+/// Login's answer.
+#[derive(ApiResponse)]
+pub enum LoggedIn {
+    /// Logged in; the session cookie is set too.
+    #[oai(status = 200)]
+    Ok(Json<LoginResponse>, #[oai(header = "Set-Cookie")] String),
+}
+
+/// Logout's answer.
+#[derive(ApiResponse)]
+pub enum LoggedOut {
+    /// The session is over and the cookie cleared.
+    #[oai(status = 204)]
+    NoContent(#[oai(header = "Set-Cookie")] String),
+}
+
+/// Accounts and sessions.
+pub struct AuthApi(pub Arc<ApiState>);
+
+impl AuthApi {
+    /// The session cookie: HttpOnly so scripts cannot steal it, SameSite=Lax against CSRF.
+    fn cookie(&self, value: &str) -> Cookie {
+        let mut cookie = Cookie::new_with_str(SESSION_COOKIE, value);
+        cookie.set_http_only(true);
+        cookie.set_same_site(poem::web::cookie::SameSite::Lax);
+        cookie.set_path("/");
+        cookie.set_secure(self.0.secure_cookies);
+        cookie
+    }
+}
+
+fn parse_roles(names: &[String]) -> ApiResult<Roles> {
+    let (mut customer, mut seller) = (false, false);
+    for name in names {
+        match name.as_str() {
+            "customer" => customer = true,
+            "seller" => seller = true,
+            other => return refuse(format!("unknown role {other:?}: customer or seller")),
+        }
+    }
+    Ok(Roles::new(customer, seller)?)
+}
+
+#[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Creates an account.
+    #[oai(path = "/register", method = "post")]
+    async fn register(&self, body: Json<RegisterRequest>) -> ApiResult<Registered> {
+        let registration = Registration {
+            email: Email::parse(&body.email)?,
+            password: Password::new(&body.password)?,
+            name: PersonName::parse(&body.name)?,
+            roles: parse_roles(&body.roles)?,
+        };
+        let user = self.0.shop.register(registration).await?;
+        Ok(Registered::Created(Json(user.into())))
+    }
+
+    /// Opens a session: returns the token and sets it as an HttpOnly cookie.
+    #[oai(path = "/login", method = "post")]
+    async fn login(&self, body: Json<LoginRequest>) -> ApiResult<LoggedIn> {
+        // A malformed email cannot belong to an account: same answer as a wrong password.
+        let email = Email::parse(&body.email).map_err(|_| {
+            ApiError::from(weshop_core::shop::ShopError::Unauthenticated(
+                "wrong email or password".into(),
+            ))
+        })?;
+        let logged_in = self.0.shop.login(&email, &body.password).await?;
+        let mut cookie = self.cookie(logged_in.token.expose());
+        let ttl = logged_in
+            .expires
+            .millis()
+            .saturating_sub(Timestamp::now().millis());
+        cookie.set_max_age(std::time::Duration::from_millis(ttl));
+        Ok(LoggedIn::Ok(
+            Json(LoginResponse {
+                token: logged_in.token.expose().to_string(),
+                expires_at: logged_in.expires.millis(),
+                user: logged_in.user.into(),
+            }),
+            cookie.to_string(),
+        ))
+    }
+
+    /// Ends the caller's session and clears the cookie.
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(&self, auth: Auth) -> ApiResult<LoggedOut> {
+        self.0.shop.logout(&auth.caller().token).await?;
+        let mut cookie = self.cookie("");
+        cookie.make_removal();
+        Ok(LoggedOut::NoContent(cookie.to_string()))
+    }
+}

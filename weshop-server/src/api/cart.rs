@@ -1,0 +1,150 @@
+//! The caller's cart, priced at today's prices.
+
+use std::sync::Arc;
+
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use weshop_core::{
+    domain::{Cart, Money, ProductId, Quantity},
+    shop::ShopError,
+};
+
+use super::{ApiState, ApiTags, auth::Auth, problem::ApiResult, types::amount};
+
+/// One line of the cart.
+#[derive(Debug, Object)]
+pub struct CartLineDto {
+    /// The product.
+    pub product_id: i64,
+    /// Its name (absent if it was withdrawn since).
+    pub name: Option<String>,
+    /// Units.
+    pub quantity: u32,
+    /// Today's unit price (absent if the product was withdrawn).
+    pub unit_price: Option<String>,
+    /// Unit price times quantity.
+    pub line_total: Option<String>,
+}
+
+/// The cart with its prices.
+#[derive(Debug, Object)]
+pub struct CartDto {
+    /// The lines, by product id.
+    pub lines: Vec<CartLineDto>,
+    /// Sum of the line totals (shipping comes at checkout).
+    pub total: String,
+    /// ISO 4217 code of the amounts.
+    pub currency: String,
+}
+
+/// A product to add.
+#[derive(Debug, Object)]
+pub struct AddCartItem {
+    /// The product.
+    pub product_id: i64,
+    /// Units to add (added to any already in the cart).
+    pub quantity: i64,
+}
+
+/// A new quantity for a line.
+#[derive(Debug, Object)]
+pub struct SetCartItem {
+    /// Units.
+    pub quantity: i64,
+}
+
+/// The cart endpoints.
+pub struct CartApi(pub Arc<ApiState>);
+
+impl CartApi {
+    /// Prices each line at the product's current price.
+    async fn priced(&self, cart: Cart) -> ApiResult<Json<CartDto>> {
+        let currency = self.0.shop.currency();
+        let mut lines = Vec::new();
+        let mut totals = Vec::new();
+        for (id, quantity) in cart.lines() {
+            let line = match self.0.shop.product(id).await {
+                Ok(product) => {
+                    let line_total = product.price.times(quantity)?;
+                    totals.push(line_total);
+                    CartLineDto {
+                        product_id: id.get(),
+                        name: Some(product.name.to_string()),
+                        quantity: quantity.get(),
+                        unit_price: Some(amount(product.price)),
+                        line_total: Some(amount(line_total)),
+                    }
+                }
+                Err(ShopError::NotFound(_)) => CartLineDto {
+                    product_id: id.get(),
+                    name: None,
+                    quantity: quantity.get(),
+                    unit_price: None,
+                    line_total: None,
+                },
+                Err(other) => return Err(other.into()),
+            };
+            lines.push(line);
+        }
+        Ok(Json(CartDto {
+            lines,
+            total: amount(Money::sum(currency, totals)?),
+            currency: currency.to_string(),
+        }))
+    }
+}
+
+#[OpenApi(prefix_path = "/cart", tag = "ApiTags::Cart")]
+impl CartApi {
+    /// The caller's cart.
+    #[oai(path = "/", method = "get")]
+    async fn cart(&self, auth: Auth) -> ApiResult<Json<CartDto>> {
+        let cart = self.0.shop.cart(auth.user_id()).await?;
+        self.priced(cart).await
+    }
+
+    /// Adds units of a product.
+    #[oai(path = "/items", method = "post")]
+    async fn add(&self, auth: Auth, body: Json<AddCartItem>) -> ApiResult<Json<CartDto>> {
+        let cart = self
+            .0
+            .shop
+            .add_to_cart(
+                auth.user_id(),
+                ProductId::new(body.product_id)?,
+                Quantity::new(body.quantity)?,
+            )
+            .await?;
+        self.priced(cart).await
+    }
+
+    /// Sets the units of a product already in the cart.
+    #[oai(path = "/items/:product_id", method = "patch")]
+    async fn set(
+        &self,
+        auth: Auth,
+        product_id: Path<i64>,
+        body: Json<SetCartItem>,
+    ) -> ApiResult<Json<CartDto>> {
+        let cart = self
+            .0
+            .shop
+            .set_cart_item(
+                auth.user_id(),
+                ProductId::new(product_id.0)?,
+                Quantity::new(body.quantity)?,
+            )
+            .await?;
+        self.priced(cart).await
+    }
+
+    /// Removes a product from the cart.
+    #[oai(path = "/items/:product_id", method = "delete")]
+    async fn remove(&self, auth: Auth, product_id: Path<i64>) -> ApiResult<Json<CartDto>> {
+        let cart = self
+            .0
+            .shop
+            .remove_cart_item(auth.user_id(), ProductId::new(product_id.0)?)
+            .await?;
+        self.priced(cart).await
+    }
+}

@@ -1,0 +1,140 @@
+//! The shop's HTTP API: JSON over `/api/v1`, documented by an OpenAPI spec with Swagger UI,
+//! plus `/health`, `/metrics` and a landing page.
+//!
+//! Handlers are thin: they parse the request into domain values, call the [`Shop`], and map
+//! its answer to a DTO or its error to an RFC 7807 problem ([`problem`]). Every error that
+//! escapes a handler (bad JSON, failed authentication, unknown routes) is made a problem too.
+
+pub mod auth;
+pub mod cart;
+pub mod catalog;
+pub mod events;
+pub mod health;
+pub mod orders;
+pub mod problem;
+pub mod profile;
+pub mod seller;
+pub mod types;
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route,
+    endpoint::BoxEndpoint, get, middleware::CookieJarManager,
+};
+use poem_openapi::{OpenApiService, Tags};
+use tokio::sync::broadcast;
+use weshop_core::{driver::OrderUpdate, shop::Shop};
+
+use crate::metrics::Metrics;
+
+/// What the API needs to run.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The shop.
+    pub shop: Arc<dyn Shop>,
+    /// Live order updates (FulfilmentDriver::subscribe); used by the SSE endpoint.
+    pub updates: Arc<dyn Fn() -> broadcast::Receiver<OrderUpdate> + Send + Sync>,
+    /// The server's metrics (the API records every request).
+    pub metrics: Arc<Metrics>,
+    /// Whether the session cookie gets the `Secure` attribute (false for plain-http local use).
+    pub secure_cookies: bool,
+}
+
+/// Groups of endpoints in the docs.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Accounts and sessions.
+    Auth,
+    /// The caller's profile, addresses and cards.
+    Profile,
+    /// The public catalog.
+    Catalog,
+    /// Sellers' products, stock and promotions.
+    Seller,
+    /// The caller's cart.
+    Cart,
+    /// Checkout, orders and live tracking.
+    Orders,
+}
+
+/// Where the API is mounted.
+pub const API_PREFIX: &str = "/api/v1";
+
+const DESCRIPTION: &str = "\
+The WeShop API. Bodies are JSON with snake_case fields.
+
+**Authentication**: log in with `POST /auth/login`; send the returned token as \
+`Authorization: Bearer <token>`, or let the browser send the `weshop_session` cookie set at \
+login (HttpOnly, SameSite=Lax).
+
+**Money**: every amount is a decimal string in the shop's currency (e.g. `\"12.34\"`), in \
+requests and responses alike; responses name the currency.
+
+**Times** are milliseconds since the Unix epoch.
+
+**Errors** are RFC 7807 problems (`application/problem+json` with type, title, status, \
+detail).";
+
+/// Every route: `/api/v1/...`, `/api/openapi.json`, `/api/docs` (Swagger UI), `/health`,
+/// `/metrics`, and `/` (a landing page).
+pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
+    let state = Arc::new(state);
+    let api = OpenApiService::new(
+        (
+            auth::AuthApi(state.clone()),
+            profile::ProfileApi(state.clone()),
+            catalog::CatalogApi(state.clone()),
+            seller::SellerApi(state.clone()),
+            cart::CartApi(state.clone()),
+            orders::OrdersApi(state.clone()),
+            events::EventsApi(state.clone()),
+        ),
+        "WeShop",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+    .server(API_PREFIX);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let metrics = state.metrics.clone();
+    Route::new()
+        .nest(API_PREFIX, api)
+        .at("/api/openapi.json", spec)
+        .nest("/api/docs", docs)
+        .at("/health", get(health::health))
+        .at("/metrics", get(health::metrics))
+        .at("/", get(health::landing))
+        .data(state)
+        .with(CookieJarManager::new())
+        .around(move |endpoint, request| observe(metrics.clone(), endpoint, request))
+        .catch_all_error(problem::catch_all)
+        .boxed()
+}
+
+/// Records each request's method, route template (not the raw path, which would make one
+/// series per id), status and duration.
+async fn observe<E: Endpoint>(
+    metrics: Arc<Metrics>,
+    endpoint: Arc<E>,
+    request: Request,
+) -> poem::Result<Response> {
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let result = endpoint
+        .call(request)
+        .await
+        .map(IntoResponse::into_response);
+    let (status, route) = match &result {
+        Ok(response) => (response.status(), response.data::<PathPattern>()),
+        Err(error) => (error.status(), error.data::<PathPattern>()),
+    };
+    let route = route.map_or("unmatched", |p| &p.0);
+    metrics.observe_http(
+        &method,
+        route,
+        status.as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    result
+}

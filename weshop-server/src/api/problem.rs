@@ -1,0 +1,211 @@
+//! Errors as RFC 7807 problem documents (`application/problem+json`), whatever raised them:
+//! the shop, a domain rule, poem-openapi's request parsing, or the router.
+
+use poem::{Response, http::StatusCode};
+use poem_openapi::{
+    ApiResponse, Object,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::{ToJSON, Type},
+};
+use weshop_core::{domain::DomainError, payments::PaymentError, shop::ShopError};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 7807 problem document.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong this time.
+    pub detail: String,
+    /// For `out-of-stock`: the product that is short.
+    #[oai(skip_serializing_if_is_none)]
+    pub product: Option<i64>,
+    /// For `out-of-stock`: units that can still be bought of it.
+    #[oai(skip_serializing_if_is_none)]
+    pub available: Option<u64>,
+}
+
+impl Problem {
+    /// A problem of kind `/problems/{slug}`.
+    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("/problems/{slug}"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            product: None,
+            available: None,
+        }
+    }
+
+    /// A problem that only says its status (`about:blank`, as RFC 7807 has it).
+    pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank".to_string(),
+            ..Self::new(status, "", detail)
+        }
+    }
+
+    /// A 400 for input that broke a rule the API checks itself.
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError(Self::new(StatusCode::BAD_REQUEST, "invalid-input", detail))
+    }
+
+    /// The HTTP response.
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Response::builder()
+            .status(status)
+            .content_type(PROBLEM_JSON)
+            .body(self.to_json_string())
+    }
+}
+
+/// What a handler returns when it fails: a problem, documented in the OpenAPI spec for each
+/// status the shop can answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError(pub Problem);
+
+/// Handler results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<ShopError> for ApiError {
+    fn from(error: ShopError) -> Self {
+        let problem = match &error {
+            ShopError::Invalid(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-input", error.to_string())
+            }
+            ShopError::BadRequest(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, "bad-request", error.to_string())
+            }
+            ShopError::Unauthenticated(_) => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                error.to_string(),
+            ),
+            ShopError::Payment(_) => Problem::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment-refused",
+                error.to_string(),
+            ),
+            ShopError::Forbidden(_) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
+            }
+            ShopError::NotFound(_) => {
+                Problem::new(StatusCode::NOT_FOUND, "not-found", error.to_string())
+            }
+            ShopError::Conflict(_) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", error.to_string())
+            }
+            ShopError::OutOfStock { product, available } => Problem {
+                product: Some(product.get()),
+                available: Some(*available),
+                ..Problem::new(StatusCode::CONFLICT, "out-of-stock", error.to_string())
+            },
+            ShopError::Unavailable(_) => {
+                // The cause may name storage internals: log it, tell the client less.
+                tracing::error!("shop unavailable: {error}");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the shop is temporarily unavailable; try again",
+                )
+            }
+        };
+        ApiError(problem)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        ShopError::Invalid(error).into()
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    /// Only input checks (an idempotency key) reach the API as payment errors.
+    fn from(error: PaymentError) -> Self {
+        Problem::bad_request(error.to_string())
+    }
+}
+
+impl poem::IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl From<ApiError> for poem::Error {
+    fn from(error: ApiError) -> Self {
+        poem::Error::from_response(error.0.into_response())
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let response = |status: u16, description: &'static str| MetaResponse {
+            description,
+            status: Some(status),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: PROBLEM_JSON,
+                schema: Problem::schema_ref(),
+            }],
+            headers: vec![],
+        };
+        MetaResponses {
+            responses: vec![
+                response(
+                    400,
+                    "Invalid input (malformed JSON, a missing field, a broken rule)",
+                ),
+                response(401, "Not logged in, or the session expired"),
+                response(402, "The payment was refused"),
+                response(403, "The caller lacks the role"),
+                response(404, "No such thing, or not the caller's"),
+                response(409, "The state forbids it (e.g. out of stock)"),
+                response(503, "Temporarily unavailable"),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// Turns any error that escaped the handlers (parse errors, failed authentication, unknown
+/// routes, wrong methods) into a problem; a problem raised by a handler passes unchanged.
+pub async fn catch_all(error: poem::Error) -> Response {
+    let status = error.status();
+    if error.is_from_response() {
+        let response = error.into_response();
+        let is_problem = response
+            .content_type()
+            .is_some_and(|c| c.starts_with(PROBLEM_JSON));
+        if is_problem {
+            return response;
+        }
+        let detail = response.into_body().into_string().await.unwrap_or_default();
+        return Problem::from_status(status, detail).into_response();
+    }
+    let detail = error.to_string();
+    if status.is_server_error() {
+        tracing::error!(%status, "request failed: {detail}");
+    }
+    let slug = match status {
+        StatusCode::BAD_REQUEST => "invalid-request",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        _ => return Problem::from_status(status, detail).into_response(),
+    };
+    Problem::new(status, slug, detail).into_response()
+}

@@ -1,0 +1,131 @@
+//! The caller's own profile, addresses and saved cards.
+
+use std::sync::Arc;
+
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use weshop_core::{
+    domain::{Address, CardNumber, Password, PersonName},
+    shop::ProfilePatch,
+};
+
+use super::{
+    ApiState, ApiTags,
+    auth::Auth,
+    problem::ApiResult,
+    types::{AddressDto, PaymentMethodDto, UserDto},
+};
+
+/// Profile changes; absent fields stay as they are.
+#[derive(Debug, Object)]
+pub struct ProfilePatchRequest {
+    /// New name.
+    pub name: Option<String>,
+    /// New password (8 to 128 characters).
+    pub password: Option<String>,
+}
+
+/// A card to save; the number goes to the payment gateway and is never stored or shown.
+#[derive(Debug, Object)]
+pub struct NewPaymentMethod {
+    /// The card number (spaces and dashes allowed).
+    pub card_number: String,
+}
+
+/// A saved thing was created.
+#[derive(ApiResponse)]
+pub enum Saved<T: poem_openapi::types::ToJSON> {
+    /// Created; the body is the saved list.
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+/// The caller's account.
+pub struct ProfileApi(pub Arc<ApiState>);
+
+#[OpenApi(prefix_path = "/me", tag = "ApiTags::Profile")]
+impl ProfileApi {
+    /// The caller's profile.
+    #[oai(path = "/", method = "get")]
+    async fn me(&self, auth: Auth) -> ApiResult<Json<UserDto>> {
+        Ok(Json(self.0.shop.profile(auth.user_id()).await?.into()))
+    }
+
+    /// Changes the caller's name and/or password.
+    #[oai(path = "/", method = "patch")]
+    async fn update(
+        &self,
+        auth: Auth,
+        body: Json<ProfilePatchRequest>,
+    ) -> ApiResult<Json<UserDto>> {
+        let patch = ProfilePatch {
+            name: body.name.as_deref().map(PersonName::parse).transpose()?,
+            password: body.password.as_deref().map(Password::new).transpose()?,
+        };
+        let user = self.0.shop.update_profile(auth.user_id(), patch).await?;
+        Ok(Json(user.into()))
+    }
+
+    /// The caller's saved addresses.
+    #[oai(path = "/addresses", method = "get")]
+    async fn addresses(&self, auth: Auth) -> ApiResult<Json<Vec<AddressDto>>> {
+        let user = self.0.shop.profile(auth.user_id()).await?;
+        Ok(Json(UserDto::from(user).addresses))
+    }
+
+    /// Saves an address (replacing one with the same label); returns all of them.
+    #[oai(path = "/addresses", method = "post")]
+    async fn add_address(
+        &self,
+        auth: Auth,
+        body: Json<AddressDto>,
+    ) -> ApiResult<Saved<Vec<AddressDto>>> {
+        let address = Address::new(&body.label, body.location.into())?;
+        let user = self.0.shop.add_address(auth.user_id(), address).await?;
+        Ok(Saved::Created(Json(UserDto::from(user).addresses)))
+    }
+
+    /// Forgets an address; returns the rest.
+    #[oai(path = "/addresses/:label", method = "delete")]
+    async fn remove_address(
+        &self,
+        auth: Auth,
+        label: Path<String>,
+    ) -> ApiResult<Json<Vec<AddressDto>>> {
+        let user = self.0.shop.remove_address(auth.user_id(), &label).await?;
+        Ok(Json(UserDto::from(user).addresses))
+    }
+
+    /// The caller's saved cards (token, brand, last four digits).
+    #[oai(path = "/payment-methods", method = "get")]
+    async fn payment_methods(&self, auth: Auth) -> ApiResult<Json<Vec<PaymentMethodDto>>> {
+        let user = self.0.shop.profile(auth.user_id()).await?;
+        Ok(Json(UserDto::from(user).payment_methods))
+    }
+
+    /// Saves a card at the gateway; returns every saved card.
+    #[oai(path = "/payment-methods", method = "post")]
+    async fn add_payment_method(
+        &self,
+        auth: Auth,
+        body: Json<NewPaymentMethod>,
+    ) -> ApiResult<Saved<Vec<PaymentMethodDto>>> {
+        let card = CardNumber::parse(&body.card_number)?;
+        let user = self.0.shop.add_payment_method(auth.user_id(), card).await?;
+        Ok(Saved::Created(Json(UserDto::from(user).payment_methods)))
+    }
+
+    /// Forgets a saved card; returns the rest.
+    #[oai(path = "/payment-methods/:token", method = "delete")]
+    async fn remove_payment_method(
+        &self,
+        auth: Auth,
+        token: Path<String>,
+    ) -> ApiResult<Json<Vec<PaymentMethodDto>>> {
+        let user = self
+            .0
+            .shop
+            .remove_payment_method(auth.user_id(), &token)
+            .await?;
+        Ok(Json(UserDto::from(user).payment_methods))
+    }
+}
