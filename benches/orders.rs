@@ -48,7 +48,7 @@ impl Customer {
         let card = ok(http
             .post(format!("{base}/api/v1/me/payment-methods"))
             .bearer_auth(&token)
-            .json(&json!({"number": DEMO_CARD}))
+            .json(&json!({"card_number": DEMO_CARD}))
             .send()
             .await
             .unwrap())
@@ -57,7 +57,7 @@ impl Customer {
             http,
             base: base.to_string(),
             token,
-            card: card["token"].as_str().unwrap().to_string(),
+            card: card[0]["token"].as_str().unwrap().to_string(),
         }
     }
 

@@ -38,7 +38,11 @@ async fn a_customer_registers_searches_buys_and_follows_the_order_to_delivered()
     let statuses = tokio::time::timeout(PATIENCE, shopper.follow(id))
         .await
         .expect("the stream ends");
-    assert_eq!(statuses.last().map(String::as_str), Some("delivered"), "{statuses:?}");
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("delivered"),
+        "{statuses:?}"
+    );
     let order = shopper.order(id).await;
     assert_eq!(order["status"], "delivered");
     assert_eq!(deliveries(&order), 1);
@@ -71,7 +75,11 @@ async fn a_hundred_concurrent_customers_all_get_their_orders() {
     // Nobody sees anyone else's order.
     let (alice, _) = &shoppers[0];
     let (_, bobs) = &shoppers[1];
-    let response = alice.get(&format!("/api/v1/orders/{bobs}")).send().await.unwrap();
+    let response = alice
+        .get(&format!("/api/v1/orders/{bobs}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 404);
     system.shutdown().await;
 }
@@ -83,10 +91,17 @@ async fn orders_are_delivered_through_a_world_that_drops_half_the_requests() {
     let http = client();
     let shopper = Shopper::register(&http, &system.base, "flaky@example.com").await;
     let mut ids = Vec::new();
-    for (i, text) in ["mug", "knife", "yoga", "speaker", "candle"].iter().enumerate() {
+    for (i, text) in ["mug", "knife", "yoga", "speaker", "candle"]
+        .iter()
+        .enumerate()
+    {
         let product = shopper.find(text).await;
         shopper.add_to_cart(product, 1).await;
-        ids.push(shopper.checkout(&format!("flaky-{i}")).await["id"].as_i64().unwrap());
+        ids.push(
+            shopper.checkout(&format!("flaky-{i}")).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
     }
     for order in settle(&shopper, &ids).await {
         assert_eq!(order["status"], "delivered", "{order}");
@@ -120,13 +135,19 @@ async fn a_server_restarted_on_the_same_data_delivers_every_order_exactly_once()
     let base = format!("http://{}", app.http_addr());
     let shopper = Shopper::register(&http, &base, "restart@example.com").await;
     let mut ids = Vec::new();
-    for (i, text) in ["mug", "knife", "pan", "kettle", "board", "shoes", "mat", "bottle"]
-        .iter()
-        .enumerate()
+    for (i, text) in [
+        "mug", "knife", "pan", "kettle", "board", "shoes", "mat", "bottle",
+    ]
+    .iter()
+    .enumerate()
     {
         let product = shopper.find(text).await;
         shopper.add_to_cart(product, 1).await;
-        ids.push(shopper.checkout(&format!("restart-{i}")).await["id"].as_i64().unwrap());
+        ids.push(
+            shopper.checkout(&format!("restart-{i}")).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
     }
     // Stop mid-flow: at this simspeed packing, loading and driving take seconds.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -146,7 +167,10 @@ async fn a_server_restarted_on_the_same_data_delivers_every_order_exactly_once()
         ..shopper
     };
     for order in settle(&shopper, &ids).await {
-        assert_eq!(order["status"], "delivered", "{order} (before the restart: {before:?})");
+        assert_eq!(
+            order["status"], "delivered",
+            "{order} (before the restart: {before:?})"
+        );
         assert_eq!(deliveries(&order), 1);
     }
     app.shutdown().await;

@@ -60,7 +60,11 @@ pub async fn start_world(flakiness: u8) -> WorldServer {
     .expect("world starts")
 }
 
-pub async fn start_ups(world: &WorldServer, shop: std::net::SocketAddr, simspeed: u32) -> UpsServer {
+pub async fn start_ups(
+    world: &WorldServer,
+    shop: std::net::SocketAddr,
+    simspeed: u32,
+) -> UpsServer {
     UpsServer::start(
         world.ups_addr(),
         ShopEndpoint::Connect(shop),
@@ -86,7 +90,9 @@ impl System {
             .await
             .expect("server starts");
         let ups = start_ups(&world, app.ups_addr().expect("listens for the UPS"), FAST).await;
-        seed(app.shop().as_ref(), stock).await.expect("catalog seeded");
+        seed(app.shop().as_ref(), stock)
+            .await
+            .expect("catalog seeded");
         let base = format!("http://{}", app.http_addr());
         System {
             world,
@@ -164,14 +170,14 @@ impl Shopper {
         let card = expect(
             shopper
                 .post("/api/v1/me/payment-methods")
-                .json(&json!({"number": DEMO_CARD}))
+                .json(&json!({"card_number": DEMO_CARD}))
                 .send()
                 .await
                 .unwrap(),
             201,
         )
         .await;
-        shopper.card = card["token"].as_str().expect("card token").to_string();
+        shopper.card = card[0]["token"].as_str().expect("card token").to_string();
         shopper
     }
 
@@ -208,7 +214,11 @@ impl Shopper {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "{:?}", response.text().await);
+        assert!(
+            response.status().is_success(),
+            "{:?}",
+            response.text().await
+        );
     }
 
     /// Checks out with `key`; returns the order.
@@ -232,7 +242,10 @@ impl Shopper {
 
     pub async fn order(&self, id: i64) -> Value {
         expect(
-            self.get(&format!("/api/v1/orders/{id}")).send().await.unwrap(),
+            self.get(&format!("/api/v1/orders/{id}"))
+                .send()
+                .await
+                .unwrap(),
             200,
         )
         .await
@@ -289,7 +302,10 @@ pub async fn settle(shopper: &Shopper, ids: &[i64]) -> Vec<Value> {
         assert!(
             tokio::time::Instant::now() < deadline,
             "orders not settled: {:?}",
-            orders.iter().map(|o| o["status"].clone()).collect::<Vec<_>>()
+            orders
+                .iter()
+                .map(|o| o["status"].clone())
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -309,7 +325,12 @@ pub fn deliveries(order: &Value) -> usize {
 pub async fn statuses(shopper: &Shopper, ids: &[i64]) -> Vec<String> {
     let mut statuses = Vec::new();
     for id in ids {
-        statuses.push(shopper.order(*id).await["status"].as_str().unwrap_or("?").to_string());
+        statuses.push(
+            shopper.order(*id).await["status"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+        );
     }
     statuses
 }

@@ -97,6 +97,12 @@ impl App {
         settings: Settings,
     ) -> Result<App, StartError> {
         let (stop, stopped) = watch::channel(false);
+        for site in &settings.warehouses {
+            store
+                .put_warehouse(*site)
+                .await
+                .map_err(|e| StartError::Storage(e.to_string()))?;
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics = Arc::new(Metrics::new());
         let driver = Arc::new(FulfilmentDriver::new(
@@ -141,9 +147,10 @@ impl App {
         .map_err(StartError::Link)?;
         tasks.push(world_task);
         let world_id = world.world_id();
-        let (ups_link, ups_tasks) = UpsLink::start(settings.ups, world_id.clone(), session, context)
-            .await
-            .map_err(StartError::Link)?;
+        let (ups_link, ups_tasks) =
+            UpsLink::start(settings.ups, world_id.clone(), session, context)
+                .await
+                .map_err(StartError::Link)?;
         tasks.extend(ups_tasks);
         let ups = match settings.ups {
             UpsEndpoint::Listen(_) => ups_link.listen_addr(),

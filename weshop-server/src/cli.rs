@@ -170,10 +170,9 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Installs the log subscriber (`RUST_LOG`, default `info` with the database's and the HTTP
 /// framework's chatter at `warn`; `debug` shows every message).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn,poem=warn")
-        });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn,poem=warn")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
@@ -294,7 +293,9 @@ async fn serve(args: ServeArgs) -> io::Result<()> {
     let settings = Settings::load(args.config.as_deref())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let shutdown = ShutdownSignal::install()?;
-    let app = App::start(settings.clone()).await.map_err(io::Error::other)?;
+    let app = App::start(settings.clone())
+        .await
+        .map_err(io::Error::other)?;
     announce(&format!("weshop: serving http://{}", app.http_addr()));
     if let Some(ups) = app.ups_addr() {
         announce(&format!("weshop: listening for the UPS on {ups}"));
@@ -318,11 +319,16 @@ async fn demo(args: DemoArgs) -> io::Result<()> {
     .await
     .map_err(io::Error::other)?;
     let url = format!("http://{}", demo.app.http_addr());
-    announce(&format!("weshop demo: the shop is at {url}/ (API docs: {url}/api/docs)"));
+    announce(&format!(
+        "weshop demo: the shop is at {url}/ (API docs: {url}/api/docs)"
+    ));
     announce(&format!(
         "weshop demo: log in as {DEMO_EMAIL} / {DEMO_PASSWORD} (sellers: kitchen@weshop.test, sports@weshop.test, general@weshop.test / {SELLER_PASSWORD})"
     ));
-    announce(&format!("weshop demo: data in {}; Ctrl-C stops", demo.data_dir.display()));
+    announce(&format!(
+        "weshop demo: data in {}; Ctrl-C stops",
+        demo.data_dir.display()
+    ));
     shutdown.recv().await;
     tracing::info!("weshop demo: shutting down");
     demo.shutdown().await;

@@ -154,7 +154,10 @@ impl Settings {
     }
 
     /// Like [`Settings::load`] with the environment given.
-    pub fn load_from(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         let mut settings = Settings::default();
         if let Some(path) = file {
             let shown = path.display().to_string();
@@ -162,10 +165,12 @@ impl Settings {
                 path: shown.clone(),
                 source,
             })?;
-            settings.apply_toml(&text).map_err(|message| ConfigError::Parse {
-                path: shown,
-                message,
-            })?;
+            settings
+                .apply_toml(&text)
+                .map_err(|message| ConfigError::Parse {
+                    path: shown,
+                    message,
+                })?;
         }
         settings.apply_env(env)?;
         Ok(settings)
@@ -203,8 +208,12 @@ impl Settings {
                 .collect::<Result<_, _>>()
                 .map_err(|e| value("world.warehouses", e))?;
         }
-        self.set_ups(file.ups.listen.as_deref(), file.ups.connect.as_deref(), "ups")
-            .map_err(|e| e.to_string())?;
+        self.set_ups(
+            file.ups.listen.as_deref(),
+            file.ups.connect.as_deref(),
+            "ups",
+        )
+        .map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -245,9 +254,12 @@ impl Settings {
             self.storage = v.to_string();
         }
         if let Some(v) = get("WESHOP_SECURE_COOKIES") {
-            self.secure_cookies = v
-                .parse()
-                .map_err(|_| bad("WESHOP_SECURE_COOKIES", format!("{v:?} is not true or false")))?;
+            self.secure_cookies = v.parse().map_err(|_| {
+                bad(
+                    "WESHOP_SECURE_COOKIES",
+                    format!("{v:?} is not true or false"),
+                )
+            })?;
         }
         if let Some(v) = get("WESHOP_WORLD") {
             self.world = address("WESHOP_WORLD", v)?;
@@ -257,7 +269,10 @@ impl Settings {
                 None
             } else {
                 Some(v.parse().map_err(|_| {
-                    bad("WESHOP_WORLD_ID", format!("{v:?} is not a world id or \"new\""))
+                    bad(
+                        "WESHOP_WORLD_ID",
+                        format!("{v:?} is not a world id or \"new\""),
+                    )
                 })?)
             };
         }
@@ -270,7 +285,11 @@ impl Settings {
         if let Some(v) = get("WESHOP_WAREHOUSES") {
             self.warehouses = parse_warehouses(v)?;
         }
-        self.set_ups(get("WESHOP_UPS_LISTEN"), get("WESHOP_UPS_CONNECT"), "WESHOP_UPS")?;
+        self.set_ups(
+            get("WESHOP_UPS_LISTEN"),
+            get("WESHOP_UPS_CONNECT"),
+            "WESHOP_UPS",
+        )?;
         Ok(())
     }
 }

@@ -120,8 +120,7 @@ struct SavedLink {
 }
 
 /// The sans-IO state of a durable link.
-pub struct LinkState<P: LinkProtocol>
-{
+pub struct LinkState<P: LinkProtocol> {
     config: SessionConfig,
     session: Session<P>,
     open: BTreeMap<Seqnum, P::Request>,
@@ -129,8 +128,7 @@ pub struct LinkState<P: LinkProtocol>
     world_id: Option<i64>,
 }
 
-impl<P: LinkProtocol> LinkState<P>
-{
+impl<P: LinkProtocol> LinkState<P> {
     /// A link never used: its first request gets `first_seqnum`.
     pub fn new(config: SessionConfig, first_seqnum: Seqnum) -> Self {
         Self {
@@ -231,7 +229,9 @@ impl<P: LinkProtocol> LinkState<P>
 
     /// Takes one item: `None` when it was seen before (it is acked again), else its meaning.
     pub fn receive(&mut self, seqnum: Seqnum, item: P::Item) -> Option<Received> {
-        let mut fresh = self.session.handle_message(P::incoming(vec![(seqnum, item)], vec![]));
+        let mut fresh = self
+            .session
+            .handle_message(P::incoming(vec![(seqnum, item)], vec![]));
         let (_, item) = fresh.pop()?;
         Some(P::receive(item, &mut self.open))
     }
@@ -317,7 +317,12 @@ impl<R> LinkHandle<R> {
     }
 
     /// Sends a query and waits for its answer.
-    pub async fn query(&self, package: i64, request: R, wait: Duration) -> Result<String, PortError> {
+    pub async fn query(
+        &self,
+        package: i64,
+        request: R,
+        wait: Duration,
+    ) -> Result<String, PortError> {
         let (reply, answer) = oneshot::channel();
         self.calls
             .send(LinkCall::Query {
@@ -383,8 +388,7 @@ async fn run<P, C>(
     mut cx: LinkContext,
     mut calls: mpsc::Receiver<LinkCall<P::Request>>,
     world_id: watch::Sender<Option<i64>>,
-) 
-where
+) where
     P: LinkProtocol,
     C: Connector<P::Incoming>,
 {
@@ -394,8 +398,7 @@ where
     let mut connecting: Option<Connecting<P::Incoming>> = Some(connector.connect(state.world_id()));
     let mut retry_at: Option<Instant> = None;
     let mut backoff = RECONNECT_MIN;
-    let mut queries: HashMap<i64, Vec<oneshot::Sender<Result<String, PortError>>>> =
-        HashMap::new();
+    let mut queries: HashMap<i64, Vec<oneshot::Sender<Result<String, PortError>>>> = HashMap::new();
     cx.observer.link_up(name, false);
     loop {
         let deadline = [
@@ -574,9 +577,12 @@ where
             Ok(())
         }
         Err(error) => {
-            *state = LinkState::restore(state.config(), saved)
-                .expect("the state saved last reads back");
-            Err(PortError(format!("cannot save the {} link: {error}", P::NAME)))
+            *state =
+                LinkState::restore(state.config(), saved).expect("the state saved last reads back");
+            Err(PortError(format!(
+                "cannot save the {} link: {error}",
+                P::NAME
+            )))
         }
     }
 }

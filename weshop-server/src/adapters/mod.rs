@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use weshop_core::{
     driver::FulfilmentDriver,
     fulfilment::FulfilmentEvent,
-    store::{OrderStore, Store, StoreError, StepCommit},
+    store::{OrderStore, StepCommit, Store, StoreError},
 };
 
 pub use ups::{UpsEndpoint, UpsLink};
@@ -24,8 +24,11 @@ pub use world::{WorldClient, WorldSettings};
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Acts on `event` and saves `link` (name, state) in the same commit.
-    async fn handle(&self, event: FulfilmentEvent, link: (String, Vec<u8>))
-    -> Result<(), StoreError>;
+    async fn handle(
+        &self,
+        event: FulfilmentEvent,
+        link: (String, Vec<u8>),
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait]

@@ -411,7 +411,10 @@ mod tests {
         };
         assert!(matches!(
             ShopToUps::error_item(reason, 8),
-            Some(ShopMessage::Error(ua::Err { originseqnum: 8, .. }))
+            Some(ShopMessage::Error(ua::Err {
+                originseqnum: 8,
+                ..
+            }))
         ));
     }
 }

@@ -218,9 +218,10 @@ impl LinkProtocol for ShopToWorld {
     fn receive(item: WorldEvent, open: &mut BTreeMap<Seqnum, WorldCommand>) -> Received {
         let event = match item {
             WorldEvent::Arrived(arrived) => {
-                close(open, |r| {
-                    matches!(r, WorldCommand::Buy(b) if b.whnum == arrived.whnum && b.things == arrived.things)
-                });
+                close(
+                    open,
+                    |r| matches!(r, WorldCommand::Buy(b) if b.whnum == arrived.whnum && b.things == arrived.things),
+                );
                 let warehouse = WarehouseId::new(arrived.whnum).map_err(|e| e.to_string());
                 items_of(&arrived.things).and_then(|items| {
                     Ok(FulfilmentEvent::Arrived {
@@ -398,7 +399,10 @@ mod tests {
             }),
             &mut open,
         );
-        assert!(matches!(ready, Received::Event(FulfilmentEvent::Packed { .. })));
+        assert!(matches!(
+            ready,
+            Received::Event(FulfilmentEvent::Packed { .. })
+        ));
         assert!(open.is_empty());
         let bad = ShopToWorld::receive(
             WorldEvent::Loaded(wa::ALoaded {
