@@ -17,7 +17,9 @@ use weshop_core::{
 
 use super::{
     ApiState, ApiTags,
+    auth::Auth,
     problem::ApiResult,
+    seller,
     types::{amount, non_empty, parse_amount, refuse},
 };
 
@@ -91,7 +93,7 @@ pub struct CategoryDto {
     pub count: u64,
 }
 
-/// Browsing and searching.
+/// Browsing and searching, and sellers' changes to `/products` (one API owns each path).
 pub struct CatalogApi(pub Arc<ApiState>);
 
 #[OpenApi(tag = "ApiTags::Catalog")]
@@ -171,6 +173,45 @@ impl CatalogApi {
     async fn product(&self, id: Path<i64>) -> ApiResult<Json<ProductDto>> {
         let product = self.0.shop.product(ProductId::new(id.0)?).await?;
         Ok(Json(product.into()))
+    }
+
+    /// Lists a product (sellers only); `Location` is its URL.
+    #[oai(path = "/products", method = "post", tag = "ApiTags::Seller")]
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Json<seller::NewProductRequest>,
+    ) -> ApiResult<seller::ProductCreated> {
+        seller::create(&self.0, auth, body).await
+    }
+
+    /// Changes one of the caller's products (another seller's is 404).
+    #[oai(path = "/products/:id", method = "patch", tag = "ApiTags::Seller")]
+    async fn update(
+        &self,
+        auth: Auth,
+        id: Path<i64>,
+        body: Json<seller::ProductPatchRequest>,
+    ) -> ApiResult<Json<ProductDto>> {
+        seller::update(&self.0, auth, id.0, body).await
+    }
+
+    /// Withdraws one of the caller's products (another seller's is 404).
+    #[oai(path = "/products/:id", method = "delete", tag = "ApiTags::Seller")]
+    async fn delete(&self, auth: Auth, id: Path<i64>) -> ApiResult<seller::ProductDeleted> {
+        seller::delete(&self.0, auth, id.0).await
+    }
+
+    /// Buys units of one of the caller's products from the world into a warehouse: they count
+    /// as incoming (sellable) at once, and on hand when the world delivers them.
+    #[oai(path = "/products/:id/stock", method = "post", tag = "ApiTags::Seller")]
+    async fn restock(
+        &self,
+        auth: Auth,
+        id: Path<i64>,
+        body: Json<seller::RestockRequest>,
+    ) -> ApiResult<seller::RestockAccepted> {
+        seller::restock(&self.0, auth, id.0, body).await
     }
 
     /// Every category with its number of products.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use weshop_core::{
     domain::{
         Category, Description, ImageRef, ProductId, ProductName, Quantity, WarehouseId, Weight,
@@ -155,91 +155,90 @@ fn images(texts: &[String]) -> ApiResult<Vec<ImageRef>> {
         .collect::<Result<_, _>>()?)
 }
 
-/// Sellers' endpoints.
+/// A seller lists a product (see `CatalogApi`, which routes every `/products` path: the
+/// OpenAPI spec keeps one entry per path, so one API must own them all).
+pub async fn create(
+    state: &ApiState,
+    auth: Auth,
+    body: Json<NewProductRequest>,
+) -> ApiResult<ProductCreated> {
+    let draft = ProductDraft {
+        name: ProductName::parse(&body.name)?,
+        description: Description::parse(&body.description)?,
+        category: Category::parse(&body.category)?,
+        price: parse_amount(&body.price, state.shop.currency())?,
+        weight: Weight::grams(body.weight_grams)?,
+        images: images(&body.images)?,
+    };
+    let product = state.shop.create_product(auth.user_id(), draft).await?;
+    let location = format!("/api/v1/products/{}", product.id);
+    Ok(ProductCreated::Created(Json(product.into()), location))
+}
+
+/// A seller changes one of their products.
+pub async fn update(
+    state: &ApiState,
+    auth: Auth,
+    id: i64,
+    body: Json<ProductPatchRequest>,
+) -> ApiResult<Json<ProductDto>> {
+    let currency = state.shop.currency();
+    let patch = ProductPatch {
+        name: body.name.as_deref().map(ProductName::parse).transpose()?,
+        description: body
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose()?,
+        category: body.category.as_deref().map(Category::parse).transpose()?,
+        price: body
+            .price
+            .as_deref()
+            .map(|p| parse_amount(p, currency))
+            .transpose()?,
+        weight: body.weight_grams.map(Weight::grams).transpose()?,
+        images: body.images.as_deref().map(images).transpose()?,
+    };
+    let product = state
+        .shop
+        .update_product(auth.user_id(), ProductId::new(id)?, patch)
+        .await?;
+    Ok(Json(product.into()))
+}
+
+/// A seller withdraws one of their products.
+pub async fn delete(state: &ApiState, auth: Auth, id: i64) -> ApiResult<ProductDeleted> {
+    state
+        .shop
+        .delete_product(auth.user_id(), ProductId::new(id)?)
+        .await?;
+    Ok(ProductDeleted::NoContent)
+}
+
+/// A seller buys units of one of their products from the world into a warehouse.
+pub async fn restock(
+    state: &ApiState,
+    auth: Auth,
+    id: i64,
+    body: Json<RestockRequest>,
+) -> ApiResult<RestockAccepted> {
+    let view = state
+        .shop
+        .restock(
+            auth.user_id(),
+            ProductId::new(id)?,
+            WarehouseId::new(body.warehouse_id)?,
+            Quantity::new(body.quantity)?,
+        )
+        .await?;
+    Ok(RestockAccepted::Accepted(Json(view.into())))
+}
+
+/// Sellers' endpoints outside `/products`.
 pub struct SellerApi(pub Arc<ApiState>);
 
 #[OpenApi(tag = "ApiTags::Seller")]
 impl SellerApi {
-    /// Lists a product (sellers only).
-    #[oai(path = "/products", method = "post")]
-    async fn create(&self, auth: Auth, body: Json<NewProductRequest>) -> ApiResult<ProductCreated> {
-        let draft = ProductDraft {
-            name: ProductName::parse(&body.name)?,
-            description: Description::parse(&body.description)?,
-            category: Category::parse(&body.category)?,
-            price: parse_amount(&body.price, self.0.shop.currency())?,
-            weight: Weight::grams(body.weight_grams)?,
-            images: images(&body.images)?,
-        };
-        let product = self.0.shop.create_product(auth.user_id(), draft).await?;
-        let location = format!("/api/v1/products/{}", product.id);
-        Ok(ProductCreated::Created(Json(product.into()), location))
-    }
-
-    /// Changes one of the caller's products.
-    #[oai(path = "/products/:id", method = "patch")]
-    async fn update(
-        &self,
-        auth: Auth,
-        id: Path<i64>,
-        body: Json<ProductPatchRequest>,
-    ) -> ApiResult<Json<ProductDto>> {
-        let currency = self.0.shop.currency();
-        let patch = ProductPatch {
-            name: body.name.as_deref().map(ProductName::parse).transpose()?,
-            description: body
-                .description
-                .as_deref()
-                .map(Description::parse)
-                .transpose()?,
-            category: body.category.as_deref().map(Category::parse).transpose()?,
-            price: body
-                .price
-                .as_deref()
-                .map(|p| parse_amount(p, currency))
-                .transpose()?,
-            weight: body.weight_grams.map(Weight::grams).transpose()?,
-            images: body.images.as_deref().map(images).transpose()?,
-        };
-        let product = self
-            .0
-            .shop
-            .update_product(auth.user_id(), ProductId::new(id.0)?, patch)
-            .await?;
-        Ok(Json(product.into()))
-    }
-
-    /// Withdraws one of the caller's products.
-    #[oai(path = "/products/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<i64>) -> ApiResult<ProductDeleted> {
-        self.0
-            .shop
-            .delete_product(auth.user_id(), ProductId::new(id.0)?)
-            .await?;
-        Ok(ProductDeleted::NoContent)
-    }
-
-    /// Buys units of one of the caller's products from the world into a warehouse.
-    #[oai(path = "/products/:id/stock", method = "post")]
-    async fn restock(
-        &self,
-        auth: Auth,
-        id: Path<i64>,
-        body: Json<RestockRequest>,
-    ) -> ApiResult<RestockAccepted> {
-        let view = self
-            .0
-            .shop
-            .restock(
-                auth.user_id(),
-                ProductId::new(id.0)?,
-                WarehouseId::new(body.warehouse_id)?,
-                Quantity::new(body.quantity)?,
-            )
-            .await?;
-        Ok(RestockAccepted::Accepted(Json(view.into())))
-    }
-
     /// The caller's products with their stock per warehouse.
     #[oai(path = "/seller/products", method = "get")]
     async fn products(&self, auth: Auth) -> ApiResult<Json<Vec<SellerProductDto>>> {

@@ -2,6 +2,7 @@
 
 #![allow(missing_docs)] // a test crate
 
+mod api;
 mod peer;
 mod sim_cli;
 mod ups_sim;
