@@ -70,7 +70,6 @@ pub async fn start_ups(
         ShopEndpoint::Connect(shop),
         UpsConfig {
             simspeed: Some(simspeed),
-            linger: Duration::from_millis(200),
             session: weshop::core::session::SessionConfig {
                 initial_resend: Duration::from_millis(100),
                 ..Default::default()

@@ -84,9 +84,19 @@ impl App {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StartError::Storage(format!("cannot create {dir}: {e}")))?;
         }
-        let store = SurrealStore::connect(&url)
-            .await
-            .map_err(|e| StartError::Storage(e.to_string()))?;
+        // An embedded database is released a moment after its last handle drops (and a
+        // process being replaced may still hold it): wait for its lock a little.
+        let mut attempt = 0;
+        let store = loop {
+            match SurrealStore::connect(&url).await {
+                Ok(store) => break store,
+                Err(e) if e.to_string().contains("locked") && attempt < 50 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(StartError::Storage(e.to_string())),
+            }
+        };
         info!("storage: {url}");
         Self::start_with(Arc::new(store), settings).await
     }

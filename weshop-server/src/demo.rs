@@ -130,7 +130,6 @@ impl Demo {
             UpsConfig {
                 seed: options.seed,
                 simspeed: Some(options.simspeed),
-                linger: Duration::from_millis(300),
                 session: weshop_core::session::SessionConfig {
                     initial_resend: Duration::from_millis(200),
                     ..Default::default()
