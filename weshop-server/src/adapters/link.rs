@@ -420,12 +420,12 @@ async fn run<P, C>(
                 connecting = None;
                 match connected {
                     Ok(new_link) => {
-                        if let Some(id) = connector.joined() {
-                            if state.world_id() != Some(id) {
-                                state.set_world_id(id);
-                                if let Err(error) = persist(&cx, &mut state, &mut saved).await {
-                                    warn!("{name}: cannot save the world id {id}: {error}");
-                                }
+                        if let Some(id) = connector.joined()
+                            && state.world_id() != Some(id)
+                        {
+                            state.set_world_id(id);
+                            if let Err(error) = persist(&cx, &mut state, &mut saved).await {
+                                warn!("{name}: cannot save the world id {id}: {error}");
                             }
                         }
                         if state.world_id().is_some() {
