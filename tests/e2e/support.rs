@@ -70,6 +70,9 @@ pub async fn start_ups(
         ShopEndpoint::Connect(shop),
         UpsConfig {
             simspeed: Some(simspeed),
+            // A truck leaves packages it was called for behind only after this long; a loaded
+            // 2-core machine can take seconds to load one, so the guard must be far longer.
+            linger: Duration::from_secs(120),
             session: weshop::core::session::SessionConfig {
                 initial_resend: Duration::from_millis(100),
                 ..Default::default()
