@@ -8,6 +8,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::{info, warn};
 use weshop_core::{
+    domain::OrderStatus,
     driver::{FulfilmentDriver, Ports},
     fulfilment::Fulfilment,
     notify::InMemoryNotifier,
@@ -191,7 +192,13 @@ impl App {
                     tokio::select! {
                         _ = stopped.wait_for(|s| *s) => return,
                         update = updates.recv() => match update {
-                            Ok(update) => metrics.order_status(update.order.status().as_str()),
+                            Ok(update) => {
+                                let status = update.order.status();
+                                if status == OrderStatus::Placed {
+                                    metrics.order_placed();
+                                }
+                                metrics.order_status(status.as_str());
+                            }
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                                 warn!("metrics missed {n} order updates");
                             }
