@@ -99,6 +99,12 @@ pub trait LinkProtocol:
     fn error_item(reason: String, origin: Seqnum) -> Option<Self::Request>;
 }
 
+/// Removes the first open request `matches` picks (an answer closes the command it answers).
+pub fn close<R>(open: &mut BTreeMap<Seqnum, R>, matches: impl Fn(&R) -> bool) -> Option<R> {
+    let seqnum = open.iter().find(|(_, r)| matches(r)).map(|(s, _)| *s)?;
+    open.remove(&seqnum)
+}
+
 /// The saved form of a link (protobuf, so it stays readable across versions).
 #[derive(Clone, PartialEq, Message)]
 struct SavedLink {

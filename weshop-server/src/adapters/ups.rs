@@ -23,7 +23,9 @@ use weshop_core::{
 };
 use weshop_proto::{codec::DelimitedCodec, ups_amazon as ua};
 
-use super::link::{self, Connecting, Connector, LinkContext, LinkHandle, LinkProtocol, Received};
+use super::link::{
+    self, Connecting, Connector, LinkContext, LinkHandle, LinkProtocol, Received, close,
+};
 use crate::links::{ShopMessage, ShopToUps, UpsMessage};
 
 /// The seqnum of every `ConnectWorldId` the shop sends (the same message each time); the
@@ -196,14 +198,6 @@ pub fn command(request: &ShopMessage) -> Option<ShippingCommand> {
         }),
         ShopMessage::Error(_) => None,
     }
-}
-
-fn close(
-    open: &mut BTreeMap<Seqnum, ShopMessage>,
-    matches: impl Fn(&ShopMessage) -> bool,
-) -> Option<ShopMessage> {
-    let seqnum = open.iter().find(|(_, r)| matches(r)).map(|(s, _)| *s)?;
-    open.remove(&seqnum)
 }
 
 impl LinkProtocol for ShopToUps {

@@ -18,7 +18,9 @@ use weshop_core::{
 };
 use weshop_proto::{codec::DelimitedCodec, world_amazon as wa};
 
-use super::link::{self, Connecting, Connector, LinkContext, LinkHandle, LinkProtocol, Received};
+use super::link::{
+    self, Connecting, Connector, LinkContext, LinkHandle, LinkProtocol, Received, close,
+};
 use crate::links::{ShopToWorld, WorldCommand, WorldEvent};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -184,15 +186,6 @@ pub fn command(request: &WorldCommand) -> Option<WarehouseCommand> {
         }),
         WorldCommand::Query(_) => None,
     }
-}
-
-/// Removes the first open request `matches` picks.
-fn close(
-    open: &mut BTreeMap<Seqnum, WorldCommand>,
-    matches: impl Fn(&WorldCommand) -> bool,
-) -> Option<WorldCommand> {
-    let seqnum = open.iter().find(|(_, r)| matches(r)).map(|(s, _)| *s)?;
-    open.remove(&seqnum)
 }
 
 fn ship_id(raw: i64) -> Result<ShipId, String> {
