@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Seeds the fuzz corpora from the golden vectors (shared/protocol/vectors.json).
+"""Seeds the fuzz corpora from the golden vectors (weshop-proto/tests/data/vectors.json).
 
-Usage: fuzz/seed.py [VECTORS_JSON]   (default: the shared/ folder beside the repository)
+Usage: fuzz/seed.py [VECTORS_JSON]   (default: the repository's copy of the golden vectors)
 Writes corpus/decode/* and corpus/split_stream/* under fuzz/. The selector byte is the index of
 the message in weshop_fuzz::frame_messages() (the schemas' frame messages, in order).
 """
@@ -17,7 +17,7 @@ FRAME_MESSAGES = [
 LIMIT_DEFAULT = 2  # weshop_fuzz::max_frame_length(2) is the default maximum
 
 here = pathlib.Path(__file__).resolve().parent
-default = here.parent.parent / "shared" / "protocol" / "vectors.json"
+default = here.parent / "weshop-proto" / "tests" / "data" / "vectors.json"
 path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("WESHOP_VECTORS", default))
 vectors = json.loads(path.read_text())
 

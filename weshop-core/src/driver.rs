@@ -11,21 +11,15 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::sync::{Mutex, Notify, broadcast};
 
-use crate::domain::{Order, OrderId, OrderStatus, ProductId, Quantity, Stock, WarehouseId};
+use crate::domain::{Order, OrderId, OrderStatus, ProductId, Quantity, Stock, StockDelta, WarehouseId};
 use crate::fulfilment::{
     Effect, Fulfilment, FulfilmentEvent, Item, Refused, Step, WarehouseCommand, order_of,
 };
 use crate::notify::Notifier;
 use crate::payments::{IdempotencyKey, Payments};
 use crate::ports::{Clock, PortError, Shipping, Warehouse};
-use crate::store::{OutboxEntry, StepCommit, StockDelta, Store, StoreError};
-
-/// A change of an order, as broadcast to live followers (order tracking).
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderUpdate {
-    /// The order after the change.
-    pub order: Order,
-}
+use crate::shop::OrderUpdate;
+use crate::store::{OutboxEntry, StepCommit, Store, StoreError};
 
 /// Where effects go.
 #[derive(Clone)]

@@ -24,11 +24,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::{
-    Location, Money, Order, OrderId, OrderStatus, ProductId, Quantity, ShipId, Stock, Timestamp,
+    Location, Money, Order, OrderId, OrderStatus, ProductId, Quantity, ShipId, Stock, StockDelta,
+    Timestamp,
     TruckId, UpsAccount, UserId, WarehouseId, WarehouseSite,
 };
 use crate::notify::Notification;
-use crate::store::StockDelta;
 
 /// Units of one product in a package or a purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,9 +14,11 @@
 //! - [`ports`]: the world's warehouses and the UPS, as the shop sees them, and the clock;
 //! - [`fulfilment`]: the sans-IO fulfilment state machine, and [`driver`], which runs it
 //!   against a store and performs its outbox through the ports;
-//! - [`shop`]: the `Shop` service API, implemented by [`service::ShopService`].
+//! - [`shop`]: the `Shop` service API, implemented by [`service::ShopService`];
+//! - [`assembly`]: one builder that wires a store, the driver, the service and the outbox.
 #![forbid(unsafe_code)]
 
+pub mod assembly;
 pub mod domain;
 pub mod driver;
 pub mod fulfilment;

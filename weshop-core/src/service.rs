@@ -6,11 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::Email;
-use crate::domain::{
-    Address, CardNumber, Cart, Category, Currency, NewOrder, Order, OrderEvent, OrderId, OrderLine,
-    Password, PasswordHash, Product, ProductId, Quantity, Session, SessionToken, ShippingRates,
-    Stock, Timestamp, User, UserId, WarehouseId, WarehouseSite, Weight,
-};
+use crate::domain::{Address, CardNumber, Cart, Category, Currency, LoginSession, NewOrder, Order, OrderEvent, OrderId, OrderLine, Password, PasswordHash, Product, ProductId, Quantity, SessionToken, ShippingRates, Stock, StockDelta, Timestamp, User, UserId, WarehouseId, WarehouseSite, Weight};
 use crate::driver::{FulfilmentDriver, item};
 use crate::fulfilment::ship_id_of;
 use crate::notify::{Notification, Notifier};
@@ -20,9 +16,7 @@ use crate::shop::{
     Checkout, LoggedIn, ProductDraft, ProductPatch, ProfilePatch, Registration, SellerProduct,
     Shop, ShopError,
 };
-use crate::store::{
-    NewProduct, NewUser, Page, PlaceOrder, Placed, ProductQuery, StockDelta, Store,
-};
+use crate::store::{NewProduct, NewUser, Page, PlaceOrder, Placed, ProductQuery, Store};
 
 /// How a shop is set up.
 #[derive(Debug, Clone)]
@@ -385,6 +379,10 @@ impl<S: Store + 'static> Shop for ShopService<S> {
         self.config.currency
     }
 
+    fn order_updates(&self) -> tokio::sync::broadcast::Receiver<crate::shop::OrderUpdate> {
+        self.fulfilment.subscribe()
+    }
+
     async fn register(&self, registration: Registration) -> Result<User, ShopError> {
         if self
             .store
@@ -431,7 +429,7 @@ impl<S: Store + 'static> Shop for ShopService<S> {
         let ttl = u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
         let expires = Timestamp(self.clock.now().millis().saturating_add(ttl));
         self.store
-            .create_session(&Session {
+            .create_session(&LoginSession {
                 user: user.id,
                 token: token.hash(),
                 expires,

@@ -16,6 +16,14 @@ use crate::domain::{
 use crate::payments::{IdempotencyKey, PaymentError};
 use crate::store::{Page, ProductQuery, StoreError};
 
+/// A change of an order, as broadcast to live followers (order tracking).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderUpdate {
+    /// The order after the change.
+    pub order: Order,
+}
+
+
 /// Why the shop refused; each variant maps to one HTTP status class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShopError {
@@ -167,6 +175,10 @@ pub struct ProfilePatch {
 pub trait Shop: Send + Sync {
     /// The currency of every price (callers parse amounts in it).
     fn currency(&self) -> Currency;
+
+    /// Follows every order change committed from now on (live order tracking). Subscribe
+    /// before reading an order, so no change falls between the read and the subscription.
+    fn order_updates(&self) -> tokio::sync::broadcast::Receiver<OrderUpdate>;
 
     /// Creates an account.
     async fn register(&self, registration: Registration) -> Result<User, ShopError>;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Cart, Category, Description, Email, ImageRef, Money, Order, OrderId, OrderStatus, PasswordHash,
-    PersonName, Product, ProductId, ProductName, Roles, Session, Stock, Timestamp, TokenHash, User,
+    PersonName, Product, ProductId, ProductName, Roles, LoginSession, Stock, StockDelta, Timestamp, TokenHash, User,
     UserId, WarehouseId, WarehouseSite, Weight,
 };
 use crate::fulfilment::Effect;
@@ -184,38 +184,6 @@ pub fn search_terms(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A change of one (warehouse, product)'s counts, applied atomically with its invariant check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StockDelta {
-    /// Where.
-    pub warehouse: WarehouseId,
-    /// What.
-    pub product: ProductId,
-    /// Change of units on hand.
-    pub on_hand: i64,
-    /// Change of units incoming.
-    pub incoming: i64,
-    /// Change of units reserved.
-    pub reserved: i64,
-}
-
-impl StockDelta {
-    /// Applies the delta to `stock`; `None` if a count would go negative or more would be
-    /// reserved than is on hand and incoming.
-    pub fn apply(&self, stock: Stock) -> Option<Stock> {
-        let add = |count: u64, delta: i64| -> Option<u64> {
-            let value = i64::try_from(count).ok()?.checked_add(delta)?;
-            u64::try_from(value).ok()
-        };
-        Stock::from_counts(
-            add(stock.on_hand(), self.on_hand)?,
-            add(stock.incoming(), self.incoming)?,
-            add(stock.reserved(), self.reserved)?,
-        )
-        .ok()
-    }
-}
-
 /// Checkout, as one atomic step: reserve the stock, create the order, empty the cart, and
 /// remember the idempotency key.
 #[derive(Debug, Clone, PartialEq)]
@@ -276,9 +244,9 @@ pub trait AccountStore: Send + Sync {
     /// Every user with the customer role (for promotions).
     async fn customers(&self) -> Result<Vec<UserId>, StoreError>;
     /// Saves a session.
-    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError>;
     /// A session by token hash.
-    async fn session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError>;
+    async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError>;
     /// Ends a session; true if it existed.
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError>;
 }

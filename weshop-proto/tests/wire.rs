@@ -1,4 +1,5 @@
-//! The codec against Google's golden frames (`shared/protocol/vectors.json`), property tests over
+//! The codec against Google's golden frames (`tests/data/vectors.json`, a copy of
+//! `shared/protocol/vectors.json`), property tests over
 //! every frame message, and framing over real TCP.
 
 #![allow(missing_docs)] // a test crate: its items are not an API
@@ -34,8 +35,26 @@ fn with_type<V: MessageVisitor>(schema: &str, message: &str, visitor: V) -> V::O
 }
 
 #[test]
+fn our_vectors_are_the_normative_ones() {
+    let Some(dir) = support::shared_protocol_dir() else {
+        eprintln!("no shared/protocol beside this clone: the vendored vectors are not compared");
+        return;
+    };
+    let normative = std::fs::read(dir.join("vectors.json")).unwrap();
+    let ours = std::fs::read(support::vendored_vectors_path()).unwrap();
+    assert!(
+        normative == ours,
+        "tests/data/vectors.json differs from {}: copy it again",
+        dir.join("vectors.json").display()
+    );
+}
+
+#[test]
 fn our_schemas_are_the_normative_ones() {
-    let dir = support::protocol_dir();
+    let Some(dir) = support::shared_protocol_dir() else {
+        eprintln!("no shared/protocol beside this clone: the schemas are not compared");
+        return;
+    };
     for schema in Schema::ALL {
         let path = dir.join(format!("{schema}.proto"));
         let normative = std::fs::read_to_string(&path)

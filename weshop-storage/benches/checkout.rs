@@ -9,11 +9,7 @@
 use std::{sync::Arc, time::Instant};
 
 use weshop_core::{
-    domain::{
-        CardNumber, Category, Currency, DeliveryOption, Description, Email, Location, Money,
-        Password, PasswordHash, PaymentMethod, PersonName, ProductName, Quantity, Roles, Timestamp,
-        WarehouseId, WarehouseSite, Weight,
-    },
+    domain::{CardNumber, Category, Currency, DeliveryOption, Description, Email, Location, Money, Password, PasswordHash, PaymentMethod, PersonName, ProductName, Quantity, Roles, StockDelta, Timestamp, WarehouseId, WarehouseSite, Weight},
     driver::FulfilmentDriver,
     fulfilment::Fulfilment,
     notify::InMemoryNotifier,
@@ -21,7 +17,7 @@ use weshop_core::{
     ports::SystemClock,
     service::{ShopConfig, ShopService},
     shop::{Checkout, Shop},
-    store::{AccountStore, CatalogStore, NewProduct, NewUser, OrderStore, StockDelta},
+    store::{AccountStore, CatalogStore, NewProduct, NewUser, OrderStore},
 };
 use weshop_storage::SurrealStore;
 

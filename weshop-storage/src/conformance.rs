@@ -30,13 +30,7 @@ use std::{
 
 use async_trait::async_trait;
 use weshop_core::{
-    domain::{
-        Address, CardBrand, CardNumber, Cart, Category, Currency, DeliveryOption, Description,
-        Email, ImageRef, Location, Money, NewOrder, Order, OrderId, OrderLine, OrderStatus,
-        Password, PasswordHash, PaymentMethod, PersonName, Product, ProductId, ProductName,
-        Quantity, Roles, Session, SessionToken, ShipId, Stock, Timestamp, TokenHash, TruckId,
-        UpsAccount, User, UserId, WarehouseId, WarehouseSite, Weight,
-    },
+    domain::{Address, CardBrand, CardNumber, Cart, Category, Currency, DeliveryOption, Description, Email, ImageRef, Location, LoginSession, Money, NewOrder, Order, OrderId, OrderLine, OrderStatus, Password, PasswordHash, PaymentMethod, PersonName, Product, ProductId, ProductName, Quantity, Roles, SessionToken, ShipId, Stock, StockDelta, Timestamp, TokenHash, TruckId, UpsAccount, User, UserId, WarehouseId, WarehouseSite, Weight},
     driver::FulfilmentDriver,
     fulfilment::{Effect, Fulfilment, Item, ShippingCommand, WarehouseCommand, ship_id_of},
     notify::{InMemoryNotifier, Notification},
@@ -47,10 +41,7 @@ use weshop_core::{
     ports::SystemClock,
     service::{ShopConfig, ShopService},
     shop::{Checkout, ProductDraft, Registration, Shop, ShopError},
-    store::{
-        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StockDelta, Store, StoreError,
-    },
+    store::{AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, Store, StoreError},
 };
 
 /// Runs every check, each on a fresh store from `new_store`, printing each check's name
@@ -494,12 +485,12 @@ pub async fn sessions<S: Store + 'static>(store: Arc<S>) {
         SessionToken::generate(),
         SessionToken::generate(),
     );
-    let first = Session {
+    let first = LoginSession {
         user: ada.id,
         token: one.hash(),
         expires: at(3_600_000),
     };
-    let second = Session {
+    let second = LoginSession {
         user: ada.id,
         token: two.hash(),
         expires: at(7_200_000),
@@ -1866,11 +1857,11 @@ impl<S: Store> AccountStore for Interleaved<S> {
         yield_now().await;
         self.0.customers().await
     }
-    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+    async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError> {
         yield_now().await;
         self.0.create_session(session).await
     }
-    async fn session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+    async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
         yield_now().await;
         self.0.session(token).await
     }

@@ -13,16 +13,9 @@ use std::{
 
 use async_trait::async_trait;
 use weshop_core::{
-    domain::{
-        Cart, Category, Email, Order, OrderId, OrderStatus, Product, ProductId, Session, Stock,
-        TokenHash, User, UserId, WarehouseId, WarehouseSite,
-    },
+    domain::{Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId, WarehouseId, WarehouseSite},
     fulfilment::Effect,
-    store::{
-        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StockDelta, StoreError,
-        search_terms,
-    },
+    store::{AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, search_terms},
 };
 
 /// Everything a shop stores, in memory, lost when dropped.
@@ -40,7 +33,7 @@ pub struct MemoryStore {
 struct State {
     users: BTreeMap<UserId, User>,
     emails: HashMap<Email, UserId>,
-    sessions: HashMap<TokenHash, Session>,
+    sessions: HashMap<TokenHash, LoginSession>,
     products: BTreeMap<ProductId, Product>,
     warehouses: BTreeMap<WarehouseId, WarehouseSite>,
     stock: BTreeMap<(ProductId, WarehouseId), Stock>,
@@ -182,14 +175,14 @@ impl AccountStore for MemoryStore {
             .collect())
     }
 
-    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+    async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError> {
         self.lock()?
             .sessions
             .insert(session.token.clone(), session.clone());
         Ok(())
     }
 
-    async fn session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+    async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
         Ok(self.lock()?.sessions.get(token).cloned())
     }
 

@@ -26,15 +26,8 @@ use surrealdb::{
     types::{QueryError, SurrealValue, Value},
 };
 use weshop_core::{
-    domain::{
-        Cart, Category, Email, Location, Order, OrderId, OrderStatus, Product, ProductId, Quantity,
-        Session, Stock, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
-    },
-    store::{
-        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StockDelta, StoreError,
-        search_terms,
-    },
+    domain::{Cart, Category, Email, Location, LoginSession, Order, OrderId, OrderStatus, Product, ProductId, Quantity, Stock, StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite},
+    store::{AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, search_terms},
 };
 
 use crate::codec::{EffectDoc, OrderDoc, ProductDoc, UserDoc, from_json, to_json};
@@ -576,7 +569,7 @@ impl AccountStore for SurrealStore {
         Ok(ids)
     }
 
-    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+    async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError> {
         let mut sql = Sql::default();
         let token = sql.var(session.token.as_str().to_string());
         let user = sql.var(session.user.get());
@@ -588,7 +581,7 @@ impl AccountStore for SurrealStore {
         Ok(())
     }
 
-    async fn session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+    async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
         let mut sql = Sql::default();
         let v = sql.var(token.as_str().to_string());
         sql.push(&format!(
@@ -598,7 +591,7 @@ impl AccountStore for SurrealStore {
         rows.into_iter()
             .next()
             .map(|r| {
-                Ok(Session {
+                Ok(LoginSession {
                     user: UserId::new(r.user).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     token: token.clone(),
                     expires: Timestamp(int(r.expires, "expiry")?),

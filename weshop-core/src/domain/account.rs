@@ -188,7 +188,7 @@ impl TokenHash {
 
 /// A logged-in session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
+pub struct LoginSession {
     /// Whose.
     pub user: UserId,
     /// The token's hash.
@@ -197,7 +197,7 @@ pub struct Session {
     pub expires: Timestamp,
 }
 
-impl Session {
+impl LoginSession {
     /// True until it expires.
     pub fn is_valid_at(&self, now: Timestamp) -> bool {
         now < self.expires
@@ -310,7 +310,7 @@ mod tests {
         assert!(SessionToken::presented("short").is_none());
         assert_eq!(a.hash().as_str().len(), 64);
         assert_eq!(TokenHash::from_stored(a.hash().as_str()), Some(a.hash()));
-        let session = Session {
+        let session = LoginSession {
             user: UserId::new(1).unwrap(),
             token: a.hash(),
             expires: Timestamp(100),

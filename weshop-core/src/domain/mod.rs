@@ -19,7 +19,7 @@ mod time;
 mod warehouse;
 
 pub use account::{
-    Address, Password, PasswordHash, PaymentMethod, PersonName, Roles, Session, SessionToken,
+    Address, Password, PasswordHash, PaymentMethod, PersonName, Roles, LoginSession, SessionToken,
     TokenHash, User,
 };
 pub use card::{CardBrand, CardNumber};
@@ -35,7 +35,7 @@ pub use order::{
 };
 pub use quantity::Quantity;
 pub use shipping::ShippingRates;
-pub use stock::{OutOfStock, Stock};
+pub use stock::{OutOfStock, Stock, StockDelta};
 pub use text::{Email, ProductName};
 pub use time::Timestamp;
 pub use warehouse::WarehouseSite;

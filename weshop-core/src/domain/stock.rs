@@ -4,7 +4,7 @@
 //! reserved (promised to placed orders, not yet packed). A unit may be promised only once:
 //! `reserved <= on_hand + incoming` always holds, so the shop never sells what it will not have.
 
-use super::{DomainError, Quantity};
+use super::{DomainError, ProductId, Quantity, WarehouseId};
 
 /// Units of one product in one warehouse.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -106,6 +106,38 @@ impl Stock {
         self.on_hand -= units;
         self.reserved -= units;
         Ok(())
+    }
+}
+
+/// A change of one (warehouse, product)'s counts, applied atomically with its invariant check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockDelta {
+    /// Where.
+    pub warehouse: WarehouseId,
+    /// What.
+    pub product: ProductId,
+    /// Change of units on hand.
+    pub on_hand: i64,
+    /// Change of units incoming.
+    pub incoming: i64,
+    /// Change of units reserved.
+    pub reserved: i64,
+}
+
+impl StockDelta {
+    /// Applies the delta to `stock`; `None` if a count would go negative or more would be
+    /// reserved than is on hand and incoming.
+    pub fn apply(&self, stock: Stock) -> Option<Stock> {
+        let add = |count: u64, delta: i64| -> Option<u64> {
+            let value = i64::try_from(count).ok()?.checked_add(delta)?;
+            u64::try_from(value).ok()
+        };
+        Stock::from_counts(
+            add(stock.on_hand(), self.on_hand)?,
+            add(stock.incoming(), self.incoming)?,
+            add(stock.reserved(), self.reserved)?,
+        )
+        .ok()
     }
 }
 

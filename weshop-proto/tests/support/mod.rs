@@ -6,19 +6,27 @@ use proptest::prelude::*;
 use prost_reflect::{Cardinality, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 use weshop_proto::vectors::{self, Vectors};
 
-/// The golden vectors, loaded once; panics saying where it looked when the file is missing.
+/// The repository's copy of the golden vectors (`tests/data/vectors.json`), so a clone tests
+/// on its own; [`shared_protocol_dir`] checks it against the normative file when there is one.
+pub fn vendored_vectors_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors.json")
+}
+
+/// The golden vectors, loaded once from the repository's copy.
 pub fn vectors() -> &'static Vectors {
     static VECTORS: OnceLock<Vectors> = OnceLock::new();
     VECTORS.get_or_init(|| {
-        vectors::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
-            .unwrap_or_else(|e| panic!("{e}"))
+        let path = vendored_vectors_path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        vectors::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     })
 }
 
-/// The folder holding vectors.json and the normative schemas.
-pub fn protocol_dir() -> std::path::PathBuf {
-    vectors::locate(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("{e}"))
+/// The normative protocol folder (`shared/protocol` beside the checkout, or
+/// `$WESHOP_PROTOCOL_DIR`), when this machine has one; a lone clone has none.
+pub fn shared_protocol_dir() -> Option<std::path::PathBuf> {
+    vectors::locate(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).ok()
 }
 
 pub fn hex(text: &str) -> Vec<u8> {

@@ -1,0 +1,208 @@
+//! One way to assemble a shop: the store, the fulfilment driver, the [`ShopService`] and the
+//! outbox loop, wired the same way for the server, tests, benches and embedders.
+//!
+//! Assembly has two phases because the world and UPS links need the driver (they feed it
+//! events) before they exist as the ports the outbox performs through:
+//!
+//! ```ignore
+//! let shop = ShopBuilder::new(store).warehouses(sites).build().await?;   // phase 1
+//! let (world, ups) = start_links(shop.driver().clone()).await;          // your links
+//! let running = shop.start(world, ups).await?;                           // phase 2
+//! running.shop().checkout(…).await?;
+//! running.shutdown().await;
+//! ```
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::domain::WarehouseSite;
+use crate::driver::{FulfilmentDriver, Ports};
+use crate::fulfilment::Fulfilment;
+use crate::notify::{InMemoryNotifier, Notifier};
+use crate::payments::{Payments, SimulatedGateway};
+use crate::ports::{Clock, Shipping, SystemClock, Warehouse};
+use crate::service::{ShopConfig, ShopService};
+use crate::store::{Store, StoreError};
+
+/// Wait before offering the outbox again after a port refused.
+const DEFAULT_OUTBOX_RETRY: Duration = Duration::from_millis(200);
+
+/// Collects a shop's parts; every part but the store has a default.
+pub struct ShopBuilder<S> {
+    store: Arc<S>,
+    warehouses: Vec<WarehouseSite>,
+    clock: Arc<dyn Clock>,
+    payments: Arc<dyn Payments>,
+    notifier: Arc<dyn Notifier>,
+    config: ShopConfig,
+    outbox_retry: Duration,
+}
+
+impl<S: Store + 'static> ShopBuilder<S> {
+    /// A shop over `store`, with no warehouses yet, the system clock, a simulated payment
+    /// gateway, an in-memory notifier and the default configuration.
+    pub fn new(store: Arc<S>) -> Self {
+        Self {
+            store,
+            warehouses: Vec::new(),
+            clock: Arc::new(SystemClock),
+            payments: Arc::new(SimulatedGateway::new()),
+            notifier: Arc::new(InMemoryNotifier::new()),
+            config: ShopConfig::default(),
+            outbox_retry: DEFAULT_OUTBOX_RETRY,
+        }
+    }
+
+    /// The world's warehouses the shop ships from (registered in the store at build).
+    pub fn warehouses(mut self, sites: impl IntoIterator<Item = WarehouseSite>) -> Self {
+        self.warehouses = sites.into_iter().collect();
+        self
+    }
+
+    /// The clock (a fixed or virtual one in tests and simulations).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The payment gateway.
+    pub fn payments(mut self, payments: Arc<dyn Payments>) -> Self {
+        self.payments = payments;
+        self
+    }
+
+    /// Where notifications go.
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// Prices, shipping rates, login lifetime, thresholds.
+    pub fn config(mut self, config: ShopConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How long the outbox waits after a port refused before it tries again.
+    pub fn outbox_retry(mut self, retry: Duration) -> Self {
+        self.outbox_retry = retry;
+        self
+    }
+
+    /// Registers the warehouses in the store and builds the driver and the service. Nothing
+    /// runs yet: [`AssembledShop::start`] starts the outbox once the ports exist.
+    pub async fn build(self) -> Result<AssembledShop<S>, StoreError> {
+        for site in &self.warehouses {
+            self.store.put_warehouse(*site).await?;
+        }
+        let driver = Arc::new(FulfilmentDriver::new(
+            self.store.clone(),
+            Fulfilment::new(self.warehouses),
+            self.clock.clone(),
+        ));
+        let shop = Arc::new(ShopService::new(
+            self.store.clone(),
+            self.payments.clone(),
+            self.notifier.clone(),
+            driver.clone(),
+            self.clock,
+            self.config,
+        ));
+        Ok(AssembledShop {
+            shop,
+            driver,
+            payments: self.payments,
+            notifier: self.notifier,
+            outbox_retry: self.outbox_retry,
+        })
+    }
+}
+
+/// A shop whose parts exist but whose outbox does not run yet.
+pub struct AssembledShop<S> {
+    shop: Arc<ShopService<S>>,
+    driver: Arc<FulfilmentDriver<S>>,
+    payments: Arc<dyn Payments>,
+    notifier: Arc<dyn Notifier>,
+    outbox_retry: Duration,
+}
+
+impl<S: Store + 'static> AssembledShop<S> {
+    /// The shop service.
+    pub fn shop(&self) -> &Arc<ShopService<S>> {
+        &self.shop
+    }
+
+    /// The fulfilment driver, which world and UPS events go into.
+    pub fn driver(&self) -> &Arc<FulfilmentDriver<S>> {
+        &self.driver
+    }
+
+    /// Starts the outbox over the world and the UPS, then resumes what a previous run left
+    /// (orders placed just before a crash are served, the outbox is offered again).
+    pub async fn start(
+        self,
+        warehouse: Arc<dyn Warehouse>,
+        shipping: Arc<dyn Shipping>,
+    ) -> Result<RunningShop<S>, StoreError> {
+        let ports = Ports {
+            warehouse,
+            shipping,
+            payments: self.payments,
+            notifier: self.notifier,
+        };
+        let (stop, mut stopped) = watch::channel(false);
+        let outbox = {
+            let driver = self.driver.clone();
+            let retry = self.outbox_retry;
+            tokio::spawn(async move {
+                driver
+                    .run_outbox(ports, retry, async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await;
+            })
+        };
+        let running = RunningShop {
+            shop: self.shop,
+            driver: self.driver,
+            stop,
+            outbox,
+        };
+        running.driver.resume().await?;
+        Ok(running)
+    }
+}
+
+/// A shop whose outbox runs: orders move as the world and the UPS answer.
+pub struct RunningShop<S> {
+    shop: Arc<ShopService<S>>,
+    driver: Arc<FulfilmentDriver<S>>,
+    stop: watch::Sender<bool>,
+    outbox: JoinHandle<()>,
+}
+
+impl<S: Store + 'static> RunningShop<S> {
+    /// The shop service.
+    pub fn shop(&self) -> &Arc<ShopService<S>> {
+        &self.shop
+    }
+
+    /// The fulfilment driver, which world and UPS events go into.
+    pub fn driver(&self) -> &Arc<FulfilmentDriver<S>> {
+        &self.driver
+    }
+
+    /// Stops the outbox after the effect it is performing.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.outbox.await;
+    }
+
+    /// Stops the outbox wherever it is, as a crash would (for crash-resume tests).
+    pub async fn abort(self) {
+        self.outbox.abort();
+        let _ = self.outbox.await;
+    }
+}
