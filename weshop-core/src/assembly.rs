@@ -29,7 +29,7 @@ use crate::store::{Store, StoreError};
 const DEFAULT_OUTBOX_RETRY: Duration = Duration::from_millis(200);
 
 /// Collects a shop's parts; every part but the store has a default.
-pub struct ShopBuilder<S> {
+pub struct ShopBuilder<S: ?Sized> {
     store: Arc<S>,
     warehouses: Vec<WarehouseSite>,
     clock: Arc<dyn Clock>,
@@ -39,7 +39,7 @@ pub struct ShopBuilder<S> {
     outbox_retry: Duration,
 }
 
-impl<S: Store + 'static> ShopBuilder<S> {
+impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
     /// A shop over `store`, with no warehouses yet, the system clock, a simulated payment
     /// gateway, an in-memory notifier and the default configuration.
     pub fn new(store: Arc<S>) -> Self {
@@ -120,7 +120,7 @@ impl<S: Store + 'static> ShopBuilder<S> {
 }
 
 /// A shop whose parts exist but whose outbox does not run yet.
-pub struct AssembledShop<S> {
+pub struct AssembledShop<S: ?Sized> {
     shop: Arc<ShopService<S>>,
     driver: Arc<FulfilmentDriver<S>>,
     payments: Arc<dyn Payments>,
@@ -128,7 +128,7 @@ pub struct AssembledShop<S> {
     outbox_retry: Duration,
 }
 
-impl<S: Store + 'static> AssembledShop<S> {
+impl<S: Store + ?Sized + 'static> AssembledShop<S> {
     /// The shop service.
     pub fn shop(&self) -> &Arc<ShopService<S>> {
         &self.shop
@@ -176,14 +176,14 @@ impl<S: Store + 'static> AssembledShop<S> {
 }
 
 /// A shop whose outbox runs: orders move as the world and the UPS answer.
-pub struct RunningShop<S> {
+pub struct RunningShop<S: ?Sized> {
     shop: Arc<ShopService<S>>,
     driver: Arc<FulfilmentDriver<S>>,
     stop: watch::Sender<bool>,
     outbox: JoinHandle<()>,
 }
 
-impl<S: Store + 'static> RunningShop<S> {
+impl<S: Store + ?Sized + 'static> RunningShop<S> {
     /// The shop service.
     pub fn shop(&self) -> &Arc<ShopService<S>> {
         &self.shop

@@ -11,7 +11,9 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::sync::{Mutex, Notify, broadcast};
 
-use crate::domain::{Order, OrderId, OrderStatus, ProductId, Quantity, Stock, StockDelta, WarehouseId};
+use crate::domain::{
+    Order, OrderId, OrderStatus, ProductId, Quantity, Stock, StockDelta, WarehouseId,
+};
 use crate::fulfilment::{
     Effect, Fulfilment, FulfilmentEvent, Item, Refused, Step, WarehouseCommand, order_of,
 };
@@ -35,7 +37,7 @@ pub struct Ports {
 }
 
 /// Runs fulfilment for one shop.
-pub struct FulfilmentDriver<S> {
+pub struct FulfilmentDriver<S: ?Sized> {
     store: Arc<S>,
     engine: Fulfilment,
     clock: Arc<dyn Clock>,
@@ -44,7 +46,7 @@ pub struct FulfilmentDriver<S> {
     updates: broadcast::Sender<OrderUpdate>,
 }
 
-impl<S: Store> FulfilmentDriver<S> {
+impl<S: Store + ?Sized> FulfilmentDriver<S> {
     /// A driver over `store` for the engine's warehouses.
     pub fn new(store: Arc<S>, engine: Fulfilment, clock: Arc<dyn Clock>) -> Self {
         Self {

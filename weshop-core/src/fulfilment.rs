@@ -25,8 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::{
     Location, Money, Order, OrderId, OrderStatus, ProductId, Quantity, ShipId, Stock, StockDelta,
-    Timestamp,
-    TruckId, UpsAccount, UserId, WarehouseId, WarehouseSite,
+    Timestamp, TruckId, UpsAccount, UserId, WarehouseId, WarehouseSite,
 };
 use crate::notify::Notification;
 

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::Email;
-use crate::domain::{Address, CardNumber, Cart, Category, Currency, LoginSession, NewOrder, Order, OrderEvent, OrderId, OrderLine, Password, PasswordHash, Product, ProductId, Quantity, SessionToken, ShippingRates, Stock, StockDelta, Timestamp, User, UserId, WarehouseId, WarehouseSite, Weight};
+use crate::domain::{
+    Address, CardNumber, Cart, Category, Currency, LoginSession, NewOrder, Order, OrderEvent,
+    OrderId, OrderLine, Password, PasswordHash, Product, ProductId, Quantity, SessionToken,
+    ShippingRates, Stock, StockDelta, Timestamp, User, UserId, WarehouseId, WarehouseSite, Weight,
+};
 use crate::driver::{FulfilmentDriver, item};
 use crate::fulfilment::ship_id_of;
 use crate::notify::{Notification, Notifier};
@@ -46,7 +50,7 @@ impl Default for ShopConfig {
 }
 
 /// The shop.
-pub struct ShopService<S> {
+pub struct ShopService<S: ?Sized> {
     store: Arc<S>,
     payments: Arc<dyn Payments>,
     notifier: Arc<dyn Notifier>,
@@ -55,7 +59,7 @@ pub struct ShopService<S> {
     config: ShopConfig,
 }
 
-impl<S: Store + 'static> ShopService<S> {
+impl<S: Store + ?Sized + 'static> ShopService<S> {
     /// A shop over these parts.
     pub fn new(
         store: Arc<S>,
@@ -374,7 +378,7 @@ impl<S: Store + 'static> ShopService<S> {
 }
 
 #[async_trait]
-impl<S: Store + 'static> Shop for ShopService<S> {
+impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
     fn currency(&self) -> Currency {
         self.config.currency
     }

@@ -23,7 +23,6 @@ pub struct OrderUpdate {
     pub order: Order,
 }
 
-
 /// Why the shop refused; each variant maps to one HTTP status class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShopError {

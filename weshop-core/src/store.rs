@@ -11,9 +11,9 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Cart, Category, Description, Email, ImageRef, Money, Order, OrderId, OrderStatus, PasswordHash,
-    PersonName, Product, ProductId, ProductName, Roles, LoginSession, Stock, StockDelta, Timestamp, TokenHash, User,
-    UserId, WarehouseId, WarehouseSite, Weight,
+    Cart, Category, Description, Email, ImageRef, LoginSession, Money, Order, OrderId, OrderStatus,
+    PasswordHash, PersonName, Product, ProductId, ProductName, Roles, Stock, StockDelta, Timestamp,
+    TokenHash, User, UserId, WarehouseId, WarehouseSite, Weight,
 };
 use crate::fulfilment::Effect;
 
@@ -315,4 +315,4 @@ pub trait OrderStore: Send + Sync {
 /// Everything the shop stores.
 pub trait Store: AccountStore + CatalogStore + CartStore + OrderStore {}
 
-impl<T: AccountStore + CatalogStore + CartStore + OrderStore> Store for T {}
+impl<T: AccountStore + CatalogStore + CartStore + OrderStore + ?Sized> Store for T {}

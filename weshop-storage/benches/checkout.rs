@@ -9,7 +9,11 @@
 use std::{sync::Arc, time::Instant};
 
 use weshop_core::{
-    domain::{CardNumber, Category, Currency, DeliveryOption, Description, Email, Location, Money, Password, PasswordHash, PaymentMethod, PersonName, ProductName, Quantity, Roles, StockDelta, Timestamp, WarehouseId, WarehouseSite, Weight},
+    domain::{
+        CardNumber, Category, Currency, DeliveryOption, Description, Email, Location, Money,
+        Password, PasswordHash, PaymentMethod, PersonName, ProductName, Quantity, Roles,
+        StockDelta, Timestamp, WarehouseId, WarehouseSite, Weight,
+    },
     driver::FulfilmentDriver,
     fulfilment::Fulfilment,
     notify::InMemoryNotifier,

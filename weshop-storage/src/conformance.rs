@@ -30,7 +30,13 @@ use std::{
 
 use async_trait::async_trait;
 use weshop_core::{
-    domain::{Address, CardBrand, CardNumber, Cart, Category, Currency, DeliveryOption, Description, Email, ImageRef, Location, LoginSession, Money, NewOrder, Order, OrderId, OrderLine, OrderStatus, Password, PasswordHash, PaymentMethod, PersonName, Product, ProductId, ProductName, Quantity, Roles, SessionToken, ShipId, Stock, StockDelta, Timestamp, TokenHash, TruckId, UpsAccount, User, UserId, WarehouseId, WarehouseSite, Weight},
+    domain::{
+        Address, CardBrand, CardNumber, Cart, Category, Currency, DeliveryOption, Description,
+        Email, ImageRef, Location, LoginSession, Money, NewOrder, Order, OrderId, OrderLine,
+        OrderStatus, Password, PasswordHash, PaymentMethod, PersonName, Product, ProductId,
+        ProductName, Quantity, Roles, SessionToken, ShipId, Stock, StockDelta, Timestamp,
+        TokenHash, TruckId, UpsAccount, User, UserId, WarehouseId, WarehouseSite, Weight,
+    },
     driver::FulfilmentDriver,
     fulfilment::{Effect, Fulfilment, Item, ShippingCommand, WarehouseCommand, ship_id_of},
     notify::{InMemoryNotifier, Notification},
@@ -41,7 +47,10 @@ use weshop_core::{
     ports::SystemClock,
     service::{ShopConfig, ShopService},
     shop::{Checkout, ProductDraft, Registration, Shop, ShopError},
-    store::{AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, Store, StoreError},
+    store::{
+        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
+        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, Store, StoreError,
+    },
 };
 
 /// Runs every check, each on a fresh store from `new_store`, printing each check's name

@@ -13,9 +13,15 @@ use std::{
 
 use async_trait::async_trait;
 use weshop_core::{
-    domain::{Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId, WarehouseId, WarehouseSite},
+    domain::{
+        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Product, ProductId,
+        Stock, StockDelta, TokenHash, User, UserId, WarehouseId, WarehouseSite,
+    },
     fulfilment::Effect,
-    store::{AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, search_terms},
+    store::{
+        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
+        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, search_terms,
+    },
 };
 
 /// Everything a shop stores, in memory, lost when dropped.

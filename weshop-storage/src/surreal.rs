@@ -26,8 +26,15 @@ use surrealdb::{
     types::{QueryError, SurrealValue, Value},
 };
 use weshop_core::{
-    domain::{Cart, Category, Email, Location, LoginSession, Order, OrderId, OrderStatus, Product, ProductId, Quantity, Stock, StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite},
-    store::{AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, search_terms},
+    domain::{
+        Cart, Category, Email, Location, LoginSession, Order, OrderId, OrderStatus, Product,
+        ProductId, Quantity, Stock, StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId,
+        WarehouseSite,
+    },
+    store::{
+        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
+        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, search_terms,
+    },
 };
 
 use crate::codec::{EffectDoc, OrderDoc, ProductDoc, UserDoc, from_json, to_json};

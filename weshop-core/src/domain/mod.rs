@@ -19,7 +19,7 @@ mod time;
 mod warehouse;
 
 pub use account::{
-    Address, Password, PasswordHash, PaymentMethod, PersonName, Roles, LoginSession, SessionToken,
+    Address, LoginSession, Password, PasswordHash, PaymentMethod, PersonName, Roles, SessionToken,
     TokenHash, User,
 };
 pub use card::{CardBrand, CardNumber};

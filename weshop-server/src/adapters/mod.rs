@@ -32,7 +32,7 @@ pub trait EventSink: Send + Sync {
 }
 
 #[async_trait]
-impl<S: Store + 'static> EventSink for FulfilmentDriver<S> {
+impl<S: Store + ?Sized + 'static> EventSink for FulfilmentDriver<S> {
     async fn handle(
         &self,
         event: FulfilmentEvent,
@@ -52,7 +52,7 @@ pub trait LinkStore: Send + Sync {
 }
 
 #[async_trait]
-impl<S: OrderStore + Send + Sync> LinkStore for S {
+impl<S: OrderStore + Send + Sync + ?Sized> LinkStore for S {
     async fn load(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.link_state(link).await
     }

@@ -14,7 +14,7 @@ use poem_openapi::{OpenApi, param::Path, payload::EventStream, types::ToJSON};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use weshop_core::{
     domain::{Order, OrderId, UserId},
-    driver::OrderUpdate,
+    shop::OrderUpdate,
     shop::Shop,
 };
 

@@ -24,7 +24,7 @@ use poem::{
 };
 use poem_openapi::{OpenApiService, Tags};
 use tokio::sync::broadcast;
-use weshop_core::{driver::OrderUpdate, shop::Shop};
+use weshop_core::{shop::OrderUpdate, shop::Shop};
 
 use crate::metrics::Metrics;
 
