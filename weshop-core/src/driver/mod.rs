@@ -6,8 +6,17 @@
 //! "processed" and "answered" are one atomic fact. Effects are performed only after their step
 //! is committed, in commit order, and removed from the outbox once a port has taken them; after
 //! a crash [`FulfilmentDriver::resume`] and the outbox pick up exactly where things stopped.
+//!
+//! This file is the committing side (the single writer, its steps and the order updates it
+//! broadcasts); [`outbox`] is the performing side, the only part that calls the ports. The
+//! outbox's public items are re-exported here, so `driver::Ports` and `driver::OutboxError`
+//! stay where callers find them.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+mod outbox;
+
+pub use outbox::{OutboxError, Ports};
+
+use std::{collections::BTreeMap, sync::Arc};
 
 use tokio::sync::{Mutex, Notify, broadcast};
 
@@ -17,24 +26,9 @@ use crate::domain::{
 use crate::fulfilment::{
     Effect, Fulfilment, FulfilmentEvent, Item, Refused, Step, WarehouseCommand, order_of,
 };
-use crate::notify::Notifier;
-use crate::payments::{IdempotencyKey, Payments};
-use crate::ports::{Clock, PortError, Shipping, Warehouse};
+use crate::ports::Clock;
 use crate::shop::OrderUpdate;
 use crate::store::{OutboxEntry, StepCommit, Store, StoreError};
-
-/// Where effects go.
-#[derive(Clone)]
-pub struct Ports {
-    /// The world.
-    pub warehouse: Arc<dyn Warehouse>,
-    /// The UPS.
-    pub shipping: Arc<dyn Shipping>,
-    /// The payment gateway.
-    pub payments: Arc<dyn Payments>,
-    /// The notifier.
-    pub notifier: Arc<dyn Notifier>,
-}
 
 /// Runs fulfilment for one shop.
 pub struct FulfilmentDriver<S: ?Sized> {
@@ -293,115 +287,14 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         self.commit(step, Vec::new(), Vec::new()).await?;
         Ok(())
     }
-
-    /// Performs the outbox, oldest first, until it is empty or a port refuses (then the rest
-    /// waits: later effects may depend on earlier ones). Returns how many were performed.
-    pub async fn perform_outbox(&self, ports: &Ports) -> Result<usize, OutboxError> {
-        let entries = self.store.outbox().await?;
-        let mut performed = 0;
-        for entry in entries {
-            perform(ports, &entry).await?;
-            self.store
-                .commit_step(StepCommit {
-                    done: vec![entry.id],
-                    ..StepCommit::default()
-                })
-                .await?;
-            performed += 1;
-        }
-        Ok(performed)
-    }
-
-    /// Performs the outbox whenever a step adds to it (and every `retry` after a refusal),
-    /// until `shutdown` completes.
-    pub async fn run_outbox(
-        &self,
-        ports: Ports,
-        retry: Duration,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) {
-        tokio::pin!(shutdown);
-        loop {
-            let wait = match self.perform_outbox(&ports).await {
-                Ok(_) => Duration::from_secs(5),
-                Err(error) => {
-                    tracing::warn!("outbox: {error}; retrying in {retry:?}");
-                    retry
-                }
-            };
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = self.outbox_ready.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
-    }
 }
 
-/// Why the outbox stopped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OutboxError {
-    /// A port did not take an effect.
-    #[error("port: {0}")]
-    Port(#[from] PortError),
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-}
-
+/// Adds `from`'s changes to `into`: one commit for several orders failed by one refusal.
 fn merge(into: &mut Step, from: Step) {
     into.orders.extend(from.orders);
     into.stock.extend(from.stock);
     into.effects.extend(from.effects);
     into.ignored.extend(from.ignored);
-}
-
-fn key(text: String) -> IdempotencyKey {
-    IdempotencyKey::parse(&text).expect("generated keys are valid")
-}
-
-async fn perform(ports: &Ports, entry: &OutboxEntry) -> Result<(), PortError> {
-    match &entry.effect {
-        Effect::Warehouse(command) => ports.warehouse.submit(entry.id, command.clone()).await,
-        Effect::Shipping(command) => ports.shipping.submit(entry.id, command.clone()).await,
-        Effect::Capture {
-            order,
-            authorization,
-            amount,
-        } => {
-            match ports
-                .payments
-                .capture(authorization, *amount, &key(format!("capture-{order}")))
-                .await
-            {
-                Ok(()) => Ok(()),
-                // A refusal is final (a retry gets the same answer): record it, move on.
-                Err(error) => {
-                    tracing::error!(%order, "capture refused: {error}");
-                    Ok(())
-                }
-            }
-        }
-        Effect::Void {
-            order,
-            authorization,
-        } => {
-            if let Err(error) = ports
-                .payments
-                .void(authorization, &key(format!("void-{order}")))
-                .await
-            {
-                tracing::error!(%order, "void refused: {error}");
-            }
-            Ok(())
-        }
-        Effect::Notify { user, notification } => {
-            if let Err(error) = ports.notifier.notify(*user, notification.clone()).await {
-                tracing::warn!(%user, "notification lost: {error}");
-            }
-            Ok(())
-        }
-    }
 }
 
 /// Units of `quantity` as an item of `product` named `description`.
@@ -410,239 +303,5 @@ pub fn item(product: ProductId, description: &str, quantity: Quantity) -> Item {
         product,
         description: description.to_string(),
         count: quantity,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use mockall::predicate::eq;
-
-    use super::*;
-    use crate::domain::{Currency, Location, Money, ShipId, TruckId, UserId, WarehouseSite};
-    use crate::fulfilment::ShippingCommand;
-    use crate::notify::{MockNotifier, Notification, NotifyError};
-    use crate::payments::{MockPayments, PaymentError};
-    use crate::ports::{MockShipping, MockWarehouse};
-
-    /// One mock per port; a port given no expectation panics if it is called at all.
-    #[derive(Default)]
-    struct Mocks {
-        warehouse: MockWarehouse,
-        shipping: MockShipping,
-        payments: MockPayments,
-        notifier: MockNotifier,
-    }
-
-    impl Mocks {
-        async fn perform(self, id: u64, effect: Effect) -> Result<(), PortError> {
-            let ports = Ports {
-                warehouse: Arc::new(self.warehouse),
-                shipping: Arc::new(self.shipping),
-                payments: Arc::new(self.payments),
-                notifier: Arc::new(self.notifier),
-            };
-            perform(&ports, &OutboxEntry { id, effect }).await
-        }
-    }
-
-    fn ship_id() -> ShipId {
-        ShipId::new(9).unwrap()
-    }
-
-    fn order_id() -> OrderId {
-        OrderId::new(9).unwrap()
-    }
-
-    fn usd(minor: i64) -> Money {
-        Money::from_minor(minor, Currency::USD).unwrap()
-    }
-
-    fn warehouse_id() -> WarehouseId {
-        WarehouseId::new(2).unwrap()
-    }
-
-    fn items() -> Vec<Item> {
-        vec![item(
-            ProductId::new(3).unwrap(),
-            "Mug",
-            Quantity::new(2).unwrap(),
-        )]
-    }
-
-    fn warehouse_commands() -> Vec<WarehouseCommand> {
-        vec![
-            WarehouseCommand::Purchase {
-                warehouse: warehouse_id(),
-                items: items(),
-            },
-            WarehouseCommand::Pack {
-                warehouse: warehouse_id(),
-                ship_id: ship_id(),
-                items: items(),
-            },
-            WarehouseCommand::Load {
-                warehouse: warehouse_id(),
-                truck: TruckId::new(4).unwrap(),
-                ship_id: ship_id(),
-            },
-        ]
-    }
-
-    fn shipping_commands() -> Vec<ShippingCommand> {
-        vec![
-            ShippingCommand::RequestTruck {
-                warehouse: WarehouseSite {
-                    id: warehouse_id(),
-                    location: Location::new(1, 2),
-                },
-                destination: Location::new(5, 6),
-                ship_id: ship_id(),
-                ups_account: None,
-                items: items(),
-            },
-            ShippingCommand::Deliver { ship_id: ship_id() },
-        ]
-    }
-
-    #[tokio::test]
-    async fn warehouse_commands_go_to_the_warehouse_with_their_outbox_id() {
-        for command in warehouse_commands() {
-            let mut mocks = Mocks::default();
-            mocks
-                .warehouse
-                .expect_submit()
-                .with(eq(17), eq(command.clone()))
-                .times(1)
-                .returning(|_, _| Ok(()));
-            let done = mocks.perform(17, Effect::Warehouse(command)).await;
-            assert_eq!(done, Ok(()));
-        }
-    }
-
-    #[tokio::test]
-    async fn shipping_commands_go_to_the_ups_with_their_outbox_id() {
-        for command in shipping_commands() {
-            let mut mocks = Mocks::default();
-            mocks
-                .shipping
-                .expect_submit()
-                .with(eq(18), eq(command.clone()))
-                .times(1)
-                .returning(|_, _| Ok(()));
-            let done = mocks.perform(18, Effect::Shipping(command)).await;
-            assert_eq!(done, Ok(()));
-        }
-    }
-
-    #[tokio::test]
-    async fn a_port_that_does_not_take_a_command_stops_the_outbox() {
-        for command in warehouse_commands() {
-            let mut mocks = Mocks::default();
-            mocks
-                .warehouse
-                .expect_submit()
-                .times(1)
-                .returning(|_, _| Err(PortError("world link down".into())));
-            let done = mocks.perform(3, Effect::Warehouse(command)).await;
-            assert_eq!(done, Err(PortError("world link down".into())));
-        }
-        for command in shipping_commands() {
-            let mut mocks = Mocks::default();
-            mocks
-                .shipping
-                .expect_submit()
-                .times(1)
-                .returning(|_, _| Err(PortError("ups link down".into())));
-            let done = mocks.perform(4, Effect::Shipping(command)).await;
-            assert_eq!(done, Err(PortError("ups link down".into())));
-        }
-    }
-
-    fn capture() -> Effect {
-        Effect::Capture {
-            order: order_id(),
-            authorization: "auth_9".into(),
-            amount: usd(1_250),
-        }
-    }
-
-    fn void() -> Effect {
-        Effect::Void {
-            order: order_id(),
-            authorization: "auth_9".into(),
-        }
-    }
-
-    fn expect_capture(mocks: &mut Mocks, outcome: Result<(), PaymentError>) {
-        mocks
-            .payments
-            .expect_capture()
-            .withf(|authorization, amount, key| {
-                authorization == "auth_9" && *amount == usd(1_250) && key.as_str() == "capture-9"
-            })
-            .times(1)
-            .return_once(move |_, _, _| outcome);
-    }
-
-    fn expect_void(mocks: &mut Mocks, outcome: Result<(), PaymentError>) {
-        mocks
-            .payments
-            .expect_void()
-            .withf(|authorization, key| authorization == "auth_9" && key.as_str() == "void-9")
-            .times(1)
-            .return_once(move |_, _| outcome);
-    }
-
-    #[tokio::test]
-    async fn capture_and_void_go_to_the_gateway_with_their_order_keys() {
-        let mut mocks = Mocks::default();
-        expect_capture(&mut mocks, Ok(()));
-        assert_eq!(mocks.perform(5, capture()).await, Ok(()));
-
-        let mut mocks = Mocks::default();
-        expect_void(&mut mocks, Ok(()));
-        assert_eq!(mocks.perform(6, void()).await, Ok(()));
-    }
-
-    #[tokio::test]
-    async fn a_gateway_refusal_is_logged_and_the_outbox_moves_on() {
-        let mut mocks = Mocks::default();
-        expect_capture(&mut mocks, Err(PaymentError::Declined));
-        assert_eq!(mocks.perform(5, capture()).await, Ok(()));
-
-        let mut mocks = Mocks::default();
-        expect_void(
-            &mut mocks,
-            Err(PaymentError::UnknownAuthorization("auth_9".into())),
-        );
-        assert_eq!(mocks.perform(6, void()).await, Ok(()));
-    }
-
-    fn notify() -> (UserId, Notification, Effect) {
-        let user = UserId::new(42).unwrap();
-        let notification = Notification::OrderStatus {
-            order: order_id(),
-            status: OrderStatus::Delivering,
-        };
-        let effect = Effect::Notify {
-            user,
-            notification: notification.clone(),
-        };
-        (user, notification, effect)
-    }
-
-    #[tokio::test]
-    async fn notifications_go_to_the_notifier_and_a_lost_one_is_not_retried() {
-        for outcome in [Ok(()), Err(NotifyError("mail server down".into()))] {
-            let (user, notification, effect) = notify();
-            let mut mocks = Mocks::default();
-            mocks
-                .notifier
-                .expect_notify()
-                .with(eq(user), eq(notification))
-                .times(1)
-                .return_once(move |_, _| outcome);
-            assert_eq!(mocks.perform(7, effect).await, Ok(()));
-        }
     }
 }
