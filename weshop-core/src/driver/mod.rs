@@ -8,7 +8,7 @@
 //! a crash [`FulfilmentDriver::resume`] and the outbox pick up exactly where things stopped.
 //!
 //! This file is the committing side (the single writer, its steps and the order updates it
-//! broadcasts); [`outbox`] is the performing side, the only part that calls the ports. The
+//! broadcasts); `outbox.rs` is the performing side, the only part that calls the ports. The
 //! outbox's public items are re-exported here, so `driver::Ports` and `driver::OutboxError`
 //! stay where callers find them.
 
