@@ -1,10 +1,11 @@
 //! Checkout: turning a customer's cart into a placed, paid-for order.
 //!
-//! The order is priced first, then the payment is authorized for that total, then the order,
-//! its stock reservations and the idempotency key are written in one store transaction. A
-//! checkout repeated with the same key gets the first one's order; an attempt that loses a race
-//! or finds no stock voids its own authorization, so a hold is never left behind. Once placed,
-//! the order is handed to the fulfilment driver, and a failure there only defers it.
+//! The order is priced first and the payment authorized for that total; only then is it placed,
+//! in one atomic store call that checks and applies the stock reservations, creates the order,
+//! empties the cart and remembers the idempotency key. A checkout repeated with the same key
+//! gets the first one's order, and an attempt that loses that race or finds the stock gone
+//! voids its own authorization rather than leave a hold on the card. Once placed, the order is
+//! handed to the fulfilment driver; a failure there only defers it.
 
 use crate::domain::{
     Location, NewOrder, Order, OrderId, OrderLine, Stock, StockDelta, UserId, WarehouseId,
