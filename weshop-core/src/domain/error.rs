@@ -1,5 +1,10 @@
 //! Why a value could not enter the domain.
 
+/// The largest quantity, published as [`super::Quantity::MAX`]. It lives here because the
+/// quantity error's message names it, and every domain module imports this one: were it read
+/// from `quantity.rs`, error and quantity would import each other.
+pub(super) const MAX_QUANTITY: u32 = 1_000_000;
+
 /// A value that breaks a domain rule; the message says which and is fit to show a user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -17,7 +22,7 @@ pub enum DomainError {
     #[error("amount too large")]
     Overflow,
     /// A quantity outside 1..=MAX.
-    #[error("invalid quantity {0}: must be between 1 and {max}", max = crate::domain::Quantity::MAX)]
+    #[error("invalid quantity {0}: must be between 1 and {max}", max = MAX_QUANTITY)]
     Quantity(i64),
     /// A malformed email address.
     #[error("invalid email address {0:?}: {1}")]

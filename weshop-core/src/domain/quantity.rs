@@ -2,7 +2,7 @@
 
 use std::{fmt, num::NonZeroU32};
 
-use super::DomainError;
+use super::{DomainError, error::MAX_QUANTITY};
 
 /// A count of units: at least 1, at most [`Quantity::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -10,7 +10,7 @@ pub struct Quantity(NonZeroU32);
 
 impl Quantity {
     /// The largest quantity one line or stock movement may carry (fits the wire's int32).
-    pub const MAX: u32 = 1_000_000;
+    pub const MAX: u32 = MAX_QUANTITY;
     /// One unit.
     pub const ONE: Quantity = Quantity(NonZeroU32::MIN);
 

@@ -1,26 +1,19 @@
-//! The fulfilment driver: runs the [`Fulfilment`] engine against a [`Store`] and performs the
-//! outbox through the ports.
+//! Performing the outbox through the ports.
 //!
-//! Steps are computed and committed one at a time (a single writer for orders in fulfilment),
-//! each with the effects it causes and, for events from a link, the link's session state, so
-//! "processed" and "answered" are one atomic fact. Effects are performed only after their step
-//! is committed, in commit order, and removed from the outbox once a port has taken them; after
-//! a crash [`FulfilmentDriver::resume`] and the outbox pick up exactly where things stopped.
+//! The driver commits effects to the store's outbox with the step that caused them; this is
+//! the other half: taking them out again, oldest first, and handing each to its port. An entry
+//! is removed only once its port has taken it, so after a crash nothing is lost, and a port
+//! that refuses stops the run (later effects may depend on earlier ones) until the next retry.
+//! Kept apart from the committing side because it is the only part that talks to the outside
+//! world, and because its rules (what counts as taken, what is retried) are its own.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use tokio::sync::{Mutex, Notify, broadcast};
-
-use crate::domain::{
-    Order, OrderId, OrderStatus, ProductId, Quantity, Stock, StockDelta, WarehouseId,
-};
-use crate::fulfilment::{
-    Effect, Fulfilment, FulfilmentEvent, Item, Refused, Step, WarehouseCommand, order_of,
-};
+use super::FulfilmentDriver;
+use crate::fulfilment::Effect;
 use crate::notify::Notifier;
 use crate::payments::{IdempotencyKey, Payments};
-use crate::ports::{Clock, PortError, Shipping, Warehouse};
-use crate::shop::OrderUpdate;
+use crate::ports::{PortError, Shipping, Warehouse};
 use crate::store::{OutboxEntry, StepCommit, Store, StoreError};
 
 /// Where effects go.
@@ -36,264 +29,7 @@ pub struct Ports {
     pub notifier: Arc<dyn Notifier>,
 }
 
-/// Runs fulfilment for one shop.
-pub struct FulfilmentDriver<S: ?Sized> {
-    store: Arc<S>,
-    engine: Fulfilment,
-    clock: Arc<dyn Clock>,
-    writer: Mutex<()>,
-    outbox_ready: Notify,
-    updates: broadcast::Sender<OrderUpdate>,
-}
-
 impl<S: Store + ?Sized> FulfilmentDriver<S> {
-    /// A driver over `store` for the engine's warehouses.
-    pub fn new(store: Arc<S>, engine: Fulfilment, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            engine,
-            clock,
-            writer: Mutex::new(()),
-            outbox_ready: Notify::new(),
-            updates: broadcast::channel(1024).0,
-        }
-    }
-
-    /// The engine.
-    pub fn engine(&self) -> &Fulfilment {
-        &self.engine
-    }
-
-    /// Follows every order change committed from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<OrderUpdate> {
-        self.updates.subscribe()
-    }
-
-    /// Tells followers about an order created outside the driver (checkout).
-    pub fn announce(&self, order: &Order) {
-        let _ = self.updates.send(OrderUpdate {
-            order: order.clone(),
-        });
-    }
-
-    async fn commit(
-        &self,
-        step: Step,
-        done: Vec<u64>,
-        links: Vec<(String, Vec<u8>)>,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        for note in &step.ignored {
-            tracing::debug!("fulfilment ignored {note}");
-        }
-        let orders: Vec<Order> = step.orders.iter().map(|(o, _)| o.clone()).collect();
-        let has_effects = !step.effects.is_empty();
-        let entries = self
-            .store
-            .commit_step(StepCommit {
-                orders: step.orders,
-                stock: step.stock,
-                effects: step.effects,
-                done,
-                links,
-            })
-            .await?;
-        for order in orders {
-            tracing::info!(order = %order.id(), status = %order.status(), "order status");
-            let _ = self.updates.send(OrderUpdate { order });
-        }
-        if has_effects {
-            self.outbox_ready.notify_one();
-        }
-        Ok(entries)
-    }
-
-    /// One product's stock in one warehouse (empty if it has no record there).
-    async fn stock_at(
-        &self,
-        warehouse: WarehouseId,
-        product: ProductId,
-    ) -> Result<Stock, StoreError> {
-        Ok(self
-            .store
-            .stock(product)
-            .await?
-            .into_iter()
-            .find(|(w, _)| *w == warehouse)
-            .map(|(_, s)| s)
-            .unwrap_or_default())
-    }
-
-    async fn queue_of(
-        &self,
-        warehouse: WarehouseId,
-    ) -> Result<(Vec<Order>, BTreeMap<ProductId, Stock>), StoreError> {
-        let queue: Vec<Order> = self
-            .store
-            .orders_in(&[OrderStatus::Placed, OrderStatus::WaitingForStock])
-            .await?
-            .into_iter()
-            .filter(|o| o.warehouse() == Some(warehouse))
-            .collect();
-        let mut stock = BTreeMap::new();
-        for order in &queue {
-            for line in order.lines() {
-                if stock.contains_key(&line.product) {
-                    continue;
-                }
-                let at = self.stock_at(warehouse, line.product).await?;
-                stock.insert(line.product, at);
-            }
-        }
-        Ok((queue, stock))
-    }
-
-    /// Serves a warehouse's waiting orders (after a checkout there).
-    pub async fn serve(&self, warehouse: WarehouseId) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        let (queue, stock) = self.queue_of(warehouse).await?;
-        let step = self
-            .engine
-            .serve(warehouse, queue, &stock, self.clock.now());
-        if !step.is_empty() {
-            self.commit(step, Vec::new(), Vec::new()).await?;
-        }
-        Ok(())
-    }
-
-    /// After a restart: serves every warehouse, so orders placed just before a crash move on.
-    pub async fn resume(&self) -> Result<(), StoreError> {
-        let warehouses: Vec<WarehouseId> = self.engine.warehouses().map(|w| w.id).collect();
-        for warehouse in warehouses {
-            self.serve(warehouse).await?;
-        }
-        self.outbox_ready.notify_one();
-        Ok(())
-    }
-
-    /// Takes in one event from the world or the UPS, with the link's session state after it
-    /// was received; both are committed together, so the event is acted on exactly once.
-    pub async fn handle(
-        &self,
-        event: FulfilmentEvent,
-        link: Option<(String, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        let now = self.clock.now();
-        let step = match &event {
-            FulfilmentEvent::Arrived { warehouse, items } => {
-                let (queue, mut stock) = self.queue_of(*warehouse).await?;
-                for (product, _) in items {
-                    if !stock.contains_key(product) {
-                        let at = self.stock_at(*warehouse, *product).await?;
-                        stock.insert(*product, at);
-                    }
-                }
-                self.engine.arrived(*warehouse, items, queue, &stock, now)
-            }
-            FulfilmentEvent::Refused {
-                command: Refused::Warehouse(WarehouseCommand::Purchase { warehouse, items }),
-                reason,
-            } => self.purchase_refused(*warehouse, items, reason).await?,
-            other => {
-                let ship_id = other.ship_id().expect("package events name a package");
-                let order = self.store.order(order_of(ship_id)).await?;
-                self.engine.package_event(other, order, now)
-            }
-        };
-        let links: Vec<_> = link.into_iter().collect();
-        if step.is_empty() && links.is_empty() {
-            return Ok(());
-        }
-        self.commit(step, Vec::new(), links).await?;
-        Ok(())
-    }
-
-    /// Bought units will not come: they leave `incoming`, and orders waiting for them fail
-    /// (newest first) until what is reserved is covered again.
-    async fn purchase_refused(
-        &self,
-        warehouse: WarehouseId,
-        items: &[Item],
-        reason: &str,
-    ) -> Result<Step, StoreError> {
-        let now = self.clock.now();
-        let (mut queue, _) = self.queue_of(warehouse).await?;
-        queue.sort_by_key(|o| std::cmp::Reverse(o.id()));
-        let mut step = Step::default();
-        for item in items {
-            let stock = self.stock_at(warehouse, item.product).await?;
-            let gone = u64::from(item.count.get()).min(stock.incoming());
-            let mut reserved = stock.reserved();
-            let covered = stock.on_hand() + stock.incoming() - gone;
-            step.stock.push(StockDelta {
-                warehouse,
-                product: item.product,
-                on_hand: 0,
-                incoming: -(gone as i64),
-                reserved: 0,
-            });
-            for order in &queue {
-                if reserved <= covered {
-                    break;
-                }
-                if step.orders.iter().any(|(o, _)| o.id() == order.id()) {
-                    continue;
-                }
-                let Some(line) = order.lines().iter().find(|l| l.product == item.product) else {
-                    continue;
-                };
-                reserved -= u64::from(line.quantity.get()).min(reserved);
-                let failed = self.engine.fail(
-                    order.clone(),
-                    &format!("its stock could not be bought: {reason}"),
-                    now,
-                    false,
-                );
-                merge(&mut step, failed);
-            }
-        }
-        // Releases must come before the smaller `incoming`, or the check would refuse it.
-        step.stock.sort_by_key(|d| d.incoming);
-        step.stock.reverse();
-        Ok(step)
-    }
-
-    /// Cancels an order that has not started packing.
-    pub async fn cancel(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let _writer = self.writer.lock().await;
-        let Some(order) = self.store.order(id).await? else {
-            return Ok(None);
-        };
-        let Some(step) = self.engine.cancel(order, self.clock.now()) else {
-            return Ok(None);
-        };
-        let cancelled = step.orders.first().map(|(o, _)| o.clone());
-        self.commit(step, Vec::new(), Vec::new()).await?;
-        Ok(cancelled)
-    }
-
-    /// Buys units from the world into a warehouse: they count as incoming at once (so they can
-    /// be sold), and the purchase is in the outbox in the same commit.
-    pub async fn purchase(&self, warehouse: WarehouseId, item: Item) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        let step = Step {
-            stock: vec![StockDelta {
-                warehouse,
-                product: item.product,
-                on_hand: 0,
-                incoming: i64::from(item.count.get()),
-                reserved: 0,
-            }],
-            effects: vec![Effect::Warehouse(WarehouseCommand::Purchase {
-                warehouse,
-                items: vec![item],
-            })],
-            ..Step::default()
-        };
-        self.commit(step, Vec::new(), Vec::new()).await?;
-        Ok(())
-    }
-
     /// Performs the outbox, oldest first, until it is empty or a port refuses (then the rest
     /// waits: later effects may depend on earlier ones). Returns how many were performed.
     pub async fn perform_outbox(&self, ports: &Ports) -> Result<usize, OutboxError> {
@@ -349,17 +85,14 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
-fn merge(into: &mut Step, from: Step) {
-    into.orders.extend(from.orders);
-    into.stock.extend(from.stock);
-    into.effects.extend(from.effects);
-    into.ignored.extend(from.ignored);
-}
-
+/// A gateway key made here from an order id, so it is always valid.
 fn key(text: String) -> IdempotencyKey {
     IdempotencyKey::parse(&text).expect("generated keys are valid")
 }
 
+/// Hands one entry to its port. `Ok` means the entry may leave the outbox: either a port took
+/// it, or it failed in a way a retry cannot fix. Commands keep their outbox id and payments are
+/// keyed by order, so an entry performed again after a crash is still done only once.
 async fn perform(ports: &Ports, entry: &OutboxEntry) -> Result<(), PortError> {
     match &entry.effect {
         Effect::Warehouse(command) => ports.warehouse.submit(entry.id, command.clone()).await,
@@ -404,22 +137,17 @@ async fn perform(ports: &Ports, entry: &OutboxEntry) -> Result<(), PortError> {
     }
 }
 
-/// Units of `quantity` as an item of `product` named `description`.
-pub fn item(product: ProductId, description: &str, quantity: Quantity) -> Item {
-    Item {
-        product,
-        description: description.to_string(),
-        count: quantity,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use mockall::predicate::eq;
 
     use super::*;
-    use crate::domain::{Currency, Location, Money, ShipId, TruckId, UserId, WarehouseSite};
-    use crate::fulfilment::ShippingCommand;
+    use crate::domain::{
+        Currency, Location, Money, OrderId, OrderStatus, ProductId, Quantity, ShipId, TruckId,
+        UserId, WarehouseId, WarehouseSite,
+    };
+    use crate::driver::item;
+    use crate::fulfilment::{Item, ShippingCommand, WarehouseCommand};
     use crate::notify::{MockNotifier, Notification, NotifyError};
     use crate::payments::{MockPayments, PaymentError};
     use crate::ports::{MockShipping, MockWarehouse};

@@ -1,0 +1,66 @@
+//! The cart: one per user, kept in the store so it survives logins and restarts.
+//!
+//! A cart holds product ids and quantities only; prices, weights and stock are read at checkout,
+//! so an order is priced at what its products cost when it is placed.
+
+use crate::domain::{Cart, ProductId, Quantity, UserId};
+use crate::shop::ShopError;
+use crate::store::Store;
+
+use super::ShopService;
+
+impl<S: Store + ?Sized + 'static> ShopService<S> {
+    /// See [`crate::shop::Shop::cart`].
+    pub(super) async fn cart_impl(&self, user: UserId) -> Result<Cart, ShopError> {
+        Ok(self.store.cart(user).await?)
+    }
+
+    /// See [`crate::shop::Shop::add_to_cart`]: only a product that exists, so a typo is
+    /// caught now rather than at checkout.
+    pub(super) async fn add_to_cart_impl(
+        &self,
+        user: UserId,
+        product: ProductId,
+        quantity: Quantity,
+    ) -> Result<Cart, ShopError> {
+        self.product_impl(product).await?;
+        let mut cart = self.store.cart(user).await?;
+        cart.add(product, quantity)?;
+        self.store.save_cart(user, &cart).await?;
+        Ok(cart)
+    }
+
+    /// See [`crate::shop::Shop::set_cart_item`]: changes a line already in the cart; adding
+    /// one is [`Self::add_to_cart_impl`]'s job, which checks the product exists.
+    pub(super) async fn set_cart_item_impl(
+        &self,
+        user: UserId,
+        product: ProductId,
+        quantity: Quantity,
+    ) -> Result<Cart, ShopError> {
+        let mut cart = self.store.cart(user).await?;
+        if !cart.set(product, quantity) {
+            return Err(ShopError::NotFound(format!(
+                "product {product} in the cart"
+            )));
+        }
+        self.store.save_cart(user, &cart).await?;
+        Ok(cart)
+    }
+
+    /// See [`crate::shop::Shop::remove_cart_item`].
+    pub(super) async fn remove_cart_item_impl(
+        &self,
+        user: UserId,
+        product: ProductId,
+    ) -> Result<Cart, ShopError> {
+        let mut cart = self.store.cart(user).await?;
+        if !cart.remove(product) {
+            return Err(ShopError::NotFound(format!(
+                "product {product} in the cart"
+            )));
+        }
+        self.store.save_cart(user, &cart).await?;
+        Ok(cart)
+    }
+}

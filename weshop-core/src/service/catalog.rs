@@ -1,0 +1,231 @@
+//! The catalog: sellers managing their own products (create, edit, delete, restock, list,
+//! promote) and anyone browsing (a product, search, categories).
+//!
+//! A seller may touch only their own products; someone else's looks missing (`NotFound`), so
+//! product ids cannot be probed for their owners. Restocking buys units from the world through
+//! the fulfilment driver, so they count as incoming (and can be sold) in the same commit that
+//! queues the purchase.
+
+use crate::domain::{Category, Product, ProductId, Quantity, User, UserId, WarehouseId};
+use crate::driver::item;
+use crate::notify::Notification;
+use crate::shop::{ProductDraft, ProductPatch, SellerProduct, ShopError};
+use crate::store::{NewProduct, Page, ProductQuery, ProductSort, Store};
+
+use super::ShopService;
+
+impl<S: Store + ?Sized + 'static> ShopService<S> {
+    /// See [`crate::shop::Shop::create_product`].
+    pub(super) async fn create_product_impl(
+        &self,
+        seller: UserId,
+        draft: ProductDraft,
+    ) -> Result<Product, ShopError> {
+        self.seller(seller).await?;
+        self.check_price(draft.price)?;
+        if draft.images.len() > Product::MAX_IMAGES {
+            return Err(ShopError::BadRequest(format!(
+                "at most {} images",
+                Product::MAX_IMAGES
+            )));
+        }
+        Ok(self
+            .store
+            .create_product(NewProduct {
+                seller,
+                name: draft.name,
+                description: draft.description,
+                category: draft.category,
+                price: draft.price,
+                weight: draft.weight,
+                images: draft.images,
+            })
+            .await?)
+    }
+
+    /// See [`crate::shop::Shop::update_product`]: only the fields the patch names change.
+    pub(super) async fn update_product_impl(
+        &self,
+        seller: UserId,
+        id: ProductId,
+        patch: ProductPatch,
+    ) -> Result<Product, ShopError> {
+        let mut product = self.own_product(seller, id).await?;
+        if let Some(name) = patch.name {
+            product.name = name;
+        }
+        if let Some(description) = patch.description {
+            product.description = description;
+        }
+        if let Some(category) = patch.category {
+            product.category = category;
+        }
+        if let Some(price) = patch.price {
+            self.check_price(price)?;
+            product.price = price;
+        }
+        if let Some(weight) = patch.weight {
+            product.weight = weight;
+        }
+        if let Some(images) = patch.images {
+            if images.len() > Product::MAX_IMAGES {
+                return Err(ShopError::BadRequest(format!(
+                    "at most {} images",
+                    Product::MAX_IMAGES
+                )));
+            }
+            product.images = images;
+        }
+        self.store.update_product(&product).await?;
+        Ok(product)
+    }
+
+    /// See [`crate::shop::Shop::delete_product`].
+    pub(super) async fn delete_product_impl(
+        &self,
+        seller: UserId,
+        id: ProductId,
+    ) -> Result<(), ShopError> {
+        self.own_product(seller, id).await?;
+        self.store.delete_product(id).await?;
+        Ok(())
+    }
+
+    /// See [`crate::shop::Shop::restock`]: only into a warehouse the fulfilment engine knows,
+    /// since only those are served.
+    pub(super) async fn restock_impl(
+        &self,
+        seller: UserId,
+        id: ProductId,
+        warehouse: WarehouseId,
+        quantity: Quantity,
+    ) -> Result<SellerProduct, ShopError> {
+        let product = self.own_product(seller, id).await?;
+        if !self
+            .fulfilment
+            .engine()
+            .warehouses()
+            .any(|w| w.id == warehouse)
+        {
+            return Err(ShopError::NotFound(format!("warehouse {warehouse}")));
+        }
+        self.fulfilment
+            .purchase(warehouse, item(id, product.name.as_str(), quantity))
+            .await?;
+        self.seller_view(product).await
+    }
+
+    /// See [`crate::shop::Shop::seller_products`]: the port answers with all of them, and the
+    /// store hands them out a page at a time.
+    pub(super) async fn seller_products_impl(
+        &self,
+        seller: UserId,
+    ) -> Result<Vec<SellerProduct>, ShopError> {
+        self.seller(seller).await?;
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .store
+                .search(&ProductQuery {
+                    seller: Some(seller),
+                    sort: ProductSort::Newest,
+                    offset,
+                    limit: 500,
+                    ..ProductQuery::default()
+                })
+                .await?;
+            let got = page.items.len();
+            for product in page.items {
+                out.push(self.seller_view(product).await?);
+            }
+            offset += got;
+            if got == 0 || offset as u64 >= page.total {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// See [`crate::shop::Shop::promote`]: the seller is not told about their own promotion,
+    /// and the count is of notifications the notifier took.
+    pub(super) async fn promote_impl(&self, seller: UserId, text: &str) -> Result<u64, ShopError> {
+        self.seller(seller).await?;
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 1000 {
+            return Err(ShopError::BadRequest(
+                "a promotion is 1 to 1000 characters".into(),
+            ));
+        }
+        let mut sent = 0;
+        for customer in self.store.customers().await? {
+            if customer == seller {
+                continue;
+            }
+            let notification = Notification::Promotion {
+                seller,
+                text: text.to_string(),
+            };
+            if self.notifier.notify(customer, notification).await.is_ok() {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// See [`crate::shop::Shop::product`].
+    pub(super) async fn product_impl(&self, id: ProductId) -> Result<Product, ShopError> {
+        self.store
+            .product(id)
+            .await?
+            .ok_or_else(|| ShopError::NotFound(format!("product {id}")))
+    }
+
+    /// See [`crate::shop::Shop::search`]: a page size out of range is clamped rather than
+    /// refused, so one request cannot ask the store for everything.
+    pub(super) async fn search_impl(
+        &self,
+        mut query: ProductQuery,
+    ) -> Result<Page<Product>, ShopError> {
+        if query.limit == 0 || query.limit > self.config.max_page_size {
+            query.limit = query.limit.clamp(1, self.config.max_page_size);
+        }
+        Ok(self.store.search(&query).await?)
+    }
+
+    /// See [`crate::shop::Shop::categories`].
+    pub(super) async fn categories_impl(&self) -> Result<Vec<(Category, u64)>, ShopError> {
+        Ok(self.store.categories().await?)
+    }
+
+    /// The user, if they are a seller (everything a seller does starts here).
+    async fn seller(&self, id: UserId) -> Result<User, ShopError> {
+        let user = self.user(id).await?;
+        if !user.roles.seller {
+            return Err(ShopError::Forbidden("only sellers may do this".into()));
+        }
+        Ok(user)
+    }
+
+    /// The product, if `seller` sells it; another seller's product looks missing.
+    async fn own_product(&self, seller: UserId, id: ProductId) -> Result<Product, ShopError> {
+        self.seller(seller).await?;
+        match self.store.product(id).await? {
+            Some(product) if product.seller == seller => Ok(product),
+            _ => Err(ShopError::NotFound(format!("product {id}"))),
+        }
+    }
+
+    /// A product as its seller sees it: with its stock per warehouse, and flagged when what
+    /// can still be sold is below the configured threshold.
+    async fn seller_view(&self, product: Product) -> Result<SellerProduct, ShopError> {
+        let stock = self.store.stock(product.id).await?;
+        let available = stock.iter().map(|(_, s)| s.available()).sum();
+        Ok(SellerProduct {
+            product,
+            stock,
+            available,
+            low_stock: available < self.config.low_stock_threshold,
+        })
+    }
+}

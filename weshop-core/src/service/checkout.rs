@@ -1,0 +1,257 @@
+//! Checkout: turning a customer's cart into a placed, paid-for order.
+//!
+//! The order is priced first and the payment authorized for that total; only then is it placed,
+//! in one atomic store call that checks and applies the stock reservations, creates the order,
+//! empties the cart and remembers the idempotency key. A checkout repeated with the same key
+//! gets the first one's order, and an attempt that loses that race or finds the stock gone
+//! voids its own authorization rather than leave a hold on the card. Once placed, the order is
+//! handed to the fulfilment driver; a failure there only defers it.
+
+use crate::domain::{
+    Location, NewOrder, Order, OrderId, OrderLine, Stock, StockDelta, UserId, WarehouseId,
+    WarehouseSite, Weight,
+};
+use crate::fulfilment::ship_id_of;
+use crate::notify::Notification;
+use crate::payments::IdempotencyKey;
+use crate::shop::{Checkout, ShopError};
+use crate::store::{PlaceOrder, Placed, Store};
+
+use super::ShopService;
+
+impl<S: Store + ?Sized + 'static> ShopService<S> {
+    /// See [`crate::shop::Shop::checkout`].
+    pub(super) async fn checkout_impl(
+        &self,
+        user: UserId,
+        checkout: Checkout,
+    ) -> Result<Order, ShopError> {
+        let key = checkout.idempotency_key.as_str().to_string();
+        match self.place(user, checkout).await {
+            Ok(order) => Ok(order),
+            // A retry racing the request it repeats may find the cart already emptied or the
+            // stock already taken by it: if its twin placed the order, that is the answer.
+            Err(error) => match self.store.order_for_key(user, &key).await {
+                Ok(Some(order)) => Ok(order),
+                _ => Err(error),
+            },
+        }
+    }
+
+    /// Checkout proper (see [`crate::shop::Shop::checkout`]).
+    async fn place(&self, user: UserId, checkout: Checkout) -> Result<Order, ShopError> {
+        let key = checkout.idempotency_key.as_str().to_string();
+        if let Some(order) = self.store.order_for_key(user, &key).await? {
+            return Ok(order);
+        }
+        let customer = self.user(user).await?;
+        if !customer.roles.customer {
+            return Err(ShopError::Forbidden("only customers may order".into()));
+        }
+        if !customer
+            .payment_methods
+            .iter()
+            .any(|m| m.token == checkout.payment_method)
+        {
+            return Err(ShopError::NotFound(format!(
+                "payment method {:?}",
+                checkout.payment_method
+            )));
+        }
+        let cart = self.store.cart(user).await?;
+        if cart.is_empty() {
+            return Err(ShopError::BadRequest("the cart is empty".into()));
+        }
+        let mut lines = Vec::new();
+        let mut grams: u64 = 0;
+        for (id, quantity) in cart.lines() {
+            let product = self
+                .store
+                .product(id)
+                .await?
+                .ok_or_else(|| ShopError::NotFound(format!("product {id}")))?;
+            self.check_price(product.price)?;
+            grams += u64::from(product.weight.get()) * u64::from(quantity.get());
+            lines.push(OrderLine {
+                product: id,
+                name: product.name,
+                quantity,
+                unit_price: product.price,
+            });
+        }
+        let weight = Weight::grams(i64::try_from(grams).unwrap_or(i64::MAX)).map_err(|_| {
+            ShopError::BadRequest("the cart is too heavy for one package (1000 kg at most)".into())
+        })?;
+        let warehouses = self.store.warehouses().await?;
+        let mut stock = Vec::new();
+        for line in &lines {
+            stock.push(self.store.stock(line.product).await?);
+        }
+        let warehouse = self.choose_warehouse(&warehouses, &lines, &stock, checkout.destination)?;
+        let shipping = self.config.rates.quote(
+            warehouse.location,
+            checkout.destination,
+            weight,
+            checkout.delivery,
+        )?;
+        // Price the order before the hold: the total is what is authorized.
+        let id = self.store.allocate_order_id().await?;
+        let now = self.clock.now();
+        let mut order = Order::place(
+            NewOrder {
+                id,
+                customer: user,
+                lines,
+                delivery: checkout.delivery,
+                destination: checkout.destination,
+                ups_account: checkout.ups_account,
+                payment: String::new(),
+                shipping,
+            },
+            now,
+        )?;
+        // One gateway key per attempt: an attempt that loses a race or finds no stock voids
+        // its own hold, and a retry after that starts clean.
+        let attempt_key = IdempotencyKey::parse(&format!("checkout-{id}")).expect("valid key");
+        let authorization = self
+            .payments
+            .authorize(&checkout.payment_method, order.total(), &attempt_key)
+            .await?;
+        let mut parts = order.to_parts();
+        parts.payment = authorization.id.clone();
+        order = Order::from_parts(parts)?;
+        order.assign(warehouse.id, ship_id_of(id), now);
+        let reservations = order
+            .lines()
+            .iter()
+            .map(|line| StockDelta {
+                warehouse: warehouse.id,
+                product: line.product,
+                on_hand: 0,
+                incoming: 0,
+                reserved: i64::from(line.quantity.get()),
+            })
+            .collect();
+        let placed = self
+            .store
+            .place_order(
+                user,
+                PlaceOrder {
+                    order,
+                    reservations,
+                    idempotency_key: key,
+                },
+            )
+            .await;
+        match placed {
+            Ok(Placed::Created(order)) => {
+                tracing::info!(order = %order.id(), warehouse = %warehouse.id, total = %order.total(), "order placed");
+                self.fulfilment.announce(&order);
+                self.tell_low_stock(order.lines()).await;
+                if let Err(error) = self.fulfilment.serve(warehouse.id).await {
+                    // The order is safe; fulfilment picks it up on its next pass or restart.
+                    tracing::warn!(order = %order.id(), "fulfilment deferred: {error}");
+                }
+                Ok(order)
+            }
+            Ok(Placed::Existing(order)) => {
+                self.void(&authorization.id, id).await;
+                Ok(order)
+            }
+            Err(error) => {
+                self.void(&authorization.id, id).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Picks the warehouse that ships an order: the nearest to the destination that can cover
+    /// every line from its sellable units.
+    fn choose_warehouse(
+        &self,
+        warehouses: &[WarehouseSite],
+        lines: &[OrderLine],
+        stock: &[Vec<(WarehouseId, Stock)>],
+        destination: Location,
+    ) -> Result<WarehouseSite, ShopError> {
+        let available = |line: usize, warehouse: WarehouseId| {
+            stock[line]
+                .iter()
+                .find(|(w, _)| *w == warehouse)
+                .map(|(_, s)| s.available())
+                .unwrap_or(0)
+        };
+        let best = warehouses
+            .iter()
+            .filter(|w| {
+                lines
+                    .iter()
+                    .enumerate()
+                    .all(|(i, l)| available(i, w.id) >= u64::from(l.quantity.get()))
+            })
+            .min_by(|a, b| {
+                a.location
+                    .distance(destination)
+                    .total_cmp(&b.location.distance(destination))
+                    .then(a.id.cmp(&b.id))
+            });
+        best.copied().ok_or_else(|| {
+            // Name the line that is short, with the most one warehouse could ship of it.
+            let (index, line) = lines
+                .iter()
+                .enumerate()
+                .find(|(i, l)| {
+                    warehouses
+                        .iter()
+                        .all(|w| available(*i, w.id) < u64::from(l.quantity.get()))
+                })
+                .unwrap_or((0, &lines[0]));
+            ShopError::OutOfStock {
+                product: line.product,
+                available: warehouses
+                    .iter()
+                    .map(|w| available(index, w.id))
+                    .max()
+                    .unwrap_or(0),
+            }
+        })
+    }
+
+    /// Tells each line's seller when this order took their product below the low-stock
+    /// threshold (only on the crossing, not on every order after it). Best effort: the order is
+    /// placed whatever happens here.
+    async fn tell_low_stock(&self, lines: &[OrderLine]) {
+        for line in lines {
+            let Ok(Some(product)) = self.store.product(line.product).await else {
+                continue;
+            };
+            let Ok(stock) = self.store.stock(line.product).await else {
+                continue;
+            };
+            let available: u64 = stock.iter().map(|(_, s)| s.available()).sum();
+            let before = available + u64::from(line.quantity.get());
+            let threshold = self.config.low_stock_threshold;
+            if available < threshold && before >= threshold {
+                let _ = self
+                    .notifier
+                    .notify(
+                        product.seller,
+                        Notification::LowStock {
+                            product: product.id,
+                            available,
+                        },
+                    )
+                    .await;
+            }
+        }
+    }
+
+    /// Voids the authorization of an attempt that did not place an order. Logged, not
+    /// returned: the caller already has the answer to give (the existing order or the error).
+    async fn void(&self, authorization: &str, attempt: OrderId) {
+        let key = IdempotencyKey::parse(&format!("void-{attempt}")).expect("valid key");
+        if let Err(error) = self.payments.void(authorization, &key).await {
+            tracing::error!(%attempt, "could not void authorization {authorization}: {error}");
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! [`ShopService`]: the [`Shop`] port implemented over a [`Store`], a [`Payments`] gateway, a
+//! [`Notifier`] and the [`FulfilmentDriver`].
+//!
+//! The service is split by concern, one file each: `accounts.rs` (registration, sessions,
+//! profiles, saved addresses and cards), `catalog.rs` (sellers' products, restocking,
+//! promotions, browsing), `cart.rs`, `checkout.rs` (placing an order) and `orders.rs`
+//! (reading and cancelling them). This file holds what they share: the service's parts, its
+//! configuration, the lookups several concerns need, and the one `impl Shop` (an
+//! `#[async_trait]` impl cannot be spread over files), in which each method `m` forwards to
+//! the inherent `m_impl` in its concern's file. That keeps the port's whole surface readable
+//! in one place, and each concern's rules next to each other.
+
+mod accounts;
+mod cart;
+mod catalog;
+mod checkout;
+mod orders;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Address, CardNumber, Cart, Category, Currency, Email, Money, Order, OrderEvent, OrderId,
+    Product, ProductId, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId,
+};
+use crate::driver::FulfilmentDriver;
+use crate::notify::Notifier;
+use crate::payments::Payments;
+use crate::ports::Clock;
+use crate::shop::{
+    Checkout, LoggedIn, OrderUpdate, ProductDraft, ProductPatch, ProfilePatch, Registration,
+    SellerProduct, Shop, ShopError,
+};
+use crate::store::{Page, ProductQuery, Store};
+
+/// How a shop is set up.
+#[derive(Debug, Clone)]
+pub struct ShopConfig {
+    /// The currency of every price.
+    pub currency: Currency,
+    /// Shipping prices.
+    pub rates: ShippingRates,
+    /// How long a login lasts.
+    pub session_ttl: std::time::Duration,
+    /// Sellers are told when a product's sellable units drop below this.
+    pub low_stock_threshold: u64,
+    /// Most results per search page.
+    pub max_page_size: usize,
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        Self {
+            currency: Currency::USD,
+            rates: ShippingRates::standard(Currency::USD),
+            session_ttl: std::time::Duration::from_secs(7 * 24 * 3600),
+            low_stock_threshold: 5,
+            max_page_size: 100,
+        }
+    }
+}
+
+/// The shop.
+pub struct ShopService<S: ?Sized> {
+    store: Arc<S>,
+    payments: Arc<dyn Payments>,
+    notifier: Arc<dyn Notifier>,
+    fulfilment: Arc<FulfilmentDriver<S>>,
+    clock: Arc<dyn Clock>,
+    config: ShopConfig,
+}
+
+impl<S: Store + ?Sized + 'static> ShopService<S> {
+    /// A shop over these parts.
+    pub fn new(
+        store: Arc<S>,
+        payments: Arc<dyn Payments>,
+        notifier: Arc<dyn Notifier>,
+        fulfilment: Arc<FulfilmentDriver<S>>,
+        clock: Arc<dyn Clock>,
+        config: ShopConfig,
+    ) -> Self {
+        Self {
+            store,
+            payments,
+            notifier,
+            fulfilment,
+            clock,
+            config,
+        }
+    }
+
+    /// The fulfilment driver.
+    pub fn fulfilment(&self) -> &Arc<FulfilmentDriver<S>> {
+        &self.fulfilment
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ShopConfig {
+        &self.config
+    }
+
+    /// The user behind an id. An id comes from [`Shop::authenticate`], so a missing user is
+    /// one deleted since: the caller is no longer logged in as anyone.
+    async fn user(&self, id: UserId) -> Result<User, ShopError> {
+        self.store
+            .user(id)
+            .await?
+            .ok_or_else(|| ShopError::Unauthenticated("no such user".into()))
+    }
+
+    /// Refuses a price in another currency: every total, quote and capture is in the shop's
+    /// one currency, so a product priced otherwise could never be checked out.
+    fn check_price(&self, price: Money) -> Result<(), ShopError> {
+        if price.currency() != self.config.currency {
+            return Err(ShopError::BadRequest(format!(
+                "prices are in {}",
+                self.config.currency
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Every method forwards to its concern's file; see there for the rules it enforces.
+#[async_trait]
+impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
+    fn currency(&self) -> Currency {
+        self.config.currency
+    }
+
+    fn order_updates(&self) -> tokio::sync::broadcast::Receiver<OrderUpdate> {
+        self.fulfilment.subscribe()
+    }
+
+    // Accounts (accounts.rs).
+
+    async fn register(&self, registration: Registration) -> Result<User, ShopError> {
+        self.register_impl(registration).await
+    }
+
+    async fn login(&self, email: &Email, password: &str) -> Result<LoggedIn, ShopError> {
+        self.login_impl(email, password).await
+    }
+
+    async fn logout(&self, token: &SessionToken) -> Result<(), ShopError> {
+        self.logout_impl(token).await
+    }
+
+    async fn authenticate(&self, token: &SessionToken) -> Result<User, ShopError> {
+        self.authenticate_impl(token).await
+    }
+
+    async fn profile(&self, user: UserId) -> Result<User, ShopError> {
+        self.profile_impl(user).await
+    }
+
+    async fn update_profile(&self, user: UserId, patch: ProfilePatch) -> Result<User, ShopError> {
+        self.update_profile_impl(user, patch).await
+    }
+
+    async fn add_address(&self, user: UserId, address: Address) -> Result<User, ShopError> {
+        self.add_address_impl(user, address).await
+    }
+
+    async fn remove_address(&self, user: UserId, label: &str) -> Result<User, ShopError> {
+        self.remove_address_impl(user, label).await
+    }
+
+    async fn add_payment_method(&self, user: UserId, card: CardNumber) -> Result<User, ShopError> {
+        self.add_payment_method_impl(user, card).await
+    }
+
+    async fn remove_payment_method(&self, user: UserId, token: &str) -> Result<User, ShopError> {
+        self.remove_payment_method_impl(user, token).await
+    }
+
+    // Catalog (catalog.rs).
+
+    async fn create_product(
+        &self,
+        seller: UserId,
+        draft: ProductDraft,
+    ) -> Result<Product, ShopError> {
+        self.create_product_impl(seller, draft).await
+    }
+
+    async fn update_product(
+        &self,
+        seller: UserId,
+        id: ProductId,
+        patch: ProductPatch,
+    ) -> Result<Product, ShopError> {
+        self.update_product_impl(seller, id, patch).await
+    }
+
+    async fn delete_product(&self, seller: UserId, id: ProductId) -> Result<(), ShopError> {
+        self.delete_product_impl(seller, id).await
+    }
+
+    async fn restock(
+        &self,
+        seller: UserId,
+        id: ProductId,
+        warehouse: WarehouseId,
+        quantity: Quantity,
+    ) -> Result<SellerProduct, ShopError> {
+        self.restock_impl(seller, id, warehouse, quantity).await
+    }
+
+    async fn seller_products(&self, seller: UserId) -> Result<Vec<SellerProduct>, ShopError> {
+        self.seller_products_impl(seller).await
+    }
+
+    async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError> {
+        self.promote_impl(seller, text).await
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Product, ShopError> {
+        self.product_impl(id).await
+    }
+
+    async fn search(&self, query: ProductQuery) -> Result<Page<Product>, ShopError> {
+        self.search_impl(query).await
+    }
+
+    async fn categories(&self) -> Result<Vec<(Category, u64)>, ShopError> {
+        self.categories_impl().await
+    }
+
+    // Cart (cart.rs).
+
+    async fn cart(&self, user: UserId) -> Result<Cart, ShopError> {
+        self.cart_impl(user).await
+    }
+
+    async fn add_to_cart(
+        &self,
+        user: UserId,
+        product: ProductId,
+        quantity: Quantity,
+    ) -> Result<Cart, ShopError> {
+        self.add_to_cart_impl(user, product, quantity).await
+    }
+
+    async fn set_cart_item(
+        &self,
+        user: UserId,
+        product: ProductId,
+        quantity: Quantity,
+    ) -> Result<Cart, ShopError> {
+        self.set_cart_item_impl(user, product, quantity).await
+    }
+
+    async fn remove_cart_item(&self, user: UserId, product: ProductId) -> Result<Cart, ShopError> {
+        self.remove_cart_item_impl(user, product).await
+    }
+
+    // Checkout (checkout.rs).
+
+    async fn checkout(&self, user: UserId, checkout: Checkout) -> Result<Order, ShopError> {
+        self.checkout_impl(user, checkout).await
+    }
+
+    // Orders (orders.rs).
+
+    async fn orders(&self, user: UserId) -> Result<Vec<Order>, ShopError> {
+        self.orders_impl(user).await
+    }
+
+    async fn order(&self, user: UserId, id: OrderId) -> Result<Order, ShopError> {
+        self.order_impl(user, id).await
+    }
+
+    async fn order_events(&self, user: UserId, id: OrderId) -> Result<Vec<OrderEvent>, ShopError> {
+        self.order_events_impl(user, id).await
+    }
+
+    async fn cancel_order(&self, user: UserId, id: OrderId) -> Result<Order, ShopError> {
+        self.cancel_order_impl(user, id).await
+    }
+}
