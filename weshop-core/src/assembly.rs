@@ -4,7 +4,7 @@
 //! Assembly has two phases because the world and UPS links need the driver (they feed it
 //! events) before they exist as the ports the outbox performs through:
 //!
-//! ```ignore
+//! ```text
 //! let shop = ShopBuilder::new(store).warehouses(sites).build().await?;   // phase 1
 //! let (world, ups) = start_links(shop.driver().clone()).await;          // your links
 //! let running = shop.start(world, ups).await?;                           // phase 2
