@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use support::{PATIENCE, Shopper, System, client, deliveries, expect, settle};
+use weshop::server::app::{App, AppOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_registers_searches_buys_and_follows_the_order_to_delivered() {
@@ -123,9 +124,12 @@ async fn a_server_restarted_on_the_same_data_delivers_every_order_exactly_once()
         .unwrap()
         .local_addr()
         .unwrap();
-    let app = weshop::server::app::App::start(support::settings(&world, &db, ups_port, SLOW))
-        .await
-        .expect("server starts");
+    let app = App::start(
+        support::settings(&world, &db, ups_port, SLOW),
+        AppOptions::new(),
+    )
+    .await
+    .expect("server starts");
     let ups = support::start_ups(&world, ups_port, SLOW).await;
     weshop::server::demo::seed(app.shop().as_ref(), 10)
         .await
@@ -158,9 +162,12 @@ async fn a_server_restarted_on_the_same_data_delivers_every_order_exactly_once()
     );
     app.shutdown().await;
 
-    let app = weshop::server::app::App::start(support::settings(&world, &db, ups_port, SLOW))
-        .await
-        .expect("server restarts on the same data");
+    let app = App::start(
+        support::settings(&world, &db, ups_port, SLOW),
+        AppOptions::new(),
+    )
+    .await
+    .expect("server restarts on the same data");
     assert_eq!(app.world_id().await, world_id, "it rejoins the same world");
     let shopper = Shopper {
         base: format!("http://{}", app.http_addr()),

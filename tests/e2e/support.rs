@@ -6,7 +6,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use weshop::server::{
     adapters::UpsEndpoint,
-    app::App,
+    app::{App, AppOptions},
     config::{Settings, default_warehouses},
     demo::{DEMO_CARD, seed},
     sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
@@ -88,9 +88,12 @@ impl System {
     /// Starts everything on `data` and seeds `stock` units of each product per warehouse.
     pub async fn start(data: &Path, flakiness: u8, stock: u32) -> System {
         let world = start_world(flakiness).await;
-        let app = App::start(settings(&world, data, ([127, 0, 0, 1], 0).into(), FAST))
-            .await
-            .expect("server starts");
+        let app = App::start(
+            settings(&world, data, ([127, 0, 0, 1], 0).into(), FAST),
+            AppOptions::new(),
+        )
+        .await
+        .expect("server starts");
         let ups = start_ups(&world, app.ups_addr().expect("listens for the UPS"), FAST).await;
         seed(app.shop().as_ref(), stock)
             .await

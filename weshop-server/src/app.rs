@@ -4,25 +4,32 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use poem::listener::{Acceptor, Listener, TcpListener};
-use tokio::{sync::watch, task::JoinHandle};
+use async_trait::async_trait;
+use poem::{
+    IntoEndpoint, Route,
+    listener::{Acceptor, Listener, TcpListener},
+};
+use tokio::{
+    sync::{broadcast, watch},
+    task::JoinHandle,
+};
 use tracing::{info, warn};
 use weshop_core::{
+    assembly::{RunningShop, ShopBuilder},
     domain::OrderStatus,
-    driver::{FulfilmentDriver, Ports},
-    fulfilment::Fulfilment,
-    notify::InMemoryNotifier,
-    payments::SimulatedGateway,
-    ports::{Clock, SystemClock},
-    service::{ShopConfig, ShopService},
+    driver::FulfilmentDriver,
+    fulfilment::FulfilmentEvent,
     session::SessionConfig,
-    shop::Shop,
-    store::Store,
+    shop::{OrderUpdate, Shop},
+    store::{Store, StoreError},
 };
 use weshop_storage::{memory::MemoryStore, surreal::SurrealStore};
 
 use crate::{
-    adapters::{LinkObserver, UpsEndpoint, UpsLink, WorldClient, WorldSettings, link::LinkContext},
+    adapters::{
+        EventSink, LinkObserver, LinkStore, UpsEndpoint, UpsLink, WorldClient, WorldSettings,
+        link::LinkContext,
+    },
     api::{ApiState, routes},
     config::Settings,
     metrics::Metrics,
@@ -30,8 +37,6 @@ use crate::{
 
 /// How long in-flight HTTP requests get to finish on shutdown.
 const HTTP_GRACE: Duration = Duration::from_secs(5);
-/// Wait before offering the outbox again after a port refused.
-const OUTBOX_RETRY: Duration = Duration::from_millis(200);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,30 @@ pub enum StartError {
     },
 }
 
+/// What an embedder serves besides the shop's own routes: extra HTTP routes, mounted in front
+/// of the API (outside its metrics and problem mapping), such as the demo's product pictures.
+#[derive(Default)]
+pub struct AppOptions {
+    routes: Route,
+}
+
+impl AppOptions {
+    /// Nothing extra: the shop's API only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also serves `endpoint` at `path` (a poem path pattern, e.g. `/images/demo/:file`).
+    pub fn route<E>(mut self, path: &str, endpoint: E) -> Self
+    where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        self.routes = self.routes.at(path, endpoint);
+        self
+    }
+}
+
 /// A running server.
 pub struct App {
     http: SocketAddr,
@@ -61,6 +90,7 @@ pub struct App {
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    running: RunningShop<dyn Store>,
 }
 
 impl LinkObserver for Metrics {
@@ -73,13 +103,41 @@ impl LinkObserver for Metrics {
     }
 }
 
+/// The links hand their events to the fulfilment driver, with their state, in one commit.
+#[async_trait]
+impl<S: Store + ?Sized + 'static> EventSink for FulfilmentDriver<S> {
+    async fn handle(
+        &self,
+        event: FulfilmentEvent,
+        link: (String, Vec<u8>),
+    ) -> Result<(), StoreError> {
+        FulfilmentDriver::handle(self, event, Some(link)).await
+    }
+}
+
+/// The shop's store as the links' [`LinkStore`] (an `Arc<dyn Store>` cannot be cast to an
+/// `Arc<dyn LinkStore>`, as `LinkStore` is not a supertrait of `Store`).
+struct StoreLinks(Arc<dyn Store>);
+
+#[async_trait]
+impl LinkStore for StoreLinks {
+    async fn load(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        LinkStore::load(self.0.as_ref(), link).await
+    }
+
+    async fn save(&self, link: &str, state: Vec<u8>) -> Result<(), StoreError> {
+        LinkStore::save(self.0.as_ref(), link, state).await
+    }
+}
+
 impl App {
-    /// Opens the storage named by `settings.storage` and starts everything.
-    pub async fn start(settings: Settings) -> Result<App, StartError> {
+    /// Opens the storage named by `settings.storage` and starts everything, serving `options`'
+    /// extra routes too.
+    pub async fn start(settings: Settings, options: AppOptions) -> Result<App, StartError> {
         let url = settings.storage.clone();
         if url.starts_with("memory:") {
             info!("storage: in memory (nothing survives a restart)");
-            return Self::start_with(Arc::new(MemoryStore::new()), settings).await;
+            return Self::start_with(Arc::new(MemoryStore::new()), settings, options).await;
         }
         if let Some(dir) = url.strip_prefix("surrealkv://") {
             std::fs::create_dir_all(dir)
@@ -99,38 +157,25 @@ impl App {
             }
         };
         info!("storage: {url}");
-        Self::start_with(Arc::new(store), settings).await
+        Self::start_with(Arc::new(store), settings, options).await
     }
 
-    /// Starts everything over `store`.
-    pub async fn start_with<S: Store + 'static>(
-        store: Arc<S>,
+    /// Starts everything over `store`: the shop (assembled by [`ShopBuilder`]), the world and
+    /// UPS links feeding its fulfilment driver, its outbox performing through them, and the
+    /// HTTP API with `options`' extra routes.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
         settings: Settings,
+        options: AppOptions,
     ) -> Result<App, StartError> {
+        let storage = |e: StoreError| StartError::Storage(e.to_string());
         let (stop, stopped) = watch::channel(false);
-        for site in &settings.warehouses {
-            store
-                .put_warehouse(*site)
-                .await
-                .map_err(|e| StartError::Storage(e.to_string()))?;
-        }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics = Arc::new(Metrics::new());
-        let driver = Arc::new(FulfilmentDriver::new(
-            store.clone(),
-            Fulfilment::new(settings.warehouses.clone()),
-            clock.clone(),
-        ));
-        let payments = Arc::new(SimulatedGateway::new());
-        let notifier = Arc::new(InMemoryNotifier::new());
-        let shop: Arc<dyn Shop> = Arc::new(ShopService::new(
-            store.clone(),
-            payments.clone(),
-            notifier.clone(),
-            driver.clone(),
-            clock,
-            ShopConfig::default(),
-        ));
+        let assembled = ShopBuilder::new(store.clone())
+            .warehouses(settings.warehouses.clone())
+            .build()
+            .await
+            .map_err(storage)?;
 
         let session = SessionConfig {
             initial_resend: settings.resend,
@@ -138,8 +183,8 @@ impl App {
             ..SessionConfig::default()
         };
         let context = LinkContext {
-            sink: driver.clone(),
-            store: store.clone(),
+            sink: assembled.driver().clone(),
+            store: Arc::new(StoreLinks(store)),
             observer: metrics.clone(),
             shutdown: stopped.clone(),
         };
@@ -168,66 +213,26 @@ impl App {
             UpsEndpoint::Connect(_) => None,
         };
 
-        let ports = Ports {
-            warehouse: Arc::new(world),
-            shipping: Arc::new(ups_link),
-            payments,
-            notifier,
-        };
-        {
-            let (driver, mut stopped) = (driver.clone(), stopped.clone());
-            tasks.push(tokio::spawn(async move {
-                driver
-                    .run_outbox(ports, OUTBOX_RETRY, async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    })
-                    .await;
-            }));
-        }
-        {
-            let (metrics, mut updates, mut stopped) =
-                (metrics.clone(), driver.subscribe(), stopped.clone());
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = stopped.wait_for(|s| *s) => return,
-                        update = updates.recv() => match update {
-                            Ok(update) => {
-                                let status = update.order.status();
-                                if status == OrderStatus::Placed {
-                                    metrics.order_placed();
-                                }
-                                metrics.order_status(status.as_str());
-                            }
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                                warn!("metrics missed {n} order updates");
-                            }
-                            Err(_) => return,
-                        },
-                    }
-                }
-            }));
-        }
-        driver
-            .resume()
+        // Subscribed before the shop starts, so the metrics see what resuming changes.
+        tasks.push(tokio::spawn(count_orders(
+            metrics.clone(),
+            assembled.shop().order_updates(),
+            stopped.clone(),
+        )));
+        let running = assembled
+            .start(Arc::new(world), Arc::new(ups_link))
             .await
-            .map_err(|e| StartError::Storage(e.to_string()))?;
+            .map_err(storage)?;
+        let shop: Arc<dyn Shop> = running.shop().clone();
 
-        let updates = {
-            let driver = driver.clone();
-            Arc::new(move || driver.subscribe())
-        };
-        let api = poem::Route::new()
-            .at("/images/demo/:file", poem::get(crate::demo::demo_image))
-            .nest(
-                "/",
-                routes(ApiState {
-                    shop: shop.clone(),
-                    updates,
-                    metrics: metrics.clone(),
-                    secure_cookies: settings.secure_cookies,
-                }),
-            );
+        let api = options.routes.nest(
+            "/",
+            routes(ApiState {
+                shop: shop.clone(),
+                metrics: metrics.clone(),
+                secure_cookies: settings.secure_cookies,
+            }),
+        );
         let acceptor = TcpListener::bind(settings.http.to_string())
             .into_acceptor()
             .await
@@ -263,6 +268,7 @@ impl App {
             metrics,
             stop,
             tasks,
+            running,
         })
     }
 
@@ -292,12 +298,39 @@ impl App {
         world.wait_for(Option::is_some).await.ok().and_then(|w| *w)
     }
 
-    /// Stops the HTTP server (letting requests finish), the outbox and the links.
+    /// Stops the HTTP server (letting requests finish) and the links, then the outbox.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+        self.running.shutdown().await;
         info!("stopped");
+    }
+}
+
+/// Counts placed orders and order statuses from the shop's order updates, until `stopped`.
+async fn count_orders(
+    metrics: Arc<Metrics>,
+    mut updates: broadcast::Receiver<OrderUpdate>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => return,
+            update = updates.recv() => match update {
+                Ok(update) => {
+                    let status = update.order.status();
+                    if status == OrderStatus::Placed {
+                        metrics.order_placed();
+                    }
+                    metrics.order_status(status.as_str());
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    warn!("metrics missed {n} order updates");
+                }
+                Err(_) => return,
+            },
+        }
     }
 }

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use weshop_proto::{DEFAULT_MAX_FRAME_LENGTH, Schema, json::JsonMapper};
 
 use crate::{
-    app::App,
+    app::{App, AppOptions},
     config::Settings,
     demo::{DEMO_EMAIL, DEMO_PASSWORD, Demo, DemoOptions, SELLER_PASSWORD},
     sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
@@ -293,7 +293,7 @@ async fn serve(args: ServeArgs) -> io::Result<()> {
     let settings = Settings::load(args.config.as_deref())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let shutdown = ShutdownSignal::install()?;
-    let app = App::start(settings.clone())
+    let app = App::start(settings.clone(), AppOptions::new())
         .await
         .map_err(io::Error::other)?;
     announce(&format!("weshop: serving http://{}", app.http_addr()));

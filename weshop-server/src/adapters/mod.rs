@@ -2,9 +2,9 @@
 //! [`Warehouse`](weshop_core::ports::Warehouse) and [`Shipping`](weshop_core::ports::Shipping)
 //! ports over durable reliable sessions ([`link`]).
 //!
-//! Both save their session state through storage ([`LinkStore`]) and hand events to the
-//! fulfilment driver together with that state ([`EventSink`]), so a crash or a dropped socket
-//! loses no command and acts on no event twice.
+//! Both save their session state through storage ([`LinkStore`]) and hand events, together
+//! with that state, to an [`EventSink`] (the fulfilment driver, as the app wires it), so a
+//! crash or a dropped socket loses no command and acts on no event twice.
 
 pub mod link;
 pub mod ups;
@@ -12,9 +12,8 @@ pub mod world;
 
 use async_trait::async_trait;
 use weshop_core::{
-    driver::FulfilmentDriver,
     fulfilment::FulfilmentEvent,
-    store::{OrderStore, StepCommit, Store, StoreError},
+    store::{OrderStore, StepCommit, StoreError},
 };
 
 pub use ups::{UpsEndpoint, UpsLink};
@@ -29,17 +28,6 @@ pub trait EventSink: Send + Sync {
         event: FulfilmentEvent,
         link: (String, Vec<u8>),
     ) -> Result<(), StoreError>;
-}
-
-#[async_trait]
-impl<S: Store + ?Sized + 'static> EventSink for FulfilmentDriver<S> {
-    async fn handle(
-        &self,
-        event: FulfilmentEvent,
-        link: (String, Vec<u8>),
-    ) -> Result<(), StoreError> {
-        FulfilmentDriver::handle(self, event, Some(link)).await
-    }
 }
 
 /// Where a link's state is kept.

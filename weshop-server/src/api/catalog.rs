@@ -1,4 +1,6 @@
-//! The public catalog: search with filters, sorting and pages; one product; categories.
+//! The public catalog: search with filters, sorting and pages; one product; categories. It
+//! also routes sellers' changes to `/products` (list, change, withdraw, restock): the OpenAPI
+//! spec keeps one entry per path, so one API must own every `/products` path.
 //!
 //! Prices are decimal strings in the shop's currency (e.g. "12.34"), in queries and bodies
 //! alike, so no amount ever passes through a float.
@@ -6,12 +8,15 @@
 use std::sync::Arc;
 
 use poem_openapi::{
-    Object, OpenApi,
+    ApiResponse, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
 };
 use weshop_core::{
-    domain::{Category, Product, ProductId},
+    domain::{
+        Category, Description, ImageRef, ProductId, ProductName, Quantity, WarehouseId, Weight,
+    },
+    shop::{ProductDraft, ProductPatch},
     store::{ProductQuery, ProductSort},
 };
 
@@ -19,57 +24,13 @@ use super::{
     ApiState, ApiTags,
     auth::Auth,
     problem::ApiResult,
-    seller,
-    types::{amount, non_empty, parse_amount, refuse},
+    types::{ProductDto, SellerProductDto, non_empty, parse_amount, refuse},
 };
 
 /// Results per page when the client does not say.
 pub const DEFAULT_PER_PAGE: u32 = 20;
 /// Most results per page.
 pub const MAX_PER_PAGE: u32 = 100;
-
-/// A product for sale.
-#[derive(Debug, Clone, Object)]
-pub struct ProductDto {
-    /// Id.
-    pub id: i64,
-    /// The seller's user id.
-    pub seller_id: i64,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// Category slug.
-    pub category: String,
-    /// Unit price, a decimal string in `currency`.
-    pub price: String,
-    /// ISO 4217 code of the price.
-    pub currency: String,
-    /// Unit weight in grams.
-    pub weight_grams: u32,
-    /// Image URLs or paths.
-    pub images: Vec<String>,
-}
-
-impl From<Product> for ProductDto {
-    fn from(product: Product) -> Self {
-        Self {
-            id: product.id.get(),
-            seller_id: product.seller.get(),
-            name: product.name.to_string(),
-            description: product.description.as_str().to_string(),
-            category: product.category.to_string(),
-            price: amount(product.price),
-            currency: product.price.currency().to_string(),
-            weight_grams: product.weight.get(),
-            images: product
-                .images
-                .iter()
-                .map(|i| i.as_str().to_string())
-                .collect(),
-        }
-    }
-}
 
 /// One page of search results.
 #[derive(Debug, Object)]
@@ -91,6 +52,82 @@ pub struct CategoryDto {
     pub name: String,
     /// Number of products.
     pub count: u64,
+}
+
+/// A product to list.
+#[derive(Debug, Object)]
+pub struct NewProductRequest {
+    /// Name.
+    pub name: String,
+    /// Description (may be empty).
+    #[oai(default)]
+    pub description: String,
+    /// Category (lower-case letters, digits and dashes).
+    pub category: String,
+    /// Unit price, a decimal string in the shop's currency.
+    pub price: String,
+    /// Unit weight in grams.
+    pub weight_grams: i64,
+    /// Image URLs or paths (at most 10).
+    #[oai(default)]
+    pub images: Vec<String>,
+}
+
+/// Product changes; absent fields stay as they are.
+#[derive(Debug, Object)]
+pub struct ProductPatchRequest {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New category.
+    pub category: Option<String>,
+    /// New unit price, a decimal string in the shop's currency.
+    pub price: Option<String>,
+    /// New unit weight in grams.
+    pub weight_grams: Option<i64>,
+    /// New images (replacing the old ones).
+    pub images: Option<Vec<String>>,
+}
+
+/// Units to buy from the world into a warehouse.
+#[derive(Debug, Object)]
+pub struct RestockRequest {
+    /// The warehouse.
+    pub warehouse_id: i32,
+    /// Units to buy.
+    pub quantity: i64,
+}
+
+/// Create's answer.
+#[derive(ApiResponse)]
+pub enum ProductCreated {
+    /// Listed; `Location` is the product's URL.
+    #[oai(status = 201)]
+    Created(Json<ProductDto>, #[oai(header = "Location")] String),
+}
+
+/// Delete's answer.
+#[derive(ApiResponse)]
+pub enum ProductDeleted {
+    /// Withdrawn.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// Restock's answer.
+#[derive(ApiResponse)]
+pub enum RestockAccepted {
+    /// The purchase is on its way: the units count as incoming until the world delivers.
+    #[oai(status = 202)]
+    Accepted(Json<SellerProductDto>),
+}
+
+fn images(texts: &[String]) -> ApiResult<Vec<ImageRef>> {
+    Ok(texts
+        .iter()
+        .map(|t| ImageRef::parse(t))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Browsing and searching, and sellers' changes to `/products` (one API owns each path).
@@ -177,12 +214,18 @@ impl CatalogApi {
 
     /// Lists a product (sellers only); `Location` is its URL.
     #[oai(path = "/products", method = "post", tag = "ApiTags::Seller")]
-    async fn create(
-        &self,
-        auth: Auth,
-        body: Json<seller::NewProductRequest>,
-    ) -> ApiResult<seller::ProductCreated> {
-        seller::create(&self.0, auth, body).await
+    async fn create(&self, auth: Auth, body: Json<NewProductRequest>) -> ApiResult<ProductCreated> {
+        let draft = ProductDraft {
+            name: ProductName::parse(&body.name)?,
+            description: Description::parse(&body.description)?,
+            category: Category::parse(&body.category)?,
+            price: parse_amount(&body.price, self.0.shop.currency())?,
+            weight: Weight::grams(body.weight_grams)?,
+            images: images(&body.images)?,
+        };
+        let product = self.0.shop.create_product(auth.user_id(), draft).await?;
+        let location = format!("/api/v1/products/{}", product.id);
+        Ok(ProductCreated::Created(Json(product.into()), location))
     }
 
     /// Changes one of the caller's products (another seller's is 404).
@@ -191,15 +234,41 @@ impl CatalogApi {
         &self,
         auth: Auth,
         id: Path<i64>,
-        body: Json<seller::ProductPatchRequest>,
+        body: Json<ProductPatchRequest>,
     ) -> ApiResult<Json<ProductDto>> {
-        seller::update(&self.0, auth, id.0, body).await
+        let currency = self.0.shop.currency();
+        let patch = ProductPatch {
+            name: body.name.as_deref().map(ProductName::parse).transpose()?,
+            description: body
+                .description
+                .as_deref()
+                .map(Description::parse)
+                .transpose()?,
+            category: body.category.as_deref().map(Category::parse).transpose()?,
+            price: body
+                .price
+                .as_deref()
+                .map(|p| parse_amount(p, currency))
+                .transpose()?,
+            weight: body.weight_grams.map(Weight::grams).transpose()?,
+            images: body.images.as_deref().map(images).transpose()?,
+        };
+        let product = self
+            .0
+            .shop
+            .update_product(auth.user_id(), ProductId::new(id.0)?, patch)
+            .await?;
+        Ok(Json(product.into()))
     }
 
     /// Withdraws one of the caller's products (another seller's is 404).
     #[oai(path = "/products/:id", method = "delete", tag = "ApiTags::Seller")]
-    async fn delete(&self, auth: Auth, id: Path<i64>) -> ApiResult<seller::ProductDeleted> {
-        seller::delete(&self.0, auth, id.0).await
+    async fn delete(&self, auth: Auth, id: Path<i64>) -> ApiResult<ProductDeleted> {
+        self.0
+            .shop
+            .delete_product(auth.user_id(), ProductId::new(id.0)?)
+            .await?;
+        Ok(ProductDeleted::NoContent)
     }
 
     /// Buys units of one of the caller's products from the world into a warehouse: they count
@@ -209,9 +278,19 @@ impl CatalogApi {
         &self,
         auth: Auth,
         id: Path<i64>,
-        body: Json<seller::RestockRequest>,
-    ) -> ApiResult<seller::RestockAccepted> {
-        seller::restock(&self.0, auth, id.0, body).await
+        body: Json<RestockRequest>,
+    ) -> ApiResult<RestockAccepted> {
+        let view = self
+            .0
+            .shop
+            .restock(
+                auth.user_id(),
+                ProductId::new(id.0)?,
+                WarehouseId::new(body.warehouse_id)?,
+                Quantity::new(body.quantity)?,
+            )
+            .await?;
+        Ok(RestockAccepted::Accepted(Json(view.into())))
     }
 
     /// Every category with its number of products.

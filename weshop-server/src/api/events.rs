@@ -1,6 +1,6 @@
 //! Live order tracking over Server-Sent Events.
 //!
-//! The stream subscribes to the driver's updates *before* reading the order, so no change can
+//! The stream subscribes to the shop's order updates *before* reading the order, so no change can
 //! fall between the read and the subscription; updates the read already covers are skipped
 //! by comparing versions (the length of the order's history). The first event is the current
 //! state; each later one is a newer state of the same order; the stream ends after a terminal
@@ -92,7 +92,7 @@ impl EventsApi {
         id: Path<i64>,
     ) -> ApiResult<EventStream<BoxStream<'static, OrderDto>>> {
         let id = order_id(id.0)?;
-        let updates = (self.0.updates)();
+        let updates = self.0.shop.order_updates();
         let order = self.0.shop.order(auth.user_id(), id).await?;
         let follow = Follow {
             updates,

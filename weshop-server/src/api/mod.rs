@@ -23,18 +23,15 @@ use poem::{
     endpoint::BoxEndpoint, get, middleware::CookieJarManager,
 };
 use poem_openapi::{OpenApiService, Tags};
-use tokio::sync::broadcast;
-use weshop_core::{shop::OrderUpdate, shop::Shop};
+use weshop_core::shop::Shop;
 
 use crate::metrics::Metrics;
 
 /// What the API needs to run.
 #[derive(Clone)]
 pub struct ApiState {
-    /// The shop.
+    /// The shop (its order updates feed the live order tracking).
     pub shop: Arc<dyn Shop>,
-    /// Live order updates (FulfilmentDriver::subscribe); used by the SSE endpoint.
-    pub updates: Arc<dyn Fn() -> broadcast::Receiver<OrderUpdate> + Send + Sync>,
     /// The server's metrics (the API records every request).
     pub metrics: Arc<Metrics>,
     /// Whether the session cookie gets the `Secure` attribute (false for plain-http local use).

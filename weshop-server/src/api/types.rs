@@ -1,7 +1,10 @@
-//! DTOs and conversions several endpoint groups share: money, places, users.
+//! DTOs and conversions several endpoint groups share: money, places, users, products.
 
 use poem_openapi::Object;
-use weshop_core::domain::{Currency, Location, Money, User};
+use weshop_core::{
+    domain::{Currency, Location, Money, Product, User},
+    shop::SellerProduct,
+};
 
 use super::problem::{ApiResult, Problem};
 
@@ -120,6 +123,98 @@ impl From<User> for UserDto {
                 })
                 .collect(),
             created_at: user.created.millis(),
+        }
+    }
+}
+
+/// A product for sale.
+#[derive(Debug, Clone, Object)]
+pub struct ProductDto {
+    /// Id.
+    pub id: i64,
+    /// The seller's user id.
+    pub seller_id: i64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Category slug.
+    pub category: String,
+    /// Unit price, a decimal string in `currency`.
+    pub price: String,
+    /// ISO 4217 code of the price.
+    pub currency: String,
+    /// Unit weight in grams.
+    pub weight_grams: u32,
+    /// Image URLs or paths.
+    pub images: Vec<String>,
+}
+
+impl From<Product> for ProductDto {
+    fn from(product: Product) -> Self {
+        Self {
+            id: product.id.get(),
+            seller_id: product.seller.get(),
+            name: product.name.to_string(),
+            description: product.description.as_str().to_string(),
+            category: product.category.to_string(),
+            price: amount(product.price),
+            currency: product.price.currency().to_string(),
+            weight_grams: product.weight.get(),
+            images: product
+                .images
+                .iter()
+                .map(|i| i.as_str().to_string())
+                .collect(),
+        }
+    }
+}
+
+/// A product's stock in one warehouse.
+#[derive(Debug, Object)]
+pub struct WarehouseStockDto {
+    /// The warehouse.
+    pub warehouse_id: i32,
+    /// Units in the warehouse.
+    pub on_hand: u64,
+    /// Units bought that have not arrived.
+    pub incoming: u64,
+    /// Units promised to orders.
+    pub reserved: u64,
+    /// Units that can still be sold there.
+    pub available: u64,
+}
+
+/// A seller's product with its stock.
+#[derive(Debug, Object)]
+pub struct SellerProductDto {
+    /// The product.
+    pub product: ProductDto,
+    /// Stock per warehouse.
+    pub stock: Vec<WarehouseStockDto>,
+    /// Units that can still be sold, over all warehouses.
+    pub available: u64,
+    /// True when `available` is under the shop's low-stock threshold.
+    pub low_stock: bool,
+}
+
+impl From<SellerProduct> for SellerProductDto {
+    fn from(view: SellerProduct) -> Self {
+        Self {
+            product: view.product.into(),
+            stock: view
+                .stock
+                .into_iter()
+                .map(|(warehouse, s)| WarehouseStockDto {
+                    warehouse_id: warehouse.get(),
+                    on_hand: s.on_hand(),
+                    incoming: s.incoming(),
+                    reserved: s.reserved(),
+                    available: s.available(),
+                })
+                .collect(),
+            available: view.available,
+            low_stock: view.low_stock,
         }
     }
 }

@@ -11,14 +11,11 @@ use poem::{
 };
 use serde_json::{Value, json};
 use weshop_core::{
+    assembly::ShopBuilder,
     domain::{Location, OrderId, ProductId, Quantity, TruckId, WarehouseId, WarehouseSite},
     driver::FulfilmentDriver,
-    fulfilment::{Fulfilment, FulfilmentEvent, ship_id_of},
-    notify::InMemoryNotifier,
+    fulfilment::{FulfilmentEvent, ship_id_of},
     payments::{DECLINED_CARD, SimulatedGateway},
-    ports::SystemClock,
-    service::{ShopConfig, ShopService},
-    store::CatalogStore,
 };
 use weshop_server::{
     api::{ApiState, routes},
@@ -67,36 +64,26 @@ impl Reply {
 }
 
 async fn app() -> App {
-    let store = Arc::new(MemoryStore::new());
     let warehouse = WarehouseSite {
         id: WarehouseId::new(1).unwrap(),
         location: Location::new(10, 10),
     };
-    store.put_warehouse(warehouse).await.unwrap();
-    let driver = Arc::new(FulfilmentDriver::new(
-        store.clone(),
-        Fulfilment::new([warehouse]),
-        Arc::new(SystemClock),
-    ));
     let gateway = Arc::new(SimulatedGateway::new());
-    let shop = Arc::new(ShopService::new(
-        store,
-        gateway.clone(),
-        Arc::new(InMemoryNotifier::new()),
-        driver.clone(),
-        Arc::new(SystemClock),
-        ShopConfig::default(),
-    ));
-    let follow = driver.clone();
+    // Built but never started: no outbox runs, and tests feed the driver events themselves.
+    let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))
+        .warehouses([warehouse])
+        .payments(gateway.clone())
+        .build()
+        .await
+        .unwrap();
     let state = ApiState {
-        shop,
-        updates: Arc::new(move || follow.subscribe()),
+        shop: shop.shop().clone(),
         metrics: Arc::new(Metrics::new()),
         secure_cookies: true,
     };
     App {
         client: TestClient::new(routes(state)),
-        driver,
+        driver: shop.driver().clone(),
         gateway,
     }
 }

@@ -1,13 +1,6 @@
-//! `weshop demo`: the whole system in one process — the simulated world and UPS on free ports,
-//! the server on an embedded database, and a seeded catalog — so a newcomer can shop at once.
+//! The demo's catalog: three sellers, their products and pictures, and a demo customer with
+//! an address and a card, seeded through the [`Shop`] port.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
-
-use poem::{
-    Response, handler,
-    http::{StatusCode, header},
-    web::Path,
-};
 use tracing::info;
 use weshop_core::{
     domain::{
@@ -18,12 +11,7 @@ use weshop_core::{
     shop::{ProductDraft, Registration, Shop, ShopError},
 };
 
-use crate::{
-    adapters::UpsEndpoint,
-    app::{App, StartError},
-    config::{Settings, default_warehouses},
-    sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
-};
+use crate::config::default_warehouses;
 
 /// The demo customer's login.
 pub const DEMO_EMAIL: &str = "demo@weshop.test";
@@ -34,132 +22,8 @@ pub const SELLER_PASSWORD: &str = "seller-password";
 /// The demo customer's card.
 pub const DEMO_CARD: &str = "4242 4242 4242 4242";
 
-/// How the demo runs.
-#[derive(Debug, Clone)]
-pub struct DemoOptions {
-    /// HTTP port (0 picks a free one).
-    pub port: u16,
-    /// Database directory; `None` uses a new temporary directory (the simulated world starts
-    /// afresh every run, so old shop data would name a world that no longer exists).
-    pub data: Option<PathBuf>,
-    /// Share (0-99) of requests the world drops.
-    pub flakiness: u8,
-    /// Simulation speed (warehouse work and trucks).
-    pub simspeed: u32,
-    /// Units bought of each product in each warehouse.
-    pub stock_per_warehouse: u32,
-    /// Seed of the world and the UPS.
-    pub seed: u64,
-}
-
-impl Default for DemoOptions {
-    fn default() -> Self {
-        Self {
-            port: 8000,
-            data: None,
-            flakiness: 0,
-            simspeed: u32::MAX,
-            stock_per_warehouse: 50,
-            seed: 1,
-        }
-    }
-}
-
-/// A running demo: world, UPS and server.
-pub struct Demo {
-    /// The server.
-    pub app: App,
-    world: WorldServer,
-    ups: UpsServer,
-    _data: Option<tempfile::TempDir>,
-    /// The database directory.
-    pub data_dir: PathBuf,
-}
-
-/// Why the demo could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    /// A simulator could not start.
-    #[error("simulator: {0}")]
-    Sim(#[from] std::io::Error),
-    /// The server could not start.
-    #[error(transparent)]
-    Start(#[from] StartError),
-    /// Seeding the catalog failed.
-    #[error("seeding the catalog: {0}")]
-    Seed(#[from] ShopError),
-}
-
-impl Demo {
-    /// Starts the world, the server and the UPS, and seeds the catalog.
-    pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
-        let (temp, data_dir) = match &options.data {
-            Some(dir) => (None, dir.clone()),
-            None => {
-                let temp = tempfile::Builder::new().prefix("weshop-demo-").tempdir()?;
-                let dir = temp.path().to_path_buf();
-                (Some(temp), dir)
-            }
-        };
-        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let world = WorldServer::bind(
-            any,
-            any,
-            WorldConfig {
-                flakiness: options.flakiness,
-                seed: options.seed,
-                ..WorldConfig::default()
-            },
-        )
-        .await?;
-        let settings = Settings {
-            http: ([127, 0, 0, 1], options.port).into(),
-            storage: format!("surrealkv://{}", data_dir.join("db").display()),
-            world: world.amazon_addr(),
-            world_id: None,
-            simspeed: Some(options.simspeed),
-            warehouses: default_warehouses(),
-            ups: UpsEndpoint::Listen(any),
-            resend: Duration::from_millis(200),
-            ..Settings::default()
-        };
-        let app = App::start(settings).await?;
-        let ups = UpsServer::start(
-            world.ups_addr(),
-            ShopEndpoint::Connect(app.ups_addr().expect("the demo shop listens for its UPS")),
-            UpsConfig {
-                seed: options.seed,
-                simspeed: Some(options.simspeed),
-                // Only a guard for packages never released: a busy shop may take seconds.
-                linger: Duration::from_secs(120),
-                session: weshop_core::session::SessionConfig {
-                    initial_resend: Duration::from_millis(200),
-                    ..Default::default()
-                },
-                ..UpsConfig::default()
-            },
-        )
-        .await?;
-        seed(app.shop().as_ref(), options.stock_per_warehouse).await?;
-        Ok(Demo {
-            app,
-            world,
-            ups,
-            _data: temp,
-            data_dir,
-        })
-    }
-
-    /// Stops everything.
-    pub async fn shutdown(self) {
-        self.app.shutdown().await;
-        self.ups.shutdown().await;
-        self.world.shutdown().await;
-    }
-}
-
 /// Products of the demo catalog: name, category, price, grams, description.
-const CATALOG: &[(&str, &str, &str, i64, &str)] = &[
+pub(super) const CATALOG: &[(&str, &str, &str, i64, &str)] = &[
     (
         "Stoneware mug",
         "kitchen",
@@ -416,7 +280,7 @@ pub async fn seed(shop: &dyn Shop, stock_per_warehouse: u32) -> Result<UserId, S
                     category: Category::parse(category)?,
                     price: Money::parse(price, currency)?,
                     weight: Weight::grams(*grams)?,
-                    images: vec![ImageRef::parse(&format!("/images/demo/{}.svg", i + 1))?],
+                    images: vec![ImageRef::parse(&picture(i + 1))?],
                 },
             )
             .await?;
@@ -455,33 +319,10 @@ pub async fn seed(shop: &dyn Shop, stock_per_warehouse: u32) -> Result<UserId, S
     Ok(customer.id)
 }
 
-/// Serves a demo product picture: a coloured tile with the product's number (images are
-/// generated, so the demo needs no files).
-#[handler]
-pub fn demo_image(Path(file): Path<String>) -> Response {
-    let Some(number) = file
-        .strip_suffix(".svg")
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|n| (1..=CATALOG.len()).contains(n))
-    else {
-        return Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .content_type("application/problem+json")
-            .body(r#"{"type":"about:blank","title":"Not Found","status":404,"detail":"no such image"}"#);
-    };
-    let (name, ..) = CATALOG[number - 1];
-    let hue = (number * 47) % 360;
-    let initials: String = name
-        .split_whitespace()
-        .filter_map(|w| w.chars().next())
-        .filter(|c| c.is_alphanumeric())
-        .take(2)
-        .collect();
-    let svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="240" height="240" viewBox="0 0 240 240"><rect width="240" height="240" rx="24" fill="hsl({hue},55%,55%)"/><text x="120" y="140" font-family="sans-serif" font-size="72" text-anchor="middle" fill="white">{initials}</text></svg>"#
-    );
-    Response::builder()
-        .header(header::CONTENT_TYPE, "image/svg+xml")
-        .header(header::CACHE_CONTROL, "public, max-age=86400")
-        .body(svg)
+/// Where the demo's product pictures are served (see [`super::assets`]).
+pub const PICTURES: &str = "/images/demo";
+
+/// The picture of the `number`th product (from 1) of [`CATALOG`].
+fn picture(number: usize) -> String {
+    format!("{PICTURES}/{number}.svg")
 }
