@@ -25,7 +25,7 @@ use weshop::core::{
 };
 use weshop::server::{
     adapters::UpsEndpoint,
-    app::App,
+    app::{App, AppOptions},
     config::{Settings, default_warehouses},
     sim::{WorldConfig, WorldServer},
 };
@@ -36,15 +36,66 @@ const COLOURS: [&str; 12] = [
 ];
 /// 38 nouns: about 1 product in 38 is a mug (264 of 10,000).
 const NOUNS: [&str; 38] = [
-    "mug", "kettle", "lamp", "chair", "table", "shirt", "sock", "shoe", "ball", "racket", "bottle",
-    "plate", "bowl", "spoon", "fork", "knife", "pan", "pot", "towel", "pillow", "blanket", "clock",
-    "watch", "phone", "cable", "charger", "speaker", "headphones", "camera", "book", "pen",
-    "pencil", "notebook", "bag", "wallet", "belt", "hat", "scarf",
+    "mug",
+    "kettle",
+    "lamp",
+    "chair",
+    "table",
+    "shirt",
+    "sock",
+    "shoe",
+    "ball",
+    "racket",
+    "bottle",
+    "plate",
+    "bowl",
+    "spoon",
+    "fork",
+    "knife",
+    "pan",
+    "pot",
+    "towel",
+    "pillow",
+    "blanket",
+    "clock",
+    "watch",
+    "phone",
+    "cable",
+    "charger",
+    "speaker",
+    "headphones",
+    "camera",
+    "book",
+    "pen",
+    "pencil",
+    "notebook",
+    "bag",
+    "wallet",
+    "belt",
+    "hat",
+    "scarf",
 ];
 const CATEGORIES: [&str; 20] = [
-    "kitchen", "home", "garden", "sports", "toys", "books", "music", "office", "clothing",
-    "shoes", "beauty", "health", "electronics", "computers", "phones", "tools", "auto", "pets",
-    "baby", "food",
+    "kitchen",
+    "home",
+    "garden",
+    "sports",
+    "toys",
+    "books",
+    "music",
+    "office",
+    "clothing",
+    "shoes",
+    "beauty",
+    "health",
+    "electronics",
+    "computers",
+    "phones",
+    "tools",
+    "auto",
+    "pets",
+    "baby",
+    "food",
 ];
 
 fn rss_mb() -> f64 {
@@ -116,10 +167,12 @@ async fn load(shop: Arc<dyn Shop>, seller: UserId, n: usize) {
                         .unwrap(),
                     category: Category::parse(CATEGORIES[i % CATEGORIES.len()]).unwrap(),
                     price: Money::from_minor(100 + (i as i64 * 37) % 20_000, usd).unwrap(),
-                    weight: Weight::grams(200 + (i as u32 % 50) * 10).unwrap(),
+                    weight: Weight::grams(200 + (i as i64 % 50) * 10).unwrap(),
                     images: vec![],
                 };
-                shop.create_product(seller, draft).await.expect("product created");
+                shop.create_product(seller, draft)
+                    .await
+                    .expect("product created");
             }
         })
         .buffer_unordered(16)
@@ -145,14 +198,15 @@ fn main() {
         let world = WorldServer::bind(any, any, WorldConfig::default())
             .await
             .expect("world starts");
-        let app = App::start(Settings {
+        let app = App::start(
+            Settings {
             http: any,
             storage: url.clone(),
             world: world.amazon_addr(),
             warehouses: default_warehouses(),
             ups: UpsEndpoint::Listen(any),
             ..Settings::default()
-        })
+        }, AppOptions::new())
         .await
         .expect("server starts");
         let shop = app.shop();

@@ -4,7 +4,6 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use poem::{
     IntoEndpoint, Route,
     listener::{Acceptor, Listener, TcpListener},
@@ -17,19 +16,17 @@ use tracing::{info, warn};
 use weshop_core::{
     assembly::{RunningShop, ShopBuilder},
     domain::OrderStatus,
-    driver::FulfilmentDriver,
-    fulfilment::FulfilmentEvent,
-    session::SessionConfig,
     shop::{OrderUpdate, Shop},
     store::{Store, StoreError},
 };
 use weshop_storage::{memory::MemoryStore, surreal::SurrealStore};
 
+mod partners;
+
+pub use partners::{PartnerSettings, Partners};
+
 use crate::{
-    adapters::{
-        EventSink, LinkObserver, LinkStore, UpsEndpoint, UpsLink, WorldClient, WorldSettings,
-        link::LinkContext,
-    },
+    adapters::LinkObserver,
     api::{ApiState, routes},
     config::Settings,
     metrics::Metrics,
@@ -103,33 +100,6 @@ impl LinkObserver for Metrics {
     }
 }
 
-/// The links hand their events to the fulfilment driver, with their state, in one commit.
-#[async_trait]
-impl<S: Store + ?Sized + 'static> EventSink for FulfilmentDriver<S> {
-    async fn handle(
-        &self,
-        event: FulfilmentEvent,
-        link: (String, Vec<u8>),
-    ) -> Result<(), StoreError> {
-        FulfilmentDriver::handle(self, event, Some(link)).await
-    }
-}
-
-/// The shop's store as the links' [`LinkStore`] (an `Arc<dyn Store>` cannot be cast to an
-/// `Arc<dyn LinkStore>`, as `LinkStore` is not a supertrait of `Store`).
-struct StoreLinks(Arc<dyn Store>);
-
-#[async_trait]
-impl LinkStore for StoreLinks {
-    async fn load(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        LinkStore::load(self.0.as_ref(), link).await
-    }
-
-    async fn save(&self, link: &str, state: Vec<u8>) -> Result<(), StoreError> {
-        LinkStore::save(self.0.as_ref(), link, state).await
-    }
-}
-
 impl App {
     /// Opens the storage named by `settings.storage` and starts everything, serving `options`'
     /// extra routes too.
@@ -177,41 +147,22 @@ impl App {
             .await
             .map_err(storage)?;
 
-        let session = SessionConfig {
-            initial_resend: settings.resend,
-            seed: rand::random(),
-            ..SessionConfig::default()
-        };
-        let context = LinkContext {
-            sink: assembled.driver().clone(),
-            store: Arc::new(StoreLinks(store)),
-            observer: metrics.clone(),
-            shutdown: stopped.clone(),
-        };
-        let mut tasks = Vec::new();
-        let (world, world_task) = WorldClient::start(
-            WorldSettings {
-                address: settings.world,
-                world_id: settings.world_id,
-                warehouses: settings.warehouses.clone(),
-                simspeed: settings.simspeed,
-                session: session.clone(),
-            },
-            context.clone(),
+        let partners = Partners::connect(
+            PartnerSettings::from(&settings),
+            assembled.driver().clone(),
+            store,
+            metrics.clone(),
+            stopped.clone(),
         )
         .await
         .map_err(StartError::Link)?;
-        tasks.push(world_task);
-        let world_id = world.world_id();
-        let (ups_link, ups_tasks) =
-            UpsLink::start(settings.ups, world_id.clone(), session, context)
-                .await
-                .map_err(StartError::Link)?;
-        tasks.extend(ups_tasks);
-        let ups = match settings.ups {
-            UpsEndpoint::Listen(_) => ups_link.listen_addr(),
-            UpsEndpoint::Connect(_) => None,
-        };
+        let Partners {
+            world,
+            ups: ups_link,
+            ups_addr: ups,
+            world_id,
+            mut tasks,
+        } = partners;
 
         // Subscribed before the shop starts, so the metrics see what resuming changes.
         tasks.push(tokio::spawn(count_orders(
@@ -219,10 +170,7 @@ impl App {
             assembled.shop().order_updates(),
             stopped.clone(),
         )));
-        let running = assembled
-            .start(Arc::new(world), Arc::new(ups_link))
-            .await
-            .map_err(storage)?;
+        let running = assembled.start(world, ups_link).await.map_err(storage)?;
         let shop: Arc<dyn Shop> = running.shop().clone();
 
         let api = options.routes.nest(
