@@ -14,10 +14,17 @@ pub use memory::MemoryStore;
 pub mod conformance;
 
 #[cfg(feature = "surrealdb")]
-pub mod codec;
+pub mod documents;
 #[cfg(feature = "surrealdb")]
 pub mod surreal;
 #[cfg(feature = "surrealdb")]
 pub use surreal::{SurrealOptions, SurrealStore};
 
 pub use weshop_core as core;
+
+use weshop_core::store::StoreError;
+
+/// Stored data that does not parse back into the domain.
+pub(crate) fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
