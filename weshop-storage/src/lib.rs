@@ -1,5 +1,7 @@
 //! WeShop storage: backends behind `weshop-core`'s storage traits.
 //!
+//! - [`open`]: a store from a URL (`memory://`, `mem://`, `surrealkv://PATH`, `ws://HOST:PORT`),
+//!   the one place that maps URLs to backends;
 //! - [`MemoryStore`]: everything in memory, for tests and embedding;
 //! - [`SurrealStore`] (feature `surrealdb`, on by default): SurrealDB, embedded in memory
 //!   (`mem://`), embedded on disk (`surrealkv://PATH`) or a server (`ws://HOST:PORT`);
@@ -9,6 +11,9 @@
 
 pub mod memory;
 pub use memory::MemoryStore;
+
+mod open;
+pub use open::{OpenError, OpenOptions, SUPPORTED_SCHEMES, open, open_with};
 
 #[cfg(feature = "testing")]
 pub mod conformance;

@@ -15,6 +15,9 @@
 //! (with jittered backoff), so concurrent checkouts serialize on the stock they share and never
 //! oversell. Stock checks run inside the block and `THROW` to abort it.
 //!
+//! Most programs open a store through [`crate::open`], which maps these URLs (and
+//! `memory://`) to a backend, creates a `surrealkv://` directory and waits for its lock.
+//!
 //! Inside: this module connects and runs blocks (retrying write conflicts); `schema` holds the
 //! versioned migrations, `query` the query builder, `rows` what queries return, and
 //! `accounts`, `catalog`, `carts` and `orders` implement one storage trait each.
