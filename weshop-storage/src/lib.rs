@@ -5,7 +5,7 @@
 //! - [`MemoryStore`]: everything in memory, for tests and embedding;
 //! - [`SurrealStore`] (feature `surrealdb`, on by default): SurrealDB, embedded in memory
 //!   (`mem://`), embedded on disk (`surrealkv://PATH`) or a server (`ws://HOST:PORT`);
-//! - `conformance` (feature `testing`, on by default): one suite of checks that every backend
+//! - `conformance` (feature `testing`, off by default): one suite of checks that every backend
 //!   passes, public so that other backends can run it too.
 #![forbid(unsafe_code)]
 
