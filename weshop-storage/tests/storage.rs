@@ -89,7 +89,7 @@ async fn surreal_kv_crash_resume() {
     let url = format!("surrealkv://{}", dir.path().join("shop").display());
     crash_resume::crash_resume(|| {
         let url = url.clone();
-        async move { Arc::new(SurrealStore::connect(&url).await.unwrap()) }
+        async move { open(&url).await.unwrap() }
     })
     .await;
 }
