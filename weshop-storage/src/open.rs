@@ -1,14 +1,5 @@
 //! A store from a URL: the one place that maps storage URLs to backends (in the style of
-//! `object_store::parse_url`).
-//!
-//! | URL                | Backend                                                        |
-//! |--------------------|----------------------------------------------------------------|
-//! | `memory://`        | [`MemoryStore`] (also `memory:`); nothing survives a restart   |
-//! | `mem://`           | [`SurrealStore`](crate::SurrealStore), embedded, in memory     |
-//! | `surrealkv://PATH` | SurrealDB embedded on disk in directory `PATH` (created)       |
-//! | `ws://HOST:PORT`   | a SurrealDB server (also `wss://`); see [`OpenOptions`]        |
-//!
-//! The SurrealDB URLs need the `surrealdb` feature (on by default).
+//! `object_store::parse_url`). See [`open`] for the URLs.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -118,7 +109,18 @@ pub enum OpenError {
     },
 }
 
-/// Opens the store at `url` (see the [table](self)) with [`OpenOptions::default`].
+/// Opens the store at `url` with [`OpenOptions::default`]:
+///
+/// | URL                | Backend                                                        |
+/// |--------------------|----------------------------------------------------------------|
+/// | `memory://`        | [`MemoryStore`] (also `memory:`); nothing survives a restart   |
+/// | `mem://`           | `SurrealStore`, embedded, in memory                            |
+/// | `surrealkv://PATH` | SurrealDB embedded on disk in directory `PATH` (created)       |
+/// | `ws://HOST:PORT`   | a SurrealDB server (also `wss://`); see [`OpenOptions`]        |
+///
+/// The SurrealDB URLs need the `surrealdb` feature (on by default). An on-disk database that
+/// is still locked (its last handle dropped a moment ago, or a process being replaced holds
+/// it) is tried again for up to [`OpenOptions::lock_wait`].
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), weshop_storage::OpenError> {
@@ -130,8 +132,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, OpenError> {
     open_with(url, OpenOptions::default()).await
 }
 
-/// Opens the store at `url` (see the [table](self)) with these names, credentials and lock
-/// wait.
+/// Opens the store at `url` (see [`open`]) with these names, credentials and lock wait.
 pub async fn open_with(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>, OpenError> {
     if url.starts_with("memory:") {
         tracing::info!("storage: in memory (nothing survives a restart)");
