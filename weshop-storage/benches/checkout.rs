@@ -1,7 +1,9 @@
-//! Checkout throughput and latency through `ShopService` on a SurrealDB store.
+//! Checkout throughput and latency through a shop assembled with `ShopBuilder` on a store
+//! opened by URL (a SurrealDB one by default).
 //!
 //! `cargo bench -p weshop-storage --bench checkout -- [URL] [CLIENTS] [ORDERS_PER_CLIENT]`
-//! (defaults: a fresh `surrealkv://` directory, 16 clients, 50 orders each). Each client is a
+//! (defaults: a fresh `surrealkv://` directory, 16 clients, 50 orders each; any URL that
+//! `weshop_storage::open` takes, `memory://` too). Each client is a
 //! customer who fills a cart with two products and checks out, over and over; the stock is
 //! shared, so checkouts contend on the same rows as in a real sale. Prints orders per second
 //! and latency percentiles of the checkout call alone.
@@ -9,21 +11,16 @@
 use std::{sync::Arc, time::Instant};
 
 use weshop_core::{
+    assembly::ShopBuilder,
     domain::{
         CardNumber, Category, Currency, DeliveryOption, Description, Email, Location, Money,
         Password, PasswordHash, PaymentMethod, PersonName, ProductName, Quantity, Roles,
         StockDelta, Timestamp, WarehouseId, WarehouseSite, Weight,
     },
-    driver::FulfilmentDriver,
-    fulfilment::Fulfilment,
-    notify::InMemoryNotifier,
     payments::{IdempotencyKey, Payments, SimulatedGateway},
-    ports::SystemClock,
-    service::{ShopConfig, ShopService},
     shop::{Checkout, Shop},
-    store::{AccountStore, CatalogStore, NewProduct, NewUser, OrderStore},
+    store::{NewProduct, NewUser},
 };
-use weshop_storage::SurrealStore;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -39,30 +36,23 @@ async fn main() {
     let clients: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(16);
     let per_client: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
 
-    let store = Arc::new(SurrealStore::connect(&url).await.expect("open store"));
+    let store = weshop_storage::open(&url).await.expect("open store");
     let warehouses: Vec<WarehouseSite> = (1..=3)
         .map(|i| WarehouseSite {
             id: WarehouseId::new(i).unwrap(),
             location: Location::new(i * 20, i * 10),
         })
         .collect();
-    for w in &warehouses {
-        store.put_warehouse(*w).await.unwrap();
-    }
     let gateway = Arc::new(SimulatedGateway::new());
-    let driver = Arc::new(FulfilmentDriver::new(
-        store.clone(),
-        Fulfilment::new(warehouses.clone()),
-        Arc::new(SystemClock),
-    ));
-    let shop = Arc::new(ShopService::new(
-        store.clone(),
-        gateway.clone(),
-        Arc::new(InMemoryNotifier::new()),
-        driver,
-        Arc::new(SystemClock),
-        ShopConfig::default(),
-    ));
+    // Checkout alone is measured: the shop is assembled (warehouses registered, service and
+    // driver built) but its outbox never starts.
+    let assembled = ShopBuilder::new(store.clone())
+        .warehouses(warehouses.clone())
+        .payments(gateway.clone())
+        .build()
+        .await
+        .expect("assemble the shop");
+    let shop = assembled.shop().clone();
     let hash = PasswordHash::create(&Password::new("benchmark password").unwrap());
     let seller = store
         .create_user(NewUser {

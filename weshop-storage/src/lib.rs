@@ -1,23 +1,35 @@
 //! WeShop storage: backends behind `weshop-core`'s storage traits.
 //!
+//! - [`open`]: a store from a URL (`memory://`, `mem://`, `surrealkv://PATH`, `ws://HOST:PORT`),
+//!   the one place that maps URLs to backends;
 //! - [`MemoryStore`]: everything in memory, for tests and embedding;
 //! - [`SurrealStore`] (feature `surrealdb`, on by default): SurrealDB, embedded in memory
 //!   (`mem://`), embedded on disk (`surrealkv://PATH`) or a server (`ws://HOST:PORT`);
-//! - `conformance` (feature `testing`, on by default): one suite of checks that every backend
+//! - `conformance` (feature `testing`, off by default): one suite of checks that every backend
 //!   passes, public so that other backends can run it too.
 #![forbid(unsafe_code)]
 
 pub mod memory;
 pub use memory::MemoryStore;
 
+mod open;
+pub use open::{OpenError, OpenOptions, SUPPORTED_SCHEMES, open, open_with};
+
 #[cfg(feature = "testing")]
 pub mod conformance;
 
 #[cfg(feature = "surrealdb")]
-pub mod codec;
+pub mod documents;
 #[cfg(feature = "surrealdb")]
 pub mod surreal;
 #[cfg(feature = "surrealdb")]
 pub use surreal::{SurrealOptions, SurrealStore};
 
 pub use weshop_core as core;
+
+use weshop_core::store::StoreError;
+
+/// Stored data that does not parse back into the domain.
+pub(crate) fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}

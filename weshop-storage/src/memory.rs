@@ -24,6 +24,8 @@ use weshop_core::{
     },
 };
 
+use crate::corrupt;
+
 /// Everything a shop stores, in memory, lost when dropped.
 ///
 /// Ids (users, products, orders, outbox entries) count up from 1 and are never reused. Search
@@ -75,10 +77,6 @@ fn next_id(last: &mut i64, what: &str) -> Result<i64, StoreError> {
         .checked_add(1)
         .ok_or_else(|| StoreError::Backend(format!("{what} ids exhausted")))?;
     Ok(*last)
-}
-
-fn corrupt(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(error.to_string())
 }
 
 impl State {

@@ -1,50 +1,61 @@
-//! The storage integration tests: the conformance suite against every backend, and a crash in
-//! the middle of fulfilment on an embedded on-disk database.
+//! The storage integration tests: the conformance suite and the shop's checkout against every
+//! backend, and a crash in the middle of fulfilment on an embedded on-disk database.
 //!
-//! One test per backend, each running [`conformance::run_all`] with a constructor of fresh,
-//! empty stores. To add a backend, add a test like `memory` below.
+//! One test per backend, each running [`conformance::run_all`] (the storage traits) and then
+//! [`shop::run_all`] (checkout through a shop assembled over the store) with a constructor of
+//! fresh, empty stores. To add a backend, add a test like `memory` below.
 
+#[cfg(feature = "surrealdb")]
 #[path = "support/crash_resume.rs"]
 mod crash_resume;
+mod shop;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
-};
+use std::sync::Arc;
+#[cfg(feature = "surrealdb")]
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use weshop_storage::{MemoryStore, SurrealOptions, SurrealStore, conformance};
+use weshop_storage::{MemoryStore, conformance};
+#[cfg(feature = "surrealdb")]
+use weshop_storage::{OpenOptions, SurrealStore, open, open_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory() {
-    conformance::run_all(|| async { Arc::new(MemoryStore::new()) }).await;
+    let new_store = || async { Arc::new(MemoryStore::new()) };
+    conformance::run_all(&new_store).await;
+    shop::run_all(&new_store).await;
 }
 
+/// Embedded in memory, as a concrete [`SurrealStore`].
+#[cfg(feature = "surrealdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn surreal_mem() {
-    conformance::run_all(|| async { Arc::new(SurrealStore::connect("mem://").await.unwrap()) })
-        .await;
+    let new_store = || async { Arc::new(SurrealStore::connect("mem://").await.unwrap()) };
+    conformance::run_all(&new_store).await;
+    shop::run_all(&new_store).await;
 }
 
+/// Embedded on disk, each store in a directory of its own, opened by URL (a `dyn Store`).
+#[cfg(feature = "surrealdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn surreal_kv() {
     let dir = tempfile::tempdir().unwrap();
     let next = AtomicUsize::new(0);
     let root = dir.path().to_path_buf();
-    conformance::run_all(|| {
+    let new_store = || {
         let path = root.join(format!("db{}", next.fetch_add(1, Ordering::Relaxed)));
         async move {
-            Arc::new(
-                SurrealStore::connect(&format!("surrealkv://{}", path.display()))
-                    .await
-                    .unwrap(),
-            )
+            open(&format!("surrealkv://{}", path.display()))
+                .await
+                .unwrap()
         }
-    })
-    .await;
+    };
+    conformance::run_all(&new_store).await;
+    shop::run_all(&new_store).await;
 }
 
 /// Against a SurrealDB server, when `WESHOP_TEST_SURREAL_URL` is set (e.g.
 /// `ws://127.0.0.1:8000`); each store gets a database of its own.
+#[cfg(feature = "surrealdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn surreal_server() {
     let Ok(url) = std::env::var("WESHOP_TEST_SURREAL_URL") else {
@@ -55,27 +66,30 @@ async fn surreal_server() {
     let pass = std::env::var("WESHOP_TEST_SURREAL_PASS").unwrap_or_else(|_| "root".into());
     let run = std::process::id();
     let next = AtomicUsize::new(0);
-    conformance::run_all(|| {
-        let options = SurrealOptions {
+    let new_store = || {
+        let options = OpenOptions {
             namespace: "weshop_test".into(),
             database: format!("run{run}_{}", next.fetch_add(1, Ordering::Relaxed)),
             root: Some((user.clone(), pass.clone())),
+            ..OpenOptions::default()
         };
         let url = url.clone();
-        async move { Arc::new(SurrealStore::connect_with(&url, options).await.unwrap()) }
-    })
-    .await;
+        async move { open_with(&url, options).await.unwrap() }
+    };
+    conformance::run_all(&new_store).await;
+    shop::run_all(&new_store).await;
 }
 
 /// Drop the shop mid-flow and reopen the same surrealkv directory: every order is still
 /// delivered, each packed, loaded, delivered and charged exactly once.
+#[cfg(feature = "surrealdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn surreal_kv_crash_resume() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("surrealkv://{}", dir.path().join("shop").display());
     crash_resume::crash_resume(|| {
         let url = url.clone();
-        async move { Arc::new(SurrealStore::connect(&url).await.unwrap()) }
+        async move { open(&url).await.unwrap() }
     })
     .await;
 }

@@ -14,17 +14,15 @@ use std::{
 
 use async_trait::async_trait;
 use weshop_core::{
+    assembly::{AssembledShop, RunningShop, ShopBuilder},
     domain::{
         CardNumber, Category, Currency, DeliveryOption, Description, Email, Location, Money,
         OrderStatus, Password, PasswordHash, PersonName, ProductName, Quantity, Roles, ShipId,
         Timestamp, TruckId, WarehouseId, WarehouseSite, Weight,
     },
-    driver::{FulfilmentDriver, Ports},
-    fulfilment::{Fulfilment, FulfilmentEvent, ShippingCommand, WarehouseCommand},
-    notify::InMemoryNotifier,
+    fulfilment::{FulfilmentEvent, ShippingCommand, WarehouseCommand},
     payments::{IdempotencyKey, Payments, SimulatedGateway},
-    ports::{PortError, Shipping, SystemClock, Warehouse},
-    service::{ShopConfig, ShopService},
+    ports::{PortError, Shipping, Warehouse},
     shop::{Checkout, Shop},
     store::{NewProduct, NewUser, Store},
 };
@@ -132,31 +130,21 @@ impl Shipping for FakeWorld {
     }
 }
 
-/// The running part of a shop: its outbox and the pump of world answers.
-struct Running {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+/// The running part of a shop: the assembled shop's outbox, and the test's own pump of world
+/// answers into its driver.
+struct Running<S: Store + ?Sized> {
+    shop: RunningShop<S>,
+    pump: tokio::task::JoinHandle<()>,
 }
 
-impl Running {
-    fn start<S: Store + 'static>(
-        driver: Arc<FulfilmentDriver<S>>,
-        world: FakeWorld,
-        gateway: Arc<SimulatedGateway>,
-    ) -> Self {
-        let ports = Ports {
-            warehouse: Arc::new(world.clone()),
-            shipping: Arc::new(world.clone()),
-            payments: gateway,
-            notifier: Arc::new(InMemoryNotifier::new()),
-        };
-        let outbox = {
-            let driver = driver.clone();
-            tokio::spawn(async move {
-                driver
-                    .run_outbox(ports, Duration::from_millis(20), std::future::pending())
-                    .await
-            })
-        };
+impl<S: Store + ?Sized + 'static> Running<S> {
+    /// Starts the outbox over the fake world (resuming what a previous life left) and the pump.
+    async fn start(shop: AssembledShop<S>, world: FakeWorld) -> Self {
+        let shop = shop
+            .start(Arc::new(world.clone()), Arc::new(world.clone()))
+            .await
+            .expect("start the shop");
+        let driver = shop.driver().clone();
         let pump = tokio::spawn(async move {
             loop {
                 match world.peek() {
@@ -169,28 +157,38 @@ impl Running {
                 }
             }
         });
-        Self {
-            tasks: vec![outbox, pump],
-        }
+        Self { shop, pump }
     }
 
     /// Stops everything at whatever await point it is at: a crash, as far as the store sees.
     async fn crash(self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.pump.abort();
+        self.shop.abort().await;
+        let _ = self.pump.await;
     }
+}
+
+/// A shop over `store` with `warehouse` and `gateway`, assembled but not started.
+async fn assemble<S: Store + ?Sized + 'static>(
+    store: &Arc<S>,
+    warehouse: WarehouseSite,
+    gateway: &Arc<SimulatedGateway>,
+) -> AssembledShop<S> {
+    ShopBuilder::new(store.clone())
+        .warehouses([warehouse])
+        .payments(gateway.clone())
+        .outbox_retry(Duration::from_millis(20))
+        .build()
+        .await
+        .expect("assemble the shop")
 }
 
 const ORDERS: i64 = 30;
 
-/// Runs the scenario on a surrealkv store at `url`, opened by `open` (twice).
+/// Runs the scenario on a store opened by `open` (twice, on the same data).
 pub async fn crash_resume<S, F, Fut>(open: F)
 where
-    S: Store + 'static,
+    S: Store + ?Sized + 'static,
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Arc<S>>,
 {
@@ -200,25 +198,12 @@ where
         id: WarehouseId::new(1).unwrap(),
         location: Location::new(10, 10),
     };
-    let engine = Fulfilment::new([warehouse]);
     let usd = Currency::USD;
 
     // First life: a catalog, stock on its way, and ORDERS orders.
     let store = open().await;
-    store.put_warehouse(warehouse).await.unwrap();
-    let driver = Arc::new(FulfilmentDriver::new(
-        store.clone(),
-        engine.clone(),
-        Arc::new(SystemClock),
-    ));
-    let shop = ShopService::new(
-        store.clone(),
-        gateway.clone(),
-        Arc::new(InMemoryNotifier::new()),
-        driver.clone(),
-        Arc::new(SystemClock),
-        ShopConfig::default(),
-    );
+    let assembled = assemble(&store, warehouse, &gateway).await;
+    let shop = assembled.shop().clone();
     let seller = store
         .create_user(NewUser {
             email: Email::parse("seller@example.com").unwrap(),
@@ -293,7 +278,7 @@ where
     }
     // Orders wait for the stock bought above. Let fulfilment get going, then crash in the
     // middle of it.
-    let running = Running::start(driver.clone(), world.clone(), gateway.clone());
+    let running = Running::start(assembled, world.clone()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let acted = world.log.lock().unwrap().acted.len();
@@ -317,19 +302,12 @@ where
         "the crash came too late to test anything: {before:?}"
     );
     drop(shop);
-    drop(driver);
     drop(store);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // Second life on the same data.
     let store = open().await;
-    let driver = Arc::new(FulfilmentDriver::new(
-        store.clone(),
-        engine,
-        Arc::new(SystemClock),
-    ));
-    driver.resume().await.unwrap();
-    let running = Running::start(driver.clone(), world.clone(), gateway.clone());
+    let running = Running::start(assemble(&store, warehouse, &gateway).await, world.clone()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let now = statuses(&*store, &order_ids).await;
@@ -379,7 +357,10 @@ where
     assert_eq!(gateway.net_captured_minor(), total);
 }
 
-async fn statuses<S: Store>(store: &S, ids: &[weshop_core::domain::OrderId]) -> Vec<OrderStatus> {
+async fn statuses<S: Store + ?Sized>(
+    store: &S,
+    ids: &[weshop_core::domain::OrderId],
+) -> Vec<OrderStatus> {
     let mut out = Vec::new();
     for id in ids {
         out.push(store.order(*id).await.unwrap().unwrap().status());

@@ -1,0 +1,134 @@
+//! Accounts and login sessions.
+
+use async_trait::async_trait;
+use surrealdb::types::Value;
+use weshop_core::{
+    domain::{Email, LoginSession, Timestamp, TokenHash, User, UserId},
+    store::{AccountStore, NewUser, StoreError},
+};
+
+use super::{
+    SurrealStore, TxError, backend, message,
+    query::Sql,
+    rows::{IdRow, SessionRow, UserRow, int, user_of},
+};
+use crate::{
+    corrupt,
+    documents::{UserDoc, to_json},
+};
+
+#[async_trait]
+impl AccountStore for SurrealStore {
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        let id = self.next_id("account_seq").await?;
+        let user = user.with_id(UserId::new(id).map_err(corrupt)?);
+        let mut sql = Sql::default();
+        let id = sql.var(user.id.get());
+        let email = sql.var(user.email.as_str().to_string());
+        let customer = sql.var(user.roles.customer);
+        let doc = sql.var(to_json(&UserDoc::from(&user)));
+        sql.push(&format!(
+            "CREATE type::record('account', {id}) SET email = {email}, customer = {customer}, \
+             doc = {doc}"
+        ));
+        match self.run(&sql).await {
+            Ok(_) => Ok(user),
+            // The unique index on email refuses a second account.
+            Err(TxError::Other(text)) if text.contains("account_email") => {
+                Err(StoreError::Duplicate(format!("email {}", user.email)))
+            }
+            Err(e) => Err(backend(message(e))),
+        }
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(id.get());
+        sql.push(&format!(
+            "SELECT doc, email FROM type::record('account', {v})"
+        ));
+        let rows: Vec<UserRow> = self.read(sql).await?;
+        rows.into_iter().next().map(user_of).transpose()
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(email.as_str().to_string());
+        sql.push(&format!("SELECT doc, email FROM account WHERE email = {v}"));
+        let rows: Vec<UserRow> = self.read(sql).await?;
+        rows.into_iter().next().map(user_of).transpose()
+    }
+
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut sql = Sql::default();
+        let id = sql.var(user.id.get());
+        let customer = sql.var(user.roles.customer);
+        let doc = sql.var(to_json(&UserDoc::from(user)));
+        let updated = sql.push(&format!(
+            "UPDATE type::record('account', {id}) SET customer = {customer}, doc = {doc} \
+             RETURN VALUE record::id(id)"
+        ));
+        let mut response = self
+            .transact(|| sql.clone())
+            .await
+            .map_err(|e| backend(message(e)))?;
+        let ids: Vec<i64> = response.take(updated).map_err(backend)?;
+        if ids.is_empty() {
+            return Err(StoreError::NotFound(format!("user {}", user.id)));
+        }
+        Ok(())
+    }
+
+    async fn customers(&self) -> Result<Vec<UserId>, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT record::id(id) AS id FROM account WHERE customer = true ORDER BY id");
+        let rows: Vec<IdRow> = self.read(sql).await?;
+        let mut ids = rows
+            .into_iter()
+            .map(|r| UserId::new(r.id).map_err(corrupt))
+            .collect::<Result<Vec<_>, _>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError> {
+        let mut sql = Sql::default();
+        let token = sql.var(session.token.as_str().to_string());
+        let user = sql.var(session.user.get());
+        let expires = sql.var(i64::try_from(session.expires.millis()).unwrap_or(i64::MAX));
+        sql.push(&format!(
+            "UPSERT type::record('session', {token}) SET user = {user}, expires = {expires}"
+        ));
+        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        Ok(())
+    }
+
+    async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(token.as_str().to_string());
+        sql.push(&format!(
+            "SELECT user, expires FROM type::record('session', {v})"
+        ));
+        let rows: Vec<SessionRow> = self.read(sql).await?;
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                Ok(LoginSession {
+                    user: UserId::new(r.user).map_err(corrupt)?,
+                    token: token.clone(),
+                    expires: Timestamp(int(r.expires, "expiry")?),
+                })
+            })
+            .transpose()
+    }
+
+    async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(token.as_str().to_string());
+        sql.push(&format!(
+            "DELETE type::record('session', {v}) RETURN BEFORE"
+        ));
+        let rows: Vec<Value> = self.read(sql).await?;
+        Ok(!rows.is_empty())
+    }
+}

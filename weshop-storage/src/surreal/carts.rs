@@ -1,0 +1,53 @@
+//! Carts.
+
+use async_trait::async_trait;
+use weshop_core::{
+    domain::{Cart, ProductId, Quantity, UserId},
+    store::{CartStore, StoreError},
+};
+
+use super::{SurrealStore, backend, message, query::Sql, rows::CartRow};
+use crate::corrupt;
+
+#[async_trait]
+impl CartStore for SurrealStore {
+    async fn cart(&self, user: UserId) -> Result<Cart, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(user.get());
+        sql.push(&format!("SELECT lines FROM type::record('cart', {v})"));
+        let rows: Vec<CartRow> = self.read(sql).await?;
+        let mut cart = Cart::new();
+        for row in rows {
+            for line in row.lines {
+                let [product, quantity] = line[..] else {
+                    return Err(StoreError::Corrupt("cart line".into()));
+                };
+                let product = ProductId::new(product).map_err(corrupt)?;
+                let quantity = Quantity::new(quantity).map_err(corrupt)?;
+                cart.add(product, quantity).map_err(corrupt)?;
+            }
+        }
+        Ok(cart)
+    }
+
+    async fn save_cart(&self, user: UserId, cart: &Cart) -> Result<(), StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(user.get());
+        if cart.is_empty() {
+            sql.push(&format!("DELETE type::record('cart', {v})"));
+        } else {
+            let lines: Vec<Vec<i64>> = cart
+                .lines()
+                .map(|(p, q)| vec![p.get(), i64::from(q.get())])
+                .collect();
+            let lines = sql.var(lines);
+            sql.push(&format!(
+                "UPSERT type::record('cart', {v}) SET lines = {lines}"
+            ));
+        }
+        self.transact(|| sql.clone())
+            .await
+            .map_err(|e| backend(message(e)))?;
+        Ok(())
+    }
+}

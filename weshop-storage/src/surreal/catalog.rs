@@ -1,0 +1,269 @@
+//! Products, search, categories, warehouses and stock.
+
+use async_trait::async_trait;
+use surrealdb::types::Value;
+use weshop_core::{
+    domain::{
+        Category, Location, Product, ProductId, Stock, StockDelta, WarehouseId, WarehouseSite,
+    },
+    store::{CatalogStore, NewProduct, Page, ProductQuery, ProductSort, StoreError, search_terms},
+};
+
+use super::{
+    SurrealStore, backend, message,
+    query::Sql,
+    rows::{CategoryRow, CountRow, ProductRow, StockRow, WarehouseRow, int, product_of, stock_of},
+};
+use crate::{
+    corrupt,
+    documents::{ProductDoc, to_json},
+};
+
+/// The words a product is found by: its name, description and category.
+fn product_terms(name: &str, description: &str, category: &str) -> String {
+    let mut terms = search_terms(name);
+    terms.extend(search_terms(description));
+    terms.extend(search_terms(category));
+    terms.join(" ")
+}
+
+impl SurrealStore {
+    /// Appends stock changes to a block: each upserts its row and throws
+    /// `stock:PRODUCT:WAREHOUSE:AVAILABLE_BEFORE` if its counts would break the invariant.
+    pub(super) fn push_stock(sql: &mut Sql, deltas: &[StockDelta]) {
+        for d in deltas {
+            let w = sql.var(i64::from(d.warehouse.get()));
+            let p = sql.var(d.product.get());
+            let oh = sql.var(d.on_hand);
+            let inc = sql.var(d.incoming);
+            let res = sql.var(d.reserved);
+            let net = sql.var(d.on_hand + d.incoming - d.reserved);
+            let row = format!("$s{}", sql.statements);
+            sql.push(&format!(
+                "LET {row} = (UPSERT ONLY type::record('stock', [{w}, {p}]) SET \
+                 warehouse = {w}, product = {p}, on_hand = (on_hand ?? 0) + {oh}, \
+                 incoming = (incoming ?? 0) + {inc}, reserved = (reserved ?? 0) + {res} \
+                 RETURN AFTER)"
+            ));
+            sql.push(&format!(
+                "IF {row}.on_hand < 0 OR {row}.incoming < 0 OR {row}.reserved < 0 \
+                 OR {row}.reserved > {row}.on_hand + {row}.incoming {{ \
+                 THROW 'stock:' + <string>{p} + ':' + <string>{w} + ':' + \
+                 <string>({row}.on_hand + {row}.incoming - {row}.reserved - {net}) }}"
+            ));
+        }
+    }
+}
+
+#[async_trait]
+impl CatalogStore for SurrealStore {
+    async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError> {
+        let id = ProductId::new(self.next_id("product_seq").await?).map_err(corrupt)?;
+        let product = product.with_id(id);
+        let mut sql = Sql::default();
+        let statement = product_write(&mut sql, &product, "CREATE");
+        sql.push(&statement);
+        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        Ok(product)
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(id.get());
+        sql.push(&format!(
+            "SELECT doc, seller FROM type::record('product', {v})"
+        ));
+        let rows: Vec<ProductRow> = self.read(sql).await?;
+        rows.into_iter().next().map(product_of).transpose()
+    }
+
+    async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
+        let mut sql = Sql::default();
+        let statement = product_write(&mut sql, product, "UPDATE");
+        let updated = sql.push(&format!("{statement} RETURN VALUE record::id(id)"));
+        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        let ids: Vec<i64> = response.take(updated).map_err(backend)?;
+        if ids.is_empty() {
+            return Err(StoreError::NotFound(format!("product {}", product.id)));
+        }
+        Ok(())
+    }
+
+    async fn delete_product(&self, id: ProductId) -> Result<bool, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(id.get());
+        sql.push(&format!(
+            "DELETE type::record('product', {v}) RETURN BEFORE"
+        ));
+        let rows: Vec<Value> = self.read(sql).await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn search(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError> {
+        let mut sql = Sql::default();
+        let mut filters = Vec::new();
+        let terms = query.text.as_deref().map(search_terms).unwrap_or_default();
+        let text = !terms.is_empty();
+        if text {
+            let q = sql.var(terms.join(" "));
+            filters.push(format!("terms @1@ {q}"));
+        }
+        if let Some(category) = &query.category {
+            let v = sql.var(category.as_str().to_string());
+            filters.push(format!("category = {v}"));
+        }
+        if let Some(seller) = query.seller {
+            let v = sql.var(seller.get());
+            filters.push(format!("seller = {v}"));
+        }
+        if let Some(min) = query.min_price {
+            let v = sql.var(min);
+            filters.push(format!("price >= {v}"));
+        }
+        if let Some(max) = query.max_price {
+            let v = sql.var(max);
+            filters.push(format!("price <= {v}"));
+        }
+        let filter = if filters.is_empty() {
+            "true".to_string()
+        } else {
+            filters.join(" AND ")
+        };
+        let order = match query.sort {
+            ProductSort::Relevance if text => "score DESC, pid DESC",
+            ProductSort::Relevance | ProductSort::Newest => "pid DESC",
+            ProductSort::PriceAsc => "price ASC, pid ASC",
+            ProductSort::PriceDesc => "price DESC, pid ASC",
+            ProductSort::Name => "name_key ASC, pid ASC",
+        };
+        let score = if text {
+            ", search::score(1) AS score"
+        } else {
+            ""
+        };
+        let limit = sql.var(query.limit as i64);
+        let start = sql.var(query.offset as i64);
+        let rows_at = sql.push(&format!(
+            "SELECT doc, seller, record::id(id) AS pid, price, name_key{score} FROM product \
+             WHERE {filter} ORDER BY {order} LIMIT {limit} START {start}"
+        ));
+        let count_at = sql.push(&format!(
+            "SELECT count() AS count FROM product WHERE {filter} GROUP ALL"
+        ));
+        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        let rows: Vec<ProductRow> = response.take(rows_at).map_err(backend)?;
+        let count: Option<CountRow> = response.take(count_at).map_err(backend)?;
+        let items = rows
+            .into_iter()
+            .map(product_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total: count.map(|c| c.count.max(0) as u64).unwrap_or(0),
+        })
+    }
+
+    async fn categories(&self) -> Result<Vec<(Category, u64)>, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT category, count() AS count FROM product GROUP BY category");
+        let rows: Vec<CategoryRow> = self.read(sql).await?;
+        let mut out = rows
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    Category::parse(&r.category).map_err(corrupt)?,
+                    r.count.max(0) as u64,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        Ok(out)
+    }
+
+    async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError> {
+        let mut sql = Sql::default();
+        let id = sql.var(i64::from(warehouse.id.get()));
+        let x = sql.var(i64::from(warehouse.location.x));
+        let y = sql.var(i64::from(warehouse.location.y));
+        sql.push(&format!(
+            "UPSERT type::record('warehouse', {id}) SET x = {x}, y = {y}"
+        ));
+        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        Ok(())
+    }
+
+    async fn warehouses(&self) -> Result<Vec<WarehouseSite>, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT record::id(id) AS id, x, y FROM warehouse");
+        let rows: Vec<WarehouseRow> = self.read(sql).await?;
+        let mut out = rows
+            .into_iter()
+            .map(|r| {
+                Ok(WarehouseSite {
+                    id: WarehouseId::new(int(r.id, "warehouse id")?).map_err(corrupt)?,
+                    location: Location::new(int(r.x, "x")?, int(r.y, "y")?),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_by_key(|w| w.id);
+        Ok(out)
+    }
+
+    async fn stock(&self, product: ProductId) -> Result<Vec<(WarehouseId, Stock)>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(product.get());
+        sql.push(&format!(
+            "SELECT warehouse, on_hand, incoming, reserved FROM stock WHERE product = {v}"
+        ));
+        let rows: Vec<StockRow> = self.read(sql).await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    WarehouseId::new(int(r.warehouse, "warehouse id")?).map_err(corrupt)?,
+                    stock_of(r)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_by_key(|(w, _)| *w);
+        Ok(out)
+    }
+
+    async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
+        self.transact(|| {
+            let mut sql = Sql::default();
+            sql.push("BEGIN TRANSACTION");
+            Self::push_stock(&mut sql, deltas);
+            sql.push("COMMIT TRANSACTION");
+            sql
+        })
+        .await
+        .map_err(Self::failure)?;
+        Ok(())
+    }
+}
+
+/// A CREATE or UPDATE of a product record, without its terminator.
+fn product_write(sql: &mut Sql, product: &Product, verb: &str) -> String {
+    let id = sql.var(product.id.get());
+    let seller = sql.var(product.seller.get());
+    let category = sql.var(product.category.as_str().to_string());
+    let price = sql.var(product.price.minor());
+    let name_key = sql.var(product.name.as_str().to_lowercase());
+    let terms = sql.var(product_terms(
+        product.name.as_str(),
+        product.description.as_str(),
+        product.category.as_str(),
+    ));
+    let doc = sql.var(to_json(&ProductDoc::from(product)));
+    // The seller of a product never changes: only CREATE sets it.
+    let seller = if verb == "CREATE" {
+        format!("seller = {seller}, ")
+    } else {
+        String::new()
+    };
+    format!(
+        "{verb} type::record('product', {id}) SET {seller}category = {category}, \
+         price = {price}, name_key = {name_key}, terms = {terms}, doc = {doc}"
+    )
+}

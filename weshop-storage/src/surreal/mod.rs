@@ -1,0 +1,244 @@
+//! The SurrealDB backend: one [`SurrealStore`] for every engine, chosen by URL.
+//!
+//! - `mem://`: embedded, in memory (tests, demos);
+//! - `surrealkv://PATH`: embedded, on disk (the server's default);
+//! - `ws://HOST:PORT` (or `wss://`): a SurrealDB server, which can itself run on TiKV when a
+//!   shop outgrows one machine. Credentials come with [`SurrealStore::connect_with`].
+//!
+//! Queryable fields are columns with indexes (email, seller, category, price, status, …); the
+//! rest of each record is a JSON document parsed back through the domain (see
+//! [`crate::documents`]). Product search uses a full-text index whose analyzer stores every
+//! prefix of every word (edge n-grams), so "mu" finds "mug" through the index, not by scanning.
+//!
+//! Every change that must be atomic runs as one `BEGIN … COMMIT` block. The engines use
+//! snapshot isolation and refuse the later of two conflicting commits; such a block is retried
+//! (with jittered backoff), so concurrent checkouts serialize on the stock they share and never
+//! oversell. Stock checks run inside the block and `THROW` to abort it.
+//!
+//! Most programs open a store through [`crate::open`], which maps these URLs (and
+//! `memory://`) to a backend, creates a `surrealkv://` directory and waits for its lock.
+//!
+//! Inside: this module connects and runs blocks (retrying write conflicts); `schema` holds the
+//! versioned migrations, `query` the query builder, `rows` what queries return, and
+//! `accounts`, `catalog`, `carts` and `orders` implement one storage trait each.
+
+mod accounts;
+mod carts;
+mod catalog;
+mod orders;
+mod query;
+mod rows;
+mod schema;
+
+use std::time::Duration;
+
+use surrealdb::{
+    Surreal,
+    engine::any::{self, Any},
+    opt::auth::Root,
+    types::{QueryError, SurrealValue},
+};
+use weshop_core::{
+    domain::{ProductId, WarehouseId},
+    store::StoreError,
+};
+
+use query::Sql;
+
+/// Most attempts of a transaction that keeps losing write conflicts.
+const MAX_ATTEMPTS: u32 = 200;
+
+/// A WeShop store on SurrealDB.
+#[derive(Clone)]
+pub struct SurrealStore {
+    db: Surreal<Any>,
+}
+
+/// Credentials and names for a SurrealDB server.
+#[derive(Debug, Clone)]
+pub struct SurrealOptions {
+    /// Namespace.
+    pub namespace: String,
+    /// Database.
+    pub database: String,
+    /// Root user and password, for servers (embedded engines need none).
+    pub root: Option<(String, String)>,
+}
+
+impl Default for SurrealOptions {
+    fn default() -> Self {
+        Self {
+            namespace: "weshop".into(),
+            database: "shop".into(),
+            root: None,
+        }
+    }
+}
+
+/// Why a block failed.
+enum TxError {
+    /// Lost a write conflict: try again.
+    Conflict,
+    /// A `THROW`n message.
+    Thrown(String),
+    /// Anything else.
+    Other(String),
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+impl SurrealStore {
+    /// Opens the database at `url` (see the [module docs](self)) with default names, and runs
+    /// any pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, SurrealOptions::default()).await
+    }
+
+    /// Opens the database at `url` with these names and credentials.
+    pub async fn connect_with(url: &str, options: SurrealOptions) -> Result<Self, StoreError> {
+        let db = any::connect(url)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot open {url}: {e}")))?;
+        if let Some((username, password)) = options.root {
+            db.signin(Root { username, password })
+                .await
+                .map_err(|e| StoreError::Backend(format!("sign-in to {url}: {e}")))?;
+        }
+        db.use_ns(options.namespace)
+            .use_db(options.database)
+            .await
+            .map_err(backend)?;
+        let store = Self { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The next value of a sequence (ids are never reused; a crash may leave gaps).
+    async fn next_id(&self, sequence: &str) -> Result<i64, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(sequence.to_string());
+        sql.push(&format!("RETURN sequence::nextval({v})"));
+        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        let id: Option<i64> = response.take(0).map_err(backend)?;
+        id.ok_or_else(|| backend(format!("{sequence} returned nothing")))
+    }
+
+    /// Runs a query once; per-statement errors become a [`TxError`].
+    async fn run(&self, sql: &Sql) -> Result<surrealdb::IndexedResults, TxError> {
+        let mut query = self.db.query(sql.text.as_str());
+        for (name, value) in &sql.vars {
+            query = query.bind((name.clone(), value.clone()));
+        }
+        let mut response = query.await.map_err(|e| classify(&e))?;
+        let mut errors: Vec<(usize, surrealdb::Error)> =
+            response.take_errors().into_iter().collect();
+        if errors.is_empty() {
+            return Ok(response);
+        }
+        errors.sort_by_key(|(i, _)| *i);
+        let conflict = errors
+            .iter()
+            .any(|(_, e)| e.query_details() == Some(&QueryError::TransactionConflict));
+        let real = errors.iter().map(|(_, e)| e).find(|e| {
+            !matches!(
+                e.query_details(),
+                Some(QueryError::NotExecuted) | Some(QueryError::Cancelled)
+            )
+        });
+        Err(match real {
+            Some(e) if e.is_thrown() => TxError::Thrown(
+                e.message()
+                    .trim_start_matches("An error occurred: ")
+                    .to_string(),
+            ),
+            _ if conflict => TxError::Conflict,
+            Some(e) => classify(e),
+            None => TxError::Other(errors[0].1.to_string()),
+        })
+    }
+
+    /// Runs a block, retrying it while it loses write conflicts. `build` makes the block anew
+    /// for each attempt.
+    async fn transact(
+        &self,
+        mut build: impl FnMut() -> Sql,
+    ) -> Result<surrealdb::IndexedResults, TxError> {
+        let mut backoff = Duration::from_millis(1);
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.run(&build()).await {
+                Err(TxError::Conflict) if attempt < MAX_ATTEMPTS => {
+                    let jitter = rand_millis(backoff.as_millis() as u64 + 1);
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+        Err(TxError::Conflict)
+    }
+
+    async fn read<T: SurrealValue>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
+        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        response.take(0).map_err(backend)
+    }
+
+    /// Maps a block's failure, reading `stock:` throws as out-of-stock.
+    fn failure(error: TxError) -> StoreError {
+        match error {
+            TxError::Thrown(text) => {
+                let mut parts = text.split(':');
+                if parts.next() == Some("stock") {
+                    let numbers: Vec<i64> = parts.filter_map(|p| p.parse().ok()).collect();
+                    if let [product, warehouse, available] = numbers[..]
+                        && let (Ok(product), Ok(warehouse)) =
+                            (ProductId::new(product), WarehouseId::new(warehouse as i32))
+                    {
+                        return StoreError::OutOfStock {
+                            product,
+                            warehouse,
+                            available: available.max(0) as u64,
+                        };
+                    }
+                }
+                if let Some(what) = text.strip_prefix("conflict:") {
+                    return StoreError::Conflict(what.to_string());
+                }
+                StoreError::Backend(text)
+            }
+            other => StoreError::Backend(message(other)),
+        }
+    }
+}
+
+fn classify(error: &surrealdb::Error) -> TxError {
+    if error.query_details() == Some(&QueryError::TransactionConflict) {
+        TxError::Conflict
+    } else if error.is_thrown() {
+        TxError::Thrown(
+            error
+                .message()
+                .trim_start_matches("An error occurred: ")
+                .to_string(),
+        )
+    } else {
+        TxError::Other(error.to_string())
+    }
+}
+
+fn message(error: TxError) -> String {
+    match error {
+        TxError::Conflict => "gave up after repeated write conflicts".into(),
+        TxError::Thrown(text) | TxError::Other(text) => text,
+    }
+}
+
+/// A little randomness for backoff, without a dependency: the clock's nanoseconds.
+fn rand_millis(below: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    u64::from(nanos) % below.max(1)
+}

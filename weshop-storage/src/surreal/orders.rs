@@ -1,0 +1,216 @@
+//! Orders, checkout keys, fulfilment steps, the outbox and link states.
+
+use async_trait::async_trait;
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use weshop_core::{
+    domain::{Order, OrderId, OrderStatus, UserId},
+    store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
+};
+
+use super::{
+    SurrealStore, TxError, backend,
+    query::Sql,
+    rows::{DocRow, IdRow, LinkRow, OutboxRow, PlacedRow, int, orders_from},
+};
+use crate::{
+    corrupt,
+    documents::{EffectDoc, OrderDoc, from_json, to_json},
+};
+
+fn push_order(sql: &mut Sql, order: &Order, verb: &str) -> String {
+    let id = sql.var(order.id().get());
+    let customer = sql.var(order.customer().get());
+    let status = sql.var(order.status().as_str().to_string());
+    let version = sql.var(order.version() as i64);
+    let doc = sql.var(to_json(&OrderDoc::from(order)));
+    format!(
+        "{verb} type::record('customer_order', {id}) SET customer = {customer}, \
+         status = {status}, version = {version}, doc = {doc}"
+    )
+}
+
+#[async_trait]
+impl OrderStore for SurrealStore {
+    async fn allocate_order_id(&self) -> Result<OrderId, StoreError> {
+        OrderId::new(self.next_id("order_seq").await?).map_err(corrupt)
+    }
+
+    async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
+        let result = self
+            .transact(|| {
+                let mut sql = Sql::default();
+                sql.push("BEGIN TRANSACTION");
+                let u = sql.var(user.get());
+                let key = sql.var(placement.idempotency_key.clone());
+                let placed = sql.var(placement.order.id().get());
+                sql.push(&format!(
+                    "IF (SELECT placed FROM type::record('checkout_key', [{u}, {key}])) != [] \
+                     {{ THROW 'idempotent' }}"
+                ));
+                sql.push(&format!(
+                    "CREATE type::record('checkout_key', [{u}, {key}]) SET placed = {placed}"
+                ));
+                Self::push_stock(&mut sql, &placement.reservations);
+                let create = push_order(&mut sql, &placement.order, "CREATE");
+                sql.push(&create);
+                sql.push(&format!("DELETE type::record('cart', {u})"));
+                sql.push("COMMIT TRANSACTION");
+                sql
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(Placed::Created(placement.order)),
+            Err(TxError::Thrown(text)) if text == "idempotent" => {
+                let order = self
+                    .order_for_key(user, &placement.idempotency_key)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("idempotency key without order".into()))?;
+                Ok(Placed::Existing(order))
+            }
+            Err(error) => Err(Self::failure(error)),
+        }
+    }
+
+    async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError> {
+        let mut sql = Sql::default();
+        let u = sql.var(user.get());
+        let k = sql.var(key.to_string());
+        sql.push(&format!(
+            "SELECT placed FROM type::record('checkout_key', [{u}, {k}])"
+        ));
+        let rows: Vec<PlacedRow> = self.read(sql).await?;
+        match rows.into_iter().next() {
+            None => Ok(None),
+            Some(row) => {
+                let id = OrderId::new(row.placed).map_err(corrupt)?;
+                self.order(id).await
+            }
+        }
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(id.get());
+        sql.push(&format!(
+            "SELECT doc FROM type::record('customer_order', {v})"
+        ));
+        let rows: Vec<DocRow> = self.read(sql).await?;
+        Ok(orders_from(rows)?.into_iter().next())
+    }
+
+    async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(customer.get());
+        sql.push(&format!(
+            "SELECT doc, record::id(id) AS oid FROM customer_order WHERE customer = {v} \
+             ORDER BY oid DESC"
+        ));
+        let rows: Vec<DocRow> = self.read(sql).await?;
+        orders_from(rows)
+    }
+
+    async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError> {
+        let mut sql = Sql::default();
+        let names: Vec<String> = statuses.iter().map(|s| s.as_str().to_string()).collect();
+        let v = sql.var(names);
+        sql.push(&format!(
+            "SELECT doc, record::id(id) AS oid FROM customer_order WHERE status IN {v} \
+             ORDER BY oid ASC"
+        ));
+        let rows: Vec<DocRow> = self.read(sql).await?;
+        orders_from(rows)
+    }
+
+    async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError> {
+        let docs: Vec<String> = step
+            .effects
+            .iter()
+            .map(|e| to_json(&EffectDoc::from(e)))
+            .collect();
+        let mut created = Vec::new();
+        let mut response = self
+            .transact(|| {
+                let mut sql = Sql::default();
+                created.clear();
+                sql.push("BEGIN TRANSACTION");
+                for (order, version) in &step.orders {
+                    let id = sql.var(order.id().get());
+                    let expected = sql.var(*version as i64);
+                    let row = format!("$o{}", sql.statements);
+                    sql.push(&format!(
+                        "LET {row} = (SELECT version FROM ONLY type::record('customer_order', {id}))"
+                    ));
+                    sql.push(&format!(
+                        "IF {row}.version != {expected} {{ THROW 'conflict:order ' + <string>{id} + ' changed meanwhile' }}"
+                    ));
+                    let update = push_order(&mut sql, order, "UPDATE");
+                    sql.push(&update);
+                }
+                Self::push_stock(&mut sql, &step.stock);
+                for doc in &docs {
+                    let d = sql.var(doc.clone());
+                    created.push(sql.push(&format!(
+                        "CREATE type::record('outbox', sequence::nextval('outbox_seq')) \
+                         SET doc = {d} RETURN record::id(id) AS id"
+                    )));
+                }
+                for id in &step.done {
+                    let v = sql.var(*id as i64);
+                    sql.push(&format!("DELETE type::record('outbox', {v})"));
+                }
+                for (name, state) in &step.links {
+                    let n = sql.var(name.clone());
+                    let s = sql.var(BASE64.encode(state));
+                    sql.push(&format!(
+                        "UPSERT type::record('link', {n}) SET state = {s}"
+                    ));
+                }
+                sql.push("COMMIT TRANSACTION");
+                sql
+            })
+            .await
+            .map_err(Self::failure)?;
+        let mut entries = Vec::new();
+        for (index, effect) in created.into_iter().zip(step.effects) {
+            let rows: Vec<IdRow> = response.take(index).map_err(backend)?;
+            let id = rows.first().ok_or_else(|| backend("no outbox id"))?.id;
+            entries.push(OutboxEntry {
+                id: int(id, "outbox id")?,
+                effect,
+            });
+        }
+        Ok(entries)
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT record::id(id) AS id, doc FROM outbox ORDER BY id ASC");
+        let rows: Vec<OutboxRow> = self.read(sql).await?;
+        let mut entries = rows
+            .into_iter()
+            .map(|r| {
+                Ok(OutboxEntry {
+                    id: int(r.id, "outbox id")?,
+                    effect: from_json::<EffectDoc>(&r.doc)?.parse()?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        entries.sort_by_key(|e| e.id);
+        Ok(entries)
+    }
+
+    async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(link.to_string());
+        sql.push(&format!("SELECT state FROM type::record('link', {v})"));
+        let rows: Vec<LinkRow> = self.read(sql).await?;
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                BASE64
+                    .decode(r.state)
+                    .map_err(|e| StoreError::Corrupt(format!("link state: {e}")))
+            })
+            .transpose()
+    }
+}

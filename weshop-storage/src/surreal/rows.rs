@@ -1,0 +1,125 @@
+//! The rows queries return, and their way back into the domain.
+
+use surrealdb::types::SurrealValue;
+use weshop_core::{
+    domain::{Email, Order, Product, Stock, User, UserId},
+    store::StoreError,
+};
+
+use crate::{
+    corrupt,
+    documents::{OrderDoc, ProductDoc, UserDoc, from_json},
+};
+
+#[derive(SurrealValue)]
+pub(super) struct DocRow {
+    pub(super) doc: String,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct UserRow {
+    pub(super) doc: String,
+    pub(super) email: String,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct ProductRow {
+    pub(super) doc: String,
+    pub(super) seller: i64,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct IdRow {
+    pub(super) id: i64,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct StockRow {
+    pub(super) warehouse: i64,
+    pub(super) on_hand: i64,
+    pub(super) incoming: i64,
+    pub(super) reserved: i64,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct SessionRow {
+    pub(super) user: i64,
+    pub(super) expires: i64,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct WarehouseRow {
+    pub(super) id: i64,
+    pub(super) x: i64,
+    pub(super) y: i64,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct CountRow {
+    pub(super) count: i64,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct CategoryRow {
+    pub(super) category: String,
+    pub(super) count: i64,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct CartRow {
+    pub(super) lines: Vec<Vec<i64>>,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct OutboxRow {
+    pub(super) id: i64,
+    pub(super) doc: String,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct LinkRow {
+    pub(super) state: String,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct PlacedRow {
+    pub(super) placed: i64,
+}
+
+#[derive(SurrealValue)]
+pub(super) struct VersionRow {
+    pub(super) version: i64,
+}
+
+pub(super) fn int<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
+    T::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} out of range")))
+}
+
+pub(super) fn stock_of(row: &StockRow) -> Result<Stock, StoreError> {
+    Stock::from_counts(
+        int(row.on_hand, "on hand")?,
+        int(row.incoming, "incoming")?,
+        int(row.reserved, "reserved")?,
+    )
+    .map_err(corrupt)
+}
+
+/// A user from its row: the email column is the truth (it is the login and never changes).
+pub(super) fn user_of(row: UserRow) -> Result<User, StoreError> {
+    let mut user = from_json::<UserDoc>(&row.doc)?.parse()?;
+    user.email = Email::parse(&row.email).map_err(corrupt)?;
+    Ok(user)
+}
+
+/// A product from its row: the seller column is the truth (it never changes).
+pub(super) fn product_of(row: ProductRow) -> Result<Product, StoreError> {
+    let mut product = from_json::<ProductDoc>(&row.doc)?.parse()?;
+    product.seller = UserId::new(row.seller).map_err(corrupt)?;
+    Ok(product)
+}
+
+pub(super) fn orders_from(rows: Vec<DocRow>) -> Result<Vec<Order>, StoreError> {
+    rows.into_iter()
+        .map(|r| from_json::<OrderDoc>(&r.doc)?.parse())
+        .collect()
+}

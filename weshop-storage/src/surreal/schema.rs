@@ -1,0 +1,120 @@
+//! The schema, as numbered migrations, and the migration runner.
+
+use weshop_core::store::StoreError;
+
+use super::{SurrealStore, backend, message, query::Sql, rows::VersionRow};
+
+/// The schema, as numbered migrations: each runs once, in order, in its own transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+DEFINE TABLE IF NOT EXISTS account SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS email ON account TYPE string;
+DEFINE FIELD IF NOT EXISTS customer ON account TYPE bool;
+DEFINE FIELD IF NOT EXISTS doc ON account TYPE string;
+DEFINE INDEX IF NOT EXISTS account_email ON account FIELDS email UNIQUE;
+DEFINE INDEX IF NOT EXISTS account_customer ON account FIELDS customer;
+DEFINE SEQUENCE IF NOT EXISTS account_seq START 1;
+
+DEFINE TABLE IF NOT EXISTS session SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON session TYPE int;
+DEFINE FIELD IF NOT EXISTS expires ON session TYPE int;
+
+DEFINE TABLE IF NOT EXISTS product SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS seller ON product TYPE int;
+DEFINE FIELD IF NOT EXISTS category ON product TYPE string;
+DEFINE FIELD IF NOT EXISTS price ON product TYPE int;
+DEFINE FIELD IF NOT EXISTS name_key ON product TYPE string;
+DEFINE FIELD IF NOT EXISTS terms ON product TYPE string;
+DEFINE FIELD IF NOT EXISTS doc ON product TYPE string;
+DEFINE INDEX IF NOT EXISTS product_seller ON product FIELDS seller;
+DEFINE INDEX IF NOT EXISTS product_category ON product FIELDS category;
+DEFINE INDEX IF NOT EXISTS product_price ON product FIELDS price;
+DEFINE ANALYZER IF NOT EXISTS product_prefix TOKENIZERS blank FILTERS edgengram(1, 32);
+DEFINE INDEX IF NOT EXISTS product_terms ON product FIELDS terms FULLTEXT ANALYZER product_prefix BM25;
+DEFINE SEQUENCE IF NOT EXISTS product_seq START 1;
+
+DEFINE TABLE IF NOT EXISTS warehouse SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS x ON warehouse TYPE int;
+DEFINE FIELD IF NOT EXISTS y ON warehouse TYPE int;
+
+DEFINE TABLE IF NOT EXISTS stock SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS warehouse ON stock TYPE int;
+DEFINE FIELD IF NOT EXISTS product ON stock TYPE int;
+DEFINE FIELD IF NOT EXISTS on_hand ON stock TYPE int;
+DEFINE FIELD IF NOT EXISTS incoming ON stock TYPE int;
+DEFINE FIELD IF NOT EXISTS reserved ON stock TYPE int;
+DEFINE INDEX IF NOT EXISTS stock_product ON stock FIELDS product;
+
+DEFINE TABLE IF NOT EXISTS cart SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS lines ON cart TYPE array<array<int>>;
+
+DEFINE TABLE IF NOT EXISTS customer_order SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS customer ON customer_order TYPE int;
+DEFINE FIELD IF NOT EXISTS status ON customer_order TYPE string;
+DEFINE FIELD IF NOT EXISTS version ON customer_order TYPE int;
+DEFINE FIELD IF NOT EXISTS doc ON customer_order TYPE string;
+DEFINE INDEX IF NOT EXISTS order_customer ON customer_order FIELDS customer;
+DEFINE INDEX IF NOT EXISTS order_status ON customer_order FIELDS status;
+DEFINE SEQUENCE IF NOT EXISTS order_seq START 1;
+
+DEFINE TABLE IF NOT EXISTS checkout_key SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS placed ON checkout_key TYPE int;
+
+DEFINE TABLE IF NOT EXISTS outbox SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS doc ON outbox TYPE string;
+DEFINE SEQUENCE IF NOT EXISTS outbox_seq START 1;
+
+DEFINE TABLE IF NOT EXISTS link SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS state ON link TYPE string;
+"#,
+)];
+
+impl SurrealStore {
+    /// The schema version this code writes.
+    pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+    /// The schema version of the open database.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let mut response = self
+            .db
+            .query("SELECT version FROM ONLY meta:schema")
+            .await
+            .map_err(backend)?;
+        let row: Option<VersionRow> = response.take(0).map_err(backend)?;
+        Ok(row.map(|r| r.version).unwrap_or(0))
+    }
+
+    pub(super) async fn migrate(&self) -> Result<(), StoreError> {
+        self.db
+            .query("DEFINE TABLE IF NOT EXISTS meta SCHEMALESS")
+            .await
+            .and_then(|r| r.check())
+            .map_err(backend)?;
+        let current = self.schema_version().await?;
+        if current > Self::SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "the database has schema version {current}, newer than this program's {}",
+                Self::SCHEMA_VERSION
+            )));
+        }
+        for (version, script) in MIGRATIONS {
+            if *version <= current {
+                continue;
+            }
+            let mut sql = Sql::default();
+            sql.push("BEGIN TRANSACTION");
+            for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sql.push(statement);
+            }
+            let v = sql.var(*version);
+            sql.push(&format!("UPSERT meta:schema SET version = {v}"));
+            sql.push("COMMIT TRANSACTION");
+            self.run(&sql)
+                .await
+                .map_err(|e| StoreError::Backend(format!("migration {version}: {}", message(e))))?;
+            tracing::info!(version, "storage schema migrated");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! A store wrapper that makes concurrent tasks interleave at every store call.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use weshop_core::{
+    domain::{
+        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Product, ProductId,
+        Stock, StockDelta, TokenHash, User, UserId, WarehouseId, WarehouseSite,
+    },
+    store::{
+        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
+        PlaceOrder, Placed, ProductQuery, StepCommit, Store, StoreError,
+    },
+};
+
+/// A store that yields to the scheduler before every call, so that concurrent tasks interleave
+/// at every store call even on a backend whose calls never wait (like
+/// [`weshop_storage::MemoryStore`]): with it, racing checkouts all read the stock before any of
+/// them places its order, and only the store's own atomicity can keep them from overselling.
+pub struct Interleaved<S: ?Sized>(pub Arc<S>);
+
+async fn yield_now() {
+    tokio::task::yield_now().await;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> AccountStore for Interleaved<S> {
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        yield_now().await;
+        self.0.create_user(user).await
+    }
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        yield_now().await;
+        self.0.user(id).await
+    }
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        yield_now().await;
+        self.0.user_by_email(email).await
+    }
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.update_user(user).await
+    }
+    async fn customers(&self) -> Result<Vec<UserId>, StoreError> {
+        yield_now().await;
+        self.0.customers().await
+    }
+    async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.create_session(session).await
+    }
+    async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
+        yield_now().await;
+        self.0.session(token).await
+    }
+    async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        yield_now().await;
+        self.0.delete_session(token).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> CatalogStore for Interleaved<S> {
+    async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError> {
+        yield_now().await;
+        self.0.create_product(product).await
+    }
+    async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        yield_now().await;
+        self.0.product(id).await
+    }
+    async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.update_product(product).await
+    }
+    async fn delete_product(&self, id: ProductId) -> Result<bool, StoreError> {
+        yield_now().await;
+        self.0.delete_product(id).await
+    }
+    async fn search(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError> {
+        yield_now().await;
+        self.0.search(query).await
+    }
+    async fn categories(&self) -> Result<Vec<(Category, u64)>, StoreError> {
+        yield_now().await;
+        self.0.categories().await
+    }
+    async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.put_warehouse(warehouse).await
+    }
+    async fn warehouses(&self) -> Result<Vec<WarehouseSite>, StoreError> {
+        yield_now().await;
+        self.0.warehouses().await
+    }
+    async fn stock(&self, product: ProductId) -> Result<Vec<(WarehouseId, Stock)>, StoreError> {
+        yield_now().await;
+        self.0.stock(product).await
+    }
+    async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.change_stock(deltas).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> CartStore for Interleaved<S> {
+    async fn cart(&self, user: UserId) -> Result<Cart, StoreError> {
+        yield_now().await;
+        self.0.cart(user).await
+    }
+    async fn save_cart(&self, user: UserId, cart: &Cart) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.save_cart(user, cart).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
+    async fn allocate_order_id(&self) -> Result<OrderId, StoreError> {
+        yield_now().await;
+        self.0.allocate_order_id().await
+    }
+    async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
+        yield_now().await;
+        self.0.place_order(user, placement).await
+    }
+    async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError> {
+        yield_now().await;
+        self.0.order_for_key(user, key).await
+    }
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        yield_now().await;
+        self.0.order(id).await
+    }
+    async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError> {
+        yield_now().await;
+        self.0.orders_of(customer).await
+    }
+    async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError> {
+        yield_now().await;
+        self.0.orders_in(statuses).await
+    }
+    async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError> {
+        yield_now().await;
+        self.0.commit_step(step).await
+    }
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        yield_now().await;
+        self.0.outbox().await
+    }
+    async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        yield_now().await;
+        self.0.link_state(link).await
+    }
+}
