@@ -26,7 +26,7 @@ use weshop_core::session::{Seqnum, Session, SessionConfig};
 use weshop_proto::{ups_amazon as ua, world_ups as wu};
 
 use super::time_model::distance;
-use crate::links::{ShopMessage, TruckCommand, TruckEvent, UpsMessage, UpsToShop, UpsToWorld};
+use crate::protocols::{ShopMessage, TruckCommand, TruckEvent, UpsMessage, UpsToShop, UpsToWorld};
 
 /// Settings of a simulated UPS.
 #[derive(Debug, Clone)]

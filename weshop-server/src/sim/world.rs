@@ -22,7 +22,9 @@ use weshop_core::session::{Protocol, Seqnum, Session, SessionConfig};
 use weshop_proto::{world_amazon as wa, world_ups as wu};
 
 use super::time_model::{DEFAULT_SIMSPEED, TimeModel};
-use crate::links::{TruckCommand, TruckEvent, WorldCommand, WorldEvent, WorldToShop, WorldToUps};
+use crate::protocols::{
+    TruckCommand, TruckEvent, WorldCommand, WorldEvent, WorldToShop, WorldToUps,
+};
 
 /// The error texts the world sends (each is the `err` of an `AErr`/`UErr`).
 pub mod errors {
