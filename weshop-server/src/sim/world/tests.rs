@@ -3,7 +3,7 @@ use std::time::Duration;
 use weshop_proto::{world_amazon as wa, world_ups as wu};
 
 use super::*;
-use crate::protocols::{TruckEvent, WorldEvent};
+use crate::protocols::{TruckCommand, TruckEvent, WorldCommand, WorldEvent};
 
 fn t0() -> Instant {
     static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
