@@ -8,8 +8,10 @@
 //!   with every truck busy at a warehouse, the request waits for one to come free;
 //! - the truck's `arrive warehouse` completion → `TruckArrived` for each package it came for;
 //! - `DeliverPackage` → once every package the truck came for is released (or after
-//!   [`UpsConfig::linger`], with those that are), `UGoDeliver` to each destination — or to the
-//!   redirect its UPS user set — and a `FinalDest` for each;
+//!   [`UpsConfig::linger`], or at once with [`UpsConfig::eager_dispatch`], with those that
+//!   are), `UGoDeliver` to each destination — or to the redirect its UPS user set — and a
+//!   `FinalDest` for each. A package the truck leaves without stays its own, since the shop
+//!   loads it on the truck its `TruckArrived` named: once released, that truck delivers it;
 //! - `UDeliveryMade` → `U2ADelivered`;
 //! - a faulty shop request → `Err`; a world error caused by a shop request → `Err` naming it.
 //!
@@ -45,8 +47,13 @@ pub struct UpsConfig {
     /// Seed of truck placement and session jitter.
     pub seed: u64,
     /// How long a truck waits at a warehouse for packages it was called for once at least one
-    /// is released.
+    /// is released. It then leaves with those released; the others stay its own (the shop was
+    /// told to load them on it), and it delivers any of them released later.
     pub linger: Duration,
+    /// A truck leaves on the first `DeliverPackage` for it instead of waiting for every package
+    /// it was called for (as some UPSes do); those stay its own, as after
+    /// [`linger`](UpsConfig::linger).
+    pub eager_dispatch: bool,
     /// The `simspeed` announced to the world after each join (`None`: the world's default).
     pub simspeed: Option<u32>,
     /// Resend timing of both sessions.
@@ -60,6 +67,7 @@ impl Default for UpsConfig {
             grid: 20,
             seed: 0,
             linger: Duration::from_secs(10),
+            eager_dispatch: false,
             simspeed: None,
             session: SessionConfig::default(),
         }
@@ -284,7 +292,8 @@ impl UpsSim {
         }
     }
 
-    /// Trucks that waited [`UpsConfig::linger`] leave with what was released.
+    /// Trucks that waited [`UpsConfig::linger`] leave with what was released (the rest stays
+    /// theirs).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.leave_expired(now);
     }

@@ -97,12 +97,7 @@ impl UpsSim {
         shipment.stage = Stage::Released;
         shipment.request_seqnum = seqnum;
         let truckid = shipment.truck.expect("a truck arrived for it");
-        let truck = self.trucks.get_mut(&truckid).expect("known truck");
-        truck.called_for.retain(|s| *s != ship_id);
-        truck.aboard.push(ship_id);
-        if truck.called_for.is_empty() {
-            self.depart(truckid);
-        }
+        self.released(truckid, ship_id);
     }
 
     /// The world dropped a package: `U2ADelivered`, once.

@@ -260,10 +260,169 @@ fn a_truck_that_lingers_too_long_leaves_with_what_it_has() {
         ),
         "{commands:?}"
     );
+    // Package 8 was announced on this truck, so the shop loads it there: it gets no other truck
+    // (see a_package_announced_with_a_truck_stays_with_it_when_the_truck_stops_lingering).
     assert!(
-        commands
+        !commands
             .iter()
-            .any(|c| matches!(c, TruckCommand::Pickup(p) if p.truckid != truck)),
-        "package 8 gets another truck: {commands:?}"
+            .any(|c| matches!(c, TruckCommand::Pickup(_))),
+        "package 8 stays with its truck: {commands:?}"
     );
+}
+
+fn release(ship_id: i64) -> ShopMessage {
+    ShopMessage::Deliver(ua::DeliverPackage {
+        seq_num: 0,
+        ship_id,
+    })
+}
+
+/// Like the world, acks every command the UPS has sent, with nothing to report.
+fn ack_world(ups: &mut UpsSim, now: Instant) {
+    let acks = ups
+        .world
+        .state()
+        .unacked
+        .iter()
+        .map(|(seqnum, _)| *seqnum)
+        .collect();
+    ups.handle_world(now, TruckEvent::assemble(vec![], acks));
+}
+
+/// Like a shop, acks every message the UPS has sent it.
+fn ack_shop(ups: &mut UpsSim, now: Instant) {
+    let acks = ups
+        .shop
+        .state()
+        .unacked
+        .iter()
+        .map(|(seqnum, _)| *seqnum)
+        .collect();
+    ups.handle_shop(now, ShopMessage::assemble(vec![], acks));
+}
+
+/// Two packages at one warehouse, both announced with `TruckArrived` on the same truck; the
+/// shop acks what it gets. Returns the truck.
+fn two_packages_announced(ups: &mut UpsSim) -> i32 {
+    let msg = ShopMessage::assemble(
+        vec![
+            (1, request(7, (1, 0, 0), (1, 1), None)),
+            (2, request(8, (1, 0, 0), (5, 5), None)),
+        ],
+        vec![],
+    );
+    ups.handle_shop(at(0), msg);
+    let truck = match &world_commands(ups, at(0))[..] {
+        [TruckCommand::Pickup(p)] => p.truckid,
+        other => panic!("{other:?}"),
+    };
+    arrive(ups, 1, truck, (0, 0), at(10));
+    let arrived: Vec<(i64, i32)> = shop_messages(ups, at(10))
+        .into_iter()
+        .filter_map(|m| match m {
+            UpsMessage::TruckArrived(t) => Some((t.ship_id, t.truck_id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(arrived, vec![(7, truck), (8, truck)]);
+    ack_shop(ups, at(11));
+    truck
+}
+
+/// Issue 15 (2): the shop was told truck T is there for package 8 and is loading it onto T when
+/// T's linger runs out. The package ends up on T, so it must stay T's: no other truck is sent
+/// for it, and once the shop releases it, T delivers it.
+#[test]
+fn a_package_announced_with_a_truck_stays_with_it_when_the_truck_stops_lingering() {
+    let mut ups = UpsSim::new(
+        UpsConfig {
+            trucks: 2,
+            linger: Duration::from_secs(1),
+            ..UpsConfig::default()
+        },
+        1,
+    );
+    let truck = two_packages_announced(&mut ups);
+    ups.handle_shop(at(20), ShopMessage::assemble(vec![(3, release(7))], vec![]));
+    assert!(world_commands(&mut ups, at(20)).is_empty());
+    ups.handle_timeout(at(1010));
+    let left = world_commands(&mut ups, at(1010));
+    let [TruckCommand::Deliver(deliver)] = &left[..] else {
+        panic!("the truck leaves with package 7, and nothing else happens: {left:?}")
+    };
+    assert_eq!(deliver.truckid, truck);
+    assert_eq!(
+        deliver
+            .packages
+            .iter()
+            .map(|l| l.packageid)
+            .collect::<Vec<_>>(),
+        vec![7]
+    );
+    assert!(
+        shop_messages(&mut ups, at(1010))
+            .iter()
+            .all(|m| !matches!(m, UpsMessage::TruckArrived(_) | UpsMessage::Error(_))),
+        "package 8 is not announced again"
+    );
+    ack_world(&mut ups, at(1020));
+    // The world finished loading 8 onto the truck as it left; the shop releases it.
+    ups.handle_shop(
+        at(1500),
+        ShopMessage::assemble(vec![(4, release(8))], vec![]),
+    );
+    let commands = world_commands(&mut ups, at(1500));
+    assert!(
+        matches!(&commands[..], [TruckCommand::Deliver(d)]
+            if d.truckid == truck && d.packages.len() == 1 && d.packages[0].packageid == 8),
+        "the truck that came for package 8 delivers it: {commands:?}"
+    );
+    let to_shop = shop_messages(&mut ups, at(1500));
+    assert!(
+        to_shop
+            .iter()
+            .any(|m| matches!(m, UpsMessage::FinalDest(f) if f.ship_id == 8)),
+        "{to_shop:?}"
+    );
+    assert!(
+        !to_shop.iter().any(|m| matches!(m, UpsMessage::Error(_))),
+        "{to_shop:?}"
+    );
+}
+
+#[test]
+fn eager_dispatch_leaves_on_the_first_release_and_delivers_later_ones_from_the_road() {
+    let mut ups = UpsSim::new(
+        UpsConfig {
+            trucks: 2,
+            eager_dispatch: true,
+            ..UpsConfig::default()
+        },
+        1,
+    );
+    let truck = two_packages_announced(&mut ups);
+    ups.handle_shop(at(20), ShopMessage::assemble(vec![(3, release(7))], vec![]));
+    let left = world_commands(&mut ups, at(20));
+    assert!(
+        matches!(&left[..], [TruckCommand::Deliver(d)]
+            if d.truckid == truck && d.packages.len() == 1 && d.packages[0].packageid == 7),
+        "leaves at once with package 7 only: {left:?}"
+    );
+    ack_world(&mut ups, at(30));
+    ups.handle_shop(at(40), ShopMessage::assemble(vec![(4, release(8))], vec![]));
+    let commands = world_commands(&mut ups, at(40));
+    assert!(
+        matches!(&commands[..], [TruckCommand::Deliver(d)]
+            if d.truckid == truck && d.packages.len() == 1 && d.packages[0].packageid == 8),
+        "{commands:?}"
+    );
+    let dests: Vec<i64> = shop_messages(&mut ups, at(40))
+        .into_iter()
+        .filter_map(|m| match m {
+            UpsMessage::FinalDest(f) => Some(f.ship_id),
+            UpsMessage::Error(e) => panic!("{e:?}"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dests, vec![7, 8]);
 }

@@ -35,6 +35,11 @@ pub(super) struct Truck {
     pub(super) called_for: Vec<i64>,
     /// Packages released to this truck and not delivered yet.
     pub(super) aboard: Vec<i64>,
+    /// Packages the shop was told this truck came for (`TruckArrived`) and that it left their
+    /// warehouse without: the shop loads a package on the truck named in its `TruckArrived`
+    /// (and may have been doing so as the truck left), so they stay this truck's own, and one
+    /// released later is delivered by it. Never given to another truck.
+    pub(super) kept: Vec<i64>,
     /// When it arrived at its warehouse (the start of its linger).
     pub(super) arrived_at: Option<Instant>,
     /// Commands for this truck not sent yet, with the shop request that caused each.
@@ -52,6 +57,7 @@ impl Truck {
             plan: Plan::Idle,
             called_for: vec![],
             aboard: vec![],
+            kept: vec![],
             arrived_at: None,
             queued: VecDeque::new(),
             in_flight: None,
@@ -153,12 +159,18 @@ impl UpsSim {
             };
             return;
         }
-        truck.plan = Plan::Delivering;
         truck.arrived_at = None;
         let aboard = truck.aboard.clone();
+        self.send_off(truckid, aboard);
+    }
+
+    /// `UGoDeliver` for these packages aboard a truck, and a `FinalDest` for each one not sent
+    /// off before.
+    fn send_off(&mut self, truckid: i32, ship_ids: Vec<i64>) {
+        self.trucks.get_mut(&truckid).expect("known truck").plan = Plan::Delivering;
         let mut packages = Vec::new();
         let mut cause = None;
-        for ship_id in aboard {
+        for ship_id in ship_ids {
             let shipment = self.shipments.get_mut(&ship_id).expect("aboard is known");
             let to = shipment
                 .user
@@ -233,8 +245,50 @@ impl UpsSim {
         }
     }
 
-    /// Trucks that waited [`UpsConfig::linger`] leave with what was released; the packages they
-    /// still wait for get another truck.
+    /// The shop released a package `TruckArrived` announced on this truck. At its warehouse,
+    /// the truck leaves once every package it was called for is released (in eager mode, on
+    /// the first); a package it left without goes now if the truck is idle or delivering, and
+    /// otherwise with its next departure.
+    pub(super) fn released(&mut self, truckid: i32, ship_id: i64) {
+        let eager = self.config.eager_dispatch;
+        let truck = self.trucks.get_mut(&truckid).expect("known truck");
+        truck.aboard.push(ship_id);
+        if let Some(kept) = truck.kept.iter().position(|s| *s == ship_id) {
+            truck.kept.remove(kept);
+            if matches!(truck.plan, Plan::Idle | Plan::Delivering) {
+                self.send_off(truckid, vec![ship_id]);
+            }
+            return;
+        }
+        truck.called_for.retain(|s| *s != ship_id);
+        if truck.called_for.is_empty() {
+            self.depart(truckid);
+        } else if eager {
+            self.leave_early(truckid);
+        }
+    }
+
+    /// Sends a truck off with what was released before all it was called for is. The packages
+    /// already announced to the shop on it stay its own ([`Truck::kept`]); any other gets
+    /// another truck.
+    fn leave_early(&mut self, truckid: i32) {
+        let truck = self.trucks.get_mut(&truckid).expect("known truck");
+        let (announced, not_yet): (Vec<i64>, Vec<i64>) = std::mem::take(&mut truck.called_for)
+            .into_iter()
+            .partition(|s| self.shipments[s].stage == Stage::TruckArrived);
+        truck.kept.extend(announced);
+        self.depart(truckid);
+        for ship_id in not_yet {
+            let shipment = self.shipments.get_mut(&ship_id).expect("known");
+            shipment.stage = Stage::Waiting;
+            shipment.truck = None;
+            self.waiting.push_back(ship_id);
+        }
+        self.serve_waiting(Some(truckid));
+    }
+
+    /// Trucks that waited [`UpsConfig::linger`](super::UpsConfig::linger) leave with what was
+    /// released; the packages they still wait for stay theirs (see [`UpsSim::leave_early`]).
     pub(super) fn leave_expired(&mut self, now: Instant) {
         let expired: Vec<i32> = self
             .trucks
@@ -248,16 +302,7 @@ impl UpsSim {
             .map(|(&id, _)| id)
             .collect();
         for truckid in expired {
-            let left: Vec<i64> =
-                std::mem::take(&mut self.trucks.get_mut(&truckid).expect("listed").called_for);
-            self.depart(truckid);
-            for ship_id in left {
-                let shipment = self.shipments.get_mut(&ship_id).expect("known");
-                shipment.stage = Stage::Waiting;
-                shipment.truck = None;
-                self.waiting.push_back(ship_id);
-            }
-            self.serve_waiting(Some(truckid));
+            self.leave_early(truckid);
         }
     }
 
