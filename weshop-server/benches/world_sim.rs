@@ -25,7 +25,7 @@ use tokio_util::codec::Framed;
 use weshop_core::session::{Session, SessionConfig};
 use weshop_proto::{codec::DelimitedCodec, world_amazon as wa};
 use weshop_server::{
-    links::{ShopToWorld, WorldCommand, WorldEvent},
+    protocols::{ShopToWorld, WorldCommand, WorldEvent},
     sim::{WorldConfig, WorldServer},
 };
 

@@ -110,6 +110,10 @@ pub struct UpsSimArgs {
     /// Seconds a truck waits at a warehouse for the rest of its packages once one is released.
     #[arg(long, default_value_t = 10.0)]
     pub linger: f64,
+    /// A truck leaves on the first DeliverPackage for it instead of waiting for the rest of
+    /// its packages (it delivers those once they are released).
+    #[arg(long)]
+    pub eager_dispatch: bool,
     /// Simspeed to ask of the world for trucks (default: the world's).
     #[arg(long)]
     pub simspeed: Option<u32>,
@@ -263,6 +267,7 @@ async fn ups_sim(args: UpsSimArgs) -> io::Result<()> {
         simspeed: args.simspeed,
         linger: Duration::try_from_secs_f64(args.linger)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("--linger: {e}")))?,
+        eager_dispatch: args.eager_dispatch,
         ..UpsConfig::default()
     };
     let shop = match (args.listen, args.connect) {

@@ -5,7 +5,8 @@
 //! - [`api`]: the REST API (poem-openapi) with OpenAPI, Swagger UI, health and [`metrics`];
 //! - [`adapters`]: the durable world and UPS links behind core's `Warehouse` and `Shipping`;
 //! - [`sim`]: the simulated world and UPS; [`demo`]: all of it in one process, seeded;
-//! - [`wire`]: the frame inspector; [`links`]: each wire link as a session `Protocol`;
+//! - [`wire`]: the frame inspector; [`protocols`]: both sides of each wire protocol as core
+//!   session `Protocol`s;
 //! - [`cli`]: the `weshop` command line.
 #![forbid(unsafe_code)]
 
@@ -15,7 +16,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod links;
 pub mod metrics;
+pub mod protocols;
 pub mod sim;
 pub mod wire;

@@ -26,7 +26,7 @@ use weshop_proto::{codec::DelimitedCodec, ups_amazon as ua};
 use super::link::{
     self, Connecting, Connector, LinkContext, LinkHandle, LinkProtocol, Received, close,
 };
-use crate::links::{ShopMessage, ShopToUps, UpsMessage};
+use crate::protocols::{ShopMessage, ShopToUps, UpsMessage};
 
 /// The seqnum of every `ConnectWorldId` the shop sends (the same message each time); the
 /// session's own requests start after it.

@@ -21,7 +21,7 @@ use weshop_proto::{codec::DelimitedCodec, world_amazon as wa};
 use super::link::{
     self, Connecting, Connector, LinkContext, LinkHandle, LinkProtocol, Received, close,
 };
-use crate::links::{ShopToWorld, WorldCommand, WorldEvent};
+use crate::protocols::{ShopToWorld, WorldCommand, WorldEvent};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);

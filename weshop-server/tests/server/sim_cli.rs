@@ -93,3 +93,16 @@ async fn simulators_run_as_processes_and_stop_on_sigterm() {
     ups.terminate();
     world.terminate();
 }
+
+#[test]
+fn ups_sim_takes_eager_dispatch() {
+    use clap::Parser;
+    use weshop_server::cli::{Cli, Command};
+
+    let parse = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+        Command::UpsSim(args) => args.eager_dispatch,
+        other => panic!("{other:?}"),
+    };
+    assert!(!parse(&["weshop", "ups-sim"]));
+    assert!(parse(&["weshop", "ups-sim", "--eager-dispatch"]));
+}

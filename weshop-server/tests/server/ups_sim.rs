@@ -12,7 +12,7 @@ use tokio_util::codec::Framed;
 use weshop_core::session::Session;
 use weshop_proto::{codec::DelimitedCodec, ups_amazon as ua};
 use weshop_server::{
-    links::{ShopMessage as S, ShopToUps, UpsMessage as U, WorldEvent as E},
+    protocols::{ShopMessage as S, ShopToUps, UpsMessage as U, WorldEvent as E},
     sim::{ShopEndpoint, UpsConfig, UpsServer},
 };
 

@@ -6,7 +6,7 @@ use futures::SinkExt;
 use weshop_core::session::{Seqnum, Session};
 use weshop_proto::{world_amazon as wa, world_ups as wu};
 use weshop_server::{
-    links::{
+    protocols::{
         ShopToWorld, TruckCommand as TC, TruckEvent as TE, UpsToWorld, WorldCommand as C,
         WorldEvent as E,
     },

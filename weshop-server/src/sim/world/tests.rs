@@ -3,7 +3,7 @@ use std::time::Duration;
 use weshop_proto::{world_amazon as wa, world_ups as wu};
 
 use super::*;
-use crate::links::{TruckEvent, WorldEvent};
+use crate::protocols::{TruckCommand, TruckEvent, WorldCommand, WorldEvent};
 
 fn t0() -> Instant {
     static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -443,4 +443,89 @@ mod hostile {
             }
         }
     }
+}
+
+/// What the UPS sim relies on when a truck leaves a package behind (issue 15): a package still
+/// being loaded as its truck leaves ends up on that truck, which can deliver it from the road.
+#[test]
+fn a_package_loading_as_its_truck_leaves_is_on_it_and_delivered_by_it() {
+    let mut w = world(0, 3);
+    let buy = WorldCommand::Buy(wa::APurchaseMore {
+        whnum: 1,
+        things: vec![wa::AProduct {
+            id: 1,
+            description: "x".into(),
+            count: 2,
+        }],
+        seqnum: 0,
+    });
+    w.handle_amazon(at(0), commands(vec![buy]));
+    w.handle_timeout(at(1000));
+    let pack = |shipid| {
+        WorldCommand::Pack(wa::APack {
+            whnum: 1,
+            things: vec![wa::AProduct {
+                id: 1,
+                description: "x".into(),
+                count: 1,
+            }],
+            shipid,
+            seqnum: 0,
+        })
+    };
+    let load = |shipid| {
+        WorldCommand::Load(wa::APutOnTruck {
+            whnum: 1,
+            truckid: 1,
+            shipid,
+            seqnum: 0,
+        })
+    };
+    let deliver = |seq, packageid| {
+        let location = wu::UDeliveryLocation {
+            packageid,
+            x: 50,
+            y: 50,
+        };
+        let deliver = wu::UGoDeliver {
+            truckid: 1,
+            packages: vec![location],
+            seqnum: 0,
+        };
+        TruckCommand::assemble(vec![(seq, TruckCommand::Deliver(deliver))], vec![])
+    };
+    w.handle_amazon(
+        at(1000),
+        WorldCommand::assemble(vec![(10, pack(1)), (11, pack(2))], vec![]),
+    );
+    let pickup = TruckCommand::Pickup(wu::UGoPickup {
+        truckid: 1,
+        whid: 1,
+        seqnum: 0,
+    });
+    w.handle_ups(at(2000), TruckCommand::assemble(vec![(1, pickup)], vec![]));
+    w.handle_timeout(at(2000));
+    w.handle_amazon(
+        at(2000),
+        WorldCommand::assemble(vec![(20, load(1))], vec![]),
+    );
+    w.handle_timeout(at(3000));
+    assert_eq!(w.package_status(1), Some(PackageStatus::Loaded));
+    // Package 2 starts loading; the truck leaves with package 1 in the same instant.
+    w.handle_amazon(
+        at(3000),
+        WorldCommand::assemble(vec![(21, load(2))], vec![]),
+    );
+    w.handle_ups(at(3000), deliver(2, 1));
+    assert_eq!(w.truck(1, at(3000)).unwrap().0, TruckStatus::Delivering);
+    w.handle_timeout(at(4000));
+    assert_eq!(w.package_status(2), Some(PackageStatus::Loaded));
+    w.handle_ups(at(4000), deliver(3, 2));
+    w.handle_timeout(at(600_000));
+    assert_eq!(w.package_status(2), Some(PackageStatus::Delivered));
+    let errors: Vec<_> = ups_events(&mut w, at(600_000))
+        .into_iter()
+        .filter(|e| matches!(e, TruckEvent::Error(_)))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }

@@ -1,4 +1,5 @@
-//! Each side of each wire link as a [`Protocol`] for core's reliable [`Session`].
+//! The wire protocols' sides as core [`Protocol`]s: both ends of world_amazon, world_ups and
+//! ups_amazon, each one ready for core's reliable [`Session`].
 //!
 //! Core knows nothing of protobuf; here the sequenced items of every message become an enum
 //! per direction, and each link side says which enum it sends in which message. Non-sequenced
