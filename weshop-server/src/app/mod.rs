@@ -19,7 +19,6 @@ use weshop_core::{
     shop::{OrderUpdate, Shop},
     store::{Store, StoreError},
 };
-use weshop_storage::{memory::MemoryStore, surreal::SurrealStore};
 
 mod partners;
 
@@ -104,30 +103,10 @@ impl App {
     /// Opens the storage named by `settings.storage` and starts everything, serving `options`'
     /// extra routes too.
     pub async fn start(settings: Settings, options: AppOptions) -> Result<App, StartError> {
-        let url = settings.storage.clone();
-        if url.starts_with("memory:") {
-            info!("storage: in memory (nothing survives a restart)");
-            return Self::start_with(Arc::new(MemoryStore::new()), settings, options).await;
-        }
-        if let Some(dir) = url.strip_prefix("surrealkv://") {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StartError::Storage(format!("cannot create {dir}: {e}")))?;
-        }
-        // An embedded database is released a moment after its last handle drops (and a
-        // process being replaced may still hold it): wait for its lock a little.
-        let mut attempt = 0;
-        let store = loop {
-            match SurrealStore::connect(&url).await {
-                Ok(store) => break store,
-                Err(e) if e.to_string().contains("locked") && attempt < 50 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(StartError::Storage(e.to_string())),
-            }
-        };
-        info!("storage: {url}");
-        Self::start_with(Arc::new(store), settings, options).await
+        let store = weshop_storage::open(&settings.storage)
+            .await
+            .map_err(|e| StartError::Storage(e.to_string()))?;
+        Self::start_with(store, settings, options).await
     }
 
     /// Starts everything over `store`: the shop (assembled by [`ShopBuilder`]), the world and
