@@ -111,9 +111,20 @@ pub fn locate(start: &Path) -> Result<PathBuf, VectorsError> {
 
 /// Loads `vectors.json` from the protocol folder found by [`locate`].
 pub fn load(start: &Path) -> Result<Vectors, VectorsError> {
-    let path = locate(start)?.join("vectors.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| VectorsError::Io(path.clone(), e))?;
-    parse(&text).map_err(|e| VectorsError::Format(path, e))
+    load_file(&locate(start)?.join("vectors.json"))
+}
+
+/// Loads a vectors file.
+pub fn load_file(path: &Path) -> Result<Vectors, VectorsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| VectorsError::Io(path.into(), e))?;
+    parse(&text).map_err(|e| VectorsError::Format(path.into(), e))
+}
+
+/// Where this repository keeps its copy of the golden vectors (in the source tree, so only
+/// for tests and tools run from a checkout): a clone tests on its own, and a test checks the
+/// copy against the normative `shared/protocol/vectors.json` when that is beside the clone.
+pub fn vendored_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors.json")
 }
 
 /// Parses the text of a vectors file.

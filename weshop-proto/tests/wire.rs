@@ -41,7 +41,7 @@ fn our_vectors_are_the_normative_ones() {
         return;
     };
     let normative = std::fs::read(dir.join("vectors.json")).unwrap();
-    let ours = std::fs::read(support::vendored_vectors_path()).unwrap();
+    let ours = std::fs::read(golden::vendored_path()).unwrap();
     assert!(
         normative == ours,
         "tests/data/vectors.json differs from {}: copy it again",

@@ -6,20 +6,11 @@ use proptest::prelude::*;
 use prost_reflect::{Cardinality, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 use weshop_proto::vectors::{self, Vectors};
 
-/// The repository's copy of the golden vectors (`tests/data/vectors.json`), so a clone tests
-/// on its own; [`shared_protocol_dir`] checks it against the normative file when there is one.
-pub fn vendored_vectors_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors.json")
-}
-
-/// The golden vectors, loaded once from the repository's copy.
+/// The golden vectors, loaded once from the repository's copy ([`vectors::vendored_path`]).
 pub fn vectors() -> &'static Vectors {
     static VECTORS: OnceLock<Vectors> = OnceLock::new();
     VECTORS.get_or_init(|| {
-        let path = vendored_vectors_path();
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        vectors::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        vectors::load_file(&vectors::vendored_path()).unwrap_or_else(|e| panic!("{e}"))
     })
 }
 

@@ -2,15 +2,15 @@
 
 use std::{
     io::Write,
-    path::Path,
     process::{Command, Output, Stdio},
 };
 
 use serde_json::Value;
 use weshop_proto::vectors::{self, Vectors};
 
+/// The repository's copy of the golden vectors (a clone has no `shared/` beside it).
 fn vectors() -> Vectors {
-    vectors::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{e}"))
+    vectors::load_file(&vectors::vendored_path()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `weshop wire <args>` with `stdin` as standard input.
