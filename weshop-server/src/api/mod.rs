@@ -10,6 +10,7 @@ pub mod cart;
 pub mod catalog;
 pub mod events;
 pub mod health;
+pub mod limits;
 pub mod orders;
 pub mod problem;
 pub mod profile;
@@ -104,9 +105,28 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
         .at("/", get(health::landing))
         .data(state)
         .with(CookieJarManager::new())
+        .around(limits::limit_body)
         .around(move |endpoint, request| observe(metrics.clone(), endpoint, request))
         .catch_all_error(problem::catch_all)
         .boxed()
+}
+
+/// The method as a metrics label: one of the standard methods, else `OTHER`, so a client
+/// cannot add label values (and series) by inventing methods.
+fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 /// Records each request's method, route template (not the raw path, which would make one
@@ -116,7 +136,7 @@ async fn observe<E: Endpoint>(
     endpoint: Arc<E>,
     request: Request,
 ) -> poem::Result<Response> {
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let started = Instant::now();
     let result = endpoint
         .call(request)
@@ -128,7 +148,7 @@ async fn observe<E: Endpoint>(
     };
     let route = route.map_or("unmatched", |p| &p.0);
     metrics.observe_http(
-        &method,
+        method,
         route,
         status.as_u16(),
         started.elapsed().as_secs_f64(),

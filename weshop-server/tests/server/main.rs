@@ -3,6 +3,7 @@
 #![allow(missing_docs)] // a test crate
 
 mod api;
+mod limits;
 mod peer;
 mod sim_cli;
 mod ups_sim;

@@ -1,0 +1,154 @@
+//! What a hostile client cannot do to the HTTP server: make it read huge bodies, or grow its
+//! metrics with invented methods. Over a real socket where "without reading it" matters.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use poem::{
+    http::{Method, StatusCode},
+    listener::{Acceptor, Listener, TcpListener},
+    test::TestClient,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+use weshop_core::assembly::ShopBuilder;
+use weshop_server::{
+    api::{ApiState, limits::MAX_BODY_BYTES, routes},
+    metrics::Metrics,
+};
+use weshop_storage::memory::MemoryStore;
+
+const GUARD: Duration = Duration::from_secs(30);
+
+async fn state() -> ApiState {
+    let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))
+        .build()
+        .await
+        .unwrap();
+    ApiState {
+        shop: shop.shop().clone(),
+        metrics: Arc::new(Metrics::new()),
+        secure_cookies: false,
+    }
+}
+
+/// The API on a free loopback port.
+async fn serve() -> SocketAddr {
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+    let api = routes(state().await);
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor).run(api).await;
+    });
+    addr
+}
+
+/// Sends `head` and `body` on a fresh connection and reads the answer until the server
+/// closes or has sent the head and a little more.
+async fn exchange(addr: SocketAddr, head: &str, body: &[u8]) -> String {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read = async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&answer);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        // The head and a complete small body are enough.
+                        if text.len() > end + 4 && text[end..].contains('}') {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(GUARD, read)
+        .await
+        .expect("the server answers without waiting for the body");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_50_mb_body_is_refused_with_413_before_it_is_read() {
+    let addr = serve().await;
+    // Announce 50 MB, send one byte: the answer must come without the other 49.99 MB.
+    let head = "POST /api/v1/auth/login HTTP/1.1\r\nhost: shop\r\ncontent-type: application/json\r\ncontent-length: 52428800\r\n\r\n";
+    let answer = exchange(addr, head, b"{").await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_cut_off_at_the_limit() {
+    let addr = serve().await;
+    let head = "POST /api/v1/auth/login HTTP/1.1\r\nhost: shop\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    // A JSON string longer than the limit, in 16 KiB chunks, then the end of the body.
+    let mut body = Vec::new();
+    let chunk = vec![b'a'; 16 * 1024];
+    let mut first = b"{\"email\":\"".to_vec();
+    first.extend_from_slice(&chunk);
+    body.extend_from_slice(format!("{:x}\r\n", first.len()).as_bytes());
+    body.extend_from_slice(&first);
+    body.extend_from_slice(b"\r\n");
+    let chunks = (MAX_BODY_BYTES as usize / chunk.len()) + 2;
+    for _ in 0..chunks {
+        body.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        body.extend_from_slice(&chunk);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    let answer = exchange(addr, head, &body).await;
+    let status: u16 = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"));
+    assert!(
+        (400..500).contains(&status),
+        "an over-long chunked body is a client error: {answer}"
+    );
+    assert!(
+        answer.contains("larger than"),
+        "the answer says the body was cut off: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn invented_methods_add_no_metrics_series() {
+    let client = TestClient::new(routes(state().await));
+    let method = Method::from_bytes("X".repeat(60 * 1024).as_bytes()).unwrap();
+    for _ in 0..3 {
+        let response = client.request(method.clone(), "/health").send().await;
+        assert_ne!(response.0.status(), StatusCode::OK);
+    }
+    let other = Method::from_bytes(b"PURGE").unwrap();
+    client.request(other, "/api/v1/products").send().await;
+    let metrics = client.get("/metrics").send().await;
+    let text = metrics.0.into_body().into_string().await.unwrap();
+    assert!(
+        !text.contains("XXXX"),
+        "the raw method is a label: {}",
+        text.len()
+    );
+    assert!(!text.contains("PURGE"), "{text}");
+    assert!(text.contains(r#"method="OTHER""#), "{text}");
+    assert!(
+        text.len() < 16 * 1024,
+        "metrics page of {} bytes",
+        text.len()
+    );
+}
