@@ -26,7 +26,7 @@ use std::{
 use serde::Deserialize;
 use weshop_core::domain::{Location, WarehouseId, WarehouseSite};
 
-use crate::adapters::UpsEndpoint;
+use crate::{adapters::UpsEndpoint, http_guard::HttpLimits};
 
 /// Why settings could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,8 @@ pub struct Settings {
     pub ups: UpsEndpoint,
     /// First resend wait of both links.
     pub resend: Duration,
+    /// The HTTP server's connection limits.
+    pub http_limits: HttpLimits,
 }
 
 impl Default for Settings {
@@ -92,6 +94,7 @@ impl Default for Settings {
             warehouses: default_warehouses(),
             ups: UpsEndpoint::Listen(([0, 0, 0, 0], 34567).into()),
             resend: Duration::from_millis(500),
+            http_limits: HttpLimits::default(),
         }
     }
 }
@@ -114,6 +117,9 @@ struct File {
     storage: Option<String>,
     secure_cookies: Option<bool>,
     resend_ms: Option<u64>,
+    http_max_connections: Option<usize>,
+    http_header_timeout_ms: Option<u64>,
+    http_idle_timeout_ms: Option<u64>,
     #[serde(default)]
     world: WorldFile,
     #[serde(default)]
@@ -192,6 +198,15 @@ impl Settings {
         if let Some(ms) = file.resend_ms {
             self.resend = Duration::from_millis(ms.max(1));
         }
+        if let Some(n) = file.http_max_connections {
+            self.http_limits.max_connections = n.max(1);
+        }
+        if let Some(ms) = file.http_header_timeout_ms {
+            self.http_limits.header_timeout = Duration::from_millis(ms.max(1));
+        }
+        if let Some(ms) = file.http_idle_timeout_ms {
+            self.http_limits.idle_timeout = Duration::from_millis(ms.max(1));
+        }
         if let Some(world) = file.world.address {
             self.world = address("world.address", &world).map_err(|e| value("world", e))?;
         }
@@ -260,6 +275,24 @@ impl Settings {
                     format!("{v:?} is not true or false"),
                 )
             })?;
+        }
+        let number = |name: &str, v: &str| -> Result<u64, ConfigError> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(name, format!("{v:?} is not a positive number")))
+        };
+        if let Some(v) = get("WESHOP_HTTP_MAX_CONNECTIONS") {
+            self.http_limits.max_connections =
+                usize::try_from(number("WESHOP_HTTP_MAX_CONNECTIONS", v)?).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = get("WESHOP_HTTP_HEADER_TIMEOUT_MS") {
+            self.http_limits.header_timeout =
+                Duration::from_millis(number("WESHOP_HTTP_HEADER_TIMEOUT_MS", v)?);
+        }
+        if let Some(v) = get("WESHOP_HTTP_IDLE_TIMEOUT_MS") {
+            self.http_limits.idle_timeout =
+                Duration::from_millis(number("WESHOP_HTTP_IDLE_TIMEOUT_MS", v)?);
         }
         if let Some(v) = get("WESHOP_WORLD") {
             self.world = address("WESHOP_WORLD", v)?;

@@ -16,6 +16,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod http_guard;
 pub mod metrics;
 pub mod protocols;
 pub mod sim;

@@ -28,6 +28,7 @@ use crate::{
     adapters::LinkObserver,
     api::{ApiState, routes},
     config::Settings,
+    http_guard::GuardedAcceptor,
     metrics::Metrics,
 };
 
@@ -167,6 +168,8 @@ impl App {
                 address: settings.http,
                 source,
             })?;
+        let acceptor = GuardedAcceptor::new(acceptor, settings.http_limits);
+        let idle_timeout = settings.http_limits.idle_timeout;
         let http = acceptor
             .local_addr()
             .first()
@@ -179,6 +182,7 @@ impl App {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
                 if let Err(e) = poem::Server::new_with_acceptor(acceptor)
+                    .idle_timeout(idle_timeout)
                     .run_with_graceful_shutdown(api, signal, Some(HTTP_GRACE))
                     .await
                 {

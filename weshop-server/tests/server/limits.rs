@@ -1,5 +1,6 @@
 //! What a hostile client cannot do to the HTTP server: make it read huge bodies, or grow its
-//! metrics with invented methods. Over a real socket where "without reading it" matters.
+//! metrics with invented methods, or hold connections with slow heads, idle sockets or sheer
+//! numbers. Over a real socket wherever the connection itself is what is tested.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -15,6 +16,7 @@ use tokio::{
 use weshop_core::assembly::ShopBuilder;
 use weshop_server::{
     api::{ApiState, limits::MAX_BODY_BYTES, routes},
+    http_guard::{GuardedAcceptor, HttpLimits},
     metrics::Metrics,
 };
 use weshop_storage::memory::MemoryStore;
@@ -33,18 +35,127 @@ async fn state() -> ApiState {
     }
 }
 
-/// The API on a free loopback port.
+/// The API on a free loopback port, with the default connection limits.
 async fn serve() -> SocketAddr {
+    serve_with(HttpLimits::default()).await
+}
+
+/// The API on a free loopback port behind the server's connection guard.
+async fn serve_with(limits: HttpLimits) -> SocketAddr {
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
         .unwrap();
     let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+    let acceptor = GuardedAcceptor::new(acceptor, limits);
     let api = routes(state().await);
     tokio::spawn(async move {
-        let _ = poem::Server::new_with_acceptor(acceptor).run(api).await;
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .idle_timeout(limits.idle_timeout)
+            .run(api)
+            .await;
     });
     addr
+}
+
+/// Reads until the peer closes the connection (or fails it); `None` if it stays open for
+/// `wait`.
+async fn closed_within(socket: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 1024];
+    tokio::time::timeout(wait, async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| seen)
+}
+
+#[tokio::test]
+async fn a_slow_headers_client_is_dropped_after_the_header_timeout() {
+    let addr = serve_with(HttpLimits {
+        header_timeout: Duration::from_millis(300),
+        ..HttpLimits::default()
+    })
+    .await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    // The start of a head, then a trickle that never ends it.
+    socket.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+    let trickle = async {
+        for i in 0.. {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if socket
+                .write_all(format!("x-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(GUARD, trickle)
+        .await
+        .expect("the server drops the connection");
+    // A client that sends its head in time is served as usual.
+    let answer = exchange(addr, "GET /health HTTP/1.1\r\nhost: shop\r\n\r\n", b"").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed() {
+    let addr = serve_with(HttpLimits {
+        idle_timeout: Duration::from_millis(300),
+        ..HttpLimits::default()
+    })
+    .await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nhost: shop\r\n\r\n")
+        .await
+        .unwrap();
+    // Answered, then kept alive with nothing to do: closed after the idle timeout.
+    let seen = closed_within(&mut socket, GUARD)
+        .await
+        .expect("the idle connection is closed");
+    assert!(seen.starts_with(b"HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let addr = serve_with(HttpLimits {
+        max_connections: 2,
+        header_timeout: Duration::from_secs(60),
+        ..HttpLimits::default()
+    })
+    .await;
+    let first = TcpStream::connect(addr).await.unwrap();
+    let _second = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third
+        .write_all(b"GET /health HTTP/1.1\r\nhost: shop\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "a third connection is not served while two are open"
+    );
+    drop(first);
+    let answer = closed_within(&mut third, GUARD)
+        .await
+        .expect("served once a slot is free");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
 }
 
 /// Sends `head` and `body` on a fresh connection and reads the answer until the server
