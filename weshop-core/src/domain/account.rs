@@ -71,11 +71,16 @@ impl Password {
     /// Longest password accepted (bounds the hashing work an attacker can ask for).
     pub const MAX_CHARS: usize = 128;
 
-    /// Checks a new password against the policy.
+    /// Checks a new password against the policy: 8 to 128 characters, not blank, and not one
+    /// of the passwords attackers try first (case ignored).
     pub fn new(text: &str) -> Result<Self, DomainError> {
         let chars = text.chars().count();
         if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) || text.trim().is_empty() {
             return Err(DomainError::Password);
+        }
+        let lower = text.to_lowercase();
+        if COMMON_PASSWORDS.contains(&lower.as_str()) {
+            return Err(DomainError::CommonPassword);
         }
         Ok(Self(text.to_string()))
     }
@@ -85,6 +90,88 @@ impl Password {
         &self.0
     }
 }
+
+/// The most common passwords of 8 characters or more in published breach lists, lower-cased:
+/// the first ones any credential-stuffing run tries.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "passw0rd",
+    "p@ssw0rd",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "0123456789",
+    "87654321",
+    "11111111",
+    "00000000",
+    "22222222",
+    "88888888",
+    "12341234",
+    "11223344",
+    "12121212",
+    "123123123",
+    "1q2w3e4r",
+    "1q2w3e4r5t",
+    "q1w2e3r4",
+    "qwertyui",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty12",
+    "asdfghjk",
+    "asdfasdf",
+    "zxcvbnm1",
+    "abcd1234",
+    "abc12345",
+    "abcdefgh",
+    "a1b2c3d4",
+    "iloveyou",
+    "iloveyou1",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "basketball",
+    "welcome1",
+    "welcome123",
+    "superman",
+    "batman123",
+    "starwars",
+    "trustno1",
+    "whatever",
+    "letmein1",
+    "letmein123",
+    "computer",
+    "internet",
+    "michelle",
+    "jennifer",
+    "jordan23",
+    "charlie1",
+    "dragon123",
+    "monkey123",
+    "master123",
+    "shadow12",
+    "freedom1",
+    "changeme",
+    "admin123",
+    "administrator",
+    "secret123",
+    "loveme123",
+    "football1",
+    "baseball1",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "qazwsxedc",
+    "aa123456",
+    "a123456789",
+    "666666666",
+    "999999999",
+    "987654321",
+    "147258369",
+    "11111111111",
+];
 
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -293,6 +380,19 @@ mod tests {
     fn password_policy() {
         assert!(Password::new("short").is_err());
         assert!(Password::new("        ").is_err());
+        for common in [
+            "password",
+            "12345678",
+            "Password1",
+            "QWERTYUIOP",
+            "iloveyou",
+        ] {
+            assert_eq!(
+                Password::new(common).unwrap_err(),
+                DomainError::CommonPassword,
+                "{common}"
+            );
+        }
         assert!(Password::new(&"x".repeat(129)).is_err());
         assert!(Password::new(&"é".repeat(128)).is_ok());
     }

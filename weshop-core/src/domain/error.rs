@@ -36,8 +36,10 @@ pub enum DomainError {
     /// A weight outside 1 g ..= 1000 kg.
     #[error("invalid weight {0} g: must be between 1 g and 1000 kg")]
     Weight(i64),
-    /// Not an http(s) URL or an absolute path.
-    #[error("invalid image reference {0:?}: an http(s) URL or a path starting with /")]
+    /// Not one of the shop's own image paths.
+    #[error(
+        "invalid image reference {0:?}: one of the shop's own image paths, like /images/products/1.png"
+    )]
     ImageRef(String),
     /// A description over the limit.
     #[error("description longer than 10000 characters")]
@@ -57,6 +59,9 @@ pub enum DomainError {
     /// A password outside the policy.
     #[error("invalid password: 8 to 128 characters, not all blank")]
     Password,
+    /// One of the passwords attackers try first.
+    #[error("this password is one of the most common ones; choose another")]
+    CommonPassword,
     /// A stored password hash that is not a PHC string.
     #[error("stored password hash is not a PHC string")]
     PasswordHash,

@@ -4,8 +4,10 @@ use std::fmt;
 
 use super::DomainError;
 
-/// An email address, trimmed, with its domain lower-cased (the local part is kept as given:
-/// it may be case-sensitive). Checked for shape, not deliverability.
+/// An email address, trimmed and lower-cased: the shop treats addresses case-insensitively
+/// (`DEMO@WESHOP.TEST` logs in as `demo@weshop.test`), as people and nearly every mail system
+/// do, so one person cannot hold two accounts that differ only in case. Checked for shape, not
+/// deliverability.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(String);
 
@@ -44,7 +46,7 @@ impl Email {
         if labels.len() < 2 || !labels.iter().all(label_ok) {
             return Err(bad("the domain must be like example.com"));
         }
-        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+        Ok(Self(format!("{local}@{domain}").to_lowercase()))
     }
 
     /// The address.
@@ -102,7 +104,11 @@ mod tests {
     fn emails() {
         assert_eq!(
             Email::parse(" Ada@Example.COM ").unwrap().as_str(),
-            "Ada@example.com"
+            "ada@example.com"
+        );
+        assert_eq!(
+            Email::parse("DEMO@WESHOP.TEST").unwrap(),
+            Email::parse("demo@weshop.test").unwrap()
         );
         assert_eq!(
             Email::parse("a.b+tag@sub.example.co.uk").unwrap().as_str(),

@@ -23,7 +23,7 @@ use weshop_storage::memory::MemoryStore;
 
 const GUARD: Duration = Duration::from_secs(30);
 
-async fn state() -> ApiState {
+pub(crate) async fn state() -> ApiState {
     let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))
         .build()
         .await

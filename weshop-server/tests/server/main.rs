@@ -5,6 +5,7 @@
 mod api;
 mod limits;
 mod peer;
+mod policy;
 mod sim_cli;
 mod ups_sim;
 mod wire_cli;
