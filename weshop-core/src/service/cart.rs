@@ -3,7 +3,7 @@
 //! A cart holds product ids and quantities only; prices, weights and stock are read at checkout,
 //! so an order is priced at what its products cost when it is placed.
 
-use crate::domain::{Cart, ProductId, Quantity, UserId};
+use crate::domain::{Cart, Money, ProductId, Quantity, UserId};
 use crate::shop::ShopError;
 use crate::store::Store;
 
@@ -26,6 +26,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         self.product_impl(product).await?;
         let mut cart = self.store.cart(user).await?;
         cart.add(product, quantity)?;
+        self.check_priceable(&cart).await?;
         self.store.save_cart(user, &cart).await?;
         Ok(cart)
     }
@@ -44,6 +45,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 "product {product} in the cart"
             )));
         }
+        self.check_priceable(&cart).await?;
         self.store.save_cart(user, &cart).await?;
         Ok(cart)
     }
@@ -62,5 +64,26 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         }
         self.store.save_cart(user, &cart).await?;
         Ok(cart)
+    }
+
+    /// Refuses a cart whose lines or subtotal cannot be priced (an amount past what money can
+    /// hold), before it is saved: a change that fails leaves the cart as it was.
+    async fn check_priceable(&self, cart: &Cart) -> Result<(), ShopError> {
+        let mut lines = Vec::new();
+        for (id, quantity) in cart.lines() {
+            if let Some(product) = self.store.product(id).await? {
+                let line = product.price.times(quantity).map_err(|_| {
+                    ShopError::BadRequest(format!(
+                        "{quantity} × {} is more than one order can cost",
+                        product.price
+                    ))
+                })?;
+                lines.push(line);
+            }
+        }
+        Money::sum(self.config.currency, lines).map_err(|_| {
+            ShopError::BadRequest("the cart would cost more than one order can".into())
+        })?;
+        Ok(())
     }
 }

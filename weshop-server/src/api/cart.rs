@@ -56,7 +56,9 @@ pub struct SetCartItem {
 pub struct CartApi(pub Arc<ApiState>);
 
 impl CartApi {
-    /// Prices each line at the product's current price.
+    /// Prices each line at the product's current price. A line that cannot be priced (its
+    /// product is gone, or a price change made its total too large) is shown without a
+    /// price and left out of the total, so a cart always renders; checkout refuses it.
     async fn priced(&self, cart: Cart) -> ApiResult<Json<CartDto>> {
         let currency = self.0.shop.currency();
         let mut lines = Vec::new();
@@ -64,14 +66,16 @@ impl CartApi {
         for (id, quantity) in cart.lines() {
             let line = match self.0.shop.product(id).await {
                 Ok(product) => {
-                    let line_total = product.price.times(quantity)?;
-                    totals.push(line_total);
+                    let line_total = product.price.times(quantity).ok().filter(|line| {
+                        Money::sum(currency, totals.iter().copied().chain([*line])).is_ok()
+                    });
+                    totals.extend(line_total);
                     CartLineDto {
                         product_id: id.get(),
                         name: Some(product.name.to_string()),
                         quantity: quantity.get(),
                         unit_price: Some(amount(product.price)),
-                        line_total: Some(amount(line_total)),
+                        line_total: line_total.map(amount),
                     }
                 }
                 Err(ShopError::NotFound(_)) => CartLineDto {

@@ -89,3 +89,60 @@ async fn products_show_only_the_shops_own_pictures() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
 }
+
+#[tokio::test]
+async fn a_price_change_never_breaks_a_cart_and_a_refused_line_is_not_saved() {
+    let client = TestClient::new(routes(state().await));
+    let mut tokens = Vec::new();
+    for (email, role) in [("s@example.com", "seller"), ("c@example.com", "customer")] {
+        let register = json!({"email": email, "password": PASSWORD, "name": "X", "roles": [role]});
+        post(&client, "/api/v1/auth/register", None, register).await;
+        let (_, login) = post(
+            &client,
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        tokens.push(login["token"].as_str().unwrap().to_string());
+    }
+    let (seller, customer) = (&tokens[0], &tokens[1]);
+    let product = json!({"name": "Mug", "description": "Blue", "category": "kitchen",
+        "price": "1.10", "weight_grams": 300, "images": []});
+    let (_, product) = post(&client, "/api/v1/products", Some(seller), product).await;
+    let id = product["id"].as_i64().unwrap();
+    let line = json!({"product_id": id, "quantity": 2});
+    let (status, _) = post(&client, "/api/v1/cart/items", Some(customer), line).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The seller makes two units cost more than money can hold.
+    let response = client
+        .patch(format!("/api/v1/products/{id}"))
+        .header("authorization", format!("Bearer {seller}"))
+        .body_json(&json!({"price": "90000000000000000.00"}))
+        .send()
+        .await;
+    assert_eq!(response.0.status(), StatusCode::OK);
+
+    let cart = || async {
+        let response = client
+            .get("/api/v1/cart")
+            .header("authorization", format!("Bearer {customer}"))
+            .send()
+            .await;
+        let status = response.0.status();
+        let text = response.0.into_body().into_string().await.unwrap();
+        (status, serde_json::from_str::<Value>(&text).unwrap())
+    };
+    let (status, body) = cart().await;
+    assert_eq!(status, StatusCode::OK, "the cart still renders: {body}");
+    assert_eq!(body["lines"][0]["quantity"], 2);
+    assert!(body["lines"][0]["line_total"].is_null(), "{body}");
+
+    // Adding more is refused, and the refused change is not saved.
+    let more = json!({"product_id": id, "quantity": 3});
+    let (status, problem) = post(&client, "/api/v1/cart/items", Some(customer), more).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (_, body) = cart().await;
+    assert_eq!(body["lines"][0]["quantity"], 2, "{body}");
+}

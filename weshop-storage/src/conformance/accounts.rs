@@ -20,7 +20,11 @@ pub async fn users<S: Store + ?Sized + 'static>(store: Arc<S>) {
         .create_user(new_user("Ada@Example.COM", customer_role(), &hash, at(1)))
         .await
         .expect("create ada");
-    assert_eq!(ada.email.as_str(), "Ada@example.com");
+    assert_eq!(
+        ada.email.as_str(),
+        "ada@example.com",
+        "addresses are case-insensitive"
+    );
     assert_eq!(ada.name.as_str(), "Test User");
     assert_eq!(
         (ada.roles, &ada.password, ada.created),
