@@ -80,6 +80,9 @@ pub struct Settings {
     pub resend: Duration,
     /// The HTTP server's connection limits.
     pub http_limits: HttpLimits,
+    /// Destinations and addresses must lie within this many grid units of the origin on
+    /// each axis.
+    pub grid_limit: i32,
 }
 
 impl Default for Settings {
@@ -95,6 +98,7 @@ impl Default for Settings {
             ups: UpsEndpoint::Listen(([0, 0, 0, 0], 34567).into()),
             resend: Duration::from_millis(500),
             http_limits: HttpLimits::default(),
+            grid_limit: 10_000,
         }
     }
 }
@@ -120,6 +124,7 @@ struct File {
     http_max_connections: Option<usize>,
     http_header_timeout_ms: Option<u64>,
     http_idle_timeout_ms: Option<u64>,
+    grid_limit: Option<u32>,
     #[serde(default)]
     world: WorldFile,
     #[serde(default)]
@@ -207,6 +212,9 @@ impl Settings {
         if let Some(ms) = file.http_idle_timeout_ms {
             self.http_limits.idle_timeout = Duration::from_millis(ms.max(1));
         }
+        if let Some(limit) = file.grid_limit {
+            self.grid_limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        }
         if let Some(world) = file.world.address {
             self.world = address("world.address", &world).map_err(|e| value("world", e))?;
         }
@@ -293,6 +301,9 @@ impl Settings {
         if let Some(v) = get("WESHOP_HTTP_IDLE_TIMEOUT_MS") {
             self.http_limits.idle_timeout =
                 Duration::from_millis(number("WESHOP_HTTP_IDLE_TIMEOUT_MS", v)?);
+        }
+        if let Some(v) = get("WESHOP_GRID_LIMIT") {
+            self.grid_limit = i32::try_from(number("WESHOP_GRID_LIMIT", v)?).unwrap_or(i32::MAX);
         }
         if let Some(v) = get("WESHOP_WORLD") {
             self.world = address("WESHOP_WORLD", v)?;

@@ -140,6 +140,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         user: UserId,
         address: Address,
     ) -> Result<User, ShopError> {
+        self.check_on_grid(address.location)?;
         self.change_profile(user, |current| {
             current.addresses.retain(|a| a.label != address.label);
             if current.addresses.len() >= User::MAX_SAVED {

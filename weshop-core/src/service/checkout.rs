@@ -8,7 +8,7 @@
 //! handed to the fulfilment driver; a failure there only defers it.
 
 use crate::domain::{
-    Location, NewOrder, Order, OrderId, OrderLine, Stock, StockDelta, UserId, WarehouseId,
+    Location, Money, NewOrder, Order, OrderId, OrderLine, Stock, StockDelta, UserId, WarehouseId,
     WarehouseSite, Weight,
 };
 use crate::fulfilment::ship_id_of;
@@ -58,6 +58,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 checkout.payment_method
             )));
         }
+        self.check_on_grid(checkout.destination)?;
         let cart = self.store.cart(user).await?;
         if cart.is_empty() {
             return Err(ShopError::BadRequest("the cart is empty".into()));
@@ -110,6 +111,13 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             },
             now,
         )?;
+        if order.total().minor() > self.config.max_order_total_minor {
+            return Err(ShopError::BadRequest(format!(
+                "an order may cost at most {}; this one costs {}",
+                Money::from_minor(self.config.max_order_total_minor, self.config.currency)?,
+                order.total()
+            )));
+        }
         // One gateway key per attempt: an attempt that loses a race or finds no stock voids
         // its own hold, and a retry after that starts clean.
         let attempt_key = IdempotencyKey::parse(&format!("checkout-{id}")).expect("valid key");

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Address, CardNumber, Cart, Category, Currency, Email, Money, Order, OrderEvent, OrderId,
-    Product, ProductId, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId,
+    Address, CardNumber, Cart, Category, Currency, Email, Location, Money, Order, OrderEvent,
+    OrderId, Product, ProductId, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId,
 };
 use crate::driver::FulfilmentDriver;
 use crate::notify::Notifier;
@@ -47,6 +47,11 @@ pub struct ShopConfig {
     pub low_stock_threshold: u64,
     /// Most results per search page.
     pub max_page_size: usize,
+    /// Destinations and addresses must lie within this many grid units of the origin on
+    /// each axis (the world's grid is finite; a point past it would only cost a fortune).
+    pub grid_limit: i32,
+    /// The most one order may cost, shipping included (in minor units of the currency).
+    pub max_order_total_minor: i64,
 }
 
 impl Default for ShopConfig {
@@ -57,6 +62,8 @@ impl Default for ShopConfig {
             session_ttl: std::time::Duration::from_secs(7 * 24 * 3600),
             low_stock_threshold: 5,
             max_page_size: 100,
+            grid_limit: 10_000,
+            max_order_total_minor: 100_000_000,
         }
     }
 }
@@ -117,6 +124,17 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
 
     /// Refuses a price in another currency: every total, quote and capture is in the shop's
     /// one currency, so a product priced otherwise could never be checked out.
+    /// Refuses a point outside the grid ([`ShopConfig::grid_limit`]).
+    fn check_on_grid(&self, location: Location) -> Result<(), ShopError> {
+        let limit = self.config.grid_limit;
+        if location.x.abs() > limit || location.y.abs() > limit {
+            return Err(ShopError::BadRequest(format!(
+                "{location} is off the grid: x and y must be within -{limit}..={limit}"
+            )));
+        }
+        Ok(())
+    }
+
     fn check_price(&self, price: Money) -> Result<(), ShopError> {
         if price.currency() != self.config.currency {
             return Err(ShopError::BadRequest(format!(

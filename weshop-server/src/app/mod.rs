@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use weshop_core::{
     assembly::{RunningShop, ShopBuilder},
     domain::OrderStatus,
+    service::ShopConfig,
     shop::{OrderUpdate, Shop},
     store::{Store, StoreError},
 };
@@ -123,6 +124,10 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let assembled = ShopBuilder::new(store.clone())
             .warehouses(settings.warehouses.clone())
+            .config(ShopConfig {
+                grid_limit: settings.grid_limit,
+                ..ShopConfig::default()
+            })
             .build()
             .await
             .map_err(storage)?;

@@ -13,7 +13,10 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use weshop_core::assembly::ShopBuilder;
+use weshop_core::{
+    assembly::ShopBuilder,
+    domain::{Location, WarehouseId, WarehouseSite},
+};
 use weshop_server::{
     api::{ApiState, limits::MAX_BODY_BYTES, routes},
     http_guard::{GuardedAcceptor, HttpLimits},
@@ -25,6 +28,10 @@ const GUARD: Duration = Duration::from_secs(30);
 
 pub(crate) async fn state() -> ApiState {
     let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))
+        .warehouses([WarehouseSite {
+            id: WarehouseId::new(1).unwrap(),
+            location: Location::new(10, 10),
+        }])
         .build()
         .await
         .unwrap();

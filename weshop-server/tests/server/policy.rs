@@ -146,3 +146,85 @@ async fn a_price_change_never_breaks_a_cart_and_a_refused_line_is_not_saved() {
     let (_, body) = cart().await;
     assert_eq!(body["lines"][0]["quantity"], 2, "{body}");
 }
+
+#[tokio::test]
+async fn destinations_stay_on_the_grid_and_totals_are_bounded() {
+    let client = TestClient::new(routes(state().await));
+    let mut tokens = Vec::new();
+    for (email, role) in [("s@example.com", "seller"), ("c@example.com", "customer")] {
+        let register = json!({"email": email, "password": PASSWORD, "name": "X", "roles": [role]});
+        post(&client, "/api/v1/auth/register", None, register).await;
+        let (_, login) = post(
+            &client,
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        tokens.push(login["token"].as_str().unwrap().to_string());
+    }
+    let (seller, customer) = (&tokens[0], &tokens[1]);
+    let far = json!({"label": "far", "x": 2_147_483_647, "y": 5});
+    let (status, problem) = post(&client, "/api/v1/me/addresses", Some(customer), far).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (status, cards) = post(
+        &client,
+        "/api/v1/me/payment-methods",
+        Some(customer),
+        json!({"card_number": "4242 4242 4242 4242"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{cards}");
+    let card = cards[0]["token"].as_str().unwrap().to_string();
+
+    // A dear product, in stock, two in the cart.
+    let product = json!({"name": "Gold mug", "description": "Solid", "category": "kitchen",
+        "price": "600000.00", "weight_grams": 300, "images": []});
+    let (_, product) = post(&client, "/api/v1/products", Some(seller), product).await;
+    let id = product["id"].as_i64().unwrap();
+    let (status, body) = post(
+        &client,
+        &format!("/api/v1/products/{id}/stock"),
+        Some(seller),
+        json!({"warehouse_id": 1, "quantity": 5}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let line = json!({"product_id": id, "quantity": 2});
+    post(&client, "/api/v1/cart/items", Some(customer), line).await;
+
+    let checkout = |x: i64, key: &'static str| {
+        let card = card.clone();
+        let client = &client;
+        async move {
+            let response = client
+                .post("/api/v1/orders")
+                .header("authorization", format!("Bearer {customer}"))
+                .header("idempotency-key", key)
+                .body_json(
+                    &json!({"destination": {"x": x, "y": 30}, "delivery": "standard",
+                    "payment_method": card}),
+                )
+                .send()
+                .await;
+            let status = response.0.status();
+            let text = response.0.into_body().into_string().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, problem) = checkout(2_147_483_647, "far-away").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("off the grid"),
+        "{problem}"
+    );
+    let (status, problem) = checkout(20, "too-dear").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("at most"),
+        "{problem}"
+    );
+}
