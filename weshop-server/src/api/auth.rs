@@ -75,7 +75,26 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     authenticate(req, &bearer.token).await
 }
 
+/// The header a cookie-authenticated request that changes state must carry. Browsers send
+/// cookies with cross-site form posts, but a page of another site cannot add a custom header
+/// without a CORS preflight, which this server does not grant: so the header proves the
+/// request came from a page or client of the shop's own. Bearer requests need no header.
+pub const CSRF_HEADER: &str = "x-weshop-csrf";
+
 async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<Caller> {
+    let safe = matches!(
+        *req.method(),
+        poem::http::Method::GET | poem::http::Method::HEAD | poem::http::Method::OPTIONS
+    );
+    if !safe && !req.headers().contains_key(CSRF_HEADER) {
+        return Err(
+            ApiError::from(weshop_core::shop::ShopError::Forbidden(format!(
+                "a request authenticated by the session cookie that changes state needs the \
+             {CSRF_HEADER} header (or use the bearer token)"
+            )))
+            .into(),
+        );
+    }
     authenticate(req, &key.key).await
 }
 

@@ -64,7 +64,9 @@ The WeShop API. Bodies are JSON with snake_case fields.
 
 **Authentication**: log in with `POST /auth/login`; send the returned token as \
 `Authorization: Bearer <token>`, or let the browser send the `weshop_session` cookie set at \
-login (HttpOnly, SameSite=Lax).
+login (HttpOnly, SameSite=Lax). A cookie-authenticated request that changes state (POST, \
+PUT, PATCH, DELETE) must also carry the header `X-WeShop-CSRF: 1`, which other sites' pages \
+cannot send; bearer requests need no such header.
 
 **Money**: every amount is a decimal string in the shop's currency (e.g. `\"12.34\"`), in \
 requests and responses alike; responses name the currency.

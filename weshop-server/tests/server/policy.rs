@@ -228,3 +228,61 @@ async fn destinations_stay_on_the_grid_and_totals_are_bounded() {
         "{problem}"
     );
 }
+
+#[tokio::test]
+async fn cookie_requests_that_change_state_need_the_csrf_header() {
+    let client = TestClient::new(routes(state().await));
+    let register =
+        json!({"email": "c@example.com", "password": PASSWORD, "name": "C", "roles": ["customer"]});
+    post(&client, "/api/v1/auth/register", None, register).await;
+    let (_, login) = post(
+        &client,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "c@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let token = login["token"].as_str().unwrap().to_string();
+    let cookie = format!("weshop_session={token}");
+
+    // Reading with the cookie alone is fine.
+    let read = client
+        .get("/api/v1/me")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(read.0.status(), StatusCode::OK);
+    // A body-less cross-site POST carries the cookie but cannot add a header: refused.
+    for path in ["/api/v1/orders/1/cancel", "/api/v1/auth/logout"] {
+        let forged = client.post(path).header("cookie", &cookie).send().await;
+        assert_eq!(forged.0.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    // The shop's own pages and clients send the header; bearer clients need none.
+    let own = client
+        .post("/api/v1/orders/1/cancel")
+        .header("cookie", &cookie)
+        .header("x-weshop-csrf", "1")
+        .send()
+        .await;
+    assert_eq!(
+        own.0.status(),
+        StatusCode::NOT_FOUND,
+        "past the check: no order 1"
+    );
+    let bearer = client
+        .post("/api/v1/orders/1/cancel")
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await;
+    assert_eq!(bearer.0.status(), StatusCode::NOT_FOUND);
+    let read = client
+        .get("/api/v1/me")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(
+        read.0.status(),
+        StatusCode::OK,
+        "the forged logout did not log out"
+    );
+}
