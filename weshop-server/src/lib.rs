@@ -19,4 +19,5 @@ pub mod demo;
 pub mod metrics;
 pub mod protocols;
 pub mod sim;
+pub mod web;
 pub mod wire;
