@@ -43,6 +43,7 @@ pub struct LoginPage {
 /// The registration form.
 #[derive(Debug, Deserialize)]
 pub struct RegisterForm {
+    #[serde(default)]
     csrf: String,
     email: String,
     name: String,
@@ -53,6 +54,7 @@ pub struct RegisterForm {
 /// The login form.
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
     csrf: String,
     email: String,
     password: String,
@@ -61,6 +63,7 @@ pub struct LoginForm {
 /// The logout form.
 #[derive(Debug, Deserialize)]
 pub struct CsrfOnly {
+    #[serde(default)]
     csrf: String,
 }
 

@@ -108,6 +108,7 @@ pub async fn show_cart(state: Data<&State>, req: &Request) -> PageResult {
 /// "Add to cart".
 #[derive(Debug, Deserialize)]
 pub struct AddForm {
+    #[serde(default)]
     csrf: String,
     product_id: String,
     quantity: String,
@@ -116,6 +117,7 @@ pub struct AddForm {
 /// A quantity change.
 #[derive(Debug, Deserialize)]
 pub struct SetForm {
+    #[serde(default)]
     csrf: String,
     quantity: String,
 }
@@ -123,6 +125,7 @@ pub struct SetForm {
 /// A form with only its CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct CsrfOnly {
+    #[serde(default)]
     csrf: String,
 }
 

@@ -6,5 +6,6 @@ mod api;
 mod peer;
 mod sim_cli;
 mod ups_sim;
+mod web;
 mod wire_cli;
 mod world_sim;
