@@ -1,18 +1,21 @@
 //! The web shop's pages through `routes()`, as a browser without JavaScript sees them: HTML,
 //! cookies, forms with CSRF tokens, redirects.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use futures::StreamExt;
 
 use poem::{
     endpoint::BoxEndpoint,
     http::{HeaderMap, StatusCode, header},
     test::TestClient,
+    web::sse::Event,
 };
 use weshop_core::{
     assembly::ShopBuilder,
     domain::{
-        Category, Description, Email, Location, Money, Password, PersonName, Quantity, Roles,
-        UserId, WarehouseId, WarehouseSite, Weight,
+        Category, Description, Email, Location, Money, OrderId, Password, PersonName, Quantity,
+        Roles, SessionToken, UserId, WarehouseId, WarehouseSite, Weight,
     },
     payments::SimulatedGateway,
     shop::{ProductDraft, Registration, Shop},
@@ -25,6 +28,8 @@ use weshop_storage::memory::MemoryStore;
 
 const PASSWORD: &str = "correct horse battery";
 const CARD: &str = "4242 4242 4242 4242";
+/// Guards against a hang only.
+const GUARD: Duration = Duration::from_secs(30);
 
 struct Page {
     status: StatusCode,
@@ -638,6 +643,38 @@ async fn cart_checkout_and_orders() {
         "one order: {}",
         orders.body
     );
+    // Live status: an SSE stream of HTML text fragments, the current status first, then each
+    // change, ending after a terminal status.
+    let response = app
+        .client
+        .get(format!("{order_path}/live"))
+        .header(header::COOKIE, browser.cookie_header())
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response.assert_content_type("text/event-stream");
+    let mut events = response.sse_stream();
+    let mut next = async || -> Option<(String, String)> {
+        let event = tokio::time::timeout(GUARD, events.next()).await.unwrap()?;
+        match event {
+            Event::Message { event, data, .. } => Some((event, data)),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (name, first) = next().await.unwrap();
+    assert_eq!(name, "status");
+    assert!(first == "Waiting for stock" || first == "Placed", "{first}");
+    let token = SessionToken::presented(&browser.cookies["weshop_session"]).unwrap();
+    let user = app.shop.authenticate(&token).await.unwrap();
+    let id = OrderId::new(order_path["/orders/".len()..].parse().unwrap()).unwrap();
+    app.shop.cancel_order(user.id, id).await.unwrap();
+    assert_eq!(next().await, Some(("status".into(), "Cancelled".into())));
+    assert_eq!(
+        next().await,
+        None,
+        "the stream ends after a terminal status"
+    );
+
     assert!(
         browser
             .get("/cart")
