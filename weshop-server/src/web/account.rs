@@ -9,13 +9,13 @@ use poem::{
 };
 use serde::Deserialize;
 use weshop_core::{
-    domain::{Email, Password, PersonName, Roles, Timestamp},
+    domain::{Address, CardNumber, Email, Location, Password, PersonName, Roles, Timestamp, User},
     shop::{Registration, ShopError},
 };
 
 use super::{
     PageResult,
-    layout::{Layout, State, viewer},
+    layout::{Layout, State, Viewer, require_viewer, viewer},
     see_other, sentence, shop_error,
 };
 use crate::api::auth::session_cookie;
@@ -202,4 +202,166 @@ pub async fn logout(state: Data<&State>, req: &Request, form: Form<CsrfOnly>) ->
             .expect("a cookie is a header value"),
     );
     Ok(response)
+}
+
+/// `/account`.
+#[derive(Template, WebTemplate)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    layout: Layout,
+    name: String,
+    email: String,
+    addresses: Vec<(String, i32, i32)>,
+    cards: Vec<(String, String, String)>,
+    error: Option<String>,
+}
+
+async fn account_page(
+    state: &State,
+    req: &Request,
+    viewer: &Viewer,
+    error: Option<String>,
+) -> poem::Result<AccountPage> {
+    let user = state
+        .shop
+        .profile(viewer.user.id)
+        .await
+        .map_err(shop_error)?;
+    Ok(AccountPage {
+        layout: Layout::new(state, req, Some(viewer)),
+        name: user.name.as_str().to_string(),
+        email: user.email.as_str().to_string(),
+        addresses: user
+            .addresses
+            .iter()
+            .map(|a| (a.label.clone(), a.location.x, a.location.y))
+            .collect(),
+        cards: user
+            .payment_methods
+            .iter()
+            .map(|m| {
+                (
+                    m.token.clone(),
+                    m.brand.as_str().to_string(),
+                    m.last4.clone(),
+                )
+            })
+            .collect(),
+        error,
+    })
+}
+
+/// `GET /account`: name, addresses and saved cards.
+#[handler]
+pub async fn account(state: Data<&State>, req: &Request) -> PageResult {
+    let viewer = require_viewer(&state, req).await?;
+    Ok(account_page(&state, req, &viewer, None)
+        .await?
+        .into_response())
+}
+
+/// A new address.
+#[derive(Debug, Deserialize)]
+pub struct AddressForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    x: String,
+    #[serde(default)]
+    y: String,
+}
+
+/// A new card, or the label or token of one to forget.
+#[derive(Debug, Deserialize)]
+pub struct ItemForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// After an account change: back to the page, or the page with the reason.
+async fn changed(
+    state: &State,
+    req: &Request,
+    viewer: &Viewer,
+    result: Result<User, ShopError>,
+) -> PageResult {
+    match result {
+        Ok(_) => Ok(see_other("/account")),
+        Err(
+            error @ (ShopError::Invalid(_) | ShopError::BadRequest(_) | ShopError::Conflict(_)),
+        ) => {
+            let page = account_page(state, req, viewer, Some(sentence(&error.to_string()))).await?;
+            Ok(page.with_status(StatusCode::BAD_REQUEST).into_response())
+        }
+        Err(error) => Err(shop_error(error)),
+    }
+}
+
+fn address(form: &AddressForm) -> Result<Address, ShopError> {
+    let coordinate = |text: &str, name: &str| {
+        text.trim()
+            .parse::<i32>()
+            .map_err(|_| ShopError::BadRequest(format!("{name} must be a whole number")))
+    };
+    Ok(Address::new(
+        &form.label,
+        Location::new(coordinate(&form.x, "x")?, coordinate(&form.y, "y")?),
+    )?)
+}
+
+/// `POST /account/addresses`.
+#[handler]
+pub async fn add_address(
+    state: Data<&State>,
+    req: &Request,
+    form: Form<AddressForm>,
+) -> PageResult {
+    state.csrf.verify(req, &form.csrf)?;
+    let viewer = require_viewer(&state, req).await?;
+    let result = match address(&form) {
+        Ok(address) => state.shop.add_address(viewer.user.id, address).await,
+        Err(error) => Err(error),
+    };
+    changed(&state, req, &viewer, result).await
+}
+
+/// `POST /account/addresses/remove`.
+#[handler]
+pub async fn remove_address(
+    state: Data<&State>,
+    req: &Request,
+    form: Form<ItemForm>,
+) -> PageResult {
+    state.csrf.verify(req, &form.csrf)?;
+    let viewer = require_viewer(&state, req).await?;
+    let result = state.shop.remove_address(viewer.user.id, &form.value).await;
+    changed(&state, req, &viewer, result).await
+}
+
+/// `POST /account/cards`.
+#[handler]
+pub async fn add_card(state: Data<&State>, req: &Request, form: Form<ItemForm>) -> PageResult {
+    state.csrf.verify(req, &form.csrf)?;
+    let viewer = require_viewer(&state, req).await?;
+    let result = match CardNumber::parse(&form.value) {
+        Ok(card) => state.shop.add_payment_method(viewer.user.id, card).await,
+        Err(error) => Err(error.into()),
+    };
+    changed(&state, req, &viewer, result).await
+}
+
+/// `POST /account/cards/remove`.
+#[handler]
+pub async fn remove_card(state: Data<&State>, req: &Request, form: Form<ItemForm>) -> PageResult {
+    state.csrf.verify(req, &form.csrf)?;
+    let viewer = require_viewer(&state, req).await?;
+    let result = state
+        .shop
+        .remove_payment_method(viewer.user.id, &form.value)
+        .await;
+    changed(&state, req, &viewer, result).await
 }

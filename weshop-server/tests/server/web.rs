@@ -694,3 +694,59 @@ async fn cart_checkout_and_orders() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn account_addresses_and_cards() {
+    let app = app().await;
+    let mut browser = app.browser();
+    browser.register("eve@example.com", "Eve").await;
+    let page = browser.get("/account").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("eve@example.com"));
+    let csrf = page.csrf();
+
+    let added = browser
+        .post(
+            "/account/addresses",
+            &[("csrf", &csrf), ("label", "home"), ("x", "3"), ("y", "4")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let bad = browser
+        .post(
+            "/account/addresses",
+            &[("csrf", &csrf), ("label", "work"), ("x", "far"), ("y", "4")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("X must be a whole number."),
+        "{}",
+        bad.body
+    );
+    browser
+        .post("/account/cards", &[("csrf", &csrf), ("value", CARD)])
+        .await;
+    let page = browser.get("/account").await;
+    assert!(page.body.contains("home (3, 4)"), "{}", page.body);
+    assert!(page.body.contains("ending in 4242"), "{}", page.body);
+
+    // Checkout offers them.
+    let checkout = browser.get("/checkout").await;
+    assert!(checkout.status.is_success());
+
+    browser
+        .post(
+            "/account/addresses/remove",
+            &[("csrf", &csrf), ("value", "home")],
+        )
+        .await;
+    assert!(!browser.get("/account").await.body.contains("home (3, 4)"));
+    let missing = browser
+        .post(
+            "/account/addresses",
+            &[("label", "x"), ("x", "1"), ("y", "1")],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN, "no CSRF token");
+}
