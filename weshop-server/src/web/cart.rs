@@ -312,8 +312,21 @@ fn addresses(user: &User) -> Vec<Choice> {
 #[handler]
 pub async fn checkout_form(state: Data<&State>, req: &Request) -> PageResult {
     let viewer = require_viewer(&state, req).await?;
+    // The first saved address and card are chosen unless the visitor picks others.
     let form = CheckoutForm {
         delivery: "standard".into(),
+        address: viewer
+            .user
+            .addresses
+            .first()
+            .map(|a| a.label.clone())
+            .unwrap_or_default(),
+        payment: viewer
+            .user
+            .payment_methods
+            .first()
+            .map(|m| m.token.clone())
+            .unwrap_or_default(),
         ..CheckoutForm::default()
     };
     Ok(checkout_page(&state, req, &viewer, form, None)
