@@ -188,7 +188,8 @@ pub const STATUS_EVENT: &str = "status";
 
 /// `GET /orders/{id}/live`: Server-Sent Events named `status`, each the order's status in
 /// words (an HTML text fragment, escaped); the first is the current one, the stream ends
-/// after a terminal status. Subscribes before reading the order, so no change is missed.
+/// after a terminal status, and an order already ended answers 204 (so the browser does not
+/// reconnect). Subscribes before reading the order, so no change is missed.
 #[handler]
 pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageResult {
     let viewer = require_viewer(&state, req).await?;
@@ -199,6 +200,10 @@ pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageR
         .order(viewer.user.id, id)
         .await
         .map_err(shop_error)?;
+    if order.status().is_terminal() {
+        // Nothing more will change: 204 tells the browser's EventSource not to reconnect.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let shop = state.shop.clone();
     let user = viewer.user.id;
     let first = (order.version(), order.status());

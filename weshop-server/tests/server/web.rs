@@ -674,6 +674,22 @@ async fn cart_checkout_and_orders() {
         None,
         "the stream ends after a terminal status"
     );
+    let ended = browser.get(&format!("{order_path}/live")).await;
+    assert_eq!(
+        ended.status,
+        StatusCode::NO_CONTENT,
+        "so the browser stops reconnecting"
+    );
+    let page = browser.get(&order_path).await;
+    assert!(
+        page.body.contains(r#"id="order-status">Cancelled</span>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("sse-connect"),
+        "an ended order is not followed"
+    );
 
     assert!(
         browser
