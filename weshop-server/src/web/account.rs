@@ -15,7 +15,7 @@ use weshop_core::{
 
 use super::{
     PageResult,
-    layout::{Layout, State, Viewer, require_viewer, viewer},
+    layout::{Layout, State, Viewer, require_viewer, viewer, words},
     see_other, sentence, shop_error,
 };
 use crate::api::auth::session_cookie;
@@ -239,13 +239,7 @@ async fn account_page(
         cards: user
             .payment_methods
             .iter()
-            .map(|m| {
-                (
-                    m.token.clone(),
-                    m.brand.as_str().to_string(),
-                    m.last4.clone(),
-                )
-            })
+            .map(|m| (m.token.clone(), words(m.brand.as_str()), m.last4.clone()))
             .collect(),
         error,
     })

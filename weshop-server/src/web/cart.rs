@@ -19,7 +19,7 @@ use weshop_core::{
 
 use super::{
     PageResult, fail,
-    layout::{Layout, State, Viewer, price, require_viewer},
+    layout::{Layout, State, Viewer, price, require_viewer, words},
     see_other, sentence, shop_error,
 };
 
@@ -288,7 +288,7 @@ async fn checkout_page(
             .iter()
             .map(|card| Choice {
                 value: card.token.clone(),
-                label: format!("{} ending in {}", card.brand.as_str(), card.last4),
+                label: format!("{} ending in {}", words(card.brand.as_str()), card.last4),
             })
             .collect(),
         // A new key for each rendering: a double submit of this form places one order.
