@@ -3,6 +3,7 @@
 //! - [`app`]: the assembled server (storage, fulfilment, links, outbox, HTTP), started and
 //!   stopped as one; [`config`] reads its settings;
 //! - [`api`]: the REST API (poem-openapi) with OpenAPI, Swagger UI, health and [`metrics`];
+//! - [`web`]: the web shop, server-rendered pages over the same `Shop` port, mounted at `/`;
 //! - [`adapters`]: the durable world and UPS links behind core's `Warehouse` and `Shipping`;
 //! - [`sim`]: the simulated world and UPS; [`demo`]: all of it in one process, seeded;
 //! - [`wire`]: the frame inspector; [`protocols`]: both sides of each wire protocol as core
@@ -20,4 +21,5 @@ pub mod http_guard;
 pub mod metrics;
 pub mod protocols;
 pub mod sim;
+pub mod web;
 pub mod wire;

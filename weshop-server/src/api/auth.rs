@@ -176,15 +176,21 @@ pub enum LoggedOut {
 /// Accounts and sessions.
 pub struct AuthApi(pub Arc<ApiState>);
 
+/// The session cookie: HttpOnly so scripts cannot steal it, SameSite=Lax against CSRF, and
+/// `Secure` when `secure` (the setting). The API and the web pages set the same cookie.
+pub fn session_cookie(value: &str, secure: bool) -> Cookie {
+    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, value);
+    cookie.set_http_only(true);
+    cookie.set_same_site(poem::web::cookie::SameSite::Lax);
+    cookie.set_path("/");
+    cookie.set_secure(secure);
+    cookie
+}
+
 impl AuthApi {
-    /// The session cookie: HttpOnly so scripts cannot steal it, SameSite=Lax against CSRF.
+    /// The session cookie (see [`session_cookie`]).
     fn cookie(&self, value: &str) -> Cookie {
-        let mut cookie = Cookie::new_with_str(SESSION_COOKIE, value);
-        cookie.set_http_only(true);
-        cookie.set_same_site(poem::web::cookie::SameSite::Lax);
-        cookie.set_path("/");
-        cookie.set_secure(self.0.secure_cookies);
-        cookie
+        session_cookie(value, self.0.secure_cookies)
     }
 }
 

@@ -1,5 +1,5 @@
 //! The shop's HTTP API: JSON over `/api/v1`, documented by an OpenAPI spec with Swagger UI,
-//! plus `/health`, `/metrics` and a landing page.
+//! plus `/health`, `/metrics` and the web shop's pages ([`crate::web`]).
 //!
 //! Handlers are thin: they parse the request into domain values, call the [`Shop`], and map
 //! its answer to a DTO or its error to an RFC 7807 problem ([`problem`]). Every error that
@@ -77,7 +77,7 @@ requests and responses alike; responses name the currency.
 detail).";
 
 /// Every route: `/api/v1/...`, `/api/openapi.json`, `/api/docs` (Swagger UI), `/health`,
-/// `/metrics`, and `/` (a landing page).
+/// `/metrics`, and the web shop's pages at `/` ([`crate::web`]).
 pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
     let state = Arc::new(state);
     let api = OpenApiService::new(
@@ -104,7 +104,13 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
         .nest("/api/docs", docs)
         .at("/health", get(health::health))
         .at("/metrics", get(health::metrics))
-        .at("/", get(health::landing))
+        .nest(
+            "/",
+            crate::web::routes(crate::web::WebState::new(
+                state.shop.clone(),
+                state.secure_cookies,
+            )),
+        )
         .data(state)
         .with(CookieJarManager::new())
         .around(limits::limit_body)

@@ -379,9 +379,19 @@ async fn every_client_error_is_a_problem() {
     app.send(Method::GET, "/api/v1/nothing-here", None, None)
         .await
         .problem(StatusCode::NOT_FOUND);
-    app.send(Method::GET, "/nothing-here-either", None, None)
-        .await
-        .problem(StatusCode::NOT_FOUND);
+    // Outside the API, an unknown path is the web shop's HTML 404 page.
+    let page = app
+        .send(Method::GET, "/nothing-here-either", None, None)
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(
+        page.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        page.headers
+    );
     app.send(Method::PUT, "/api/v1/cart", Some(&customer), None)
         .await
         .problem(StatusCode::METHOD_NOT_ALLOWED);

@@ -8,5 +8,6 @@ mod peer;
 mod policy;
 mod sim_cli;
 mod ups_sim;
+mod web;
 mod wire_cli;
 mod world_sim;

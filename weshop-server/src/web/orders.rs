@@ -1,0 +1,252 @@
+//! The visitor's orders, one order with its history, and its live status (SSE of HTML).
+
+use std::time::Duration;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use futures::StreamExt;
+use poem::{
+    IntoResponse, Request, handler,
+    http::StatusCode,
+    web::{
+        Data, Path,
+        sse::{Event, SSE},
+    },
+};
+use tokio::sync::broadcast::error::RecvError;
+use weshop_core::domain::{Money, Order, OrderEventKind, OrderId, OrderStatus};
+
+use super::{
+    PageResult, fail,
+    layout::{Layout, State, price, require_viewer, when, words},
+    shop_error,
+};
+
+/// An order in the list.
+pub struct Summary {
+    /// Its page.
+    pub href: String,
+    /// Its id.
+    pub id: i64,
+    /// When it was placed.
+    pub placed: String,
+    /// Its status in words.
+    pub status: String,
+    /// What was charged.
+    pub total: String,
+}
+
+/// `/orders`.
+#[derive(Template, WebTemplate)]
+#[template(path = "orders.html")]
+pub struct OrdersPage {
+    layout: Layout,
+    orders: Vec<Summary>,
+}
+
+/// `GET /orders`: newest first.
+#[handler]
+pub async fn list_orders(state: Data<&State>, req: &Request) -> PageResult {
+    let viewer = require_viewer(&state, req).await?;
+    let orders = state
+        .shop
+        .orders(viewer.user.id)
+        .await
+        .map_err(shop_error)?;
+    Ok(OrdersPage {
+        layout: Layout::new(&state, req, Some(&viewer)),
+        orders: orders
+            .iter()
+            .map(|o| Summary {
+                href: format!("/orders/{}", o.id()),
+                id: o.id().get(),
+                placed: when(o.placed_at()),
+                status: status_words(o.status()),
+                total: price(o.total()),
+            })
+            .collect(),
+    }
+    .into_response())
+}
+
+/// A status as the customer reads it.
+pub fn status_words(status: OrderStatus) -> String {
+    words(status.as_str())
+}
+
+/// One line of an order.
+pub struct OrderLineView {
+    /// Product name when ordered.
+    pub name: String,
+    /// Its page.
+    pub href: String,
+    /// Units.
+    pub quantity: u32,
+    /// Unit price paid.
+    pub unit_price: String,
+    /// Line total.
+    pub total: String,
+}
+
+/// `/orders/{id}`.
+#[derive(Template, WebTemplate)]
+#[template(path = "order.html")]
+pub struct OrderPage {
+    layout: Layout,
+    id: i64,
+    status: String,
+    live: bool,
+    lines: Vec<OrderLineView>,
+    subtotal: String,
+    shipping: String,
+    total: String,
+    destination: String,
+    delivery: String,
+    placed: String,
+    end_reason: Option<String>,
+    history: Vec<(String, String)>,
+}
+
+fn order_id(text: &str) -> poem::Result<OrderId> {
+    text.parse::<i64>()
+        .ok()
+        .and_then(|id| OrderId::new(id).ok())
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such order"))
+}
+
+fn history(order: &Order) -> Vec<(String, String)> {
+    order
+        .history()
+        .iter()
+        .map(|event| {
+            let what = match &event.kind {
+                OrderEventKind::Placed => "Order placed".to_string(),
+                OrderEventKind::StatusChanged { to, .. } => status_words(*to),
+                OrderEventKind::Ended { status, reason } => {
+                    format!("{}: {reason}", status_words(*status))
+                }
+                OrderEventKind::Assigned { warehouse, .. } => {
+                    format!("Assigned to warehouse {warehouse}")
+                }
+                OrderEventKind::TruckArrived { truck } => format!("Truck {truck} arrived"),
+                OrderEventKind::FinalDestination { location } => {
+                    format!("UPS will deliver to ({}, {})", location.x, location.y)
+                }
+            };
+            (when(event.at), what)
+        })
+        .collect()
+}
+
+/// `GET /orders/{id}`: lines, totals, destination, status and history; someone else's order
+/// is a 404 page.
+#[handler]
+pub async fn show_order(state: Data<&State>, req: &Request, id: Path<String>) -> PageResult {
+    let viewer = require_viewer(&state, req).await?;
+    let id = order_id(&id)?;
+    let order = state
+        .shop
+        .order(viewer.user.id, id)
+        .await
+        .map_err(shop_error)?;
+    let currency = order.total().currency();
+    let subtotal = order
+        .total()
+        .checked_sub(order.shipping())
+        .unwrap_or(Money::zero(currency));
+    let destination = order.reported_destination().unwrap_or(order.destination());
+    Ok(OrderPage {
+        layout: Layout::new(&state, req, Some(&viewer)),
+        id: order.id().get(),
+        status: status_words(order.status()),
+        live: !order.status().is_terminal(),
+        lines: order
+            .lines()
+            .iter()
+            .map(|line| OrderLineView {
+                name: line.name.to_string(),
+                href: format!("/products/{}", line.product),
+                quantity: line.quantity.get(),
+                unit_price: price(line.unit_price),
+                total: line.subtotal().map(price).unwrap_or_default(),
+            })
+            .collect(),
+        subtotal: price(subtotal),
+        shipping: price(order.shipping()),
+        total: price(order.total()),
+        destination: format!("({}, {})", destination.x, destination.y),
+        delivery: words(order.delivery().as_str()),
+        placed: when(order.placed_at()),
+        end_reason: order.end_reason().map(str::to_string),
+        history: history(&order),
+    }
+    .into_response())
+}
+
+/// The SSE event name the order page swaps into its status element.
+pub const STATUS_EVENT: &str = "status";
+
+/// `GET /orders/{id}/live`: Server-Sent Events named `status`, each the order's status in
+/// words (an HTML text fragment, escaped); the first is the current one, the stream ends
+/// after a terminal status, and an order already ended answers 204 (so the browser does not
+/// reconnect). Subscribes before reading the order, so no change is missed.
+#[handler]
+pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageResult {
+    let viewer = require_viewer(&state, req).await?;
+    let id = order_id(&id)?;
+    let updates = state.shop.order_updates();
+    let order = state
+        .shop
+        .order(viewer.user.id, id)
+        .await
+        .map_err(shop_error)?;
+    if order.status().is_terminal() {
+        // Nothing more will change: 204 tells the browser's EventSource not to reconnect.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let shop = state.shop.clone();
+    let user = viewer.user.id;
+    let first = (order.version(), order.status());
+    let stream = futures::stream::unfold(
+        (updates, Some(first), 0usize, false),
+        move |(mut updates, first, mut version, done)| {
+            let shop = shop.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                if let Some((v, status)) = first {
+                    let event = fragment(status);
+                    return Some((event, (updates, None, v, status.is_terminal())));
+                }
+                loop {
+                    let order = match updates.recv().await {
+                        Ok(update) if update.order.id() == id => update.order,
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => shop.order(user, id).await.ok()?,
+                        Err(RecvError::Closed) => return None,
+                    };
+                    if order.version() > version {
+                        version = order.version();
+                        let status = order.status();
+                        return Some((
+                            fragment(status),
+                            (updates, None, version, status.is_terminal()),
+                        ));
+                    }
+                }
+            }
+        },
+    )
+    .boxed();
+    Ok(SSE::new(stream)
+        .keep_alive(Duration::from_secs(15))
+        .into_response())
+}
+
+fn fragment(status: OrderStatus) -> Event {
+    let text = askama::filters::escape(status_words(status), askama::filters::Html)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    Event::message(text).event_type(STATUS_EVENT)
+}

@@ -1,0 +1,768 @@
+//! The web shop's pages through `routes()`, as a browser without JavaScript sees them: HTML,
+//! cookies, forms with CSRF tokens, redirects.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+
+use poem::{
+    endpoint::BoxEndpoint,
+    http::{HeaderMap, StatusCode, header},
+    test::TestClient,
+    web::sse::Event,
+};
+use weshop_core::{
+    assembly::ShopBuilder,
+    domain::{
+        Category, Description, Email, Location, Money, OrderId, Password, PersonName, Quantity,
+        Roles, SessionToken, UserId, WarehouseId, WarehouseSite, Weight,
+    },
+    payments::SimulatedGateway,
+    shop::{ProductDraft, Registration, Shop},
+};
+use weshop_server::{
+    api::{ApiState, routes},
+    metrics::Metrics,
+};
+use weshop_storage::memory::MemoryStore;
+
+const PASSWORD: &str = "correct horse battery";
+const CARD: &str = "4242 4242 4242 4242";
+/// Guards against a hang only.
+const GUARD: Duration = Duration::from_secs(30);
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers[header::LOCATION].to_str().unwrap()
+    }
+
+    /// The value of the first hidden input named `name`.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).expect(&marker) + marker.len();
+        let end = self.body[start..].find('"').unwrap();
+        self.body[start..start + end].to_string()
+    }
+
+    fn csrf(&self) -> String {
+        self.field("csrf")
+    }
+}
+
+/// A cookie-keeping browser on one app.
+struct Browser {
+    client: Arc<TestClient<BoxEndpoint<'static>>>,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, response: poem::test::TestResponse) -> Page {
+        let status = response.0.status();
+        let headers = response.0.headers().clone();
+        for set in headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        let body = response.0.into_body().into_string().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let mut request = self.client.get(path);
+        if !self.cookies.is_empty() {
+            request = request.header(header::COOKIE, self.cookie_header());
+        }
+        let response = request.send().await;
+        self.finish(response).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", weshop_server::web::layout::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut request = self
+            .client
+            .post(path)
+            .content_type("application/x-www-form-urlencoded")
+            .body(body);
+        if !self.cookies.is_empty() {
+            request = request.header(header::COOKIE, self.cookie_header());
+        }
+        let response = request.send().await;
+        self.finish(response).await
+    }
+
+    /// Registers through the form and is then logged in.
+    async fn register(&mut self, email: &str, name: &str) {
+        let csrf = self.get("/register").await.csrf();
+        let page = self
+            .post(
+                "/register",
+                &[
+                    ("csrf", &csrf),
+                    ("email", email),
+                    ("name", name),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
+}
+
+struct App {
+    client: Arc<TestClient<BoxEndpoint<'static>>>,
+    shop: Arc<dyn Shop>,
+}
+
+impl App {
+    fn browser(&self) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    async fn seller(&self) -> UserId {
+        self.shop
+            .register(Registration {
+                email: Email::parse("seller@example.com").unwrap(),
+                password: Password::new(PASSWORD).unwrap(),
+                name: PersonName::parse("Sam Seller").unwrap(),
+                roles: Roles::new(false, true).unwrap(),
+            })
+            .await
+            .unwrap()
+            .id
+    }
+
+    async fn product(&self, seller: UserId, name: &str, category: &str, price: &str) -> i64 {
+        let currency = self.shop.currency();
+        let draft = ProductDraft {
+            name: weshop_core::domain::ProductName::parse(name).unwrap(),
+            description: Description::parse(&format!("A fine {name}")).unwrap(),
+            category: Category::parse(category).unwrap(),
+            price: Money::parse(price, currency).unwrap(),
+            weight: Weight::grams(300).unwrap(),
+            images: vec![],
+        };
+        let product = self.shop.create_product(seller, draft).await.unwrap();
+        self.shop
+            .restock(
+                seller,
+                product.id,
+                WarehouseId::new(1).unwrap(),
+                Quantity::new(10).unwrap(),
+            )
+            .await
+            .unwrap();
+        product.id.get()
+    }
+}
+
+async fn app() -> App {
+    let warehouse = WarehouseSite {
+        id: WarehouseId::new(1).unwrap(),
+        location: Location::new(10, 10),
+    };
+    let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))
+        .warehouses([warehouse])
+        .payments(Arc::new(SimulatedGateway::new()))
+        .build()
+        .await
+        .unwrap();
+    let state = ApiState {
+        shop: shop.shop().clone(),
+        metrics: Arc::new(Metrics::new()),
+        secure_cookies: true,
+    };
+    App {
+        client: Arc::new(TestClient::new(routes(state))),
+        shop: shop.shop().clone(),
+    }
+}
+
+fn assert_security_headers(page: &Page) {
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    assert!(page.headers.contains_key("referrer-policy"));
+}
+
+#[tokio::test]
+async fn home_search_and_product_pages() {
+    let app = app().await;
+    let seller = app.seller().await;
+    let mug = app.product(seller, "Blue mug", "kitchen", "5.00").await;
+    for n in 0..13 {
+        app.product(seller, &format!("Teapot {n}"), "kitchen", "20.00")
+            .await;
+    }
+    app.product(seller, "Rope", "outdoor", "7.50").await;
+    let mut browser = app.browser();
+
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_security_headers(&home);
+    assert!(home.body.contains(r#"role="search""#));
+    assert!(home.body.contains(r#"name="q""#));
+    assert!(
+        home.body.contains("kitchen</a> <span class=\"count\">(14)"),
+        "{}",
+        home.body
+    );
+    assert!(home.body.contains("Rope"), "newest products");
+    assert!(home.body.contains("Log in"));
+
+    // Search with a filter and a sort: 13 teapots over two pages of 12, the query kept.
+    let results = browser
+        .get("/search?q=teapot&category=kitchen&sort=price_asc")
+        .await;
+    assert_eq!(results.status, StatusCode::OK, "{}", results.body);
+    assert!(
+        results.body.contains("13 products found"),
+        "{}",
+        results.body
+    );
+    assert_eq!(results.body.matches("class=\"card\"").count(), 12);
+    assert!(results.body.contains("20.00 USD"));
+    assert!(
+        results
+            .body
+            .contains("/search?q=teapot&#38;category=kitchen&#38;sort=price_asc&#38;page=2"),
+        "{}",
+        results.body
+    );
+    let second = browser
+        .get("/search?q=teapot&category=kitchen&sort=price_asc&page=2")
+        .await;
+    assert_eq!(second.body.matches("class=\"card\"").count(), 1);
+    let cheap = browser.get("/search?max_price=6").await;
+    assert!(cheap.body.contains("1 product found"), "{}", cheap.body);
+    assert!(cheap.body.contains("Blue mug"));
+
+    let none = browser.get("/search?q=unicorn").await;
+    assert_eq!(none.status, StatusCode::OK);
+    assert!(none.body.contains("0 products found"));
+    assert!(none.body.contains("No products match"));
+    let bad = browser.get("/search?min_price=lots").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("must be an amount like 9.99"),
+        "{}",
+        bad.body
+    );
+
+    let product = browser.get(&format!("/products/{mug}")).await;
+    assert_eq!(product.status, StatusCode::OK);
+    assert!(product.body.contains("Blue mug"));
+    assert!(product.body.contains("5.00 USD"));
+    assert!(product.body.contains("A fine Blue mug"));
+    assert!(product.body.contains("to buy"), "anonymous: log in to buy");
+
+    let missing = browser.get("/products/999999").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("<html"), "an HTML 404 page");
+    assert_security_headers(&missing);
+    let nowhere = browser.get("/no/such/page").await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+    assert!(nowhere.body.contains("We could not find that page"));
+}
+
+#[tokio::test]
+async fn output_is_escaped() {
+    let app = app().await;
+    let seller = app.seller().await;
+    let id = app
+        .product(seller, "<script>alert(1)</script>", "kitchen", "1.00")
+        .await;
+    let mut browser = app.browser();
+    for path in [
+        format!("/products/{id}"),
+        "/".to_string(),
+        "/search?q=script".to_string(),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            !page.body.contains("<script>alert(1)"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+                || page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    // The search words come back escaped too.
+    let page = browser.get("/search?q=%22%3E%3Cscript%3Ex").await;
+    assert!(!page.body.contains("\"><script>x"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn static_assets_are_embedded_and_cached() {
+    let app = app().await;
+    let mut browser = app.browser();
+    for (path, media_type) in [
+        ("/static/shop.css", "text/css"),
+        ("/static/logo.svg", "image/svg+xml"),
+        ("/static/favicon.svg", "image/svg+xml"),
+        ("/static/vendor/htmx.min.js", "text/javascript"),
+        ("/static/vendor/sse.min.js", "text/javascript"),
+    ] {
+        let asset = browser.get(path).await;
+        assert_eq!(asset.status, StatusCode::OK, "{path}");
+        assert!(
+            asset.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(media_type),
+            "{path}"
+        );
+        assert!(
+            asset.headers[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("max-age")
+        );
+    }
+    let htmx = browser.get("/static/vendor/htmx.min.js").await;
+    assert!(
+        htmx.body.starts_with("/*! htmx.org 2.0."),
+        "licence header kept"
+    );
+    assert_eq!(
+        browser.get("/static/nope.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn register_login_logout_with_the_session_cookie() {
+    let app = app().await;
+    let mut browser = app.browser();
+
+    // Bad input: the form again, the error in words, the typed values kept.
+    let form = browser.get("/register").await;
+    assert!(browser.cookies.contains_key("weshop_csrf"));
+    let csrf = form.csrf();
+    let short = browser
+        .post(
+            "/register",
+            &[
+                ("csrf", &csrf),
+                ("email", "ann@example.com"),
+                ("name", "Ann"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.body.contains("class=\"error\""), "{}", short.body);
+    assert!(short.body.contains("ann@example.com"));
+
+    let created = browser
+        .post(
+            "/register",
+            &[
+                ("csrf", &csrf),
+                ("email", "ann@example.com"),
+                ("name", "Ann Example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let set_cookie = created.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.starts_with("weshop_session="), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(
+            set_cookie.contains(attribute),
+            "{attribute} in {set_cookie}"
+        );
+    }
+    let home = browser.get("/").await;
+    assert!(home.body.contains("Ann Example"), "{}", home.body);
+    assert!(home.body.contains("Log out"));
+
+    // The same cookie works on the API.
+    let me = browser.get("/api/v1/me").await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+
+    // Registering the same email again is refused in words.
+    let again = browser
+        .post(
+            "/register",
+            &[
+                ("csrf", &home.csrf()),
+                ("email", "ann@example.com"),
+                ("name", "Ann Again"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("already exists"));
+
+    let out = browser.post("/logout", &[("csrf", &home.csrf())]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(!browser.cookies.contains_key("weshop_session"));
+    assert!(browser.get("/").await.body.contains("Log in"));
+    assert_eq!(
+        browser.get("/cart").await.location(),
+        "/login",
+        "pages that need a session send the visitor to log in"
+    );
+
+    // Unknown email and wrong password: the same answer.
+    let csrf = browser.get("/login").await.csrf();
+    let wrong = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "ann@example.com"),
+                ("password", "wrong password"),
+            ],
+        )
+        .await;
+    let unknown = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "nobody@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Wrong email or password."));
+    assert!(unknown.body.contains("Wrong email or password."));
+
+    let ok = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert!(browser.get("/").await.body.contains("Ann Example"));
+}
+
+#[tokio::test]
+async fn a_post_without_a_valid_csrf_token_is_403() {
+    let app = app().await;
+    let mut browser = app.browser();
+    browser.register("bob@example.com", "Bob").await;
+
+    // No token, a forged token, and a token made for another browser's cookie.
+    let missing = browser.post("/logout", &[]).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    let forged = browser.post("/logout", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("<html"), "a 403 page");
+    assert_security_headers(&forged);
+    let mut other = app.browser();
+    let foreign = other.get("/login").await.csrf();
+    let cross = browser.post("/logout", &[("csrf", &foreign)]).await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    assert!(
+        browser.get("/").await.body.contains("Bob"),
+        "still logged in"
+    );
+}
+
+#[tokio::test]
+async fn cart_checkout_and_orders() {
+    let app = app().await;
+    let seller = app.seller().await;
+    let mug = app.product(seller, "Blue mug", "kitchen", "5.00").await;
+    let pot = app.product(seller, "Teapot", "kitchen", "20.00").await;
+    let mut browser = app.browser();
+    browser.register("cat@example.com", "Cat").await;
+
+    let product = browser.get(&format!("/products/{mug}")).await;
+    assert!(product.body.contains("Add to cart"));
+    let csrf = product.csrf();
+    let mug_id = mug.to_string();
+    let pot_id = pot.to_string();
+    let added = browser
+        .post(
+            "/cart/items",
+            &[("csrf", &csrf), ("product_id", &mug_id), ("quantity", "2")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    assert_eq!(added.location(), "/cart");
+    browser
+        .post(
+            "/cart/items",
+            &[("csrf", &csrf), ("product_id", &pot_id), ("quantity", "1")],
+        )
+        .await;
+    let zero = browser
+        .post(
+            "/cart/items",
+            &[("csrf", &csrf), ("product_id", &pot_id), ("quantity", "0")],
+        )
+        .await;
+    assert_eq!(zero.status, StatusCode::BAD_REQUEST);
+    assert!(zero.body.contains("class=\"error\""));
+
+    let cart = browser.get("/cart").await;
+    assert!(cart.body.contains("Blue mug"));
+    assert!(cart.body.contains("30.00 USD"), "subtotal: {}", cart.body);
+    // Edit a quantity, remove a line.
+    browser
+        .post(
+            &format!("/cart/items/{mug}"),
+            &[("csrf", &csrf), ("quantity", "3")],
+        )
+        .await;
+    browser
+        .post(&format!("/cart/items/{pot}/remove"), &[("csrf", &csrf)])
+        .await;
+    let cart = browser.get("/cart").await;
+    assert!(!cart.body.contains("Teapot"));
+    assert!(cart.body.contains("15.00 USD"), "{}", cart.body);
+    assert!(cart.body.contains("href=\"/checkout\""));
+
+    // A bad card: the page again with the reason, the cart intact.
+    let form = browser.get("/checkout").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let key = form.field("idempotency_key");
+    let bad = browser
+        .post(
+            "/checkout",
+            &[
+                ("csrf", &form.csrf()),
+                ("idempotency_key", &key),
+                ("address", ""),
+                ("x", "20"),
+                ("y", "30"),
+                ("delivery", "standard"),
+                ("payment", ""),
+                ("card_number", "1234"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("class=\"error\""));
+    assert!(bad.body.contains("Blue mug"), "the cart is intact");
+
+    // Place it; a double submit of the same form makes one order.
+    let form = browser.get("/checkout").await;
+    let key = form.field("idempotency_key");
+    let fields = [
+        ("csrf", form.csrf()),
+        ("idempotency_key", key),
+        ("address", String::new()),
+        ("x", "20".into()),
+        ("y", "30".into()),
+        ("delivery", "express".into()),
+        ("payment", String::new()),
+        ("card_number", CARD.into()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let placed = browser.post("/checkout", &fields).await;
+    assert_eq!(placed.status, StatusCode::SEE_OTHER, "{}", placed.body);
+    let order_path = placed.location().to_string();
+    assert!(order_path.starts_with("/orders/"), "{order_path}");
+    let twice = browser.post("/checkout", &fields).await;
+    assert_eq!(twice.status, StatusCode::SEE_OTHER, "{}", twice.body);
+    assert_eq!(twice.location(), order_path, "the same order");
+
+    let order = browser.get(&order_path).await;
+    assert_eq!(order.status, StatusCode::OK, "{}", order.body);
+    assert!(order.body.contains("id=\"order-status\""));
+    // Bought from incoming stock: in words, whichever status it has reached.
+    assert!(
+        order
+            .body
+            .contains(r#"sse-swap="status">Waiting for stock</span>"#)
+            || order.body.contains(r#"sse-swap="status">Placed</span>"#),
+        "{}",
+        order.body
+    );
+    assert!(order.body.contains("Blue mug"));
+    assert!(order.body.contains("(20, 30)"));
+    assert!(order.body.contains("Express"));
+    assert!(order.body.contains("Order placed"), "the history");
+    assert!(
+        order.body.contains("sse-connect=\"/orders/"),
+        "live updates"
+    );
+
+    let orders = browser.get("/orders").await;
+    assert_eq!(
+        orders.body.matches("href=\"/orders/").count(),
+        1,
+        "one order: {}",
+        orders.body
+    );
+    // Live status: an SSE stream of HTML text fragments, the current status first, then each
+    // change, ending after a terminal status.
+    let response = app
+        .client
+        .get(format!("{order_path}/live"))
+        .header(header::COOKIE, browser.cookie_header())
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response.assert_content_type("text/event-stream");
+    let mut events = response.sse_stream();
+    let mut next = async || -> Option<(String, String)> {
+        let event = tokio::time::timeout(GUARD, events.next()).await.unwrap()?;
+        match event {
+            Event::Message { event, data, .. } => Some((event, data)),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (name, first) = next().await.unwrap();
+    assert_eq!(name, "status");
+    assert!(first == "Waiting for stock" || first == "Placed", "{first}");
+    let token = SessionToken::presented(&browser.cookies["weshop_session"]).unwrap();
+    let user = app.shop.authenticate(&token).await.unwrap();
+    let id = OrderId::new(order_path["/orders/".len()..].parse().unwrap()).unwrap();
+    app.shop.cancel_order(user.id, id).await.unwrap();
+    assert_eq!(next().await, Some(("status".into(), "Cancelled".into())));
+    assert_eq!(
+        next().await,
+        None,
+        "the stream ends after a terminal status"
+    );
+    let ended = browser.get(&format!("{order_path}/live")).await;
+    assert_eq!(
+        ended.status,
+        StatusCode::NO_CONTENT,
+        "so the browser stops reconnecting"
+    );
+    let page = browser.get(&order_path).await;
+    assert!(
+        page.body.contains(r#"id="order-status">Cancelled</span>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("sse-connect"),
+        "an ended order is not followed"
+    );
+
+    assert!(
+        browser
+            .get("/cart")
+            .await
+            .body
+            .contains("Your cart is empty")
+    );
+
+    // Another user's order is a 404 page.
+    let mut other = app.browser();
+    other.register("dan@example.com", "Dan").await;
+    let theirs = other.get(&order_path).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert!(theirs.body.contains("<html"));
+    assert_eq!(
+        other.get(&format!("{order_path}/live")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn account_addresses_and_cards() {
+    let app = app().await;
+    let mut browser = app.browser();
+    browser.register("eve@example.com", "Eve").await;
+    let page = browser.get("/account").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("eve@example.com"));
+    let csrf = page.csrf();
+
+    let added = browser
+        .post(
+            "/account/addresses",
+            &[("csrf", &csrf), ("label", "home"), ("x", "3"), ("y", "4")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let bad = browser
+        .post(
+            "/account/addresses",
+            &[("csrf", &csrf), ("label", "work"), ("x", "far"), ("y", "4")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("X must be a whole number."),
+        "{}",
+        bad.body
+    );
+    browser
+        .post("/account/cards", &[("csrf", &csrf), ("value", CARD)])
+        .await;
+    let page = browser.get("/account").await;
+    assert!(page.body.contains("home (3, 4)"), "{}", page.body);
+    assert!(page.body.contains("ending in 4242"), "{}", page.body);
+
+    // Checkout offers them.
+    let checkout = browser.get("/checkout").await;
+    assert!(checkout.status.is_success());
+
+    browser
+        .post(
+            "/account/addresses/remove",
+            &[("csrf", &csrf), ("value", "home")],
+        )
+        .await;
+    assert!(!browser.get("/account").await.body.contains("home (3, 4)"));
+    let missing = browser
+        .post(
+            "/account/addresses",
+            &[("label", "x"), ("x", "1"), ("y", "1")],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN, "no CSRF token");
+}
