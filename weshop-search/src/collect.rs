@@ -1,0 +1,386 @@
+//! One pass over the documents a query matches: filters, category facets, the exact total and
+//! the top of the requested page, all read from fast-field columns.
+//!
+//! Filters are checked here rather than as tantivy sub-queries so that one pass can count
+//! facets that ignore the category filter while totalling results that respect it, and so
+//! that a filter costs one column read per matching document instead of a walk over the
+//! whole column.
+
+use std::collections::{BTreeMap, BinaryHeap};
+
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::Weight;
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TERMINATED};
+use weshop_core::domain::{Category, ProductId};
+
+use crate::SearchError;
+use crate::schema::names;
+
+/// Filters on column values; every one given must hold.
+#[derive(Debug, Default)]
+pub(crate) struct Filters<'a> {
+    pub category: Option<&'a str>,
+    pub seller: Option<i64>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub in_stock_only: bool,
+}
+
+impl Filters<'_> {
+    /// True if no filter other than the category is set.
+    pub fn only_category(&self) -> bool {
+        self.seller.is_none()
+            && self.min_price.is_none()
+            && self.max_price.is_none()
+            && !self.in_stock_only
+    }
+}
+
+/// The order of hits; ties always go by id (see the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Best score first, then newest.
+    Score,
+    /// Highest id first.
+    Newest,
+    /// Cheapest first, then lowest id.
+    PriceAsc,
+    /// Dearest first, then lowest id.
+    PriceDesc,
+    /// Lower-cased name A–Z, then lowest id.
+    Name,
+}
+
+/// What to collect besides the page.
+#[derive(Debug)]
+pub(crate) struct Page {
+    pub order: Order,
+    pub offset: usize,
+    pub limit: usize,
+    /// Count category facets (costs a column read per match).
+    pub facets: bool,
+}
+
+/// A hit: the product and where its document is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hit {
+    pub id: ProductId,
+    pub address: DocAddress,
+}
+
+/// What one pass found.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    pub hits: Vec<Hit>,
+    pub total: u64,
+    pub facets: Vec<(Category, u64)>,
+}
+
+/// A sort position: smaller comes first. `Text` is only used for the name order, whose
+/// per-segment column ordinals do not compare across segments.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Num(u64),
+    Text(String),
+}
+
+/// Runs `weight` (or takes every document, if `None`) through `filters` and collects `page`.
+pub(crate) fn collect(
+    searcher: &Searcher,
+    weight: Option<&dyn Weight>,
+    filters: &Filters<'_>,
+    page: &Page,
+) -> Result<Collected, SearchError> {
+    let keep = page.offset.saturating_add(page.limit);
+    let mut total = 0;
+    let mut facets: BTreeMap<String, u64> = BTreeMap::new();
+    let mut entries: Vec<(Key, u64, Hit)> = Vec::new();
+    for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+        let segment_ord = u32::try_from(ord)
+            .map_err(|_| SearchError::Corrupt("too many segments".to_string()))?;
+        let mut pass = SegmentPass::open(segment, filters, page, keep)?;
+        match weight {
+            Some(weight) => {
+                let mut scorer = weight.scorer(segment, 1.0)?;
+                let scored = page.order == Order::Score;
+                let mut doc = scorer.doc();
+                while doc != TERMINATED {
+                    let score = if scored { scorer.score() } else { 0.0 };
+                    pass.visit(doc, score)?;
+                    doc = scorer.advance();
+                }
+            }
+            None => {
+                for doc in 0..segment.max_doc() {
+                    pass.visit(doc, 0.0)?;
+                }
+            }
+        }
+        total += pass.total;
+        pass.add_facets(&mut facets)?;
+        pass.drain_top(segment_ord, &mut entries)?;
+    }
+    entries.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let hits = entries
+        .into_iter()
+        .skip(page.offset)
+        .take(page.limit)
+        .map(|(_, _, hit)| hit)
+        .collect();
+    let facets = facets
+        .into_iter()
+        .map(|(name, count)| Ok((category(&name)?, count)))
+        .collect::<Result<_, SearchError>>()?;
+    Ok(Collected {
+        hits,
+        total,
+        facets,
+    })
+}
+
+/// A category read back from the index.
+pub(crate) fn category(name: &str) -> Result<Category, SearchError> {
+    Category::parse(name).map_err(|e| SearchError::Corrupt(format!("indexed category: {e}")))
+}
+
+/// The columns and counters of one segment's pass.
+struct SegmentPass<'a> {
+    segment: &'a SegmentReader,
+    order: Order,
+    keep: usize,
+    id: Column<i64>,
+    seller: Option<(Column<i64>, i64)>,
+    price: Option<Column<i64>>,
+    price_range: (i64, i64),
+    filter_price: bool,
+    in_stock: Option<Column<u64>>,
+    category: Option<StrColumn>,
+    /// The category filter as this segment's ordinal: `Some(None)` if no document here has it.
+    wanted_category: Option<Option<u64>>,
+    facet_counts: Vec<u64>,
+    name_key: Option<StrColumn>,
+    total: u64,
+    /// The `keep` best (smallest) positions so far: (primary, secondary, id, doc).
+    top: BinaryHeap<(u64, u64, i64, DocId)>,
+}
+
+impl<'a> SegmentPass<'a> {
+    fn open(
+        segment: &'a SegmentReader,
+        filters: &Filters<'_>,
+        page: &Page,
+        keep: usize,
+    ) -> Result<Self, SearchError> {
+        let columns = segment.fast_fields();
+        let filter_price = filters.min_price.is_some() || filters.max_price.is_some();
+        let price_sort = matches!(page.order, Order::PriceAsc | Order::PriceDesc);
+        let category = if page.facets || filters.category.is_some() {
+            Some(str_column(segment, names::CATEGORY)?)
+        } else {
+            None
+        };
+        let wanted_category = match (filters.category, &category) {
+            (Some(wanted), Some(column)) => Some(column.dictionary().term_ord(wanted)?),
+            _ => None,
+        };
+        let facet_counts = match (&category, page.facets) {
+            (Some(column), true) => vec![0; column.num_terms()],
+            _ => Vec::new(),
+        };
+        Ok(Self {
+            segment,
+            order: page.order,
+            keep,
+            id: columns.i64(names::ID)?,
+            seller: match filters.seller {
+                Some(seller) => Some((columns.i64(names::SELLER)?, seller)),
+                None => None,
+            },
+            price: if filter_price || price_sort {
+                Some(columns.i64(names::PRICE)?)
+            } else {
+                None
+            },
+            price_range: (
+                filters.min_price.unwrap_or(i64::MIN),
+                filters.max_price.unwrap_or(i64::MAX),
+            ),
+            filter_price,
+            in_stock: if filters.in_stock_only {
+                Some(columns.u64(names::IN_STOCK)?)
+            } else {
+                None
+            },
+            category,
+            wanted_category,
+            facet_counts,
+            name_key: if page.order == Order::Name {
+                Some(str_column(segment, names::NAME_KEY)?)
+            } else {
+                None
+            },
+            total: 0,
+            top: BinaryHeap::new(),
+        })
+    }
+
+    /// Filters, counts and ranks one matching document.
+    #[inline]
+    fn visit(&mut self, doc: DocId, score: Score) -> Result<(), SearchError> {
+        if self.segment.is_deleted(doc) {
+            return Ok(());
+        }
+        if let Some((column, seller)) = &self.seller
+            && column.first(doc) != Some(*seller)
+        {
+            return Ok(());
+        }
+        let price = self.price.as_ref().and_then(|c| c.first(doc));
+        if self.filter_price
+            && !price.is_some_and(|p| (self.price_range.0..=self.price_range.1).contains(&p))
+        {
+            return Ok(());
+        }
+        if let Some(column) = &self.in_stock
+            && column.first(doc) != Some(1)
+        {
+            return Ok(());
+        }
+        if let Some(column) = &self.category {
+            let ord = column.ords().first(doc);
+            if let Some(count) = ord.and_then(|o| self.facet_counts.get_mut(o as usize)) {
+                *count += 1;
+            }
+            if let Some(wanted) = self.wanted_category
+                && (wanted.is_none() || ord != wanted)
+            {
+                return Ok(());
+            }
+        }
+        self.total += 1;
+        if self.keep == 0 {
+            return Ok(());
+        }
+        let id = self.id.first(doc).ok_or_else(|| missing(names::ID))?;
+        let (primary, secondary) = match self.order {
+            Order::Score => (descending_score(score), descending_id(id)),
+            Order::Newest => (0, descending_id(id)),
+            Order::PriceAsc => (
+                sortable(price.ok_or_else(|| missing(names::PRICE))?),
+                id as u64,
+            ),
+            Order::PriceDesc => (
+                !sortable(price.ok_or_else(|| missing(names::PRICE))?),
+                id as u64,
+            ),
+            Order::Name => {
+                let column = self
+                    .name_key
+                    .as_ref()
+                    .ok_or_else(|| missing(names::NAME_KEY))?;
+                let ord = column
+                    .ords()
+                    .first(doc)
+                    .ok_or_else(|| missing(names::NAME_KEY))?;
+                (ord, id as u64)
+            }
+        };
+        let entry = (primary, secondary, id, doc);
+        if self.top.len() < self.keep {
+            self.top.push(entry);
+        } else if let Some(mut worst) = self.top.peek_mut()
+            && entry < *worst
+        {
+            *worst = entry;
+        }
+        Ok(())
+    }
+
+    fn add_facets(&self, facets: &mut BTreeMap<String, u64>) -> Result<(), SearchError> {
+        let Some(column) = &self.category else {
+            return Ok(());
+        };
+        let mut name = String::new();
+        for (ord, &count) in self.facet_counts.iter().enumerate() {
+            if count > 0 && column.ord_to_str(ord as u64, &mut name)? {
+                *facets.entry(name.clone()).or_default() += count;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves this segment's top into `entries`, with positions comparable across segments.
+    fn drain_top(
+        &mut self,
+        segment_ord: u32,
+        entries: &mut Vec<(Key, u64, Hit)>,
+    ) -> Result<(), SearchError> {
+        let mut name = String::new();
+        for (primary, secondary, id, doc) in std::mem::take(&mut self.top) {
+            let key = match &self.name_key {
+                Some(column) if self.order == Order::Name => {
+                    column.ord_to_str(primary, &mut name)?;
+                    Key::Text(name.clone())
+                }
+                _ => Key::Num(primary),
+            };
+            let id = ProductId::new(id)
+                .map_err(|e| SearchError::Corrupt(format!("indexed product id: {e}")))?;
+            let address = DocAddress::new(segment_ord, doc);
+            entries.push((key, secondary, Hit { id, address }));
+        }
+        Ok(())
+    }
+}
+
+/// A text column that every segment must have.
+pub(crate) fn str_column(segment: &SegmentReader, name: &str) -> Result<StrColumn, SearchError> {
+    segment
+        .fast_fields()
+        .str(name)?
+        .ok_or_else(|| missing(name))
+}
+
+fn missing(column: &str) -> SearchError {
+    SearchError::Corrupt(format!("a document has no {column} value"))
+}
+
+/// `i64` to `u64`, preserving order.
+fn sortable(value: i64) -> u64 {
+    (value as u64) ^ (1 << 63)
+}
+
+/// Higher ids (newer products) first.
+fn descending_id(id: i64) -> u64 {
+    !sortable(id)
+}
+
+/// Higher scores first. Maps the float's bits so that unsigned order is float order (for
+/// every non-NaN value; scores are never NaN), then reverses it.
+fn descending_score(score: Score) -> u64 {
+    let bits = score.to_bits();
+    let ascending = if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | (1 << 31)
+    };
+    u64::from(!ascending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_sort_like_their_values() {
+        assert!(sortable(-5) < sortable(0) && sortable(0) < sortable(7));
+        assert!(descending_id(9) < descending_id(3));
+        let scores = [10_000.5, 3.0, 0.25, 0.0, -1.0];
+        for pair in scores.windows(2) {
+            assert!(
+                descending_score(pair[0]) < descending_score(pair[1]),
+                "{pair:?}"
+            );
+        }
+    }
+}
