@@ -8,13 +8,12 @@
 
 use std::collections::{BTreeMap, BinaryHeap};
 
-use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::Weight;
-use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TERMINATED};
+use tantivy::{DocAddress, DocId, Score, SegmentReader, TERMINATED};
 use weshop_core::domain::{Category, ProductId};
 
 use crate::SearchError;
-use crate::schema::names;
+use crate::snapshot::{SegmentColumns, Snapshot, category};
 
 /// Filters on column values; every one given must hold.
 #[derive(Debug, Default)]
@@ -86,7 +85,7 @@ enum Key {
 
 /// Runs `weight` (or takes every document, if `None`) through `filters` and collects `page`.
 pub(crate) fn collect(
-    searcher: &Searcher,
+    snapshot: &Snapshot,
     weight: Option<&dyn Weight>,
     filters: &Filters<'_>,
     page: &Page,
@@ -95,10 +94,11 @@ pub(crate) fn collect(
     let mut total = 0;
     let mut facets: BTreeMap<String, u64> = BTreeMap::new();
     let mut entries: Vec<(Key, u64, Hit)> = Vec::new();
-    for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+    let segments = snapshot.searcher.segment_readers().iter();
+    for (ord, (segment, columns)) in segments.zip(&snapshot.segments).enumerate() {
         let segment_ord = u32::try_from(ord)
             .map_err(|_| SearchError::Corrupt("too many segments".to_string()))?;
-        let mut pass = SegmentPass::open(segment, filters, page, keep)?;
+        let mut pass = SegmentPass::open(segment, columns, filters, page, keep)?;
         match weight {
             Some(weight) => {
                 let mut scorer = weight.scorer(segment, 1.0)?;
@@ -138,27 +138,21 @@ pub(crate) fn collect(
     })
 }
 
-/// A category read back from the index.
-pub(crate) fn category(name: &str) -> Result<Category, SearchError> {
-    Category::parse(name).map_err(|e| SearchError::Corrupt(format!("indexed category: {e}")))
-}
-
-/// The columns and counters of one segment's pass.
+/// The filters and counters of one segment's pass.
 struct SegmentPass<'a> {
     segment: &'a SegmentReader,
+    columns: &'a SegmentColumns,
     order: Order,
     keep: usize,
-    id: Column<i64>,
-    seller: Option<(Column<i64>, i64)>,
-    price: Option<Column<i64>>,
-    price_range: (i64, i64),
-    filter_price: bool,
-    in_stock: Option<Column<u64>>,
-    category: Option<StrColumn>,
+    seller: Option<i64>,
+    /// Inclusive price range, if filtered.
+    price_range: Option<(i64, i64)>,
+    in_stock_only: bool,
+    /// Read categories (for facets or the filter).
+    categories: bool,
     /// The category filter as this segment's ordinal: `Some(None)` if no document here has it.
     wanted_category: Option<Option<u64>>,
     facet_counts: Vec<u64>,
-    name_key: Option<StrColumn>,
     total: u64,
     /// The `keep` best (smallest) positions so far: (primary, secondary, id, doc).
     top: BinaryHeap<(u64, u64, i64, DocId)>,
@@ -167,57 +161,35 @@ struct SegmentPass<'a> {
 impl<'a> SegmentPass<'a> {
     fn open(
         segment: &'a SegmentReader,
+        columns: &'a SegmentColumns,
         filters: &Filters<'_>,
         page: &Page,
         keep: usize,
     ) -> Result<Self, SearchError> {
-        let columns = segment.fast_fields();
-        let filter_price = filters.min_price.is_some() || filters.max_price.is_some();
-        let price_sort = matches!(page.order, Order::PriceAsc | Order::PriceDesc);
-        let category = if page.facets || filters.category.is_some() {
-            Some(str_column(segment, names::CATEGORY)?)
-        } else {
-            None
+        let wanted_category = match filters.category {
+            Some(wanted) => Some(columns.category.dictionary().term_ord(wanted)?),
+            None => None,
         };
-        let wanted_category = match (filters.category, &category) {
-            (Some(wanted), Some(column)) => Some(column.dictionary().term_ord(wanted)?),
-            _ => None,
-        };
-        let facet_counts = match (&category, page.facets) {
-            (Some(column), true) => vec![0; column.num_terms()],
-            _ => Vec::new(),
-        };
-        Ok(Self {
-            segment,
-            order: page.order,
-            keep,
-            id: columns.i64(names::ID)?,
-            seller: match filters.seller {
-                Some(seller) => Some((columns.i64(names::SELLER)?, seller)),
-                None => None,
-            },
-            price: if filter_price || price_sort {
-                Some(columns.i64(names::PRICE)?)
-            } else {
-                None
-            },
-            price_range: (
+        let price_range = (filters.min_price.is_some() || filters.max_price.is_some()).then(|| {
+            (
                 filters.min_price.unwrap_or(i64::MIN),
                 filters.max_price.unwrap_or(i64::MAX),
-            ),
-            filter_price,
-            in_stock: if filters.in_stock_only {
-                Some(columns.u64(names::IN_STOCK)?)
-            } else {
-                None
-            },
-            category,
+            )
+        });
+        Ok(Self {
+            segment,
+            columns,
+            order: page.order,
+            keep,
+            seller: filters.seller,
+            price_range,
+            in_stock_only: filters.in_stock_only,
+            categories: page.facets || filters.category.is_some(),
             wanted_category,
-            facet_counts,
-            name_key: if page.order == Order::Name {
-                Some(str_column(segment, names::NAME_KEY)?)
+            facet_counts: if page.facets {
+                vec![0; columns.category.num_terms()]
             } else {
-                None
+                Vec::new()
             },
             total: 0,
             top: BinaryHeap::new(),
@@ -227,27 +199,28 @@ impl<'a> SegmentPass<'a> {
     /// Filters, counts and ranks one matching document.
     #[inline]
     fn visit(&mut self, doc: DocId, score: Score) -> Result<(), SearchError> {
+        let columns = self.columns;
         if self.segment.is_deleted(doc) {
             return Ok(());
         }
-        if let Some((column, seller)) = &self.seller
-            && column.first(doc) != Some(*seller)
+        if let Some(seller) = self.seller
+            && columns.seller.get(doc) != Some(seller)
         {
             return Ok(());
         }
-        let price = self.price.as_ref().and_then(|c| c.first(doc));
-        if self.filter_price
-            && !price.is_some_and(|p| (self.price_range.0..=self.price_range.1).contains(&p))
+        if let Some((min, max)) = self.price_range
+            && !columns
+                .price
+                .get(doc)
+                .is_some_and(|p| (min..=max).contains(&p))
         {
             return Ok(());
         }
-        if let Some(column) = &self.in_stock
-            && column.first(doc) != Some(1)
-        {
+        if self.in_stock_only && columns.in_stock.get(doc) != Some(1) {
             return Ok(());
         }
-        if let Some(column) = &self.category {
-            let ord = column.ords().first(doc);
+        if self.categories {
+            let ord = columns.category_ord(doc);
             if let Some(count) = ord.and_then(|o| self.facet_counts.get_mut(o as usize)) {
                 *count += 1;
             }
@@ -261,29 +234,16 @@ impl<'a> SegmentPass<'a> {
         if self.keep == 0 {
             return Ok(());
         }
-        let id = self.id.first(doc).ok_or_else(|| missing(names::ID))?;
+        let id = columns.id.get(doc).ok_or_else(|| missing("id"))?;
         let (primary, secondary) = match self.order {
             Order::Score => (descending_score(score), descending_id(id)),
             Order::Newest => (0, descending_id(id)),
-            Order::PriceAsc => (
-                sortable(price.ok_or_else(|| missing(names::PRICE))?),
+            Order::PriceAsc => (sortable(self.price(doc)?), id as u64),
+            Order::PriceDesc => (!sortable(self.price(doc)?), id as u64),
+            Order::Name => (
+                columns.name_key_ord(doc).ok_or_else(|| missing("name"))?,
                 id as u64,
             ),
-            Order::PriceDesc => (
-                !sortable(price.ok_or_else(|| missing(names::PRICE))?),
-                id as u64,
-            ),
-            Order::Name => {
-                let column = self
-                    .name_key
-                    .as_ref()
-                    .ok_or_else(|| missing(names::NAME_KEY))?;
-                let ord = column
-                    .ords()
-                    .first(doc)
-                    .ok_or_else(|| missing(names::NAME_KEY))?;
-                (ord, id as u64)
-            }
         };
         let entry = (primary, secondary, id, doc);
         if self.top.len() < self.keep {
@@ -296,13 +256,14 @@ impl<'a> SegmentPass<'a> {
         Ok(())
     }
 
+    fn price(&self, doc: DocId) -> Result<i64, SearchError> {
+        self.columns.price.get(doc).ok_or_else(|| missing("price"))
+    }
+
     fn add_facets(&self, facets: &mut BTreeMap<String, u64>) -> Result<(), SearchError> {
-        let Some(column) = &self.category else {
-            return Ok(());
-        };
         let mut name = String::new();
         for (ord, &count) in self.facet_counts.iter().enumerate() {
-            if count > 0 && column.ord_to_str(ord as u64, &mut name)? {
+            if count > 0 && self.columns.category.ord_to_str(ord as u64, &mut name)? {
                 *facets.entry(name.clone()).or_default() += count;
             }
         }
@@ -317,12 +278,11 @@ impl<'a> SegmentPass<'a> {
     ) -> Result<(), SearchError> {
         let mut name = String::new();
         for (primary, secondary, id, doc) in std::mem::take(&mut self.top) {
-            let key = match &self.name_key {
-                Some(column) if self.order == Order::Name => {
-                    column.ord_to_str(primary, &mut name)?;
-                    Key::Text(name.clone())
-                }
-                _ => Key::Num(primary),
+            let key = if self.order == Order::Name {
+                self.columns.name_key.ord_to_str(primary, &mut name)?;
+                Key::Text(name.clone())
+            } else {
+                Key::Num(primary)
             };
             let id = ProductId::new(id)
                 .map_err(|e| SearchError::Corrupt(format!("indexed product id: {e}")))?;
@@ -331,14 +291,6 @@ impl<'a> SegmentPass<'a> {
         }
         Ok(())
     }
-}
-
-/// A text column that every segment must have.
-pub(crate) fn str_column(segment: &SegmentReader, name: &str) -> Result<StrColumn, SearchError> {
-    segment
-        .fast_fields()
-        .str(name)?
-        .ok_or_else(|| missing(name))
 }
 
 fn missing(column: &str) -> SearchError {

@@ -5,7 +5,7 @@ use tantivy::tokenizer::{PreTokenizedString, Token};
 use weshop_core::domain::Product;
 use weshop_core::store::search_terms;
 
-use crate::schema::Fields;
+use crate::schema::{Fields, PRODUCT_KIND};
 
 /// A product as the index sees it: the product and whether it can be bought now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,7 @@ pub(crate) fn to_document(fields: &Fields, item: &IndexedProduct) -> TantivyDocu
     doc.add_text(fields.category, product.category.as_str());
     doc.add_text(fields.name_key, name.to_lowercase());
     doc.add_text(fields.display_name, name);
+    doc.add_text(fields.kind, PRODUCT_KIND);
     doc
 }
 

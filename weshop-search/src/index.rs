@@ -1,33 +1,33 @@
 //! The catalog index: one writer behind a mutex, lock-free readers over published snapshots.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
-use tantivy::columnar::StrColumn;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::EnableScoring;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{
     DocSet, Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order as IndexOrder,
-    ReloadPolicy, Searcher, TERMINATED, Term,
+    ReloadPolicy, TERMINATED, Term,
 };
 use weshop_core::domain::{Category, ProductId, UserId};
 use weshop_core::store::ProductSort;
 
-use crate::collect::{Filters, Order, Page, category, collect, str_column};
+use crate::collect::{Filters, Order, Page, collect};
 use crate::document::to_document;
 use crate::expand::text_query;
-use crate::schema::{Fields, names};
+use crate::schema::{Fields, PRODUCT_KIND, names};
+use crate::snapshot::Snapshot;
 use crate::words::{MAX_SUGGESTIONS, query_words};
 use crate::{IndexedProduct, SearchError, SearchQuery, SearchResults, Suggestion};
 
 /// Memory the writer buffers documents in before it writes a segment. Tantivy's minimum per
 /// indexing thread is 15 MB; one thread with a little more keeps a server small while still
 /// indexing a 100 000-product rebuild in a few segments.
-pub const WRITER_HEAP_BYTES: usize = 32_000_000;
+pub const WRITER_HEAP_BYTES: usize = 15_000_000;
 
 /// A search index over the catalog, kept beside the store (which stays the source of truth).
 ///
@@ -40,31 +40,6 @@ pub struct CatalogIndex {
     writer: Mutex<IndexWriter>,
     /// What searches read: replaced, never changed, after each commit.
     snapshot: ArcSwap<Snapshot>,
-}
-
-/// One committed state of the index and what has been worked out about it.
-struct Snapshot {
-    searcher: Searcher,
-    /// Products per category over the whole catalog, computed on first use.
-    categories: OnceLock<Vec<(Category, u64)>>,
-}
-
-impl Snapshot {
-    fn new(searcher: Searcher) -> Self {
-        Self {
-            searcher,
-            categories: OnceLock::new(),
-        }
-    }
-
-    fn categories(&self, fields: &Fields) -> Result<&[(Category, u64)], SearchError> {
-        if let Some(counts) = self.categories.get() {
-            return Ok(counts);
-        }
-        // Two searches racing here both count; the first to finish is kept. Same answer.
-        let counts = count_categories(&self.searcher, fields)?;
-        Ok(self.categories.get_or_init(|| counts))
-    }
 }
 
 /// Documents are kept sorted newest first (by descending id) inside every segment, so the
@@ -125,7 +100,7 @@ impl CatalogIndex {
             .reload_policy(ReloadPolicy::Manual)
             .doc_store_cache_num_blocks(0)
             .try_into()?;
-        let snapshot = Snapshot::new(reader.searcher());
+        let snapshot = Snapshot::new(reader.searcher())?;
         Ok(Self {
             fields,
             reader,
@@ -135,14 +110,22 @@ impl CatalogIndex {
     }
 
     /// Replaces the whole index with `products`, in one commit: searches see the old catalog
-    /// until the new one is complete. For the start of a server and `weshop reindex`.
+    /// until the new one is complete. For the start of a server and `weshop reindex`. If an
+    /// id appears twice, the last one wins.
     pub fn rebuild(
         &self,
         products: impl IntoIterator<Item = IndexedProduct>,
     ) -> Result<(), SearchError> {
         self.write(|writer, fields| {
-            writer.delete_all_documents()?;
+            // Deletes every document added before this operation, none added after.
+            writer.delete_term(Term::from_field_text(fields.kind, PRODUCT_KIND));
+            let mut seen = HashSet::new();
             for product in products {
+                let id = product.product.id;
+                // A delete costs a lookup at commit: only for (unexpected) repeated ids.
+                if !seen.insert(id) {
+                    writer.delete_term(Term::from_field_i64(fields.id, id.get()));
+                }
                 writer.add_document(to_document(fields, &product))?;
             }
             Ok(())
@@ -206,7 +189,7 @@ impl CatalogIndex {
         // Published under the writer lock, so snapshots are published in commit order.
         self.reader.reload()?;
         self.snapshot
-            .store(Arc::new(Snapshot::new(self.reader.searcher())));
+            .store(Arc::new(Snapshot::new(self.reader.searcher())?));
         Ok(())
     }
 
@@ -268,7 +251,7 @@ impl CatalogIndex {
             limit: query.limit,
             facets: true,
         };
-        let collected = collect(searcher, weight.as_deref(), &filters, &page)?;
+        let collected = collect(&snapshot, weight.as_deref(), &filters, &page)?;
         Ok(SearchResults {
             ids: collected.hits.iter().map(|hit| hit.id).collect(),
             total: collected.total,
@@ -372,25 +355,17 @@ impl CatalogIndex {
             limit: limit * 4,
             facets: false,
         };
-        let collected = collect(searcher, Some(&*weight), &Filters::default(), &page)?;
-        let mut columns: HashMap<u32, StrColumn> = HashMap::new();
+        let collected = collect(&snapshot, Some(&*weight), &Filters::default(), &page)?;
         let mut seen = HashSet::new();
         let mut suggestions = Vec::with_capacity(limit);
         for hit in collected.hits {
-            let segment = hit.address.segment_ord;
-            let column = match columns.entry(segment) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(str_column(
-                    searcher.segment_reader(segment),
-                    names::DISPLAY_NAME,
-                )?),
-            };
-            let mut name = String::new();
-            let found = match column.ords().first(hit.address.doc_id) {
-                Some(ord) => column.ord_to_str(ord, &mut name)?,
-                None => false,
-            };
-            if found && seen.insert(name.to_lowercase()) {
+            let columns = snapshot
+                .segments
+                .get(hit.address.segment_ord as usize)
+                .ok_or_else(|| SearchError::Corrupt("hit in an unknown segment".to_string()))?;
+            if let Some(name) = columns.display_name(hit.address.doc_id)?
+                && seen.insert(name.to_lowercase())
+            {
                 suggestions.push(Suggestion { name, id: hit.id });
                 if suggestions.len() == limit {
                     break;
@@ -404,47 +379,4 @@ impl CatalogIndex {
     pub fn categories(&self) -> Result<Vec<(Category, u64)>, SearchError> {
         Ok(self.snapshot.load().categories(&self.fields)?.to_vec())
     }
-}
-
-/// Products per category over `searcher`: from the term dictionary's document frequencies
-/// where a segment has no deletions, else by reading the category of every live document.
-fn count_categories(
-    searcher: &Searcher,
-    fields: &Fields,
-) -> Result<Vec<(Category, u64)>, SearchError> {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut name = String::new();
-    for segment in searcher.segment_readers() {
-        if segment.has_deletes() {
-            let column = str_column(segment, names::CATEGORY)?;
-            let mut per_ord = vec![0u64; column.num_terms()];
-            for doc in segment.doc_ids_alive() {
-                if let Some(count) = column
-                    .ords()
-                    .first(doc)
-                    .and_then(|ord| per_ord.get_mut(ord as usize))
-                {
-                    *count += 1;
-                }
-            }
-            for (ord, count) in per_ord.into_iter().enumerate() {
-                if count > 0 && column.ord_to_str(ord as u64, &mut name)? {
-                    *counts.entry(name.clone()).or_default() += count;
-                }
-            }
-        } else {
-            let inverted = segment.inverted_index(fields.category)?;
-            let mut terms = inverted.terms().stream()?;
-            while let Some((key, info)) = terms.next() {
-                let key = std::str::from_utf8(key)
-                    .map_err(|e| SearchError::Corrupt(format!("indexed category: {e}")))?;
-                *counts.entry(key.to_string()).or_default() += u64::from(info.doc_freq);
-            }
-        }
-    }
-    counts
-        .into_iter()
-        .filter(|(_, count)| *count > 0)
-        .map(|(name, count)| Ok((category(&name)?, count)))
-        .collect()
 }

@@ -61,6 +61,7 @@ mod expand;
 mod index;
 mod query;
 mod schema;
+mod snapshot;
 mod words;
 
 pub use document::IndexedProduct;

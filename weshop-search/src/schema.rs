@@ -20,7 +20,11 @@ pub(crate) mod names {
     pub const CATEGORY: &str = "category";
     pub const NAME_KEY: &str = "name_key";
     pub const DISPLAY_NAME: &str = "display_name";
+    pub const KIND: &str = "kind";
 }
+
+/// The value of [`Fields::kind`] in every document.
+pub(crate) const PRODUCT_KIND: &str = "product";
 
 /// The schema and its field handles.
 #[derive(Clone, Debug)]
@@ -47,6 +51,11 @@ pub(crate) struct Fields {
     pub name_key: Field,
     /// The name as written, a column (suggestions).
     pub display_name: Field,
+    /// [`PRODUCT_KIND`] in every document: deleting this term deletes everything written
+    /// before, which is how a rebuild clears the index in the same commit that refills it.
+    /// (`IndexWriter::delete_all_documents` rewinds the operation stamps, and in tantivy 0.27
+    /// an earlier delete of an id can then hit a new document with that id.)
+    pub kind: Field,
 }
 
 impl Fields {
@@ -71,6 +80,7 @@ impl Fields {
         let category = builder.add_text_field(names::CATEGORY, STRING.set_fast("raw"));
         let name_key = builder.add_text_field(names::NAME_KEY, column.clone());
         let display_name = builder.add_text_field(names::DISPLAY_NAME, column);
+        let kind = builder.add_text_field(names::KIND, STRING);
         Self {
             schema: builder.build(),
             id,
@@ -83,6 +93,7 @@ impl Fields {
             category,
             name_key,
             display_name,
+            kind,
         }
     }
 
