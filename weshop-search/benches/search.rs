@@ -167,8 +167,9 @@ fn main() {
         let start = Instant::now();
         index.rebuild(products.clone()).expect("rebuild");
         println!(
-            "{size} products: rebuilt in {:.2} s",
-            start.elapsed().as_secs_f64()
+            "{size} products: rebuilt in {:.2} s ({} segment(s))",
+            start.elapsed().as_secs_f64(),
+            index.segment_count()
         );
         let mug = SearchQuery::text("mug", 20);
         measure("q=mug (relevance, 20 per page)", iterations, || {
@@ -235,5 +236,6 @@ fn main() {
             1
         });
         measure("q=mug after writes", iterations, || search(&index, &mug));
+        println!("  ({} segment(s) after the writes)", index.segment_count());
     }
 }

@@ -5,6 +5,10 @@
 //! facets that ignore the category filter while totalling results that respect it, and so
 //! that a filter costs one column read per matching document instead of a walk over the
 //! whole column.
+//!
+//! Ties are broken by product id, and every segment keeps its documents sorted by descending
+//! id (see `index_settings`), so within a segment "newer" is simply "lower document number":
+//! a pass ranks by document number and reads the id column only for the hits it returns.
 
 use std::collections::{BTreeMap, BinaryHeap};
 
@@ -13,7 +17,7 @@ use tantivy::{DocAddress, DocId, Score, SegmentReader, TERMINATED};
 use weshop_core::domain::{Category, ProductId};
 
 use crate::SearchError;
-use crate::snapshot::{SegmentColumns, Snapshot, category};
+use crate::snapshot::{SegmentColumns, Snapshot};
 
 /// Filters on column values; every one given must hold.
 #[derive(Debug, Default)]
@@ -75,8 +79,8 @@ pub(crate) struct Collected {
     pub facets: Vec<(Category, u64)>,
 }
 
-/// A sort position: smaller comes first. `Text` is only used for the name order, whose
-/// per-segment column ordinals do not compare across segments.
+/// A sort position across segments: smaller comes first. `Text` is only used for the name
+/// order when there are several segments, whose name ordinals do not compare.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Num(u64),
@@ -92,8 +96,9 @@ pub(crate) fn collect(
 ) -> Result<Collected, SearchError> {
     let keep = page.offset.saturating_add(page.limit);
     let mut total = 0;
-    let mut facets: BTreeMap<String, u64> = BTreeMap::new();
+    let mut facets: BTreeMap<&Category, u64> = BTreeMap::new();
     let mut entries: Vec<(Key, u64, Hit)> = Vec::new();
+    let one_segment = snapshot.segments.len() == 1;
     let segments = snapshot.searcher.segment_readers().iter();
     for (ord, (segment, columns)) in segments.zip(&snapshot.segments).enumerate() {
         let segment_ord = u32::try_from(ord)
@@ -117,8 +122,12 @@ pub(crate) fn collect(
             }
         }
         total += pass.total;
-        pass.add_facets(&mut facets)?;
-        pass.drain_top(segment_ord, &mut entries)?;
+        for (ord, &count) in pass.facet_counts.iter().enumerate() {
+            if let Some(category) = columns.categories.get(ord).filter(|_| count > 0) {
+                *facets.entry(category).or_default() += count;
+            }
+        }
+        pass.drain_top(segment_ord, one_segment, &mut entries)?;
     }
     entries.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let hits = entries
@@ -127,14 +136,10 @@ pub(crate) fn collect(
         .take(page.limit)
         .map(|(_, _, hit)| hit)
         .collect();
-    let facets = facets
-        .into_iter()
-        .map(|(name, count)| Ok((category(&name)?, count)))
-        .collect::<Result<_, SearchError>>()?;
     Ok(Collected {
         hits,
         total,
-        facets,
+        facets: facets.into_iter().map(|(c, n)| (c.clone(), n)).collect(),
     })
 }
 
@@ -152,10 +157,12 @@ struct SegmentPass<'a> {
     categories: bool,
     /// The category filter as this segment's ordinal: `Some(None)` if no document here has it.
     wanted_category: Option<Option<u64>>,
+    /// Matches per category ordinal, if facets are wanted.
     facet_counts: Vec<u64>,
     total: u64,
-    /// The `keep` best (smallest) positions so far: (primary, secondary, id, doc).
-    top: BinaryHeap<(u64, u64, i64, DocId)>,
+    /// The `keep` best (smallest) positions so far: (primary, tie-break, document), where the
+    /// tie-break is the document number or its complement (see the module docs).
+    top: BinaryHeap<(u64, u64, DocId)>,
 }
 
 impl<'a> SegmentPass<'a> {
@@ -187,7 +194,7 @@ impl<'a> SegmentPass<'a> {
             categories: page.facets || filters.category.is_some(),
             wanted_category,
             facet_counts: if page.facets {
-                vec![0; columns.category.num_terms()]
+                vec![0; columns.categories.len()]
             } else {
                 Vec::new()
             },
@@ -234,18 +241,19 @@ impl<'a> SegmentPass<'a> {
         if self.keep == 0 {
             return Ok(());
         }
-        let id = columns.id.get(doc).ok_or_else(|| missing("id"))?;
-        let (primary, secondary) = match self.order {
-            Order::Score => (descending_score(score), descending_id(id)),
-            Order::Newest => (0, descending_id(id)),
-            Order::PriceAsc => (sortable(self.price(doc)?), id as u64),
-            Order::PriceDesc => (!sortable(self.price(doc)?), id as u64),
-            Order::Name => (
-                columns.name_key_ord(doc).ok_or_else(|| missing("name"))?,
-                id as u64,
-            ),
+        // Lower document numbers are newer products.
+        let newer_first = u64::from(doc);
+        let older_first = u64::from(!doc);
+        let entry = match self.order {
+            Order::Score => (descending_score(score), newer_first, doc),
+            Order::Newest => (0, newer_first, doc),
+            Order::PriceAsc => (sortable(self.price(doc)?), older_first, doc),
+            Order::PriceDesc => (!sortable(self.price(doc)?), older_first, doc),
+            Order::Name => {
+                let ord = columns.name_key_ord(doc).ok_or_else(|| missing("name"))?;
+                (ord, older_first, doc)
+            }
         };
-        let entry = (primary, secondary, id, doc);
         if self.top.len() < self.keep {
             self.top.push(entry);
         } else if let Some(mut worst) = self.top.peek_mut()
@@ -260,34 +268,30 @@ impl<'a> SegmentPass<'a> {
         self.columns.price.get(doc).ok_or_else(|| missing("price"))
     }
 
-    fn add_facets(&self, facets: &mut BTreeMap<String, u64>) -> Result<(), SearchError> {
-        let mut name = String::new();
-        for (ord, &count) in self.facet_counts.iter().enumerate() {
-            if count > 0 && self.columns.category.ord_to_str(ord as u64, &mut name)? {
-                *facets.entry(name.clone()).or_default() += count;
-            }
-        }
-        Ok(())
-    }
-
     /// Moves this segment's top into `entries`, with positions comparable across segments.
     fn drain_top(
         &mut self,
         segment_ord: u32,
+        one_segment: bool,
         entries: &mut Vec<(Key, u64, Hit)>,
     ) -> Result<(), SearchError> {
         let mut name = String::new();
-        for (primary, secondary, id, doc) in std::mem::take(&mut self.top) {
-            let key = if self.order == Order::Name {
+        for (primary, _, doc) in std::mem::take(&mut self.top) {
+            let id = self.columns.id.get(doc).ok_or_else(|| missing("id"))?;
+            let key = if self.order == Order::Name && !one_segment {
                 self.columns.name_key.ord_to_str(primary, &mut name)?;
                 Key::Text(name.clone())
             } else {
                 Key::Num(primary)
             };
+            let tie_break = match self.order {
+                Order::Score | Order::Newest => descending_id(id),
+                Order::PriceAsc | Order::PriceDesc | Order::Name => sortable(id),
+            };
             let id = ProductId::new(id)
                 .map_err(|e| SearchError::Corrupt(format!("indexed product id: {e}")))?;
             let address = DocAddress::new(segment_ord, doc);
-            entries.push((key, secondary, Hit { id, address }));
+            entries.push((key, tie_break, Hit { id, address }));
         }
         Ok(())
     }

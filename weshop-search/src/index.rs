@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 use tantivy::directory::MmapDirectory;
-use tantivy::indexer::IndexWriterOptions;
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, NoMergePolicy};
 use tantivy::query::EnableScoring;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{
@@ -35,6 +35,7 @@ pub const WRITER_HEAP_BYTES: usize = 15_000_000;
 /// returns; searches never wait for them and see every write that returned before they began
 /// (see the crate docs).
 pub struct CatalogIndex {
+    index: Index,
     fields: Fields,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
@@ -102,6 +103,7 @@ impl CatalogIndex {
             .try_into()?;
         let snapshot = Snapshot::new(reader.searcher())?;
         Ok(Self {
+            index,
             fields,
             reader,
             writer: Mutex::new(writer),
@@ -116,7 +118,10 @@ impl CatalogIndex {
         &self,
         products: impl IntoIterator<Item = IndexedProduct>,
     ) -> Result<(), SearchError> {
-        self.write(|writer, fields| {
+        let mut writer = self.lock_writer()?;
+        // Merged in one go below: background merges of a half-written catalog would be wasted.
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+        let applied = self.apply(&mut writer, |writer, fields| {
             // Deletes every document added before this operation, none added after.
             writer.delete_term(Term::from_field_text(fields.kind, PRODUCT_KIND));
             let mut seen = HashSet::new();
@@ -129,7 +134,18 @@ impl CatalogIndex {
                 writer.add_document(to_document(fields, &product))?;
             }
             Ok(())
-        })
+        });
+        writer.set_merge_policy(Box::<LogMergePolicy>::default());
+        applied?;
+        self.publish()?;
+        // One segment: every search pays a little per segment, and nothing else would merge
+        // a catalog that is only read until its next write.
+        let segments = self.index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            writer.merge(&segments).wait()?;
+            self.publish()?;
+        }
+        Ok(())
     }
 
     /// Adds or replaces a product: after it was created or edited, or its stock went from
@@ -171,25 +187,45 @@ impl CatalogIndex {
         self.len() == 0
     }
 
-    /// Runs `ops` and commits them as one, then publishes the new state to searches. If
-    /// anything fails, the pending operations are rolled back, so a later commit cannot apply
-    /// half of them.
+    /// Segments searches currently run over (for metrics: each costs a little per search;
+    /// writes add small ones that background merges fold together).
+    pub fn segment_count(&self) -> usize {
+        self.snapshot.load().segments.len()
+    }
+
+    /// Runs `ops` and commits them as one, then publishes the new state to searches.
     fn write(
         &self,
         ops: impl FnOnce(&IndexWriter, &Fields) -> Result<(), SearchError>,
     ) -> Result<(), SearchError> {
         let mut writer = self.lock_writer()?;
-        let done = ops(&writer, &self.fields).and_then(|()| Ok(writer.commit().map(drop)?));
+        self.apply(&mut writer, ops)?;
+        self.publish()
+    }
+
+    /// Runs `ops` and commits them as one. If anything fails, the pending operations are
+    /// rolled back, so a later commit cannot apply half of them.
+    fn apply(
+        &self,
+        writer: &mut IndexWriter,
+        ops: impl FnOnce(&IndexWriter, &Fields) -> Result<(), SearchError>,
+    ) -> Result<(), SearchError> {
+        let done = ops(writer, &self.fields).and_then(|()| Ok(writer.commit().map(drop)?));
         if let Err(error) = done {
             // The original error is the one worth reporting; a failed rollback surfaces at the
             // next write.
             let _ = writer.rollback();
             return Err(error);
         }
-        // Published under the writer lock, so snapshots are published in commit order.
+        Ok(())
+    }
+
+    /// Makes the last commit visible to searches. Called with the writer locked, so snapshots
+    /// are published in commit order.
+    fn publish(&self) -> Result<(), SearchError> {
         self.reader.reload()?;
-        self.snapshot
-            .store(Arc::new(Snapshot::new(self.reader.searcher())?));
+        let snapshot = Snapshot::new(self.reader.searcher())?;
+        self.snapshot.store(Arc::new(snapshot));
         Ok(())
     }
 

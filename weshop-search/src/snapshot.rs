@@ -52,7 +52,6 @@ impl Snapshot {
     /// by reading the category of every live document.
     fn count_categories(&self, fields: &Fields) -> Result<Vec<(Category, u64)>, SearchError> {
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        let mut name = String::new();
         for (segment, columns) in self.searcher.segment_readers().iter().zip(&self.segments) {
             if segment.has_deletes() {
                 let mut per_ord = vec![0u64; columns.category.num_terms()];
@@ -64,9 +63,9 @@ impl Snapshot {
                         *count += 1;
                     }
                 }
-                for (ord, count) in per_ord.into_iter().enumerate() {
-                    if count > 0 && columns.category.ord_to_str(ord as u64, &mut name)? {
-                        *counts.entry(name.clone()).or_default() += count;
+                for (category, count) in columns.categories.iter().zip(per_ord) {
+                    if count > 0 {
+                        *counts.entry(category.to_string()).or_default() += count;
                     }
                 }
             } else {
@@ -94,6 +93,8 @@ pub(crate) fn category(name: &str) -> Result<Category, SearchError> {
 
 /// The fast-field columns of one segment.
 pub(crate) struct SegmentColumns {
+    /// Every category in the segment, by ordinal (decoded once: facets need them all).
+    pub categories: Vec<Category>,
     pub id: Values<i64>,
     pub seller: Values<i64>,
     pub price: Values<i64>,
@@ -115,7 +116,16 @@ impl SegmentColumns {
         let category = str_column(segment, names::CATEGORY)?;
         let name_key = str_column(segment, names::NAME_KEY)?;
         let display_name = str_column(segment, names::DISPLAY_NAME)?;
+        let mut categories = Vec::with_capacity(category.num_terms());
+        let mut name = String::new();
+        for ord in 0..category.num_terms() as u64 {
+            if !category.ord_to_str(ord, &mut name)? {
+                return Err(SearchError::Corrupt(format!("no category {ord}")));
+            }
+            categories.push(self::category(&name)?);
+        }
         Ok(Self {
+            categories,
             id: Values::new(columns.i64(names::ID)?),
             seller: Values::new(columns.i64(names::SELLER)?),
             price: Values::new(columns.i64(names::PRICE)?),
