@@ -3,7 +3,12 @@
 //! `cargo bench -p weshop-search -j2` (add `-- --quick` for fewer iterations). For each catalog
 //! size it rebuilds an in-memory index of products named like "blue mug 123" in 20
 //! categories, then times each query one call at a time, single-threaded, and prints the
-//! median, 99th percentile and calls per second, plus rebuild and single-write costs.
+//! median, 99th percentile and calls per second — "cold" with the result cache off (the full
+//! work of every search) and "cached" with it on (a query repeated on an unchanged index) —
+//! plus rebuild and single-write costs.
+//!
+//! Environment: `WESHOP_BENCH_SIZES=10000,100000`, `WESHOP_BENCH_ITERATIONS=3000`,
+//! `WESHOP_BENCH_ONLY=<label substring>` (for profiling one query).
 
 use std::time::{Duration, Instant};
 
@@ -108,14 +113,17 @@ fn catalog(size: i64) -> Vec<IndexedProduct> {
         .collect()
 }
 
-/// Times `run` call by call; prints the median, the 99th percentile and calls per second.
-/// Only the measurements whose label contains `WESHOP_BENCH_ONLY`, if set (for profiling).
-fn measure(label: &str, iterations: usize, mut run: impl FnMut() -> usize) {
-    if std::env::var("WESHOP_BENCH_ONLY").is_ok_and(|only| !label.contains(&only)) {
-        return;
-    }
-    let warm_up = (iterations / 10).max(10);
-    for _ in 0..warm_up {
+/// Latency figures of one measurement.
+struct Figures {
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+    results: usize,
+}
+
+/// Times `run` call by call, after a warm-up.
+fn measure(iterations: usize, mut run: impl FnMut() -> usize) -> Figures {
+    for _ in 0..(iterations / 10).max(10) {
         std::hint::black_box(run());
     }
     let mut times = Vec::with_capacity(iterations);
@@ -129,12 +137,42 @@ fn measure(label: &str, iterations: usize, mut run: impl FnMut() -> usize) {
     let elapsed = start.elapsed();
     times.sort_unstable();
     let percentile = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
+    Figures {
+        p50: percentile(50),
+        p99: percentile(99),
+        per_second: iterations as f64 / elapsed.as_secs_f64(),
+        results: checksum / iterations.max(1),
+    }
+}
+
+fn selected(label: &str) -> bool {
+    std::env::var("WESHOP_BENCH_ONLY").is_err_and(|_| true)
+        || std::env::var("WESHOP_BENCH_ONLY").is_ok_and(|only| label.contains(&only))
+}
+
+fn cells(figures: &Figures) -> String {
+    format!(
+        "{:>8.1} {:>9.1} {:>8.0}",
+        micros(figures.p50),
+        micros(figures.p99),
+        figures.per_second
+    )
+}
+
+/// Measures `run` with the result cache off, then on, and prints both.
+fn query(index: &CatalogIndex, label: &str, iterations: usize, mut run: impl FnMut() -> usize) {
+    if !selected(label) {
+        return;
+    }
+    index.set_result_cache(false);
+    let cold = measure(iterations, &mut run);
+    index.set_result_cache(true);
+    let cached = measure(iterations, &mut run);
     println!(
-        "  {label:<44} p50 {:>9.1} µs   p99 {:>9.1} µs   {:>9.0} q/s   (results {})",
-        micros(percentile(50)),
-        micros(percentile(99)),
-        iterations as f64 / elapsed.as_secs_f64(),
-        checksum / iterations,
+        "  {label:<38} {}   {}   {:>7}",
+        cells(&cold),
+        cells(&cached),
+        cold.results
     );
 }
 
@@ -167,23 +205,27 @@ fn main() {
         let start = Instant::now();
         index.rebuild(products.clone()).expect("rebuild");
         println!(
-            "{size} products: rebuilt in {:.2} s ({} segment(s))",
+            "{size} products: rebuilt in {:.2} s ({} segment)",
             start.elapsed().as_secs_f64(),
             index.segment_count()
         );
+        println!(
+            "  {:<38} {:>8} {:>9} {:>8}   {:>8} {:>9} {:>8}   {:>7}",
+            "(µs; single thread)", "cold p50", "p99", "q/s", "cache p50", "p99", "q/s", "results"
+        );
         let mug = SearchQuery::text("mug", 20);
-        measure("q=mug (relevance, 20 per page)", iterations, || {
+        query(&index, "q=mug (relevance, 20 per page)", iterations, || {
             search(&index, &mug)
         });
         let newest = SearchQuery {
             limit: 20,
             ..SearchQuery::default()
         };
-        measure("no query (first page, newest)", iterations, || {
+        query(&index, "no query (first page, newest)", iterations, || {
             search(&index, &newest)
         });
         let none = SearchQuery::text("zzz-none", 20);
-        measure("q=zzz-none", iterations, || search(&index, &none));
+        query(&index, "q=zzz-none", iterations, || search(&index, &none));
         let filtered = SearchQuery {
             category: Some(Category::parse("kitchen").expect("category")),
             min_price: Some(1_000),
@@ -191,51 +233,66 @@ fn main() {
             sort: ProductSort::PriceAsc,
             ..SearchQuery::text("mug", 20)
         };
-        measure("q=mug kitchen 10.00-100.00 price asc", iterations, || {
-            search(&index, &filtered)
-        });
-        measure("categories", iterations, || {
+        query(
+            &index,
+            "q=mug kitchen 10.00-100.00 price asc",
+            iterations,
+            || search(&index, &filtered),
+        );
+        query(&index, "categories", iterations, || {
             index.categories().expect("categories").len()
         });
-        measure("suggest(\"mu\")", iterations, || {
+        query(&index, "suggest(\"mu\")", iterations, || {
             index.suggest("mu", 10).expect("suggest").len()
         });
-        // Not in the targets, for context: a typo, two words, a deep page, browsing a category.
+        // Not in the targets, for context: a typo, two words, a deep page, other sorts.
         let typo = SearchQuery::text("hedphones", 20);
-        measure("q=hedphones (typo)", iterations / 3, || {
+        query(&index, "q=hedphones (typo)", iterations / 3, || {
             search(&index, &typo)
         });
         let two = SearchQuery::text("blue mu", 20);
-        measure("q=blue mu", iterations / 3, || search(&index, &two));
+        query(&index, "q=blue mu", iterations / 3, || search(&index, &two));
         let deep = SearchQuery {
             offset: 5_000,
             ..SearchQuery::text("mug", 20)
         };
-        measure("q=mug offset 5000", iterations / 3, || {
+        query(&index, "q=mug offset 5000", iterations / 3, || {
             search(&index, &deep)
+        });
+        let by_name = SearchQuery {
+            sort: ProductSort::Name,
+            ..SearchQuery::text("mug", 20)
+        };
+        query(&index, "q=mug by name", iterations / 3, || {
+            search(&index, &by_name)
         });
         let browse = SearchQuery {
             category: Some(Category::parse("kitchen").expect("category")),
             ..newest.clone()
         };
-        measure("category=kitchen (newest)", iterations / 3, || {
+        query(&index, "category=kitchen (newest)", iterations / 3, || {
             search(&index, &browse)
         });
         let by_price = SearchQuery {
             sort: ProductSort::PriceAsc,
             ..newest.clone()
         };
-        measure("no query, price asc", iterations / 10, || {
+        query(&index, "no query, price asc", iterations / 10, || {
             search(&index, &by_price)
         });
-        let mut next = 0;
-        let writes = if quick { 20 } else { 100 };
-        measure("upsert (one commit each)", writes, || {
-            next = (next + 7_919) % products.len();
-            index.upsert(products[next].clone()).expect("upsert");
-            1
-        });
-        measure("q=mug after writes", iterations, || search(&index, &mug));
-        println!("  ({} segment(s) after the writes)", index.segment_count());
+        if selected("upsert") {
+            let mut next = 0;
+            let writes = if quick { 20 } else { 100 };
+            let figures = measure(writes, || {
+                next = (next + 7_919) % products.len();
+                index.upsert(products[next].clone()).expect("upsert");
+                1
+            });
+            println!("  {:<38} {}", "upsert (one commit each)", cells(&figures));
+            query(&index, "q=mug after those writes", iterations, || {
+                search(&index, &mug)
+            });
+            println!("  ({} segments after the writes)", index.segment_count());
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! What the index is told about a product, and the tantivy document it becomes.
 
 use tantivy::TantivyDocument;
-use tantivy::tokenizer::{PreTokenizedString, Token};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use weshop_core::domain::Product;
 use weshop_core::store::search_terms;
 
@@ -29,10 +29,6 @@ impl IndexedProduct {
 }
 
 /// The tantivy document for `item`.
-///
-/// Text is split with the store's own [`search_terms`] and handed over pre-tokenized, so the
-/// index and the store (and the query side, which uses the same function) can never disagree
-/// on what a word is.
 pub(crate) fn to_document(fields: &Fields, item: &IndexedProduct) -> TantivyDocument {
     let product = &item.product;
     let name = product.name.as_str();
@@ -41,15 +37,9 @@ pub(crate) fn to_document(fields: &Fields, item: &IndexedProduct) -> TantivyDocu
     doc.add_i64(fields.seller, product.seller.get());
     doc.add_i64(fields.price, product.price.minor());
     doc.add_u64(fields.in_stock, u64::from(item.units_available > 0));
-    doc.add_pre_tokenized_text(fields.name, pre_tokenized(name));
-    doc.add_pre_tokenized_text(
-        fields.description,
-        pre_tokenized(product.description.as_str()),
-    );
-    doc.add_pre_tokenized_text(
-        fields.category_words,
-        pre_tokenized(product.category.as_str()),
-    );
+    doc.add_text(fields.name, name);
+    doc.add_text(fields.description, product.description.as_str());
+    doc.add_text(fields.category_words, product.category.as_str());
     doc.add_text(fields.category, product.category.as_str());
     doc.add_text(fields.name_key, name.to_lowercase());
     doc.add_text(fields.display_name, name);
@@ -57,22 +47,74 @@ pub(crate) fn to_document(fields: &Fields, item: &IndexedProduct) -> TantivyDocu
     doc
 }
 
-/// `text` split into [`search_terms`], as tantivy tokens. Offsets are not recorded (nothing
-/// highlights), only positions.
-fn pre_tokenized(text: &str) -> PreTokenizedString {
-    let tokens = search_terms(text)
-        .into_iter()
-        .enumerate()
-        .map(|(position, word)| Token {
-            offset_from: 0,
-            offset_to: 0,
-            position,
-            text: word,
-            position_length: 1,
-        })
-        .collect();
-    PreTokenizedString {
-        text: String::new(),
-        tokens,
+/// The name the [`WordTokenizer`] is registered under.
+pub(crate) const WORDS_TOKENIZER: &str = "weshop_words";
+
+/// Splits text with the store's own [`search_terms`] (lower-cased alphanumeric runs), so the
+/// index and the store — and the query side, which calls the same function — can never
+/// disagree on what a word is. Positions are counted; offsets are not (nothing highlights).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WordTokenizer;
+
+impl Tokenizer for WordTokenizer {
+    type TokenStream<'a> = WordStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream {
+        WordStream {
+            words: search_terms(text).into_iter(),
+            token: Token::default(),
+            next_position: 0,
+        }
+    }
+}
+
+/// The words of one text, as tantivy tokens.
+pub(crate) struct WordStream {
+    words: std::vec::IntoIter<String>,
+    token: Token,
+    next_position: usize,
+}
+
+impl TokenStream for WordStream {
+    fn advance(&mut self) -> bool {
+        let Some(word) = self.words.next() else {
+            return false;
+        };
+        self.token.text = word;
+        self.token.position = self.next_position;
+        self.next_position += 1;
+        true
+    }
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_the_store_words() {
+        let mut tokenizer = WordTokenizer;
+        let mut stream = tokenizer.token_stream("Blue MUG, 2-pack: ÉTÉ");
+        let mut tokens = Vec::new();
+        while let Some(token) = stream.next() {
+            tokens.push((token.text.clone(), token.position));
+        }
+        let words = search_terms("Blue MUG, 2-pack: ÉTÉ");
+        assert_eq!(
+            tokens.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+            words
+        );
+        assert_eq!(
+            tokens.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -16,8 +17,9 @@ use tantivy::{
 use weshop_core::domain::{Category, ProductId, UserId};
 use weshop_core::store::ProductSort;
 
+use crate::cache::{MAX_KEY_BYTES, SearchKey};
 use crate::collect::{Filters, Order, Page, collect};
-use crate::document::to_document;
+use crate::document::{WORDS_TOKENIZER, WordTokenizer, to_document};
 use crate::expand::text_query;
 use crate::schema::{Fields, PRODUCT_KIND, names};
 use crate::snapshot::Snapshot;
@@ -41,6 +43,8 @@ pub struct CatalogIndex {
     writer: Mutex<IndexWriter>,
     /// What searches read: replaced, never changed, after each commit.
     snapshot: ArcSwap<Snapshot>,
+    /// Remember answers per snapshot (see [`CatalogIndex::set_result_cache`]).
+    cache_results: AtomicBool,
 }
 
 /// Documents are kept sorted newest first (by descending id) inside every segment, so the
@@ -90,6 +94,8 @@ impl CatalogIndex {
     }
 
     fn with_index(index: Index, fields: Fields) -> Result<Self, SearchError> {
+        // Tokenizers are not stored with an index: register ours on every open.
+        index.tokenizers().register(WORDS_TOKENIZER, WordTokenizer);
         let options = IndexWriterOptions::builder()
             .memory_budget_per_thread(WRITER_HEAP_BYTES)
             .num_worker_threads(1)
@@ -108,6 +114,7 @@ impl CatalogIndex {
             reader,
             writer: Mutex::new(writer),
             snapshot: ArcSwap::from_pointee(snapshot),
+            cache_results: AtomicBool::new(true),
         })
     }
 
@@ -187,6 +194,17 @@ impl CatalogIndex {
         self.len() == 0
     }
 
+    /// Turns remembering answers on (the default) or off.
+    ///
+    /// Each committed state of the index remembers the searches and suggestions it answered
+    /// (a bounded number, small pages only), so a popular query costs a lookup until the next
+    /// write; a write starts afresh, so nothing is ever stale. Off, every search does the
+    /// full work: for measuring, or if memory is very tight (the cache of one state holds
+    /// at most about a thousand small answers).
+    pub fn set_result_cache(&self, enabled: bool) {
+        self.cache_results.store(enabled, Ordering::Relaxed);
+    }
+
     /// Segments searches currently run over (for metrics: each costs a little per search;
     /// writes add small ones that background merges fold together).
     pub fn segment_count(&self) -> usize {
@@ -249,6 +267,27 @@ impl CatalogIndex {
     pub fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
         let words = query_words(query.text.as_deref().unwrap_or_default())?;
         let snapshot = self.snapshot.load();
+        let key = self
+            .cache_results
+            .load(Ordering::Relaxed)
+            .then(|| SearchKey::new(query, &words))
+            .flatten();
+        if let Some(results) = key.as_ref().and_then(|key| snapshot.searches.get(key)) {
+            return Ok(results);
+        }
+        let results = self.run_search(&snapshot, query, &words)?;
+        if let Some(key) = key {
+            snapshot.searches.insert(key, results.clone());
+        }
+        Ok(results)
+    }
+
+    fn run_search(
+        &self,
+        snapshot: &Snapshot,
+        query: &SearchQuery,
+        words: &[String],
+    ) -> Result<SearchResults, SearchError> {
         let searcher = &snapshot.searcher;
         let filters = Filters {
             category: query.category.as_ref().map(Category::as_str),
@@ -265,13 +304,13 @@ impl CatalogIndex {
             ProductSort::Name => Order::Name,
         };
         if words.is_empty() && order == Order::Newest && filters.only_category() {
-            return self.browse_newest(&snapshot, filters.category, query.offset, query.limit);
+            return self.browse_newest(snapshot, filters.category, query.offset, query.limit);
         }
         let weight = if words.is_empty() {
             None
         } else {
             let text_fields = self.fields.text_fields();
-            let Some(text) = text_query(searcher, &text_fields, &words)? else {
+            let Some(text) = text_query(searcher, &text_fields, words)? else {
                 return Ok(SearchResults::default());
             };
             let scoring = if order == Order::Score {
@@ -287,7 +326,7 @@ impl CatalogIndex {
             limit: query.limit,
             facets: true,
         };
-        let collected = collect(&snapshot, weight.as_deref(), &filters, &page)?;
+        let collected = collect(snapshot, weight.as_deref(), &filters, &page)?;
         Ok(SearchResults {
             ids: collected.hits.iter().map(|hit| hit.id).collect(),
             total: collected.total,
@@ -317,12 +356,12 @@ impl CatalogIndex {
             .saturating_add(limit)
             .min(usize::try_from(total).unwrap_or(usize::MAX));
         let mut newest: Vec<i64> = Vec::new();
-        for segment in snapshot.searcher.segment_readers() {
-            let ids = segment.fast_fields().i64(names::ID)?;
+        let segments = snapshot.searcher.segment_readers().iter();
+        for (segment, columns) in segments.zip(&snapshot.segments) {
             let mut taken = 0;
             let mut take = |doc| {
                 if !segment.is_deleted(doc)
-                    && let Some(id) = ids.first(doc)
+                    && let Some(id) = columns.id.get(doc)
                 {
                     newest.push(id);
                     taken += 1;
@@ -379,8 +418,27 @@ impl CatalogIndex {
             return Ok(Vec::new());
         }
         let snapshot = self.snapshot.load();
+        let key = (self.cache_results.load(Ordering::Relaxed)
+            && words.iter().map(String::len).sum::<usize>() <= MAX_KEY_BYTES)
+            .then(|| (words.clone(), limit));
+        if let Some(suggestions) = key.as_ref().and_then(|key| snapshot.suggestions.get(key)) {
+            return Ok(suggestions);
+        }
+        let suggestions = self.run_suggest(&snapshot, &words, limit)?;
+        if let Some(key) = key {
+            snapshot.suggestions.insert(key, suggestions.clone());
+        }
+        Ok(suggestions)
+    }
+
+    fn run_suggest(
+        &self,
+        snapshot: &Snapshot,
+        words: &[String],
+        limit: usize,
+    ) -> Result<Vec<Suggestion>, SearchError> {
         let searcher = &snapshot.searcher;
-        let Some(query) = text_query(searcher, &[(self.fields.name, 1.0)], &words)? else {
+        let Some(query) = text_query(searcher, &[(self.fields.name, 1.0)], words)? else {
             return Ok(Vec::new());
         };
         let weight = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
@@ -391,7 +449,7 @@ impl CatalogIndex {
             limit: limit * 4,
             facets: false,
         };
-        let collected = collect(&snapshot, Some(&*weight), &Filters::default(), &page)?;
+        let collected = collect(snapshot, Some(&*weight), &Filters::default(), &page)?;
         let mut seen = HashSet::new();
         let mut suggestions = Vec::with_capacity(limit);
         for hit in collected.hits {

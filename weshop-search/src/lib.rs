@@ -54,6 +54,7 @@
 //! [`ProductSort::Relevance`]: weshop_core::store::ProductSort::Relevance
 
 mod bonus;
+mod cache;
 mod collect;
 mod document;
 mod error;

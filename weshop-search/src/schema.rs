@@ -8,6 +8,8 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 
+use crate::document::WORDS_TOKENIZER;
+
 /// Field names, also used to open fast-field columns.
 pub(crate) mod names {
     pub const ID: &str = "id";
@@ -38,8 +40,8 @@ pub(crate) struct Fields {
     pub price: Field,
     /// 1 if any unit is sellable, else 0; a column (filter).
     pub in_stock: Field,
-    /// Words of the name, for matching and BM25 (term frequencies, no positions: there are
-    /// no phrase queries).
+    /// Words of the name (split by the store's `search_terms`), for matching and BM25 (term
+    /// frequencies, no positions: there are no phrase queries).
     pub name: Field,
     /// Words of the description, likewise.
     pub description: Field,
@@ -64,9 +66,7 @@ impl Fields {
         let mut builder = Schema::builder();
         let words = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
-                // Documents arrive pre-tokenized (see `document`); the tokenizer named here
-                // is never run.
-                .set_tokenizer("raw")
+                .set_tokenizer(WORDS_TOKENIZER)
                 .set_index_option(IndexRecordOption::WithFreqs),
         );
         let column = TextOptions::default().set_fast("raw");

@@ -9,8 +9,9 @@ use tantivy::columnar::{Cardinality, Column, StrColumn};
 use tantivy::{DocId, Searcher, SegmentReader};
 use weshop_core::domain::Category;
 
-use crate::SearchError;
+use crate::cache::{Cache, SearchKey, SuggestKey};
 use crate::schema::{Fields, names};
+use crate::{SearchError, SearchResults, Suggestion};
 
 /// A searcher and what searches need beside it. Published whole after each commit and never
 /// changed after, so a search that loaded it sees one consistent state throughout.
@@ -22,6 +23,10 @@ pub(crate) struct Snapshot {
     pub segments: Vec<SegmentColumns>,
     /// Products per category over the whole catalog, computed on first use.
     categories: OnceLock<Vec<(Category, u64)>>,
+    /// Searches answered on this state.
+    pub searches: Cache<SearchKey, SearchResults>,
+    /// Suggestions given on this state.
+    pub suggestions: Cache<SuggestKey, Vec<Suggestion>>,
 }
 
 impl Snapshot {
@@ -35,6 +40,8 @@ impl Snapshot {
             searcher,
             segments,
             categories: OnceLock::new(),
+            searches: Cache::new(),
+            suggestions: Cache::new(),
         })
     }
 

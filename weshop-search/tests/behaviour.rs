@@ -327,6 +327,25 @@ fn writes_are_visible_to_the_next_search() {
 }
 
 #[test]
+fn remembered_answers_never_outlive_a_write() {
+    let index = index_of(vec![stocked(1, "Blue mug", "", "kitchen", 100)]);
+    for cached in [true, false] {
+        index.set_result_cache(cached);
+        assert_eq!(found(&index, "mug"), [1]);
+        assert_eq!(found(&index, "mug"), [1]);
+        assert_eq!(index.suggest("mu", 5).unwrap().len(), 1);
+        index
+            .upsert(stocked(2, "Red mug", "", "kitchen", 100))
+            .unwrap();
+        assert_eq!(found(&index, "mug"), [2, 1]);
+        assert_eq!(index.suggest("mu", 5).unwrap().len(), 2);
+        index.remove(pid(2)).unwrap();
+        assert_eq!(found(&index, "mug"), [1]);
+        assert_eq!(index.suggest("mu", 5).unwrap().len(), 1);
+    }
+}
+
+#[test]
 fn rebuild_replaces_everything_at_once() {
     let index = index_of(vec![stocked(1, "Old mug", "", "kitchen", 100)]);
     index

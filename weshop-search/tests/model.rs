@@ -477,6 +477,13 @@ fn check(index: &CatalogIndex, model: &Model, query: &SearchQuery) -> Result<(),
     let results = index
         .search(query)
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    // Asked again on the same state, the answer comes from the cache: the same.
+    prop_assert_eq!(
+        &index.search(query).unwrap(),
+        &results,
+        "cached {:?}",
+        query
+    );
     let got: Vec<i64> = results.ids.iter().map(|id| id.get()).collect();
     let got_facets: Vec<(String, u64)> = results
         .category_facets
