@@ -9,10 +9,10 @@ use arc_swap::ArcSwap;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, NoMergePolicy};
 use tantivy::query::EnableScoring;
-use tantivy::schema::IndexRecordOption;
+use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{
     DocSet, Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order as IndexOrder,
-    ReloadPolicy, TERMINATED, Term,
+    ReloadPolicy, TERMINATED, TantivyDocument, Term,
 };
 use weshop_core::domain::{Category, ProductId, UserId};
 use weshop_core::store::ProductSort;
@@ -30,6 +30,9 @@ use crate::{IndexedProduct, SearchError, SearchQuery, SearchResults, Suggestion}
 /// indexing thread is 15 MB; one thread with a little more keeps a server small while still
 /// indexing a 100 000-product rebuild in a few segments.
 pub const WRITER_HEAP_BYTES: usize = 15_000_000;
+
+/// Document-store blocks each segment keeps decompressed (only names are stored).
+const DOC_STORE_CACHE_BLOCKS: usize = 0;
 
 /// A search index over the catalog, kept beside the store (which stays the source of truth).
 ///
@@ -105,7 +108,7 @@ impl CatalogIndex {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
-            .doc_store_cache_num_blocks(0)
+            .doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS)
             .try_into()?;
         let snapshot = Snapshot::new(reader.searcher())?;
         Ok(Self {
@@ -453,13 +456,14 @@ impl CatalogIndex {
         let mut seen = HashSet::new();
         let mut suggestions = Vec::with_capacity(limit);
         for hit in collected.hits {
-            let columns = snapshot
-                .segments
-                .get(hit.address.segment_ord as usize)
-                .ok_or_else(|| SearchError::Corrupt("hit in an unknown segment".to_string()))?;
-            if let Some(name) = columns.display_name(hit.address.doc_id)?
+            let doc: TantivyDocument = snapshot.searcher.doc(hit.address)?;
+            let name = doc
+                .get_first(self.fields.display_name)
+                .and_then(|v| v.as_str());
+            if let Some(name) = name
                 && seen.insert(name.to_lowercase())
             {
+                let name = name.to_string();
                 suggestions.push(Suggestion { name, id: hit.id });
                 if suggestions.len() == limit {
                     break;

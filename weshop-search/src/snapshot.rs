@@ -112,9 +112,6 @@ pub(crate) struct SegmentColumns {
     /// Lower-cased names; the ordinals sort like the names.
     pub name_key: StrColumn,
     name_key_ords: Values<u64>,
-    /// Names as written.
-    pub display_name: StrColumn,
-    display_name_ords: Values<u64>,
 }
 
 impl SegmentColumns {
@@ -122,7 +119,6 @@ impl SegmentColumns {
         let columns = segment.fast_fields();
         let category = str_column(segment, names::CATEGORY)?;
         let name_key = str_column(segment, names::NAME_KEY)?;
-        let display_name = str_column(segment, names::DISPLAY_NAME)?;
         let mut categories = Vec::with_capacity(category.num_terms());
         let mut name = String::new();
         for ord in 0..category.num_terms() as u64 {
@@ -139,10 +135,8 @@ impl SegmentColumns {
             in_stock: Values::new(columns.u64(names::IN_STOCK)?),
             category_ords: Values::new(category.ords().clone()),
             name_key_ords: Values::new(name_key.ords().clone()),
-            display_name_ords: Values::new(display_name.ords().clone()),
             category,
             name_key,
-            display_name,
         })
     }
 
@@ -156,15 +150,6 @@ impl SegmentColumns {
     #[inline]
     pub fn name_key_ord(&self, doc: DocId) -> Option<u64> {
         self.name_key_ords.get(doc)
-    }
-
-    /// A document's name as written.
-    pub fn display_name(&self, doc: DocId) -> Result<Option<String>, SearchError> {
-        let mut name = String::new();
-        Ok(match self.display_name_ords.get(doc) {
-            Some(ord) if self.display_name.ord_to_str(ord, &mut name)? => Some(name),
-            _ => None,
-        })
     }
 }
 
