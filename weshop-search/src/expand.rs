@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, DfaWrapper, FuzzyTermQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::termdict::TermDictionary;
 use tantivy::{Score, Searcher, Term};
@@ -47,11 +47,14 @@ pub(crate) fn text_query(
     let mut conjunction: Vec<Box<dyn Query>> = Vec::with_capacity(words.len());
     for (i, word) in words.iter().enumerate() {
         let last = i + 1 == words.len();
+        // Built once per word (it depends on the word only): building it takes longer than
+        // running it over a dictionary.
+        let typos_of = typo_automaton(word, fields)?;
         let mut exact = Vec::new();
         let mut completions = Vec::new();
         let mut typos = Vec::new();
         for &(field, boost) in fields {
-            let expansion = expand(searcher, field, word, last)?;
+            let expansion = expand(searcher, field, word, last, typos_of.as_ref())?;
             if expansion.exact {
                 exact.push(term_query(field, word, boost));
             }
@@ -109,20 +112,28 @@ fn union(mut queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
     }
 }
 
+/// The automaton of the words within `word`'s edit budget (see [`max_edits`]), if any:
+/// Levenshtein distance with a swap of adjacent characters counting as one edit.
+fn typo_automaton(
+    word: &str,
+    fields: &[(Field, Score)],
+) -> Result<Option<DfaWrapper>, SearchError> {
+    let edits = max_edits(word);
+    let Some(&(field, _)) = fields.first().filter(|_| edits > 0) else {
+        return Ok(None);
+    };
+    let query = FuzzyTermQuery::new(Term::from_field_text(field, word), edits, true);
+    Ok(Some(query.automaton()?))
+}
+
 /// What `word` matches in `field`, over every segment of `searcher`.
 fn expand(
     searcher: &Searcher,
     field: Field,
     word: &str,
     last: bool,
+    typo_automaton: Option<&DfaWrapper>,
 ) -> Result<Expansion, SearchError> {
-    let edits = max_edits(word);
-    let typo_automaton = if edits > 0 {
-        let query = FuzzyTermQuery::new(Term::from_field_text(field, word), edits, true);
-        Some(query.automaton()?)
-    } else {
-        None
-    };
     let end = prefix_end(word.as_bytes());
     let mut exact = false;
     let mut completions: HashMap<Vec<u8>, u64> = HashMap::new();
@@ -144,7 +155,7 @@ fn expand(
                     u64::from(stream.value().doc_freq);
             }
         }
-        if let Some(automaton) = &typo_automaton {
+        if let Some(automaton) = typo_automaton {
             let mut stream = terms.search(automaton).into_stream()?;
             let mut seen = 0;
             while seen < EXPANSION_SCAN && stream.advance() {

@@ -26,12 +26,13 @@ use crate::snapshot::Snapshot;
 use crate::words::{MAX_SUGGESTIONS, query_words};
 use crate::{IndexedProduct, SearchError, SearchQuery, SearchResults, Suggestion};
 
-/// Memory the writer buffers documents in before it writes a segment. Tantivy's minimum per
-/// indexing thread is 15 MB; one thread with a little more keeps a server small while still
-/// indexing a 100 000-product rebuild in a few segments.
+/// Memory the one indexing thread buffers documents in before it writes a segment: tantivy's
+/// minimum. More would not pay: every commit starts a segment whose hash tables are sized by
+/// it (a fixed cost per write), and a 100 000-product rebuild already takes under a second.
 pub const WRITER_HEAP_BYTES: usize = 15_000_000;
 
-/// Document-store blocks each segment keeps decompressed (only names are stored).
+/// Document-store blocks each segment keeps decompressed. None: only names are stored, read
+/// for suggestions, whose answers are cached whole (and uncompressed blocks cost only a copy).
 const DOC_STORE_CACHE_BLOCKS: usize = 0;
 
 /// A search index over the catalog, kept beside the store (which stays the source of truth).
@@ -129,9 +130,20 @@ impl CatalogIndex {
         products: impl IntoIterator<Item = IndexedProduct>,
     ) -> Result<(), SearchError> {
         let mut writer = self.lock_writer()?;
-        // Merged in one go below: background merges of a half-written catalog would be wasted.
+        // Merged in one go below: background merges of a half-written catalog would be wasted,
+        // and one racing ours would make it fail.
         writer.set_merge_policy(Box::new(NoMergePolicy));
-        let applied = self.apply(&mut writer, |writer, fields| {
+        let rebuilt = self.replace_all(&mut writer, products);
+        writer.set_merge_policy(Box::<LogMergePolicy>::default());
+        rebuilt
+    }
+
+    fn replace_all(
+        &self,
+        writer: &mut IndexWriter,
+        products: impl IntoIterator<Item = IndexedProduct>,
+    ) -> Result<(), SearchError> {
+        self.apply(writer, |writer, fields| {
             // Deletes every document added before this operation, none added after.
             writer.delete_term(Term::from_field_text(fields.kind, PRODUCT_KIND));
             let mut seen = HashSet::new();
@@ -144,9 +156,7 @@ impl CatalogIndex {
                 writer.add_document(to_document(fields, &product))?;
             }
             Ok(())
-        });
-        writer.set_merge_policy(Box::<LogMergePolicy>::default());
-        applied?;
+        })?;
         self.publish()?;
         // One segment: every search pays a little per segment, and nothing else would merge
         // a catalog that is only read until its next write.

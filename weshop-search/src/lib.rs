@@ -43,12 +43,54 @@
 //! (lower-cased, ties by id ascending) and newest (id descending) — the same as the in-memory
 //! store.
 //!
-//! # Concurrency and consistency
+//! # Results
+//!
+//! [`CatalogIndex::search`] returns one page of product ids in order, the exact number of
+//! matches, and category facets: for each category, how many products match everything in
+//! the query **except its category filter**, so a shopper who picked one category still sees
+//! what the others hold. [`CatalogIndex::suggest`] returns up to [`MAX_SUGGESTIONS`] distinct
+//! product names for autocomplete; [`CatalogIndex::categories`] counts the whole catalog.
+//!
+//! # Concurrency, consistency and cost
 //!
 //! Writes are serialised by one `IndexWriter` behind a mutex, and each write method commits
-//! before it returns, then publishes a new searcher; searches never take that lock. A search
-//! sees either all of a write or none of it, and once a write method has returned, every later
+//! before it returns (a few milliseconds: batch bursts with [`CatalogIndex::upsert_many`]),
+//! then publishes a new immutable snapshot; searches never take that lock. A search sees
+//! either all of a write or none of it, and once a write method has returned, every later
 //! search sees it.
+//!
+//! A search costs a pass over the products its words match (the exact total and the facets
+//! need every one), so it grows with the catalog; browsing newest first without text costs
+//! only the page, thanks to segments kept sorted newest first. Each snapshot also remembers
+//! the answers it gave (bounded, see [`CatalogIndex::set_result_cache`]), so the popular
+//! queries that dominate a shop's traffic cost a lookup until the next write.
+//!
+//! ```
+//! use weshop_core::domain::{
+//!     Category, Currency, Description, Money, Product, ProductId, ProductName, UserId, Weight,
+//! };
+//! use weshop_search::{CatalogIndex, IndexedProduct, SearchQuery};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mug = Product {
+//!     id: ProductId::new(1)?,
+//!     seller: UserId::new(7)?,
+//!     name: ProductName::parse("Blue mug")?,
+//!     description: Description::parse("Stoneware, 350 ml")?,
+//!     category: Category::parse("kitchen")?,
+//!     price: Money::from_minor(1_250, Currency::USD)?,
+//!     weight: Weight::grams(350)?,
+//!     images: Vec::new(),
+//! };
+//! let index = CatalogIndex::in_memory()?;
+//! index.rebuild([IndexedProduct::new(mug, 3)])?;
+//! let results = index.search(&SearchQuery::text("blue mu", 20))?;
+//! assert_eq!(results.ids, [ProductId::new(1)?]);
+//! assert_eq!(index.suggest("mu", 5)?[0].name, "Blue mug");
+//! assert_eq!(index.search(&SearchQuery::text("stonewear", 20))?.total, 1); // a typo
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! [tantivy]: https://docs.rs/tantivy
 //! [`ProductSort::Relevance`]: weshop_core::store::ProductSort::Relevance
