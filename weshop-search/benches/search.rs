@@ -176,6 +176,19 @@ fn query(index: &CatalogIndex, label: &str, iterations: usize, mut run: impl FnM
     );
 }
 
+/// The process's resident memory (Linux), for a rough idea of the index's footprint.
+fn resident_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .map(|line| line.trim_start_matches("VmRSS:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
 fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
@@ -205,9 +218,10 @@ fn main() {
         let start = Instant::now();
         index.rebuild(products.clone()).expect("rebuild");
         println!(
-            "{size} products: rebuilt in {:.2} s ({} segment)",
+            "{size} products: rebuilt in {:.2} s ({} segment); process resident memory {}",
             start.elapsed().as_secs_f64(),
-            index.segment_count()
+            index.segment_count(),
+            resident_memory()
         );
         println!(
             "  {:<38} {:>8} {:>9} {:>8}   {:>8} {:>9} {:>8}   {:>7}",
