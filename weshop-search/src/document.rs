@@ -2,31 +2,12 @@
 
 use tantivy::TantivyDocument;
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-use weshop_core::domain::Product;
 use weshop_core::store::search_terms;
 
 use crate::schema::{Fields, PRODUCT_KIND};
 
-/// A product as the index sees it: the product and whether it can be bought now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexedProduct {
-    /// The product, as stored.
-    pub product: Product,
-    /// Units that can be sold now, over all warehouses. Only "any" or "none" is indexed (for
-    /// the in-stock filter), so a stock change needs an [`upsert`](crate::CatalogIndex::upsert)
-    /// only when it crosses zero.
-    pub units_available: u64,
-}
-
-impl IndexedProduct {
-    /// `product` with `units_available` sellable units.
-    pub fn new(product: Product, units_available: u64) -> Self {
-        Self {
-            product,
-            units_available,
-        }
-    }
-}
+/// A product as the index sees it; the port's own type, so the shop and this crate agree.
+pub use weshop_core::catalog_index::IndexedProduct;
 
 /// The tantivy document for `item`.
 pub(crate) fn to_document(fields: &Fields, item: &IndexedProduct) -> TantivyDocument {

@@ -102,6 +102,7 @@ mod document;
 mod error;
 mod expand;
 mod index;
+mod port;
 mod query;
 mod schema;
 mod snapshot;

@@ -21,8 +21,10 @@ use weshop_core::{
 };
 
 mod partners;
+mod search;
 
 pub use partners::{PartnerSettings, Partners};
+pub use search::{index_dir, open_index, reindex};
 
 use crate::{
     adapters::LinkObserver,
@@ -120,8 +122,10 @@ impl App {
         let storage = |e: StoreError| StartError::Storage(e.to_string());
         let (stop, stopped) = watch::channel(false);
         let metrics = Arc::new(Metrics::new());
+        let index = open_index(&settings.storage)?;
         let assembled = ShopBuilder::new(store.clone())
             .warehouses(settings.warehouses.clone())
+            .search_index(index)
             .build()
             .await
             .map_err(storage)?;
