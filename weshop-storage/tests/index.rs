@@ -25,16 +25,35 @@ use weshop_storage::MemoryStore;
 /// Words no two of which are a prefix of each other or within a typo of each other, so the
 /// store's matching (every word a prefix) and the index's (exact, the last word a prefix,
 /// typos for long words) agree on the queries below.
-const WORDS: &[&str] = &["mug", "lamp", "kettle", "blue", "green", "oak", "chair", "desk"];
+const WORDS: &[&str] = &[
+    "mug", "lamp", "kettle", "blue", "green", "oak", "chair", "desk",
+];
 const CATEGORIES: &[&str] = &["kitchen", "garden", "office"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { words: (usize, usize), category: usize, price: i64 },
-    Edit { product: usize, word: usize, category: Option<usize>, price: Option<i64> },
-    Withdraw { product: usize },
-    Restock { product: usize, units: i64 },
-    Buy { product: usize, units: i64 },
+    Create {
+        words: (usize, usize),
+        category: usize,
+        price: i64,
+    },
+    Edit {
+        product: usize,
+        word: usize,
+        category: Option<usize>,
+        price: Option<i64>,
+    },
+    Withdraw {
+        product: usize,
+    },
+    Restock {
+        product: usize,
+        units: i64,
+    },
+    Buy {
+        product: usize,
+        units: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -62,17 +81,21 @@ struct Probe {
 }
 
 fn probe() -> impl Strategy<Value = Probe> {
-    let text = proptest::option::of((0..WORDS.len(), proptest::option::of(0..WORDS.len()), 1..4usize))
-        .prop_map(|t| {
-            t.map(|(first, second, cut)| match second {
-                // A whole word, then a prefix of another (as typed).
-                Some(second) => {
-                    let w = WORDS[second];
-                    format!("{} {}", WORDS[first], &w[..cut.min(w.len())])
-                }
-                None => WORDS[first].to_string(),
-            })
-        });
+    let text = proptest::option::of((
+        0..WORDS.len(),
+        proptest::option::of(0..WORDS.len()),
+        1..4usize,
+    ))
+    .prop_map(|t| {
+        t.map(|(first, second, cut)| match second {
+            // A whole word, then a prefix of another (as typed).
+            Some(second) => {
+                let w = WORDS[second];
+                format!("{} {}", WORDS[first], &w[..cut.min(w.len())])
+            }
+            None => WORDS[first].to_string(),
+        })
+    });
     let sort = prop_oneof![
         Just(ProductSort::Relevance),
         Just(ProductSort::PriceAsc),
@@ -80,7 +103,12 @@ fn probe() -> impl Strategy<Value = Probe> {
         Just(ProductSort::Name),
         Just(ProductSort::Newest),
     ];
-    (text, proptest::option::of(0..CATEGORIES.len()), proptest::option::of(1..50i64), sort)
+    (
+        text,
+        proptest::option::of(0..CATEGORIES.len()),
+        proptest::option::of(1..50i64),
+        sort,
+    )
         .prop_map(|(text, category, max_price, sort)| Probe {
             text,
             category,
@@ -114,10 +142,21 @@ async fn twin(indexed: bool) -> Twin {
         email: weshop_core::domain::Email::parse(email).unwrap(),
         password: Password::new("correct horse battery").unwrap(),
         name: PersonName::parse("Someone").unwrap(),
-        roles: Roles { customer: !seller, seller },
+        roles: Roles {
+            customer: !seller,
+            seller,
+        },
     };
-    let seller = shop.register(register("seller@example.com", true)).await.unwrap().id;
-    let customer = shop.register(register("buyer@example.com", false)).await.unwrap().id;
+    let seller = shop
+        .register(register("seller@example.com", true))
+        .await
+        .unwrap()
+        .id;
+    let customer = shop
+        .register(register("buyer@example.com", false))
+        .await
+        .unwrap()
+        .id;
     let customer = shop
         .add_payment_method(customer, CardNumber::parse("4242424242424242").unwrap())
         .await
@@ -140,11 +179,16 @@ async fn apply(twin: &Twin, op: &Op, step: usize) -> bool {
     let shop = &twin.shop;
     let id = |n: usize| ProductId::new(n as i64 + 1).unwrap();
     match op {
-        Op::Create { words, category, price } => shop
+        Op::Create {
+            words,
+            category,
+            price,
+        } => shop
             .create_product(
                 twin.seller,
                 ProductDraft {
-                    name: ProductName::parse(&format!("{} {}", WORDS[words.0], WORDS[words.1])).unwrap(),
+                    name: ProductName::parse(&format!("{} {}", WORDS[words.0], WORDS[words.1]))
+                        .unwrap(),
                     description: Description::parse(WORDS[(words.0 + 3) % WORDS.len()]).unwrap(),
                     category: Category::parse(CATEGORIES[*category]).unwrap(),
                     price: usd(*price),
@@ -154,12 +198,24 @@ async fn apply(twin: &Twin, op: &Op, step: usize) -> bool {
             )
             .await
             .is_ok(),
-        Op::Edit { product, word, category, price } => shop
+        Op::Edit {
+            product,
+            word,
+            category,
+            price,
+        } => shop
             .update_product(
                 twin.seller,
                 id(*product),
                 ProductPatch {
-                    name: Some(ProductName::parse(&format!("{} {}", WORDS[*word], WORDS[(word + 1) % WORDS.len()])).unwrap()),
+                    name: Some(
+                        ProductName::parse(&format!(
+                            "{} {}",
+                            WORDS[*word],
+                            WORDS[(word + 1) % WORDS.len()]
+                        ))
+                        .unwrap(),
+                    ),
                     category: category.map(|c| Category::parse(CATEGORIES[c]).unwrap()),
                     price: price.map(usd),
                     ..ProductPatch::default()
@@ -208,7 +264,9 @@ async fn apply(twin: &Twin, op: &Op, step: usize) -> bool {
 fn query(probe: &Probe) -> ProductQuery {
     ProductQuery {
         text: probe.text.clone(),
-        category: probe.category.map(|c| Category::parse(CATEGORIES[c]).unwrap()),
+        category: probe
+            .category
+            .map(|c| Category::parse(CATEGORIES[c]).unwrap()),
         seller: None,
         min_price: None,
         max_price: probe.max_price,
@@ -243,20 +301,37 @@ async fn check(ops: Vec<Op>, probes: Vec<Probe>) {
         // The in-stock filter, against the store's own stock.
         let in_stock = indexed
             .shop
-            .browse(CatalogQuery { query: query(probe), in_stock_only: true })
+            .browse(CatalogQuery {
+                query: query(probe),
+                in_stock_only: true,
+            })
             .await
             .unwrap();
         let mut expected = Vec::new();
         for product in &want.items {
-            let units: u64 = plain.store.stock(product.id).await.unwrap().iter().map(|(_, s)| s.available()).sum();
+            let units: u64 = plain
+                .store
+                .stock(product.id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|(_, s)| s.available())
+                .sum();
             if units > 0 {
                 expected.push(product.id);
             }
         }
         let got: BTreeSet<_> = ids(&in_stock.page.items).into_iter().collect();
-        assert_eq!(got, expected.into_iter().collect::<BTreeSet<_>>(), "in stock: {probe:?}");
+        assert_eq!(
+            got,
+            expected.into_iter().collect::<BTreeSet<_>>(),
+            "in stock: {probe:?}"
+        );
     }
-    assert_eq!(indexed.shop.categories().await.unwrap(), plain.shop.categories().await.unwrap());
+    assert_eq!(
+        indexed.shop.categories().await.unwrap(),
+        plain.shop.categories().await.unwrap()
+    );
 }
 
 proptest! {
@@ -282,7 +357,11 @@ proptest! {
 async fn a_stale_index_heals_at_build() {
     let shop = twin(false).await;
     for step in 0..5 {
-        let op = Op::Create { words: (step, step + 1), category: step % 3, price: 100 };
+        let op = Op::Create {
+            words: (step, step + 1),
+            category: step % 3,
+            price: 100,
+        };
         assert!(apply(&shop, &op, step).await);
     }
     // The same store, now with an index that missed every write.
@@ -291,6 +370,13 @@ async fn a_stale_index_heals_at_build() {
         .build()
         .await
         .unwrap();
-    let all = healed.shop().search(ProductQuery { limit: 100, ..ProductQuery::default() }).await.unwrap();
+    let all = healed
+        .shop()
+        .search(ProductQuery {
+            limit: 100,
+            ..ProductQuery::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.total, 5);
 }

@@ -13,8 +13,8 @@ use crate::domain::{
 use crate::driver::item;
 use crate::notify::Notification;
 use crate::shop::{
-    CatalogPage, CatalogQuery, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MAX_SUGGESTIONS, ProductDraft, ProductPatch,
-    SellerProduct, ShopError,
+    CatalogPage, CatalogQuery, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MAX_SUGGESTIONS, ProductDraft,
+    ProductPatch, SellerProduct, ShopError,
 };
 use crate::store::{NewProduct, Page, ProductQuery, ProductSort, Store, search_terms};
 

@@ -20,18 +20,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::catalog_index::IndexKeeper;
 use crate::domain::{
     Address, CardNumber, Cart, Category, Currency, Email, Money, Order, OrderEvent, OrderId,
-    Product, ProductId, ProductName, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId,
+    Product, ProductId, ProductName, Quantity, SessionToken, ShippingRates, User, UserId,
+    WarehouseId,
 };
-use crate::catalog_index::IndexKeeper;
 use crate::driver::FulfilmentDriver;
 use crate::notify::Notifier;
 use crate::payments::Payments;
 use crate::ports::Clock;
 use crate::shop::{
-    CatalogPage, CatalogQuery, Checkout, LoggedIn, OrderUpdate, ProductDraft, ProductPatch, ProfilePatch, Registration,
-    SellerProduct, Shop, ShopError,
+    CatalogPage, CatalogQuery, Checkout, LoggedIn, OrderUpdate, ProductDraft, ProductPatch,
+    ProfilePatch, Registration, SellerProduct, Shop, ShopError,
 };
 use crate::store::{Page, ProductQuery, Store};
 

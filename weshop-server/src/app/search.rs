@@ -23,9 +23,8 @@ pub fn index_dir(url: &str) -> Option<PathBuf> {
 /// Opens (or creates) the search index for the storage at `url` (see [`index_dir`]).
 pub fn open_index(url: &str) -> Result<Arc<CatalogIndex>, StartError> {
     let index = match index_dir(url) {
-        Some(dir) => CatalogIndex::open_or_create(&dir).map_err(|e| {
-            StartError::Storage(format!("search index in {}: {e}", dir.display()))
-        })?,
+        Some(dir) => CatalogIndex::open_or_create(&dir)
+            .map_err(|e| StartError::Storage(format!("search index in {}: {e}", dir.display())))?,
         None => CatalogIndex::in_memory()
             .map_err(|e| StartError::Storage(format!("search index: {e}")))?,
     };
@@ -55,7 +54,10 @@ mod tests {
             index_dir("surrealkv:///var/lib/weshop/db/"),
             Some(PathBuf::from("/var/lib/weshop/db-search"))
         );
-        assert_eq!(index_dir("surrealkv://data"), Some(PathBuf::from("data-search")));
+        assert_eq!(
+            index_dir("surrealkv://data"),
+            Some(PathBuf::from("data-search"))
+        );
         assert_eq!(index_dir("mem://"), None);
         assert_eq!(index_dir("memory://"), None);
         assert_eq!(index_dir("ws://localhost:8000"), None);

@@ -17,11 +17,11 @@ use weshop_core::{
     fulfilment::{FulfilmentEvent, ship_id_of},
     payments::{DECLINED_CARD, SimulatedGateway},
 };
+use weshop_search::CatalogIndex;
 use weshop_server::{
     api::{ApiState, routes},
     metrics::Metrics,
 };
-use weshop_search::CatalogIndex;
 use weshop_storage::memory::MemoryStore;
 
 const CARD: &str = "4242 4242 4242 4242";
@@ -489,7 +489,9 @@ async fn catalog_facets_suggestions_in_stock_and_caps() {
     let app = app().await;
     let seller = app.user("s@example.com", &["seller"]).await;
     let mug = app.product(&seller, "Blue mug", "kitchen", "5.00").await;
-    let teapot = app.product(&seller, "Blue teapot", "kitchen", "25.50").await;
+    let teapot = app
+        .product(&seller, "Blue teapot", "kitchen", "25.50")
+        .await;
     let lamp = app.product(&seller, "Blue lamp", "office", "12").await;
     app.restock(&seller, mug, 2).await;
     app.restock(&seller, lamp, 1).await;
