@@ -241,6 +241,9 @@ fn main() {
                     "{base}/products?q=mug&category=kitchen&min_price=10&max_price=100&sort=price_asc"
                 ),
             ),
+            ("q=mug in stock", format!("{base}/products?q=mug&in_stock=true")),
+            ("q=kettel (a typo)", format!("{base}/products?q=kettel")),
+            ("suggest q=blue ke", format!("{base}/products/suggest?q=blue%20ke")),
             ("/categories", format!("{base}/categories")),
             ("product by id", format!("{base}/products/{middle}")),
         ];

@@ -101,6 +101,9 @@ impl CatalogStore for AuditedStore {
     async fn categories(&self) -> Result<Vec<(Category, u64)>, StoreError> {
         self.inner.categories().await
     }
+    async fn catalog(&self) -> Result<Vec<(Product, u64)>, StoreError> {
+        self.inner.catalog().await
+    }
     async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError> {
         self.audit(format_args!("register warehouse {}", warehouse.id));
         self.inner.put_warehouse(warehouse).await

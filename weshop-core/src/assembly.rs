@@ -16,6 +16,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::{sync::watch, task::JoinHandle};
 
+use crate::catalog_index::{IndexKeeper, SearchIndex};
 use crate::domain::WarehouseSite;
 use crate::driver::{FulfilmentDriver, Ports};
 use crate::fulfilment::Fulfilment;
@@ -37,6 +38,7 @@ pub struct ShopBuilder<S: ?Sized> {
     notifier: Arc<dyn Notifier>,
     config: ShopConfig,
     outbox_retry: Duration,
+    index: Option<Arc<dyn SearchIndex>>,
 }
 
 impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
@@ -51,6 +53,7 @@ impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
             notifier: Arc::new(InMemoryNotifier::new()),
             config: ShopConfig::default(),
             outbox_retry: DEFAULT_OUTBOX_RETRY,
+            index: None,
         }
     }
 
@@ -90,25 +93,46 @@ impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
         self
     }
 
-    /// Registers the warehouses in the store and builds the driver and the service. Nothing
-    /// runs yet: [`AssembledShop::start`] starts the outbox once the ports exist.
+    /// Serves the catalog's read path (search, browsing, categories, suggestions) from a
+    /// search index, kept in step with every catalog and stock write. Without one, the store
+    /// searches.
+    pub fn search_index(mut self, index: Arc<dyn SearchIndex>) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// Registers the warehouses in the store, rebuilds the search index (if any) from the
+    /// store — so whatever a crash kept from reaching the index is healed here — and builds
+    /// the driver and the service. Nothing runs yet: [`AssembledShop::start`] starts the
+    /// outbox once the ports exist.
     pub async fn build(self) -> Result<AssembledShop<S>, StoreError> {
         for site in &self.warehouses {
             self.store.put_warehouse(*site).await?;
         }
-        let driver = Arc::new(FulfilmentDriver::new(
-            self.store.clone(),
-            Fulfilment::new(self.warehouses),
-            self.clock.clone(),
-        ));
-        let shop = Arc::new(ShopService::new(
-            self.store.clone(),
-            self.payments.clone(),
-            self.notifier.clone(),
-            driver.clone(),
-            self.clock,
-            self.config,
-        ));
+        let keeper = self.index.map(|index| Arc::new(IndexKeeper::new(index)));
+        if let Some(keeper) = &keeper {
+            let count = keeper.rebuild(&*self.store).await?;
+            tracing::info!(products = count, "search index rebuilt from the store");
+        }
+        let driver = Arc::new(
+            FulfilmentDriver::new(
+                self.store.clone(),
+                Fulfilment::new(self.warehouses),
+                self.clock.clone(),
+            )
+            .with_index(keeper.clone()),
+        );
+        let shop = Arc::new(
+            ShopService::new(
+                self.store.clone(),
+                self.payments.clone(),
+                self.notifier.clone(),
+                driver.clone(),
+                self.clock,
+                self.config,
+            )
+            .with_index(keeper),
+        );
         Ok(AssembledShop {
             shop,
             driver,

@@ -11,6 +11,8 @@
 //! - [`payments`]: the payment port with idempotency keys, and a simulated gateway;
 //! - [`notify`]: the notifier port, and an in-memory notifier;
 //! - [`store`]: the storage port (implemented by `weshop-storage`);
+//! - [`catalog_index`]: the search index port (implemented by `weshop-search`), a read model
+//!   of the catalog kept in step with the store;
 //! - [`ports`]: the world's warehouses and the UPS, as the shop sees them, and the clock;
 //! - [`fulfilment`]: the sans-IO fulfilment state machine, and [`driver`], which runs it
 //!   against a store and performs its outbox through the ports;
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod assembly;
+pub mod catalog_index;
 pub mod domain;
 pub mod driver;
 pub mod fulfilment;

@@ -169,6 +169,33 @@ pub struct ProfilePatch {
     pub password: Option<Password>,
 }
 
+/// Longest search or autocomplete text, in characters: a bound on the work one request can ask for.
+pub const MAX_QUERY_CHARS: usize = 256;
+
+/// Most words a search text may have (the index refuses more).
+pub const MAX_QUERY_TERMS: usize = 32;
+
+/// Most suggestions [`Shop::suggest`] returns.
+pub const MAX_SUGGESTIONS: usize = 10;
+
+/// A catalog search with the in-stock filter (see [`Shop::browse`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogQuery {
+    /// Text, filters, sort and page.
+    pub query: ProductQuery,
+    /// Only products with a sellable unit in some warehouse.
+    pub in_stock_only: bool,
+}
+
+/// One page of a catalog search, with category facets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogPage {
+    /// The products and the total.
+    pub page: Page<Product>,
+    /// For each category, the matches if the category filter were left out, by name.
+    pub category_facets: Vec<(Category, u64)>,
+}
+
 /// The service API of the shop.
 #[async_trait]
 pub trait Shop: Send + Sync {
@@ -235,6 +262,13 @@ pub trait Shop: Send + Sync {
     async fn search(&self, query: ProductQuery) -> Result<Page<Product>, ShopError>;
     /// Categories with their number of products.
     async fn categories(&self) -> Result<Vec<(Category, u64)>, ShopError>;
+    /// Searches the catalog with what only a search index answers cheaply: the in-stock
+    /// filter and category facets. Without an index, the store searches; it then refuses the
+    /// in-stock filter (`BadRequest`) and gives no facets.
+    async fn browse(&self, query: CatalogQuery) -> Result<CatalogPage, ShopError>;
+    /// Autocomplete: up to [`MAX_SUGGESTIONS`] products whose names complete what was typed,
+    /// best first, one per name.
+    async fn suggest(&self, typed: &str) -> Result<Vec<(ProductId, ProductName)>, ShopError>;
 
     /// The user's cart.
     async fn cart(&self, user: UserId) -> Result<Cart, ShopError>;

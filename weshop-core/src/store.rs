@@ -267,6 +267,10 @@ pub trait CatalogStore: Send + Sync {
     async fn search(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError>;
     /// Every category with its number of products, by name.
     async fn categories(&self) -> Result<Vec<(Category, u64)>, StoreError>;
+    /// Every product with its sellable units summed over warehouses (on hand + incoming −
+    /// reserved), by id: what a search index is rebuilt from, in one pass rather than one
+    /// stock read per product.
+    async fn catalog(&self) -> Result<Vec<(Product, u64)>, StoreError>;
     /// Adds or moves a warehouse.
     async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError>;
     /// Every warehouse, by id.

@@ -41,6 +41,8 @@ pub enum Command {
     UpsSim(UpsSimArgs),
     /// Run the shop: HTTP API, world and UPS links (settings: --config file, then WESHOP_* env).
     Serve(ServeArgs),
+    /// Rebuild the on-disk search index from the store and exit (prints the product count).
+    Reindex(ServeArgs),
     /// Run everything in one process: simulated world and UPS, the shop on an embedded
     /// database, a seeded catalog; prints the URL and a demo login.
     Demo(DemoArgs),
@@ -167,6 +169,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::WorldSim(args) => run_async(world_sim(args)),
         Command::UpsSim(args) => run_async(ups_sim(args)),
         Command::Serve(args) => run_async(serve(args)),
+        Command::Reindex(args) => run_async(reindex(args)),
         Command::Demo(args) => run_async(demo(args)),
     }
 }
@@ -309,6 +312,20 @@ async fn serve(args: ServeArgs) -> io::Result<()> {
     shutdown.recv().await;
     tracing::info!("weshop: shutting down");
     app.shutdown().await;
+    Ok(())
+}
+
+async fn reindex(args: ServeArgs) -> io::Result<()> {
+    let settings = Settings::load(args.config.as_deref())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let count = crate::app::reindex(&settings.storage)
+        .await
+        .map_err(io::Error::other)?;
+    let place = match crate::app::index_dir(&settings.storage) {
+        Some(dir) => dir.display().to_string(),
+        None => "memory (rebuilt at every start anyway)".into(),
+    };
+    announce(&format!("weshop: reindexed {count} products into {place}"));
     Ok(())
 }
 

@@ -279,6 +279,19 @@ impl CatalogStore for MemoryStore {
         Ok(counts.into_values().collect())
     }
 
+    async fn catalog(&self) -> Result<Vec<(Product, u64)>, StoreError> {
+        let state = self.lock()?;
+        let mut units: BTreeMap<ProductId, u64> = BTreeMap::new();
+        for ((product, _), stock) in &state.stock {
+            *units.entry(*product).or_default() += stock.available();
+        }
+        Ok(state
+            .products
+            .values()
+            .map(|p| (p.clone(), units.get(&p.id).copied().unwrap_or(0)))
+            .collect())
+    }
+
     async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError> {
         self.lock()?.warehouses.insert(warehouse.id, warehouse);
         Ok(())

@@ -122,6 +122,15 @@ pub enum OpenError {
 /// is still locked (its last handle dropped a moment ago, or a process being replaced holds
 /// it) is tried again for up to [`OpenOptions::lock_wait`].
 ///
+/// **Memory.** SurrealDB 3.3's embedded surrealkv engine sizes its caches from the machine's
+/// RAM: a block cache of up to RAM/2 − 1 GiB (at least 16 MiB) and a memtable of 128 MiB (1–4
+/// GiB of RAM) to 256 MiB (4–16 GiB). It reads them only from the `surrealkv_*` keys of its
+/// datastore configuration, which the embedded SDK starts empty: a URL's `?key=value`
+/// parameters become `datastore_*` keys, and no `SURREAL_*` variable is read in-process. So
+/// they cannot be capped from here (a SurrealDB server, `ws://`, takes
+/// `SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY` and `SURREAL_SURREALKV_MAX_MEMTABLE_SIZE`). The
+/// block cache fills only with blocks read, so in practice it stays near the database's size.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), weshop_storage::OpenError> {
 /// let store = weshop_storage::open("surrealkv://data").await?;

@@ -20,6 +20,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use tokio::sync::{Mutex, Notify, broadcast};
 
+use crate::catalog_index::IndexKeeper;
 use crate::domain::{
     Order, OrderId, OrderStatus, ProductId, Quantity, Stock, StockDelta, WarehouseId,
 };
@@ -38,6 +39,7 @@ pub struct FulfilmentDriver<S: ?Sized> {
     writer: Mutex<()>,
     outbox_ready: Notify,
     updates: broadcast::Sender<OrderUpdate>,
+    index: Option<Arc<IndexKeeper>>,
 }
 
 impl<S: Store + ?Sized> FulfilmentDriver<S> {
@@ -50,7 +52,14 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             writer: Mutex::new(()),
             outbox_ready: Notify::new(),
             updates: broadcast::channel(1024).0,
+            index: None,
         }
+    }
+
+    /// Keeps a search index in step with the stock this driver commits (the in-stock filter).
+    pub(crate) fn with_index(mut self, index: Option<Arc<IndexKeeper>>) -> Self {
+        self.index = index;
+        self
     }
 
     /// The engine.
@@ -81,6 +90,10 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         }
         let orders: Vec<Order> = step.orders.iter().map(|(o, _)| o.clone()).collect();
         let has_effects = !step.effects.is_empty();
+        let deltas = match &self.index {
+            Some(_) if !step.stock.is_empty() => step.stock.clone(),
+            _ => Vec::new(),
+        };
         let entries = self
             .store
             .commit_step(StepCommit {
@@ -94,6 +107,11 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         for order in orders {
             tracing::info!(order = %order.id(), status = %order.status(), "order status");
             let _ = self.updates.send(OrderUpdate { order });
+        }
+        if let Some(index) = &self.index
+            && !deltas.is_empty()
+        {
+            index.stock_changed(&*self.store, &deltas).await;
         }
         if has_effects {
             self.outbox_ready.notify_one();

@@ -6,11 +6,17 @@
 //! the fulfilment driver, so they count as incoming (and can be sold) in the same commit that
 //! queues the purchase.
 
-use crate::domain::{Category, Product, ProductId, Quantity, User, UserId, WarehouseId};
+use crate::catalog_index::IndexError;
+use crate::domain::{
+    Category, Product, ProductId, ProductName, Quantity, User, UserId, WarehouseId,
+};
 use crate::driver::item;
 use crate::notify::Notification;
-use crate::shop::{ProductDraft, ProductPatch, SellerProduct, ShopError};
-use crate::store::{NewProduct, Page, ProductQuery, ProductSort, Store};
+use crate::shop::{
+    CatalogPage, CatalogQuery, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MAX_SUGGESTIONS, ProductDraft,
+    ProductPatch, SellerProduct, ShopError,
+};
+use crate::store::{NewProduct, Page, ProductQuery, ProductSort, Store, search_terms};
 
 use super::ShopService;
 
@@ -29,7 +35,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 Product::MAX_IMAGES
             )));
         }
-        Ok(self
+        let product = self
             .store
             .create_product(NewProduct {
                 seller,
@@ -40,7 +46,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 weight: draft.weight,
                 images: draft.images,
             })
-            .await?)
+            .await?;
+        self.index_product(product.id).await;
+        Ok(product)
     }
 
     /// See [`crate::shop::Shop::update_product`]: only the fields the patch names change.
@@ -77,6 +85,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             product.images = images;
         }
         self.store.update_product(&product).await?;
+        self.index_product(id).await;
         Ok(product)
     }
 
@@ -88,6 +97,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     ) -> Result<(), ShopError> {
         self.own_product(seller, id).await?;
         self.store.delete_product(id).await?;
+        self.index_product(id).await;
         Ok(())
     }
 
@@ -187,15 +197,103 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         &self,
         mut query: ProductQuery,
     ) -> Result<Page<Product>, ShopError> {
+        check_text(query.text.as_deref())?;
         if query.limit == 0 || query.limit > self.config.max_page_size {
             query.limit = query.limit.clamp(1, self.config.max_page_size);
+        }
+        if self.index.is_some() {
+            let found = self
+                .browse_impl(CatalogQuery {
+                    query,
+                    in_stock_only: false,
+                })
+                .await?;
+            return Ok(found.page);
         }
         Ok(self.store.search(&query).await?)
     }
 
+    /// See [`crate::shop::Shop::browse`]: the index answers with ids, and the page's products
+    /// come from the store (the source of truth for prices and pictures), in the index's
+    /// order. A product withdrawn between the two reads is left out of the page.
+    pub(super) async fn browse_impl(
+        &self,
+        mut query: CatalogQuery,
+    ) -> Result<CatalogPage, ShopError> {
+        check_text(query.query.text.as_deref())?;
+        let limit = &mut query.query.limit;
+        *limit = (*limit).clamp(1, self.config.max_page_size);
+        let Some(index) = &self.index else {
+            if query.in_stock_only {
+                return Err(ShopError::BadRequest(
+                    "the in-stock filter needs the search index".into(),
+                ));
+            }
+            let page = self.store.search(&query.query).await?;
+            return Ok(CatalogPage {
+                page,
+                category_facets: Vec::new(),
+            });
+        };
+        let hits = index.index().search(&query).map_err(index_error)?;
+        let mut items = Vec::with_capacity(hits.ids.len());
+        for id in hits.ids {
+            if let Some(product) = self.store.product(id).await? {
+                items.push(product);
+            }
+        }
+        Ok(CatalogPage {
+            page: Page {
+                items,
+                total: hits.total,
+            },
+            category_facets: hits.category_facets,
+        })
+    }
+
+    /// See [`crate::shop::Shop::suggest`]: without an index, the store's prefix search
+    /// stands in (newest first rather than best first).
+    pub(super) async fn suggest_impl(
+        &self,
+        typed: &str,
+    ) -> Result<Vec<(ProductId, ProductName)>, ShopError> {
+        check_text(Some(typed))?;
+        if let Some(index) = &self.index {
+            return index
+                .index()
+                .suggest(typed, MAX_SUGGESTIONS)
+                .map_err(index_error);
+        }
+        let page = self
+            .store
+            .search(&ProductQuery {
+                text: Some(typed.to_string()),
+                limit: MAX_SUGGESTIONS * 4,
+                ..ProductQuery::default()
+            })
+            .await?;
+        let mut out: Vec<(ProductId, ProductName)> = Vec::new();
+        for product in page.items {
+            if out.len() < MAX_SUGGESTIONS && !out.iter().any(|(_, n)| *n == product.name) {
+                out.push((product.id, product.name));
+            }
+        }
+        Ok(out)
+    }
+
     /// See [`crate::shop::Shop::categories`].
     pub(super) async fn categories_impl(&self) -> Result<Vec<(Category, u64)>, ShopError> {
+        if let Some(index) = &self.index {
+            return index.index().categories().map_err(index_error);
+        }
         Ok(self.store.categories().await?)
+    }
+
+    /// Brings the index up to date with a product the store just created, changed or removed.
+    async fn index_product(&self, id: ProductId) {
+        if let Some(index) = &self.index {
+            index.product_changed(&*self.store, id).await;
+        }
     }
 
     /// The user, if they are a seller (everything a seller does starts here).
@@ -227,5 +325,32 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             available,
             low_stock: available < self.config.low_stock_threshold,
         })
+    }
+}
+
+/// Refuses a search text longer than [`MAX_QUERY_CHARS`] or with more than
+/// [`MAX_QUERY_TERMS`] words, with or without an index: each word is a term lookup (and
+/// fuzzy expansions), so the bound keeps one request's work small.
+fn check_text(text: Option<&str>) -> Result<(), ShopError> {
+    let Some(text) = text else { return Ok(()) };
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return Err(ShopError::BadRequest(format!(
+            "a search text is at most {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    let words = search_terms(text).len();
+    if words > MAX_QUERY_TERMS {
+        return Err(ShopError::BadRequest(format!(
+            "a search text has at most {MAX_QUERY_TERMS} words, not {words}"
+        )));
+    }
+    Ok(())
+}
+
+/// Too many words is the caller's mistake (400); anything else is the index failing (503).
+fn index_error(error: IndexError) -> ShopError {
+    match error {
+        IndexError::TooManyTerms { .. } => ShopError::BadRequest(error.to_string()),
+        IndexError::Failed(_) => ShopError::Unavailable(error.to_string()),
     }
 }

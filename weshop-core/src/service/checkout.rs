@@ -129,7 +129,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         parts.payment = authorization.id.clone();
         order = Order::from_parts(parts)?;
         order.assign(warehouse.id, ship_id_of(id), now);
-        let reservations = order
+        let reservations: Vec<StockDelta> = order
             .lines()
             .iter()
             .map(|line| StockDelta {
@@ -146,7 +146,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 user,
                 PlaceOrder {
                     order,
-                    reservations,
+                    reservations: reservations.clone(),
                     idempotency_key: key,
                 },
             )
@@ -155,6 +155,10 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             Ok(Placed::Created(order)) => {
                 tracing::info!(order = %order.id(), warehouse = %warehouse.id, total = %order.total(), "order placed");
                 self.fulfilment.announce(&order);
+                // Reservations may take a product's last units: the in-stock filter must know.
+                if let Some(index) = &self.index {
+                    index.stock_changed(&*self.store, &reservations).await;
+                }
                 self.tell_low_stock(order.lines()).await;
                 if let Err(error) = self.fulfilment.serve(warehouse.id).await {
                     // The order is safe; fulfilment picks it up on its next pass or restart.

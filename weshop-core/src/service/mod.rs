@@ -20,17 +20,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::catalog_index::IndexKeeper;
 use crate::domain::{
     Address, CardNumber, Cart, Category, Currency, Email, Location, Money, Order, OrderEvent,
-    OrderId, Product, ProductId, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId,
+    OrderId, Product, ProductId, ProductName, Quantity, SessionToken, ShippingRates, User, UserId,
+    WarehouseId,
 };
 use crate::driver::FulfilmentDriver;
 use crate::notify::Notifier;
 use crate::payments::Payments;
 use crate::ports::Clock;
 use crate::shop::{
-    Checkout, LoggedIn, OrderUpdate, ProductDraft, ProductPatch, ProfilePatch, Registration,
-    SellerProduct, Shop, ShopError,
+    CatalogPage, CatalogQuery, Checkout, LoggedIn, OrderUpdate, ProductDraft, ProductPatch,
+    ProfilePatch, Registration, SellerProduct, Shop, ShopError,
 };
 use crate::store::{Page, ProductQuery, Store};
 
@@ -76,6 +78,9 @@ pub struct ShopService<S: ?Sized> {
     fulfilment: Arc<FulfilmentDriver<S>>,
     clock: Arc<dyn Clock>,
     config: ShopConfig,
+    /// The search index, when the catalog's read path is served by one; `None` searches the
+    /// store.
+    index: Option<Arc<IndexKeeper>>,
 }
 
 impl<S: Store + ?Sized + 'static> ShopService<S> {
@@ -95,7 +100,15 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             fulfilment,
             clock,
             config,
+            index: None,
         }
+    }
+
+    /// Serves searches, categories and suggestions from `index`, and keeps it in step with
+    /// every catalog write (the builder shares it with the driver for stock changes).
+    pub(crate) fn with_index(mut self, index: Option<Arc<IndexKeeper>>) -> Self {
+        self.index = index;
+        self
     }
 
     /// The fulfilment driver.
@@ -250,6 +263,14 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn categories(&self) -> Result<Vec<(Category, u64)>, ShopError> {
         self.categories_impl().await
+    }
+
+    async fn browse(&self, query: CatalogQuery) -> Result<CatalogPage, ShopError> {
+        self.browse_impl(query).await
+    }
+
+    async fn suggest(&self, typed: &str) -> Result<Vec<(ProductId, ProductName)>, ShopError> {
+        self.suggest_impl(typed).await
     }
 
     // Cart (cart.rs).

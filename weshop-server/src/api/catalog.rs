@@ -16,7 +16,7 @@ use weshop_core::{
     domain::{
         Category, Description, ImageRef, ProductId, ProductName, Quantity, WarehouseId, Weight,
     },
-    shop::{ProductDraft, ProductPatch},
+    shop::{CatalogQuery, ProductDraft, ProductPatch},
     store::{ProductQuery, ProductSort},
 };
 
@@ -43,6 +43,26 @@ pub struct ProductPage {
     pub page: u32,
     /// Results per page.
     pub per_page: u32,
+    /// How the matches spread over the catalog's facets.
+    pub facets: Facets,
+}
+
+/// Facet counts of a search.
+#[derive(Debug, Object)]
+pub struct Facets {
+    /// For each category, how many products match everything asked **except** the category
+    /// filter (so a shopper who picked one category still sees what the others hold), by
+    /// name; categories without a match are left out.
+    pub category: Vec<CategoryDto>,
+}
+
+/// One autocomplete suggestion.
+#[derive(Debug, Object)]
+pub struct SuggestionDto {
+    /// The product.
+    pub id: i64,
+    /// Its name, as written.
+    pub name: String,
 }
 
 /// A category and how many products it holds.
@@ -137,14 +157,16 @@ pub struct CatalogApi(pub Arc<ApiState>);
 impl CatalogApi {
     /// Searches the catalog. Every given filter must hold.
     ///
-    /// `min_price`/`max_price` are decimal strings in the shop's currency ("9.99"); `sort` is
-    /// one of relevance (default), price_asc, price_desc, name, newest; `page` starts at 1;
-    /// `per_page` is 1 to 100 (default 20).
+    /// `q` is at most 32 words and 256 characters; `min_price`/`max_price` are decimal strings
+    /// in the shop's currency ("9.99"); `sort` is one of relevance (default), price_asc,
+    /// price_desc, name, newest; `page` starts at 1; `per_page` is 1 to 100 (default 20);
+    /// `in_stock=true` keeps only products that can be bought now. `facets.category` counts
+    /// the matches per category, ignoring the `category` filter.
     #[oai(path = "/products", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn search(
         &self,
-        /// Words that must all appear (prefixes match).
+        /// Words that must all appear (the last one as a prefix; longer words forgive a typo).
         q: Query<Option<String>>,
         /// Only this category.
         category: Query<Option<String>>,
@@ -158,6 +180,8 @@ impl CatalogApi {
         page: Query<Option<u32>>,
         /// Results per page, 1 to 100.
         per_page: Query<Option<u32>>,
+        /// Only products with units to sell now.
+        in_stock: Query<Option<bool>>,
     ) -> ApiResult<Json<ProductPage>> {
         let currency = self.0.shop.currency();
         let page = page.0.unwrap_or(1);
@@ -196,13 +220,43 @@ impl CatalogApi {
             offset: (page as usize - 1) * per_page as usize,
             limit: per_page as usize,
         };
-        let found = self.0.shop.search(query).await?;
+        let found = self
+            .0
+            .shop
+            .browse(CatalogQuery {
+                query,
+                in_stock_only: in_stock.0.unwrap_or(false),
+            })
+            .await?;
         Ok(Json(ProductPage {
-            items: found.items.into_iter().map(ProductDto::from).collect(),
-            total: found.total,
+            items: found.page.items.into_iter().map(ProductDto::from).collect(),
+            total: found.page.total,
             page,
             per_page,
+            facets: Facets {
+                category: categories(found.category_facets),
+            },
         }))
+    }
+
+    /// Autocomplete: up to 10 products whose names complete `q` (at most 256 characters),
+    /// best first, one per name.
+    #[oai(path = "/products/suggest", method = "get")]
+    async fn suggest(
+        &self,
+        /// What the shopper typed so far.
+        q: Query<String>,
+    ) -> ApiResult<Json<Vec<SuggestionDto>>> {
+        let found = self.0.shop.suggest(&q.0).await?;
+        Ok(Json(
+            found
+                .into_iter()
+                .map(|(id, name)| SuggestionDto {
+                    id: id.get(),
+                    name: name.as_str().to_string(),
+                })
+                .collect(),
+        ))
     }
 
     /// One product.
@@ -296,15 +350,16 @@ impl CatalogApi {
     /// Every category with its number of products.
     #[oai(path = "/categories", method = "get")]
     async fn categories(&self) -> ApiResult<Json<Vec<CategoryDto>>> {
-        let categories = self.0.shop.categories().await?;
-        Ok(Json(
-            categories
-                .into_iter()
-                .map(|(c, count)| CategoryDto {
-                    name: c.to_string(),
-                    count,
-                })
-                .collect(),
-        ))
+        Ok(Json(categories(self.0.shop.categories().await?)))
     }
+}
+
+fn categories(counts: Vec<(Category, u64)>) -> Vec<CategoryDto> {
+    counts
+        .into_iter()
+        .map(|(c, count)| CategoryDto {
+            name: c.to_string(),
+            count,
+        })
+        .collect()
 }

@@ -22,8 +22,10 @@ use weshop_core::{
 };
 
 mod partners;
+mod search;
 
 pub use partners::{PartnerSettings, Partners};
+pub use search::{index_dir, open_index, reindex};
 
 use crate::{
     adapters::LinkObserver,
@@ -122,12 +124,14 @@ impl App {
         let storage = |e: StoreError| StartError::Storage(e.to_string());
         let (stop, stopped) = watch::channel(false);
         let metrics = Arc::new(Metrics::new());
+        let index = open_index(&settings.storage)?;
         let assembled = ShopBuilder::new(store.clone())
             .warehouses(settings.warehouses.clone())
             .config(ShopConfig {
                 grid_limit: settings.grid_limit,
                 ..ShopConfig::default()
             })
+            .search_index(index)
             .build()
             .await
             .map_err(storage)?;

@@ -17,6 +17,7 @@ use weshop_core::{
     fulfilment::{FulfilmentEvent, ship_id_of},
     payments::{DECLINED_CARD, SimulatedGateway},
 };
+use weshop_search::CatalogIndex;
 use weshop_server::{
     api::{ApiState, routes},
     metrics::Metrics,
@@ -70,8 +71,10 @@ async fn app() -> App {
     };
     let gateway = Arc::new(SimulatedGateway::new());
     // Built but never started: no outbox runs, and tests feed the driver events themselves.
+    // With a search index, as the server has one.
     let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))
         .warehouses([warehouse])
+        .search_index(Arc::new(CatalogIndex::in_memory().unwrap()))
         .payments(gateway.clone())
         .build()
         .await
@@ -489,6 +492,130 @@ async fn catalog_filters_sorts_and_pages() {
         categories,
         json!([{"name": "kitchen", "count": 2}, {"name": "office", "count": 1}])
     );
+}
+
+#[tokio::test]
+async fn catalog_facets_suggestions_in_stock_and_caps() {
+    let app = app().await;
+    let seller = app.user("s@example.com", &["seller"]).await;
+    let mug = app.product(&seller, "Blue mug", "kitchen", "5.00").await;
+    let teapot = app
+        .product(&seller, "Blue teapot", "kitchen", "25.50")
+        .await;
+    let lamp = app.product(&seller, "Blue lamp", "office", "12").await;
+    app.restock(&seller, mug, 2).await;
+    app.restock(&seller, lamp, 1).await;
+    let get = |path: String| {
+        let app = &app;
+        async move { app.send(Method::GET, &path, None, None).await }
+    };
+    let ids = |page: &Value| -> Vec<i64> {
+        let mut ids: Vec<i64> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+
+    // Facets count every category, ignoring the category filter.
+    let kitchen = get("/api/v1/products?q=blue&category=kitchen".into())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&kitchen), [mug, teapot]);
+    assert_eq!(
+        kitchen["facets"],
+        json!({"category": [{"name": "kitchen", "count": 2}, {"name": "office", "count": 1}]})
+    );
+
+    // In stock: restocked units count (incoming); the teapot has none.
+    let in_stock = get("/api/v1/products?in_stock=true".into())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&in_stock), [mug, lamp]);
+    assert_eq!(in_stock["total"], 2);
+    // Buying the lamp's last unit takes it out of stock.
+    let customer = app.user("buyer@example.com", &["customer"]).await;
+    let card = app.card(&customer, CARD).await;
+    app.post(
+        "/api/v1/cart/items",
+        &customer,
+        json!({"product_id": lamp, "quantity": 1}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.checkout(&customer, &card, Some("lamp-1"))
+        .await
+        .expect(StatusCode::CREATED);
+    let in_stock = get("/api/v1/products?in_stock=true".into())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&in_stock), [mug]);
+    // An edit is searchable at once; a withdrawn product is gone.
+    app.patch(
+        &format!("/api/v1/products/{teapot}"),
+        &seller,
+        json!({"name": "Green kettle"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let kettle = get("/api/v1/products?q=kettle".into())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&kettle), [teapot]);
+    app.delete(&format!("/api/v1/products/{teapot}"), &seller)
+        .await;
+    let kettle = get("/api/v1/products?q=kettle".into())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(kettle["total"], 0);
+
+    // Suggestions complete the last word.
+    let suggested = get("/api/v1/products/suggest?q=blue%20m".into())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(suggested, json!([{"id": mug, "name": "Blue mug"}]));
+    let many = get("/api/v1/products/suggest?q=b".into())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(many.as_array().unwrap().len(), 2);
+    let categories = get("/api/v1/categories".into())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        categories,
+        json!([{"name": "kitchen", "count": 1}, {"name": "office", "count": 1}])
+    );
+
+    // Caps: 32 words and 256 characters of text, 100 per page.
+    let words = |n: usize| vec!["mug"; n].join("%20");
+    get(format!("/api/v1/products?q={}", words(32)))
+        .await
+        .expect(StatusCode::OK);
+    get(format!("/api/v1/products?q={}", words(33)))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    let long = "m".repeat(257);
+    get(format!("/api/v1/products?q={long}"))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    get(format!("/api/v1/products/suggest?q={long}"))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    get(format!("/api/v1/products?q={}", "m".repeat(256)))
+        .await
+        .expect(StatusCode::OK);
+    get("/api/v1/products?per_page=100".into())
+        .await
+        .expect(StatusCode::OK);
+    get("/api/v1/products?per_page=101".into())
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    get("/api/v1/products?in_stock=maybe".into())
+        .await
+        .problem(StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -968,6 +1095,10 @@ async fn health_metrics_docs_and_landing_page() {
         .await
         .expect(StatusCode::OK);
     assert!(spec["paths"]["/products"]["get"].is_object(), "{spec}");
+    assert!(
+        spec["paths"]["/products/suggest"]["get"].is_object(),
+        "{spec}"
+    );
     let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
     assert_eq!(schemes.len(), 2, "bearer and cookie: {schemes:?}");
     let docs = app.client.get("/api/docs").send().await;

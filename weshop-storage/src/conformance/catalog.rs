@@ -531,3 +531,30 @@ pub async fn stock<S: Store + ?Sized + 'static>(store: Arc<S>) {
     store.change_stock(&[]).await.expect("no change");
     assert_eq!(rows(store.clone(), other).await, vec![]);
 }
+
+/// The whole catalog (what a search index is rebuilt from): every product by id, each with its
+/// sellable units (on hand + incoming − reserved) summed over warehouses; withdrawn products
+/// are left out, products without stock have none.
+pub async fn catalog_listing<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    assert_eq!(store.catalog().await.unwrap(), vec![]);
+    let seller = user_with(&*store, "seller@example.com", seller_role()).await;
+    let mug = product_with(&*store, seller.id, "Mug", usd(500)).await;
+    let pot = product_with(&*store, seller.id, "Teapot", usd(900)).await;
+    let gone = product_with(&*store, seller.id, "Lamp", usd(1500)).await;
+    let (w1, w2) = (WarehouseId::new(1).unwrap(), WarehouseId::new(2).unwrap());
+    store
+        .change_stock(&[
+            delta(w1, mug.id, 5, 2, 0),
+            delta(w2, mug.id, 1, 0, 0),
+            reserve(w1, mug.id, 3),
+            delta(w1, gone.id, 4, 0, 0),
+        ])
+        .await
+        .expect("stock");
+    assert!(store.delete_product(gone.id).await.unwrap());
+    assert_eq!(
+        store.catalog().await.unwrap(),
+        vec![(mug, 5), (pot, 0)],
+        "by id, units over warehouses, withdrawn left out"
+    );
+}

@@ -35,7 +35,7 @@ mod orders;
 
 pub use accounts::{sessions, users};
 pub use carts::carts;
-pub use catalog::{categories, products, search, stock, warehouses};
+pub use catalog::{catalog_listing, categories, products, search, stock, warehouses};
 pub use fulfilment::{commit_step, link_states, outbox_ids};
 pub use orders::{order_ids, order_queries, order_round_trip, place_order};
 
@@ -61,6 +61,7 @@ where
         categories,
         warehouses,
         stock,
+        catalog_listing,
         carts,
         order_round_trip,
         place_order,

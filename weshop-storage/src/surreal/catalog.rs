@@ -12,7 +12,10 @@ use weshop_core::{
 use super::{
     SurrealStore, backend, message,
     query::Sql,
-    rows::{CategoryRow, CountRow, ProductRow, StockRow, WarehouseRow, int, product_of, stock_of},
+    rows::{
+        CategoryRow, CountRow, ProductRow, StockRow, UnitsRow, WarehouseRow, int, product_of,
+        stock_of,
+    },
 };
 use crate::{
     corrupt,
@@ -177,6 +180,32 @@ impl CatalogStore for SurrealStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         out.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        Ok(out)
+    }
+
+    async fn catalog(&self) -> Result<Vec<(Product, u64)>, StoreError> {
+        let mut sql = Sql::default();
+        let products_at = sql.push("SELECT doc, seller FROM product");
+        let stock_at = sql.push(
+            "SELECT product, math::sum(on_hand + incoming - reserved) AS count FROM stock \
+             GROUP BY product",
+        );
+        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        let rows: Vec<ProductRow> = response.take(products_at).map_err(backend)?;
+        let units: Vec<UnitsRow> = response.take(stock_at).map_err(backend)?;
+        let units: std::collections::HashMap<i64, u64> = units
+            .into_iter()
+            .map(|r| (r.product, r.count.max(0) as u64))
+            .collect();
+        let mut out = rows
+            .into_iter()
+            .map(|row| {
+                let product = product_of(row)?;
+                let available = units.get(&product.id.get()).copied().unwrap_or(0);
+                Ok((product, available))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_by_key(|(p, _)| p.id);
         Ok(out)
     }
 

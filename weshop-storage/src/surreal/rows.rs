@@ -28,6 +28,13 @@ pub(super) struct ProductRow {
     pub(super) seller: i64,
 }
 
+/// Sellable units of one product, summed over warehouses.
+#[derive(SurrealValue)]
+pub(super) struct UnitsRow {
+    pub(super) product: i64,
+    pub(super) count: i64,
+}
+
 #[derive(SurrealValue)]
 pub(super) struct IdRow {
     pub(super) id: i64,

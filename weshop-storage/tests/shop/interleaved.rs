@@ -86,6 +86,10 @@ impl<S: Store + ?Sized> CatalogStore for Interleaved<S> {
         yield_now().await;
         self.0.categories().await
     }
+    async fn catalog(&self) -> Result<Vec<(Product, u64)>, StoreError> {
+        yield_now().await;
+        self.0.catalog().await
+    }
     async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError> {
         yield_now().await;
         self.0.put_warehouse(warehouse).await

@@ -1,0 +1,240 @@
+//! The search index port: a read model of the catalog that answers searches, facets and
+//! autocomplete without scanning the store.
+//!
+//! The store stays the source of truth. The index is derived from it: rebuilt from
+//! [`CatalogStore::catalog`](crate::store::CatalogStore::catalog) whenever the shop is built
+//! (so a crash between a store write and the index update heals at the next start), and kept in
+//! step by the service and the fulfilment driver right after each store write that changes what
+//! a search would answer: a product created, edited or withdrawn, or its stock crossing zero.
+//! Results are ids only; the service fetches the products from the store, so prices and images
+//! are never stale.
+//!
+//! `weshop-search` implements it with tantivy; the core knows nothing of tantivy. The methods
+//! are synchronous because an in-process index answers in microseconds and commits in a few
+//! milliseconds; an implementation that does IO should do it on its own threads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use crate::domain::{Category, Product, ProductId, ProductName, StockDelta};
+use crate::shop::CatalogQuery;
+use crate::store::{CatalogStore, StoreError};
+
+/// A product as the index sees it: the product and how many units can be sold now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedProduct {
+    /// The product, as stored.
+    pub product: Product,
+    /// Units that can be sold now, summed over warehouses (on hand + incoming − reserved).
+    /// Only "any" or "none" matters to a search (the in-stock filter), so a stock change needs
+    /// an upsert only when it crosses zero.
+    pub units_available: u64,
+}
+
+impl IndexedProduct {
+    /// `product` with `units_available` sellable units.
+    pub fn new(product: Product, units_available: u64) -> Self {
+        Self {
+            product,
+            units_available,
+        }
+    }
+}
+
+/// One page of ids and what the whole result looks like.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchHits {
+    /// The page's products, in order.
+    pub ids: Vec<ProductId>,
+    /// Matches over all pages.
+    pub total: u64,
+    /// For each category, the matches if the category filter were left out, by name; empty
+    /// categories are left out.
+    pub category_facets: Vec<(Category, u64)>,
+}
+
+/// Why the index could not answer or change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    /// The query has more words than the index searches for; nothing was searched.
+    #[error("the query has {words} words; at most {max} are searched")]
+    TooManyTerms {
+        /// Words in the query.
+        words: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The index failed (IO, corruption); rebuilding it from the store heals it.
+    #[error("search index: {0}")]
+    Failed(String),
+}
+
+/// A search index over the catalog (see the module docs for who keeps it in step).
+pub trait SearchIndex: Send + Sync {
+    /// Replaces the whole index with `products`.
+    fn rebuild(&self, products: Vec<IndexedProduct>) -> Result<(), IndexError>;
+    /// Adds or replaces these products (by id), in one commit.
+    fn upsert_many(&self, products: Vec<IndexedProduct>) -> Result<(), IndexError>;
+    /// Removes a product; nothing happens if it is not indexed.
+    fn remove(&self, id: ProductId) -> Result<(), IndexError>;
+    /// One page of matching ids, the total and the category facets.
+    fn search(&self, query: &CatalogQuery) -> Result<SearchHits, IndexError>;
+    /// Up to `limit` products whose names complete what was typed, best first, one per name.
+    fn suggest(
+        &self,
+        typed: &str,
+        limit: usize,
+    ) -> Result<Vec<(ProductId, ProductName)>, IndexError>;
+    /// Every category with its number of products, by name.
+    fn categories(&self) -> Result<Vec<(Category, u64)>, IndexError>;
+}
+
+/// Replaces `index` with the store's whole catalog; returns how many products it holds.
+/// [`ShopBuilder::build`](crate::assembly::ShopBuilder::build) does this at every start;
+/// `weshop reindex` does it alone.
+pub async fn rebuild_index<S: CatalogStore + ?Sized>(
+    index: &dyn SearchIndex,
+    store: &S,
+) -> Result<usize, StoreError> {
+    let products: Vec<IndexedProduct> = store
+        .catalog()
+        .await?
+        .into_iter()
+        .map(|(product, units)| IndexedProduct::new(product, units))
+        .collect();
+    let count = products.len();
+    index
+        .rebuild(products)
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(count)
+}
+
+/// Keeps an index in step with the store, for the service and the driver alike.
+///
+/// Each update re-reads what it indexes from the store, under one lock, so updates racing each
+/// other cannot leave an older read in the index last: whichever flush runs last reads the
+/// store after every write that preceded it. Updates are group-committed: a caller adds its
+/// product to a pending set, then whoever holds the lock flushes everything pending in one
+/// index commit, so a burst of writes (a seller's import, many checkouts) costs one commit per
+/// burst rather than one each, and every caller still returns only once its product is
+/// searchable. An index that fails to update is logged and left; the store write stands, and
+/// the next start rebuilds the index from the store.
+pub(crate) struct IndexKeeper {
+    index: Arc<dyn SearchIndex>,
+    pending: std::sync::Mutex<BTreeSet<ProductId>>,
+    lock: Mutex<()>,
+}
+
+impl IndexKeeper {
+    pub(crate) fn new(index: Arc<dyn SearchIndex>) -> Self {
+        Self {
+            index,
+            pending: std::sync::Mutex::new(BTreeSet::new()),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The index, to search.
+    pub(crate) fn index(&self) -> &dyn SearchIndex {
+        &*self.index
+    }
+
+    /// Replaces the index with the store's whole catalog.
+    pub(crate) async fn rebuild<S: CatalogStore + ?Sized>(
+        &self,
+        store: &S,
+    ) -> Result<usize, StoreError> {
+        let _guard = self.lock.lock().await;
+        rebuild_index(&*self.index, store).await
+    }
+
+    /// Re-indexes a product as stored now (created or edited), or removes it if it is gone.
+    pub(crate) async fn product_changed<S: CatalogStore + ?Sized>(&self, store: &S, id: ProductId) {
+        self.flush(store, [id]).await;
+    }
+
+    /// After stock deltas were committed: re-indexes the products whose availability crossed
+    /// zero. A delta that keeps on hand + incoming − reserved (an arrival moving incoming to on
+    /// hand, a packing taking reserved units off the shelf) cannot flip it, so only products
+    /// with a net change cost a stock read, and only a flip costs an index write.
+    pub(crate) async fn stock_changed<S: CatalogStore + ?Sized>(
+        &self,
+        store: &S,
+        deltas: &[StockDelta],
+    ) {
+        let mut net: BTreeMap<ProductId, i64> = BTreeMap::new();
+        for d in deltas {
+            *net.entry(d.product).or_default() += d.on_hand + d.incoming - d.reserved;
+        }
+        let mut flipped = Vec::new();
+        for (id, change) in net {
+            if change == 0 {
+                continue;
+            }
+            match store.stock(id).await {
+                Ok(stock) => {
+                    let after: u64 = stock.iter().map(|(_, s)| s.available()).sum();
+                    let before = after as i64 - change;
+                    if (before > 0) != (after > 0) {
+                        flipped.push(id);
+                    }
+                }
+                // Unknown: index it anyway (it costs a write, never a wrong answer).
+                Err(_) => flipped.push(id),
+            }
+        }
+        if !flipped.is_empty() {
+            self.flush(store, flipped).await;
+        }
+    }
+
+    /// Adds `ids` to the pending set and, under the lock, indexes everything pending as the
+    /// store has it now, in one commit (a later caller may find its ids already flushed).
+    async fn flush<S: CatalogStore + ?Sized>(
+        &self,
+        store: &S,
+        ids: impl IntoIterator<Item = ProductId>,
+    ) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(ids);
+        let _guard = self.lock.lock().await;
+        let ids = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(error) = self.refresh(store, &ids).await {
+            tracing::warn!(products = ids.len(), %error, "search index not updated");
+        }
+    }
+
+    /// Indexes `ids` as the store has them now (caller holds the lock).
+    async fn refresh<S: CatalogStore + ?Sized>(
+        &self,
+        store: &S,
+        ids: &BTreeSet<ProductId>,
+    ) -> Result<(), String> {
+        let mut upserts = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Some(product) = store.product(id).await.map_err(|e| e.to_string())? else {
+                self.index.remove(id).map_err(|e| e.to_string())?;
+                continue;
+            };
+            let units = store
+                .stock(id)
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|(_, s)| s.available())
+                .sum();
+            upserts.push(IndexedProduct::new(product, units));
+        }
+        if upserts.is_empty() {
+            return Ok(());
+        }
+        self.index.upsert_many(upserts).map_err(|e| e.to_string())
+    }
+}
