@@ -25,6 +25,26 @@ async fn post(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A logged-in seller's and customer's bearer tokens.
+async fn seller_and_customer(
+    client: &TestClient<poem::endpoint::BoxEndpoint<'static>>,
+) -> (String, String) {
+    let mut tokens = Vec::new();
+    for (email, role) in [("s@example.com", "seller"), ("c@example.com", "customer")] {
+        let register = json!({"email": email, "password": PASSWORD, "name": "X", "roles": [role]});
+        post(client, "/api/v1/auth/register", None, register).await;
+        let (_, login) = post(
+            client,
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        tokens.push(login["token"].as_str().unwrap().to_string());
+    }
+    (tokens.remove(0), tokens.remove(0))
+}
+
 #[tokio::test]
 async fn emails_are_case_insensitive() {
     let client = TestClient::new(routes(state().await));
@@ -93,20 +113,7 @@ async fn products_show_only_the_shops_own_pictures() {
 #[tokio::test]
 async fn a_price_change_never_breaks_a_cart_and_a_refused_line_is_not_saved() {
     let client = TestClient::new(routes(state().await));
-    let mut tokens = Vec::new();
-    for (email, role) in [("s@example.com", "seller"), ("c@example.com", "customer")] {
-        let register = json!({"email": email, "password": PASSWORD, "name": "X", "roles": [role]});
-        post(&client, "/api/v1/auth/register", None, register).await;
-        let (_, login) = post(
-            &client,
-            "/api/v1/auth/login",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-        tokens.push(login["token"].as_str().unwrap().to_string());
-    }
-    let (seller, customer) = (&tokens[0], &tokens[1]);
+    let (seller, customer) = &seller_and_customer(&client).await;
     let product = json!({"name": "Mug", "description": "Blue", "category": "kitchen",
         "price": "1.10", "weight_grams": 300, "images": []});
     let (_, product) = post(&client, "/api/v1/products", Some(seller), product).await;
@@ -150,20 +157,7 @@ async fn a_price_change_never_breaks_a_cart_and_a_refused_line_is_not_saved() {
 #[tokio::test]
 async fn destinations_stay_on_the_grid_and_totals_are_bounded() {
     let client = TestClient::new(routes(state().await));
-    let mut tokens = Vec::new();
-    for (email, role) in [("s@example.com", "seller"), ("c@example.com", "customer")] {
-        let register = json!({"email": email, "password": PASSWORD, "name": "X", "roles": [role]});
-        post(&client, "/api/v1/auth/register", None, register).await;
-        let (_, login) = post(
-            &client,
-            "/api/v1/auth/login",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-        tokens.push(login["token"].as_str().unwrap().to_string());
-    }
-    let (seller, customer) = (&tokens[0], &tokens[1]);
+    let (seller, customer) = &seller_and_customer(&client).await;
     let far = json!({"label": "far", "x": 2_147_483_647, "y": 5});
     let (status, problem) = post(&client, "/api/v1/me/addresses", Some(customer), far).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
