@@ -187,6 +187,14 @@ pub fn session_cookie(value: &str, secure: bool) -> Cookie {
     cookie
 }
 
+/// The session cookie for a new login, kept by the browser until the session expires.
+pub fn login_cookie(value: &str, secure: bool, expires: Timestamp) -> Cookie {
+    let mut cookie = session_cookie(value, secure);
+    let ttl = expires.millis().saturating_sub(Timestamp::now().millis());
+    cookie.set_max_age(std::time::Duration::from_millis(ttl));
+    cookie
+}
+
 impl AuthApi {
     /// The session cookie (see [`session_cookie`]).
     fn cookie(&self, value: &str) -> Cookie {
@@ -231,12 +239,11 @@ impl AuthApi {
             ))
         })?;
         let logged_in = self.0.shop.login(&email, &body.password).await?;
-        let mut cookie = self.cookie(logged_in.token.expose());
-        let ttl = logged_in
-            .expires
-            .millis()
-            .saturating_sub(Timestamp::now().millis());
-        cookie.set_max_age(std::time::Duration::from_millis(ttl));
+        let cookie = login_cookie(
+            logged_in.token.expose(),
+            self.0.secure_cookies,
+            logged_in.expires,
+        );
         Ok(LoggedIn::Ok(
             Json(LoginResponse {
                 token: logged_in.token.expose().to_string(),

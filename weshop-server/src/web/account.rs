@@ -9,7 +9,7 @@ use poem::{
 };
 use serde::Deserialize;
 use weshop_core::{
-    domain::{Address, CardNumber, Email, Location, Password, PersonName, Roles, Timestamp, User},
+    domain::{Address, CardNumber, Email, Location, Password, PersonName, Roles, User},
     shop::{Registration, ShopError},
 };
 
@@ -18,7 +18,7 @@ use super::{
     layout::{Layout, State, Viewer, require_viewer, viewer, words},
     see_other, sentence, shop_error,
 };
-use crate::api::auth::session_cookie;
+use crate::api::auth::{login_cookie, session_cookie};
 
 /// `/register`.
 #[derive(Template, WebTemplate)]
@@ -133,21 +133,12 @@ async fn logged_in(state: &State, email: &Email, password: &str, to: &str) -> Pa
         .login(email, password)
         .await
         .map_err(shop_error)?;
-    let mut cookie = session_cookie(session.token.expose(), state.secure_cookies);
-    let ttl = session
-        .expires
-        .millis()
-        .saturating_sub(Timestamp::now().millis());
-    cookie.set_max_age(std::time::Duration::from_millis(ttl));
-    let mut response = see_other(to);
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookie
-            .to_string()
-            .parse()
-            .expect("a cookie is a header value"),
+    let cookie = login_cookie(
+        session.token.expose(),
+        state.secure_cookies,
+        session.expires,
     );
-    Ok(response)
+    Ok(see_other_setting(to, &cookie))
 }
 
 /// `GET /login`.
@@ -193,15 +184,7 @@ pub async fn logout(state: Data<&State>, req: &Request, form: Form<CsrfOnly>) ->
     }
     let mut cookie = session_cookie("", state.secure_cookies);
     cookie.make_removal();
-    let mut response = see_other("/");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookie
-            .to_string()
-            .parse()
-            .expect("a cookie is a header value"),
-    );
-    Ok(response)
+    Ok(see_other_setting("/", &cookie))
 }
 
 /// `/account`.
@@ -358,4 +341,17 @@ pub async fn remove_card(state: Data<&State>, req: &Request, form: Form<ItemForm
         .remove_payment_method(viewer.user.id, &form.value)
         .await;
     changed(&state, req, &viewer, result).await
+}
+
+/// A redirect to `to` that also sets (or clears) `cookie`.
+fn see_other_setting(to: &str, cookie: &poem::web::cookie::Cookie) -> Response {
+    let mut response = see_other(to);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie
+            .to_string()
+            .parse()
+            .expect("a cookie is a header value"),
+    );
+    response
 }
