@@ -62,14 +62,19 @@ impl CartApi {
     async fn priced(&self, cart: Cart) -> ApiResult<Json<CartDto>> {
         let currency = self.0.shop.currency();
         let mut lines = Vec::new();
-        let mut totals = Vec::new();
+        let mut total = Money::zero(currency);
         for (id, quantity) in cart.lines() {
             let line = match self.0.shop.product(id).await {
                 Ok(product) => {
-                    let line_total = product.price.times(quantity).ok().filter(|line| {
-                        Money::sum(currency, totals.iter().copied().chain([*line])).is_ok()
-                    });
-                    totals.extend(line_total);
+                    // Priced only if the line, and the total with it, can be.
+                    let line_total = product
+                        .price
+                        .times(quantity)
+                        .ok()
+                        .filter(|line| total.checked_add(*line).is_ok());
+                    if let Some(line) = line_total {
+                        total = total.checked_add(line)?;
+                    }
                     CartLineDto {
                         product_id: id.get(),
                         name: Some(product.name.to_string()),
@@ -91,7 +96,7 @@ impl CartApi {
         }
         Ok(Json(CartDto {
             lines,
-            total: amount(Money::sum(currency, totals)?),
+            total: amount(total),
             currency: currency.to_string(),
         }))
     }
