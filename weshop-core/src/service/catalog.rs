@@ -6,6 +6,8 @@
 //! the fulfilment driver, so they count as incoming (and can be sold) in the same commit that
 //! queues the purchase.
 
+use std::sync::Arc;
+
 use crate::catalog_index::IndexError;
 use crate::domain::{
     Category, Product, ProductId, ProductName, Quantity, User, UserId, WarehouseId,
@@ -214,8 +216,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     }
 
     /// See [`crate::shop::Shop::browse`]: the index answers with ids, and the page's products
-    /// come from the store (the source of truth for prices and pictures), in the index's
-    /// order. A product withdrawn between the two reads is left out of the page.
+    /// come from the store (the source of truth for prices and pictures) through the product
+    /// cache, in the index's order. A product withdrawn between the two reads is left out of
+    /// the page.
     pub(super) async fn browse_impl(
         &self,
         mut query: CatalogQuery,
@@ -236,12 +239,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             });
         };
         let hits = index.index().search(&query).map_err(index_error)?;
-        let mut items = Vec::with_capacity(hits.ids.len());
-        for id in hits.ids {
-            if let Some(product) = self.store.product(id).await? {
-                items.push(product);
-            }
-        }
+        let items = self.products_in_order(&hits.ids).await?;
         Ok(CatalogPage {
             page: Page {
                 items,
@@ -289,8 +287,36 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         Ok(self.store.categories().await?)
     }
 
-    /// Brings the index up to date with a product the store just created, changed or removed.
+    /// `ids`' products in that order, from the cache or else the store; missing ones are
+    /// left out.
+    async fn products_in_order(&self, ids: &[ProductId]) -> Result<Vec<Product>, ShopError> {
+        let (cached, seen) = self.products.get_many(ids);
+        let mut read = Vec::new();
+        let mut items = Vec::with_capacity(ids.len());
+        for (&id, cached) in ids.iter().zip(cached) {
+            let product = match cached {
+                Some(product) => product,
+                None => match self.store.product(id).await? {
+                    Some(product) => {
+                        let product = Arc::new(product);
+                        read.push(product.clone());
+                        product
+                    }
+                    None => continue,
+                },
+            };
+            items.push(Arc::unwrap_or_clone(product));
+        }
+        if !read.is_empty() {
+            self.products.fill(seen, read);
+        }
+        Ok(items)
+    }
+
+    /// After the store created, changed or removed a product: forgets any cached copy and
+    /// brings the index up to date.
     async fn index_product(&self, id: ProductId) {
+        self.products.forget(id);
         if let Some(index) = &self.index {
             index.product_changed(&*self.store, id).await;
         }

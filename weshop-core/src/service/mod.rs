@@ -30,6 +30,7 @@ use crate::driver::FulfilmentDriver;
 use crate::notify::Notifier;
 use crate::payments::Payments;
 use crate::ports::Clock;
+use crate::product_cache::ProductCache;
 use crate::shop::{
     CatalogPage, CatalogQuery, Checkout, LoggedIn, OrderUpdate, ProductDraft, ProductPatch,
     ProfilePatch, Registration, SellerProduct, Shop, ShopError,
@@ -54,6 +55,9 @@ pub struct ShopConfig {
     pub grid_limit: i32,
     /// The most one order may cost, shipping included (in minor units of the currency).
     pub max_order_total_minor: i64,
+    /// Products kept in memory for search and listing pages (0: read every one from the
+    /// store). About half a kilobyte each.
+    pub product_cache: usize,
 }
 
 impl Default for ShopConfig {
@@ -66,6 +70,7 @@ impl Default for ShopConfig {
             max_page_size: 100,
             grid_limit: 10_000,
             max_order_total_minor: 100_000_000,
+            product_cache: 20_000,
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct ShopService<S: ?Sized> {
     /// The search index, when the catalog's read path is served by one; `None` searches the
     /// store.
     index: Option<Arc<IndexKeeper>>,
+    /// Products recently read for search pages; forgotten on every product write.
+    products: ProductCache,
 }
 
 impl<S: Store + ?Sized + 'static> ShopService<S> {
@@ -99,6 +106,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             notifier,
             fulfilment,
             clock,
+            products: ProductCache::new(config.product_cache),
             config,
             index: None,
         }
