@@ -30,6 +30,10 @@ use weshop::server::{
     sim::{WorldConfig, WorldServer},
 };
 
+/// The allocator the `weshop` binary uses, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const COLOURS: [&str; 12] = [
     "blue", "red", "green", "black", "white", "yellow", "grey", "pink", "orange", "purple",
     "brown", "silver",
@@ -170,12 +174,15 @@ async fn load(shop: Arc<dyn Shop>, seller: UserId, n: usize) {
                     weight: Weight::grams(200 + (i as i64 % 50) * 10).unwrap(),
                     images: vec![],
                 };
-                shop.create_product(seller, draft)
+                // A task each, as each HTTP request is: a future that blocks does not hold up
+                // the others.
+                tokio::spawn(async move { shop.create_product(seller, draft).await })
                     .await
+                    .expect("create_product ran")
                     .expect("product created");
             }
         })
-        .buffer_unordered(16)
+        .buffer_unordered(32)
         .collect::<()>()
         .await;
 }
@@ -198,15 +205,19 @@ fn main() {
         let world = WorldServer::bind(any, any, WorldConfig::default())
             .await
             .expect("world starts");
+        // `WESHOP_*` variables apply (e.g. WESHOP_STORAGE_CACHE_MB), as they do to `weshop serve`.
+        let defaults = Settings::load(None).expect("WESHOP_* variables are valid");
         let app = App::start(
             Settings {
-            http: any,
-            storage: url.clone(),
-            world: world.amazon_addr(),
-            warehouses: default_warehouses(),
-            ups: UpsEndpoint::Listen(any),
-            ..Settings::default()
-        }, AppOptions::new())
+                http: any,
+                storage: url.clone(),
+                world: world.amazon_addr(),
+                warehouses: default_warehouses(),
+                ups: UpsEndpoint::Listen(any),
+                ..defaults
+            },
+            AppOptions::new(),
+        )
         .await
         .expect("server starts");
         let shop = app.shop();
@@ -265,6 +276,13 @@ fn main() {
             "\nserver RSS: {rss_loaded:.0} MB after loading, {:.0} MB after the run",
             rss_mb()
         );
+        if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+            let kinds: Vec<&str> = rollup
+                .lines()
+                .filter(|l| l.starts_with("Anonymous:") || l.starts_with("Rss:"))
+                .collect();
+            println!("({})", kinds.join(", ").split_whitespace().collect::<Vec<_>>().join(" "));
+        }
         app.shutdown().await;
         world.shutdown().await;
     });

@@ -83,6 +83,9 @@ pub struct Settings {
     /// Destinations and addresses must lie within this many grid units of the origin on
     /// each axis.
     pub grid_limit: i32,
+    /// MiB each of the embedded database's block cache and memtable (`surrealkv://`); more
+    /// serves a large catalog from memory, at that cost in RSS.
+    pub storage_cache_mb: u64,
 }
 
 impl Default for Settings {
@@ -99,6 +102,7 @@ impl Default for Settings {
             resend: Duration::from_millis(500),
             http_limits: HttpLimits::default(),
             grid_limit: 10_000,
+            storage_cache_mb: 16,
         }
     }
 }
@@ -125,6 +129,7 @@ struct File {
     http_header_timeout_ms: Option<u64>,
     http_idle_timeout_ms: Option<u64>,
     grid_limit: Option<u32>,
+    storage_cache_mb: Option<u64>,
     #[serde(default)]
     world: WorldFile,
     #[serde(default)]
@@ -156,6 +161,18 @@ struct UpsFile {
 }
 
 impl Settings {
+    /// How to open [`Settings::storage`].
+    pub fn open_options(&self) -> weshop_storage::OpenOptions {
+        let bytes = self.storage_cache_mb.saturating_mul(1 << 20);
+        weshop_storage::OpenOptions {
+            embedded_memory: weshop_storage::surreal::EmbeddedMemory {
+                block_cache_bytes: bytes,
+                memtable_bytes: bytes,
+            },
+            ..weshop_storage::OpenOptions::default()
+        }
+    }
+
     /// Defaults, then `file` (if given), then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let env: HashMap<String, String> = std::env::vars()
@@ -214,6 +231,9 @@ impl Settings {
         }
         if let Some(limit) = file.grid_limit {
             self.grid_limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        }
+        if let Some(mb) = file.storage_cache_mb {
+            self.storage_cache_mb = mb.max(1);
         }
         if let Some(world) = file.world.address {
             self.world = address("world.address", &world).map_err(|e| value("world", e))?;
@@ -304,6 +324,9 @@ impl Settings {
         }
         if let Some(v) = get("WESHOP_GRID_LIMIT") {
             self.grid_limit = i32::try_from(number("WESHOP_GRID_LIMIT", v)?).unwrap_or(i32::MAX);
+        }
+        if let Some(v) = get("WESHOP_STORAGE_CACHE_MB") {
+            self.storage_cache_mb = number("WESHOP_STORAGE_CACHE_MB", v)?;
         }
         if let Some(v) = get("WESHOP_WORLD") {
             self.world = address("WESHOP_WORLD", v)?;

@@ -38,6 +38,9 @@ pub struct OpenOptions {
     /// embedded database is released a moment after its last handle drops, and a process
     /// being replaced may still hold it.
     pub lock_wait: Duration,
+    /// Cache sizes of the embedded on-disk engine (`surrealkv://`); see [`open`].
+    #[cfg(feature = "surrealdb")]
+    pub embedded_memory: crate::surreal::EmbeddedMemory,
 }
 
 impl Default for OpenOptions {
@@ -47,6 +50,8 @@ impl Default for OpenOptions {
             database: "shop".into(),
             root: None,
             lock_wait: Duration::from_secs(10),
+            #[cfg(feature = "surrealdb")]
+            embedded_memory: crate::surreal::EmbeddedMemory::default(),
         }
     }
 }
@@ -122,14 +127,12 @@ pub enum OpenError {
 /// is still locked (its last handle dropped a moment ago, or a process being replaced holds
 /// it) is tried again for up to [`OpenOptions::lock_wait`].
 ///
-/// **Memory.** SurrealDB 3.3's embedded surrealkv engine sizes its caches from the machine's
-/// RAM: a block cache of up to RAM/2 − 1 GiB (at least 16 MiB) and a memtable of 128 MiB (1–4
-/// GiB of RAM) to 256 MiB (4–16 GiB). It reads them only from the `surrealkv_*` keys of its
-/// datastore configuration, which the embedded SDK starts empty: a URL's `?key=value`
-/// parameters become `datastore_*` keys, and no `SURREAL_*` variable is read in-process. So
-/// they cannot be capped from here (a SurrealDB server, `ws://`, takes
-/// `SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY` and `SURREAL_SURREALKV_MAX_MEMTABLE_SIZE`). The
-/// block cache fills only with blocks read, so in practice it stays near the database's size.
+/// **Memory.** Left to itself, SurrealDB 3.3's embedded surrealkv engine sizes its caches from
+/// the machine's RAM (a block cache of RAM/2 − 1 GiB, a memtable of up to 1 GiB on a 24 GiB
+/// machine). Embedded engines are therefore opened with the sizes in
+/// [`OpenOptions::embedded_memory`] (16 MiB each by default; raise them for a large, busy
+/// shop). A SurrealDB server (`ws://`) sizes its own, from
+/// `SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY` and `SURREAL_SURREALKV_MAX_MEMTABLE_SIZE`.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), weshop_storage::OpenError> {
@@ -192,6 +195,7 @@ async fn surreal(
         namespace: options.namespace,
         database: options.database,
         root: options.root,
+        embedded_memory: options.embedded_memory,
     };
     let started = tokio::time::Instant::now();
     loop {

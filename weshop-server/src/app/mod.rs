@@ -107,7 +107,7 @@ impl App {
     /// Opens the storage named by `settings.storage` and starts everything, serving `options`'
     /// extra routes too.
     pub async fn start(settings: Settings, options: AppOptions) -> Result<App, StartError> {
-        let store = weshop_storage::open(&settings.storage)
+        let store = weshop_storage::open_with(&settings.storage, settings.open_options())
             .await
             .map_err(|e| StartError::Storage(e.to_string()))?;
         Self::start_with(store, settings, options).await

@@ -25,6 +25,7 @@
 mod accounts;
 mod carts;
 mod catalog;
+mod embedded;
 mod orders;
 mod query;
 mod rows;
@@ -33,10 +34,12 @@ mod schema;
 use std::time::Duration;
 
 use surrealdb::{
-    Surreal,
+    Connection, Surreal,
     engine::any::{self, Any},
+    engine::local::Db,
+    method::Query,
     opt::auth::Root,
-    types::{QueryError, SurrealValue},
+    types::{QueryError, SurrealValue, Value},
 };
 use weshop_core::{
     domain::{ProductId, WarehouseId},
@@ -45,13 +48,46 @@ use weshop_core::{
 
 use query::Sql;
 
+pub use embedded::EmbeddedMemory;
+
 /// Most attempts of a transaction that keeps losing write conflicts.
 const MAX_ATTEMPTS: u32 = 200;
 
 /// A WeShop store on SurrealDB.
 #[derive(Clone)]
 pub struct SurrealStore {
-    db: Surreal<Any>,
+    db: Handle,
+}
+
+/// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
+/// server through the SDK's `any` engine.
+#[derive(Clone)]
+enum Handle {
+    Embedded(Surreal<Db>),
+    Server(Surreal<Any>),
+}
+
+impl Handle {
+    /// Runs `text` with `vars` bound.
+    async fn query(
+        &self,
+        text: &str,
+        vars: &[(String, Value)],
+    ) -> surrealdb::Result<surrealdb::IndexedResults> {
+        fn bound<'r, C: Connection>(
+            mut query: Query<'r, C>,
+            vars: &[(String, Value)],
+        ) -> Query<'r, C> {
+            for (name, value) in vars {
+                query = query.bind((name.clone(), value.clone()));
+            }
+            query
+        }
+        match self {
+            Handle::Embedded(db) => bound(db.query(text), vars).await,
+            Handle::Server(db) => bound(db.query(text), vars).await,
+        }
+    }
 }
 
 /// Credentials and names for a SurrealDB server.
@@ -63,6 +99,8 @@ pub struct SurrealOptions {
     pub database: String,
     /// Root user and password, for servers (embedded engines need none).
     pub root: Option<(String, String)>,
+    /// Cache sizes of the embedded on-disk engine (servers size their own).
+    pub embedded_memory: EmbeddedMemory,
 }
 
 impl Default for SurrealOptions {
@@ -71,6 +109,7 @@ impl Default for SurrealOptions {
             namespace: "weshop".into(),
             database: "shop".into(),
             root: None,
+            embedded_memory: EmbeddedMemory::default(),
         }
     }
 }
@@ -98,18 +137,28 @@ impl SurrealStore {
 
     /// Opens the database at `url` with these names and credentials.
     pub async fn connect_with(url: &str, options: SurrealOptions) -> Result<Self, StoreError> {
-        let db = any::connect(url)
-            .await
-            .map_err(|e| StoreError::Backend(format!("cannot open {url}: {e}")))?;
-        if let Some((username, password)) = options.root {
-            db.signin(Root { username, password })
+        let db = if url.starts_with("mem://") || url.starts_with("surrealkv://") {
+            let db = Box::pin(embedded::open(url, options.embedded_memory)).await?;
+            db.use_ns(options.namespace)
+                .use_db(options.database)
                 .await
-                .map_err(|e| StoreError::Backend(format!("sign-in to {url}: {e}")))?;
-        }
-        db.use_ns(options.namespace)
-            .use_db(options.database)
-            .await
-            .map_err(backend)?;
+                .map_err(backend)?;
+            Handle::Embedded(db)
+        } else {
+            let db = any::connect(url)
+                .await
+                .map_err(|e| StoreError::Backend(format!("cannot open {url}: {e}")))?;
+            if let Some((username, password)) = options.root {
+                db.signin(Root { username, password })
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("sign-in to {url}: {e}")))?;
+            }
+            db.use_ns(options.namespace)
+                .use_db(options.database)
+                .await
+                .map_err(backend)?;
+            Handle::Server(db)
+        };
         let store = Self { db };
         store.migrate().await?;
         Ok(store)
@@ -127,11 +176,11 @@ impl SurrealStore {
 
     /// Runs a query once; per-statement errors become a [`TxError`].
     async fn run(&self, sql: &Sql) -> Result<surrealdb::IndexedResults, TxError> {
-        let mut query = self.db.query(sql.text.as_str());
-        for (name, value) in &sql.vars {
-            query = query.bind((name.clone(), value.clone()));
-        }
-        let mut response = query.await.map_err(|e| classify(&e))?;
+        let mut response = self
+            .db
+            .query(&sql.text, &sql.vars)
+            .await
+            .map_err(|e| classify(&e))?;
         let mut errors: Vec<(usize, surrealdb::Error)> =
             response.take_errors().into_iter().collect();
         if errors.is_empty() {

@@ -78,7 +78,7 @@ impl SurrealStore {
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         let mut response = self
             .db
-            .query("SELECT version FROM ONLY meta:schema")
+            .query("SELECT version FROM ONLY meta:schema", &[])
             .await
             .map_err(backend)?;
         let row: Option<VersionRow> = response.take(0).map_err(backend)?;
@@ -87,7 +87,7 @@ impl SurrealStore {
 
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
         self.db
-            .query("DEFINE TABLE IF NOT EXISTS meta SCHEMALESS")
+            .query("DEFINE TABLE IF NOT EXISTS meta SCHEMALESS", &[])
             .await
             .and_then(|r| r.check())
             .map_err(backend)?;
