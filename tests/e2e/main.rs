@@ -1,6 +1,7 @@
 //! End-to-end: the shop over real TCP — HTTP API, world and UPS links, simulated world and UPS,
 //! an embedded SurrealDB on disk.
 
+mod browser;
 mod support;
 
 use std::time::Duration;

@@ -6,9 +6,9 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use weshop::server::{
     adapters::UpsEndpoint,
-    app::{App, AppOptions},
+    app::App,
     config::{Settings, default_warehouses},
-    demo::{DEMO_CARD, seed},
+    demo::{DEMO_CARD, app_options, seed},
     sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
 };
 
@@ -87,14 +87,25 @@ pub async fn start_ups(
 impl System {
     /// Starts everything on `data` and seeds `stock` units of each product per warehouse.
     pub async fn start(data: &Path, flakiness: u8, stock: u32) -> System {
+        Self::start_at(data, flakiness, stock, FAST).await
+    }
+
+    /// Like [`System::start`], with the world and UPS at `simspeed`.
+    pub async fn start_at(data: &Path, flakiness: u8, stock: u32, simspeed: u32) -> System {
         let world = start_world(flakiness).await;
         let app = App::start(
-            settings(&world, data, ([127, 0, 0, 1], 0).into(), FAST),
-            AppOptions::new(),
+            settings(&world, data, ([127, 0, 0, 1], 0).into(), simspeed),
+            // The demo's pictures, as `weshop demo` serves them.
+            app_options(),
         )
         .await
         .expect("server starts");
-        let ups = start_ups(&world, app.ups_addr().expect("listens for the UPS"), FAST).await;
+        let ups = start_ups(
+            &world,
+            app.ups_addr().expect("listens for the UPS"),
+            simspeed,
+        )
+        .await;
         seed(app.shop().as_ref(), stock)
             .await
             .expect("catalog seeded");

@@ -68,10 +68,19 @@ pub struct DemoArgs {
     /// Percentage (0-99) of requests the simulated world drops.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=99))]
     pub flakiness: u8,
-    /// Simulation speed (default: as fast as it goes).
-    #[arg(long, default_value_t = u32::MAX)]
+    /// Simulation speed. The default, 20, is a pace a person can watch: an order takes
+    /// roughly 20 to 60 seconds from "Place order" to "Delivered", each step visible.
+    #[arg(long, default_value_t = DEMO_SIMSPEED, conflicts_with = "fast")]
     pub simspeed: u32,
+    /// Everything as fast as it goes (orders are delivered in about a second).
+    #[arg(long)]
+    pub fast: bool,
 }
+
+/// The demo's default pace: at simspeed 100 a nearby order takes about 5 s of packing,
+/// loading and driving (README, "Time model"), so 20 makes it about 25 s, farther ones up to a
+/// minute.
+pub const DEMO_SIMSPEED: u32 = 20;
 
 /// `weshop world-sim …`
 #[derive(Debug, Args)]
@@ -335,7 +344,7 @@ async fn demo(args: DemoArgs) -> io::Result<()> {
         port: args.port,
         data: args.data,
         flakiness: args.flakiness,
-        simspeed: args.simspeed,
+        simspeed: if args.fast { u32::MAX } else { args.simspeed },
         ..DemoOptions::default()
     })
     .await

@@ -15,6 +15,7 @@ use weshop_core::{
 
 use super::{
     PageResult,
+    csrf::CsrfOnly,
     layout::{Layout, State, Viewer, require_viewer, viewer, words},
     see_other, sentence, shop_error,
 };
@@ -58,13 +59,6 @@ pub struct LoginForm {
     csrf: String,
     email: String,
     password: String,
-}
-
-/// The logout form.
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `GET /register`.

@@ -18,7 +18,9 @@ use weshop_core::{
 };
 
 use super::{
-    PageResult, fail,
+    PageResult,
+    csrf::CsrfOnly,
+    fail,
     layout::{Layout, State, Viewer, price, require_viewer, words},
     see_other, sentence, shop_error,
 };
@@ -120,13 +122,6 @@ pub struct SetForm {
     #[serde(default)]
     csrf: String,
     quantity: String,
-}
-
-/// A form with only its CSRF token.
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 fn product_id(text: &str) -> poem::Result<ProductId> {

@@ -19,6 +19,14 @@ pub const CSRF_COOKIE: &str = "weshop_csrf";
 /// The name of the hidden form field.
 pub const CSRF_FIELD: &str = "csrf";
 
+/// A form that carries nothing but its CSRF token (log out, remove, cancel).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfOnly {
+    /// The token.
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// The per-process signing key.
 pub struct CsrfKey([u8; 32]);
 

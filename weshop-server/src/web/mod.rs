@@ -129,6 +129,7 @@ pub fn routes(state: WebState) -> impl Endpoint<Output = Response> + 'static {
         .at("/checkout", get(cart::checkout_form).post(cart::checkout))
         .at("/orders", get(orders::list_orders))
         .at("/orders/:id", get(orders::show_order))
+        .at("/orders/:id/cancel", post(orders::cancel_order))
         .at("/orders/:id/live", get(orders::live))
         .nest("/static", assets::routes())
         .data(state)

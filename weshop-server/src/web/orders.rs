@@ -9,17 +9,20 @@ use poem::{
     IntoResponse, Request, handler,
     http::StatusCode,
     web::{
-        Data, Path,
+        Data, Form, Path,
         sse::{Event, SSE},
     },
 };
 use tokio::sync::broadcast::error::RecvError;
 use weshop_core::domain::{Money, Order, OrderEventKind, OrderId, OrderStatus};
+use weshop_core::shop::ShopError;
 
 use super::{
-    PageResult, fail,
-    layout::{Layout, State, price, require_viewer, when, words},
-    shop_error,
+    PageResult,
+    csrf::CsrfOnly,
+    fail,
+    layout::{Layout, State, Viewer, price, require_viewer, when, words},
+    see_other, sentence, shop_error,
 };
 
 /// An order in the list.
@@ -105,6 +108,10 @@ pub struct OrderPage {
     placed: String,
     end_reason: Option<String>,
     history: Vec<(String, String)>,
+    /// The order can still be cancelled (packing has not started).
+    cancellable: bool,
+    /// Why the last cancel was refused, in words.
+    error: Option<String>,
 }
 
 fn order_id(text: &str) -> poem::Result<OrderId> {
@@ -149,14 +156,51 @@ pub async fn show_order(state: Data<&State>, req: &Request, id: Path<String>) ->
         .order(viewer.user.id, id)
         .await
         .map_err(shop_error)?;
+    Ok(order_page(&state, req, &viewer, &order, None).into_response())
+}
+
+/// `POST /orders/{id}/cancel`: cancels the order while packing has not started; afterwards
+/// the page says why it could not be.
+#[handler]
+pub async fn cancel_order(
+    state: Data<&State>,
+    req: &Request,
+    id: Path<String>,
+    form: Form<CsrfOnly>,
+) -> PageResult {
+    state.csrf.verify(req, &form.csrf)?;
+    let viewer = require_viewer(&state, req).await?;
+    let id = order_id(&id)?;
+    match state.shop.cancel_order(viewer.user.id, id).await {
+        Ok(_) => Ok(see_other(&format!("/orders/{id}"))),
+        Err(ShopError::Conflict(reason)) => {
+            let order = state
+                .shop
+                .order(viewer.user.id, id)
+                .await
+                .map_err(shop_error)?;
+            let page = order_page(&state, req, &viewer, &order, Some(sentence(&reason)));
+            Ok(page.with_status(StatusCode::CONFLICT).into_response())
+        }
+        Err(error) => Err(shop_error(error)),
+    }
+}
+
+fn order_page(
+    state: &State,
+    req: &Request,
+    viewer: &Viewer,
+    order: &Order,
+    error: Option<String>,
+) -> OrderPage {
     let currency = order.total().currency();
     let subtotal = order
         .total()
         .checked_sub(order.shipping())
         .unwrap_or(Money::zero(currency));
     let destination = order.reported_destination().unwrap_or(order.destination());
-    Ok(OrderPage {
-        layout: Layout::new(&state, req, Some(&viewer)),
+    OrderPage {
+        layout: Layout::new(state, req, Some(viewer)),
         id: order.id().get(),
         status: status_words(order.status()),
         live: !order.status().is_terminal(),
@@ -178,9 +222,10 @@ pub async fn show_order(state: Data<&State>, req: &Request, id: Path<String>) ->
         delivery: words(order.delivery().as_str()),
         placed: when(order.placed_at()),
         end_reason: order.end_reason().map(str::to_string),
-        history: history(&order),
+        history: history(order),
+        cancellable: order.status().can_become(OrderStatus::Cancelled),
+        error,
     }
-    .into_response())
 }
 
 /// The SSE event name the order page swaps into its status element.

@@ -14,8 +14,8 @@ use poem::{
 use weshop_core::{
     assembly::ShopBuilder,
     domain::{
-        Category, Description, Email, Location, Money, OrderId, Password, PersonName, Quantity,
-        Roles, SessionToken, UserId, WarehouseId, WarehouseSite, Weight,
+        Category, Description, Email, Location, Money, Password, PersonName, Quantity, Roles,
+        UserId, WarehouseId, WarehouseSite, Weight,
     },
     payments::SimulatedGateway,
     shop::{ProductDraft, Registration, Shop},
@@ -664,11 +664,35 @@ async fn cart_checkout_and_orders() {
     let (name, first) = next().await.unwrap();
     assert_eq!(name, "status");
     assert!(first == "Waiting for stock" || first == "Placed", "{first}");
-    let token = SessionToken::presented(&browser.cookies["weshop_session"]).unwrap();
-    let user = app.shop.authenticate(&token).await.unwrap();
-    let id = OrderId::new(order_path["/orders/".len()..].parse().unwrap()).unwrap();
-    app.shop.cancel_order(user.id, id).await.unwrap();
+    // Cancelled from its page, while packing has not started.
+    assert!(
+        order
+            .body
+            .contains(&format!("action=\"{order_path}/cancel\"")),
+        "a cancel button: {}",
+        order.body
+    );
+    let cancelled = browser
+        .post(&format!("{order_path}/cancel"), &[("csrf", &order.csrf())])
+        .await;
+    assert_eq!(
+        cancelled.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        cancelled.body
+    );
+    assert_eq!(cancelled.location(), order_path);
     assert_eq!(next().await, Some(("status".into(), "Cancelled".into())));
+    let again = browser
+        .post(&format!("{order_path}/cancel"), &[("csrf", &order.csrf())])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again.body.contains("can no longer be cancelled"),
+        "in words: {}",
+        again.body
+    );
+    assert!(!again.body.contains("Cancel this order"), "no button now");
     assert_eq!(
         next().await,
         None,
@@ -708,6 +732,15 @@ async fn cart_checkout_and_orders() {
     assert_eq!(
         other.get(&format!("{order_path}/live")).await.status,
         StatusCode::NOT_FOUND
+    );
+    let csrf = other.get("/").await.field("csrf");
+    let refused = other
+        .post(&format!("{order_path}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::NOT_FOUND,
+        "nor can they cancel it"
     );
 }
 
