@@ -258,6 +258,9 @@ pub trait Shop: Send + Sync {
 
     /// One product.
     async fn product(&self, id: ProductId) -> Result<Product, ShopError>;
+    /// Units of a product that can be sold now, over every warehouse (on hand + incoming −
+    /// reserved); 0 is out of stock. For a product page's stock badge.
+    async fn availability(&self, id: ProductId) -> Result<u64, ShopError>;
     /// Searches the catalog.
     async fn search(&self, query: ProductQuery) -> Result<Page<Product>, ShopError>;
     /// Categories with their number of products.

@@ -193,6 +193,13 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             .ok_or_else(|| ShopError::NotFound(format!("product {id}")))
     }
 
+    /// See [`crate::shop::Shop::availability`]: a withdrawn product is missing, not empty.
+    pub(super) async fn availability_impl(&self, id: ProductId) -> Result<u64, ShopError> {
+        self.product_impl(id).await?;
+        let stock = self.store.stock(id).await?;
+        Ok(stock.iter().map(|(_, s)| s.available()).sum())
+    }
+
     /// See [`crate::shop::Shop::search`]: a page size out of range is clamped rather than
     /// refused, so one request cannot ask the store for everything.
     pub(super) async fn search_impl(

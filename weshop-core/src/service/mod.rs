@@ -265,6 +265,10 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
         self.product_impl(id).await
     }
 
+    async fn availability(&self, id: ProductId) -> Result<u64, ShopError> {
+        self.availability_impl(id).await
+    }
+
     async fn search(&self, query: ProductQuery) -> Result<Page<Product>, ShopError> {
         self.search_impl(query).await
     }

@@ -260,9 +260,12 @@ pub struct ProductPage {
     seller: i64,
     images: Vec<String>,
     logged_in: bool,
+    /// The stock badge's class (`in`, `few`, `out`) and words.
+    stock_class: &'static str,
+    stock: String,
 }
 
-/// `GET /products/{id}`: pictures, description, price, seller, and "Add to cart".
+/// `GET /products/{id}`: pictures, description, price, seller, stock, and "Add to cart".
 #[handler]
 pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) -> PageResult {
     let id = id
@@ -272,6 +275,8 @@ pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) 
         .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such product"))?;
     let viewer = viewer(&state, req).await;
     let product = state.shop.product(id).await.map_err(shop_error)?;
+    let units = state.shop.availability(id).await.map_err(shop_error)?;
+    let (stock_class, stock) = stock_badge(units);
     Ok(ProductPage {
         layout: Layout::new(&state, req, viewer.as_ref()),
         id: product.id.get(),
@@ -286,6 +291,20 @@ pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) 
             .map(|i| i.as_str().to_string())
             .collect(),
         logged_in: viewer.is_some(),
+        stock_class,
+        stock,
     }
     .into_response())
+}
+
+/// From this many units down, a product page says how many are left.
+pub const FEW_LEFT: u64 = 5;
+
+/// The stock badge: its CSS class and its words.
+pub fn stock_badge(units: u64) -> (&'static str, String) {
+    match units {
+        0 => ("out", "Out of stock".into()),
+        n if n <= FEW_LEFT => ("few", format!("Only {n} left")),
+        _ => ("in", "In stock".into()),
+    }
 }

@@ -293,6 +293,42 @@ async fn home_search_and_product_pages() {
     assert!(product.body.contains("5.00 USD"));
     assert!(product.body.contains("A fine Blue mug"));
     assert!(product.body.contains("to buy"), "anonymous: log in to buy");
+    assert!(
+        product.body.contains(r#"id="stock">In stock</p>"#),
+        "10 units"
+    );
+
+    // The stock badge follows the sellable units.
+    let draft = ProductDraft {
+        name: weshop_core::domain::ProductName::parse("Rare teapot").unwrap(),
+        description: Description::parse("One of a kind").unwrap(),
+        category: Category::parse("kitchen").unwrap(),
+        price: Money::parse("40.00", app.shop.currency()).unwrap(),
+        weight: Weight::grams(900).unwrap(),
+        images: vec![],
+    };
+    let teapot = app.shop.create_product(seller, draft).await.unwrap().id;
+    let page = browser.get(&format!("/products/{teapot}")).await;
+    assert!(
+        page.body.contains(r#"id="stock">Out of stock</p>"#),
+        "{}",
+        page.body
+    );
+    app.shop
+        .restock(
+            seller,
+            teapot,
+            WarehouseId::new(1).unwrap(),
+            Quantity::new(3).unwrap(),
+        )
+        .await
+        .unwrap();
+    let page = browser.get(&format!("/products/{teapot}")).await;
+    assert!(
+        page.body.contains(r#"id="stock">Only 3 left</p>"#),
+        "{}",
+        page.body
+    );
 
     let missing = browser.get("/products/999999").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
