@@ -24,7 +24,7 @@ use weshop::core::{
     },
     store::{
         AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, StepCommit, StoreError,
+        PlaceOrder, Placed, ProductQuery, StepCommit, StoreError, StoreLifecycle,
     },
 };
 use weshop::storage::{MemoryStore, conformance};
@@ -43,6 +43,14 @@ impl AuditedStore {
         if self.verbose {
             println!("  write: {what}");
         }
+    }
+}
+
+/// Closing the wrapper closes the wrapped store.
+#[async_trait]
+impl StoreLifecycle for AuditedStore {
+    async fn close(&self) -> Result<(), StoreError> {
+        self.inner.close().await
     }
 }
 

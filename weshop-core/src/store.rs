@@ -316,7 +316,23 @@ pub trait OrderStore: Send + Sync {
     async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
-/// Everything the shop stores.
-pub trait Store: AccountStore + CatalogStore + CartStore + OrderStore {}
+/// Opening and closing the store as a whole.
+#[async_trait]
+pub trait StoreLifecycle: Send + Sync {
+    /// Flushes and releases what the store holds (files, locks, connections) while the async
+    /// runtime is still there to do it: an embedded database dropped without it closes from
+    /// a destructor, after the runtime has gone, and cannot flush. A server calls it once
+    /// everything that uses the store has stopped; using the store afterwards is an error.
+    /// Stores with nothing to release keep the default, which does nothing.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
 
-impl<T: AccountStore + CatalogStore + CartStore + OrderStore + ?Sized> Store for T {}
+/// Everything the shop stores.
+pub trait Store: AccountStore + CatalogStore + CartStore + OrderStore + StoreLifecycle {}
+
+impl<T: AccountStore + CatalogStore + CartStore + OrderStore + StoreLifecycle + ?Sized> Store
+    for T
+{
+}

@@ -20,7 +20,8 @@ use weshop_core::{
     fulfilment::Effect,
     store::{
         AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, search_terms,
+        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, StoreLifecycle,
+        search_terms,
     },
 };
 
@@ -126,6 +127,9 @@ fn name_score(product: &Product, terms: &[String]) -> usize {
         .filter(|term| words.iter().any(|word| word.starts_with(term.as_str())))
         .count()
 }
+
+/// Nothing to release: it lives and dies with the process.
+impl StoreLifecycle for MemoryStore {}
 
 #[async_trait]
 impl AccountStore for MemoryStore {

@@ -293,6 +293,8 @@ mod tests {
 
     #[cfg(feature = "surrealdb")]
     mod surreal {
+        use weshop_core::store::StoreLifecycle;
+
         use super::*;
 
         #[tokio::test]
@@ -327,6 +329,26 @@ mod tests {
             drop(store);
             let again = open(&url).await.unwrap();
             assert_eq!(again.warehouses().await.unwrap(), vec![site(7)]);
+        }
+
+        /// A closed database is flushed and unlocked at once: it opens again without waiting,
+        /// with what was written.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn surrealkv_closed() {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("surrealkv://{}", dir.path().join("db").display());
+            let store = open(&url).await.unwrap();
+            works(&store).await;
+            store.close().await.expect("closes");
+            let impatient = OpenOptions {
+                lock_wait: Duration::ZERO,
+                ..OpenOptions::default()
+            };
+            let again = open_with(&url, impatient)
+                .await
+                .expect("unlocked by close, while the old handle is still alive");
+            assert_eq!(again.warehouses().await.unwrap(), vec![site(7)]);
+            drop(store);
         }
 
         /// A database held open is locked: without a wait the open fails as `Locked`; with

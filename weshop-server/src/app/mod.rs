@@ -90,6 +90,9 @@ pub struct App {
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The store [`App::start`] opened, closed by [`App::shutdown`] (a store handed to
+    /// [`App::start_with`] stays the caller's to close).
+    owned_store: Option<Arc<dyn Store>>,
     running: RunningShop<dyn Store>,
 }
 
@@ -110,7 +113,9 @@ impl App {
         let store = weshop_storage::open_with(&settings.storage, settings.open_options())
             .await
             .map_err(|e| StartError::Storage(e.to_string()))?;
-        Self::start_with(store, settings, options).await
+        let mut app = Self::start_with(store.clone(), settings, options).await?;
+        app.owned_store = Some(store);
+        Ok(app)
     }
 
     /// Starts everything over `store`: the shop (assembled by [`ShopBuilder`]), the world and
@@ -209,6 +214,7 @@ impl App {
             stop,
             tasks,
             running,
+            owned_store: None,
         })
     }
 
@@ -238,13 +244,21 @@ impl App {
         world.wait_for(Option::is_some).await.ok().and_then(|w| *w)
     }
 
-    /// Stops the HTTP server (letting requests finish) and the links, then the outbox.
+    /// Stops the HTTP server (letting requests finish) and the links, then the outbox, and
+    /// closes the store if [`App::start`] opened it.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
         self.running.shutdown().await;
+        // Dropping the shop's parts releases their store handles; closing here, with the
+        // runtime still up, lets an embedded database flush and unlock cleanly.
+        if let Some(store) = self.owned_store
+            && let Err(error) = store.close().await
+        {
+            warn!("{error}");
+        }
         info!("stopped");
     }
 }

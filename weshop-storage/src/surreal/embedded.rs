@@ -42,8 +42,11 @@ impl Default for EmbeddedMemory {
 }
 
 /// Opens `url` (`mem://` or `surrealkv://PATH`, with any `?key=value` parameters) with these
-/// limits.
-pub(super) async fn open(url: &str, memory: EmbeddedMemory) -> Result<Surreal<Db>, StoreError> {
+/// limits: the SDK's handle, and the engine under it (to shut it down).
+pub(super) async fn open(
+    url: &str,
+    memory: EmbeddedMemory,
+) -> Result<(Surreal<Db>, Arc<Datastore>), StoreError> {
     let path = match url.split_once("://") {
         Some(("mem", _)) => "memory".to_string(),
         _ => url.to_string(),
@@ -76,10 +79,11 @@ pub(super) async fn open(url: &str, memory: EmbeddedMemory) -> Result<Surreal<Db
         .await
         .map_err(|e| failed(&e))?;
     datastore.start_maintenance_tasks();
-    Box::pin(Surreal::<Db>::unstable_from_datastore(
+    let db = Box::pin(Surreal::<Db>::unstable_from_datastore(
         Arc::clone(&datastore),
         None,
     ))
     .await
-    .map_err(|e| failed(&e))
+    .map_err(|e| failed(&e))?;
+    Ok((db, datastore))
 }

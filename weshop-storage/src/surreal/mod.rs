@@ -31,7 +31,7 @@ mod query;
 mod rows;
 mod schema;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use surrealdb::{
     Connection, Surreal,
@@ -63,7 +63,8 @@ pub struct SurrealStore {
 /// server through the SDK's `any` engine.
 #[derive(Clone)]
 enum Handle {
-    Embedded(Surreal<Db>),
+    /// The SDK's handle and the engine under it, to close it.
+    Embedded(Surreal<Db>, Arc<surrealdb_engine_local::Datastore>),
     Server(Surreal<Any>),
 }
 
@@ -84,7 +85,7 @@ impl Handle {
             query
         }
         match self {
-            Handle::Embedded(db) => bound(db.query(text), vars).await,
+            Handle::Embedded(db, _) => bound(db.query(text), vars).await,
             Handle::Server(db) => bound(db.query(text), vars).await,
         }
     }
@@ -128,6 +129,20 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
+/// An embedded engine is shut down here, flushing its memtable to disk and releasing its
+/// lock; a server connection just ends when the store is dropped.
+#[async_trait::async_trait]
+impl weshop_core::store::StoreLifecycle for SurrealStore {
+    async fn close(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Handle::Embedded(_, datastore) => Box::pin(datastore.shutdown())
+                .await
+                .map_err(|e| StoreError::Backend(format!("closing the database: {e}"))),
+            Handle::Server(_) => Ok(()),
+        }
+    }
+}
+
 impl SurrealStore {
     /// Opens the database at `url` (see the [module docs](self)) with default names, and runs
     /// any pending migrations.
@@ -138,12 +153,12 @@ impl SurrealStore {
     /// Opens the database at `url` with these names and credentials.
     pub async fn connect_with(url: &str, options: SurrealOptions) -> Result<Self, StoreError> {
         let db = if url.starts_with("mem://") || url.starts_with("surrealkv://") {
-            let db = Box::pin(embedded::open(url, options.embedded_memory)).await?;
+            let (db, datastore) = Box::pin(embedded::open(url, options.embedded_memory)).await?;
             db.use_ns(options.namespace)
                 .use_db(options.database)
                 .await
                 .map_err(backend)?;
-            Handle::Embedded(db)
+            Handle::Embedded(db, datastore)
         } else {
             let db = any::connect(url)
                 .await

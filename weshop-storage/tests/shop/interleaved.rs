@@ -10,7 +10,7 @@ use weshop_core::{
     },
     store::{
         AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, StepCommit, Store, StoreError,
+        PlaceOrder, Placed, ProductQuery, StepCommit, Store, StoreError, StoreLifecycle,
     },
 };
 
@@ -22,6 +22,13 @@ pub struct Interleaved<S: ?Sized>(pub Arc<S>);
 
 async fn yield_now() {
     tokio::task::yield_now().await;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> StoreLifecycle for Interleaved<S> {
+    async fn close(&self) -> Result<(), StoreError> {
+        self.0.close().await
+    }
 }
 
 #[async_trait]
