@@ -84,6 +84,10 @@ impl AccountStore for AuditedStore {
         self.audit(format_args!("log out a session"));
         self.inner.delete_session(token).await
     }
+    async fn delete_sessions_of(&self, user: UserId, keep: &TokenHash) -> Result<u64, StoreError> {
+        self.audit(format_args!("log out user {user} everywhere else"));
+        self.inner.delete_sessions_of(user, keep).await
+    }
 }
 
 #[async_trait]

@@ -160,13 +160,12 @@ pub struct Checkout {
     pub idempotency_key: IdempotencyKey,
 }
 
-/// Profile changes; `None` leaves a field as it is.
+/// Profile changes; `None` leaves a field as it is. (A password is changed with
+/// [`Shop::change_password`], which needs the current one.)
 #[derive(Debug, Clone, Default)]
 pub struct ProfilePatch {
     /// New name.
     pub name: Option<PersonName>,
-    /// New password.
-    pub password: Option<Password>,
 }
 
 /// Longest search or autocomplete text, in characters: a bound on the work one request can ask for.
@@ -217,8 +216,17 @@ pub trait Shop: Send + Sync {
 
     /// The user's profile.
     async fn profile(&self, user: UserId) -> Result<User, ShopError>;
-    /// Changes the user's name or password.
+    /// Changes the user's name.
     async fn update_profile(&self, user: UserId, patch: ProfilePatch) -> Result<User, ShopError>;
+    /// Changes the password of the user logged in with `session`, if `current` is their
+    /// password (else `Forbidden`), and ends every other session of theirs: whoever learnt the
+    /// old password is logged out everywhere but here.
+    async fn change_password(
+        &self,
+        session: &SessionToken,
+        current: &str,
+        new: Password,
+    ) -> Result<User, ShopError>;
     /// Saves an address (a label already used is replaced).
     async fn add_address(&self, user: UserId, address: Address) -> Result<User, ShopError>;
     /// Forgets an address by label.

@@ -249,6 +249,8 @@ pub trait AccountStore: Send + Sync {
     async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError>;
     /// Ends a session; true if it existed.
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError>;
+    /// Ends every session of `user` but `keep`; returns how many ended.
+    async fn delete_sessions_of(&self, user: UserId, keep: &TokenHash) -> Result<u64, StoreError>;
 }
 
 /// Products, warehouses and stock.

@@ -197,6 +197,15 @@ impl AccountStore for MemoryStore {
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
         Ok(self.lock()?.sessions.remove(token).is_some())
     }
+
+    async fn delete_sessions_of(&self, user: UserId, keep: &TokenHash) -> Result<u64, StoreError> {
+        let mut state = self.lock()?;
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|token, session| session.user != user || token == keep);
+        Ok((before - state.sessions.len()) as u64)
+    }
 }
 
 #[async_trait]

@@ -293,8 +293,6 @@ mod tests {
 
     #[cfg(feature = "surrealdb")]
     mod surreal {
-        use weshop_core::store::StoreLifecycle;
-
         use super::*;
 
         #[tokio::test]

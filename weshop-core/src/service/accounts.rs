@@ -115,22 +115,45 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         self.user(user).await
     }
 
-    /// See [`crate::shop::Shop::update_profile`]. Not through [`Self::change_profile`]: a
-    /// new password is hashed, which is async.
+    /// See [`crate::shop::Shop::update_profile`].
     pub(super) async fn update_profile_impl(
         &self,
         user: UserId,
         patch: ProfilePatch,
     ) -> Result<User, ShopError> {
-        let mut current = self.user(user).await?;
-        if let Some(name) = patch.name {
-            current.name = name;
+        self.change_profile(user, |current| {
+            if let Some(name) = patch.name {
+                current.name = name;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// See [`crate::shop::Shop::change_password`]. The check costs a hash like a login does,
+    /// so it cannot be used to guess faster than logging in.
+    pub(super) async fn change_password_impl(
+        &self,
+        session: &SessionToken,
+        current: &str,
+        new: Password,
+    ) -> Result<User, ShopError> {
+        let user_id = self.authenticate_impl(session).await?.id;
+        let mut user = self.user(user_id).await?;
+        let hash = user.password.clone();
+        let current = current.to_string();
+        let ok = tokio::task::spawn_blocking(move || hash.verify(&current))
+            .await
+            .map_err(|e| ShopError::Unavailable(format!("password check: {e}")))?;
+        if !ok {
+            return Err(ShopError::Forbidden("the current password is wrong".into()));
         }
-        if let Some(password) = patch.password {
-            current.password = Self::hash(password).await?;
-        }
-        self.store.update_user(&current).await?;
-        Ok(current)
+        user.password = Self::hash(new).await?;
+        self.store.update_user(&user).await?;
+        self.store
+            .delete_sessions_of(user.id, &session.hash())
+            .await?;
+        Ok(user)
     }
 
     /// See [`crate::shop::Shop::add_address`]: a label names one address, so saving a label

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use crate::catalog_index::IndexKeeper;
 use crate::domain::{
     Address, CardNumber, Cart, Category, Currency, Email, Location, Money, Order, OrderEvent,
-    OrderId, Product, ProductId, ProductName, Quantity, SessionToken, ShippingRates, User, UserId,
-    WarehouseId,
+    OrderId, Password, Product, ProductId, ProductName, Quantity, SessionToken, ShippingRates,
+    User, UserId, WarehouseId,
 };
 use crate::driver::FulfilmentDriver;
 use crate::notify::Notifier;
@@ -202,6 +202,15 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn update_profile(&self, user: UserId, patch: ProfilePatch) -> Result<User, ShopError> {
         self.update_profile_impl(user, patch).await
+    }
+
+    async fn change_password(
+        &self,
+        session: &SessionToken,
+        current: &str,
+        new: Password,
+    ) -> Result<User, ShopError> {
+        self.change_password_impl(session, current, new).await
     }
 
     async fn add_address(&self, user: UserId, address: Address) -> Result<User, ShopError> {

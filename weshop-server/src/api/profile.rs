@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use weshop_core::{
     domain::{Address, CardNumber, Password, PersonName},
-    shop::ProfilePatch,
+    shop::{ProfilePatch, ShopError},
 };
 
 use super::{
@@ -20,8 +20,11 @@ use super::{
 pub struct ProfilePatchRequest {
     /// New name.
     pub name: Option<String>,
-    /// New password (8 to 128 characters).
+    /// New password (8 to 128 characters, not a common one). Needs `current_password`;
+    /// every other session of the account is logged out.
     pub password: Option<String>,
+    /// The password now, required to set a new one (a wrong one is 403).
+    pub current_password: Option<String>,
 }
 
 /// A card to save; the number goes to the payment gateway and is never stored or shown.
@@ -57,11 +60,30 @@ impl ProfileApi {
         auth: Auth,
         body: Json<ProfilePatchRequest>,
     ) -> ApiResult<Json<UserDto>> {
-        let patch = ProfilePatch {
-            name: body.name.as_deref().map(PersonName::parse).transpose()?,
-            password: body.password.as_deref().map(Password::new).transpose()?,
+        let name = body.name.as_deref().map(PersonName::parse).transpose()?;
+        let password = body.password.as_deref().map(Password::new).transpose()?;
+        let mut user = None;
+        if let Some(new) = password {
+            let Some(current) = body.current_password.as_deref() else {
+                return Err(
+                    ShopError::BadRequest("a new password needs current_password".into()).into(),
+                );
+            };
+            let token = &auth.caller().token;
+            user = Some(self.0.shop.change_password(token, current, new).await?);
+        }
+        if name.is_some() {
+            user = Some(
+                self.0
+                    .shop
+                    .update_profile(auth.user_id(), ProfilePatch { name })
+                    .await?,
+            );
+        }
+        let user = match user {
+            Some(user) => user,
+            None => self.0.shop.profile(auth.user_id()).await?,
         };
-        let user = self.0.shop.update_profile(auth.user_id(), patch).await?;
         Ok(Json(user.into()))
     }
 

@@ -16,7 +16,7 @@ use weshop_core::{
 use super::{
     PageResult,
     csrf::CsrfOnly,
-    layout::{Layout, State, Viewer, require_viewer, viewer, words},
+    layout::{Layout, State, Viewer, form_viewer, require_viewer, viewer, words},
     see_other, sentence, shop_error,
 };
 use crate::api::auth::{login_cookie, session_cookie};
@@ -263,10 +263,17 @@ async fn changed(
     match result {
         Ok(_) => Ok(see_other("/account")),
         Err(
-            error @ (ShopError::Invalid(_) | ShopError::BadRequest(_) | ShopError::Conflict(_)),
+            error @ (ShopError::Invalid(_)
+            | ShopError::BadRequest(_)
+            | ShopError::Conflict(_)
+            | ShopError::Forbidden(_)),
         ) => {
+            let status = match error {
+                ShopError::Forbidden(_) => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_REQUEST,
+            };
             let page = account_page(state, req, viewer, Some(sentence(&error.to_string()))).await?;
-            Ok(page.with_status(StatusCode::BAD_REQUEST).into_response())
+            Ok(page.with_status(status).into_response())
         }
         Err(error) => Err(shop_error(error)),
     }
@@ -284,6 +291,37 @@ fn address(form: &AddressForm) -> Result<Address, ShopError> {
     )?)
 }
 
+/// A password change.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// `POST /account/password`: needs the current password; logs out every other session.
+#[handler]
+pub async fn change_password(
+    state: Data<&State>,
+    req: &Request,
+    form: Form<PasswordForm>,
+) -> PageResult {
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
+    let result = match Password::new(&form.new_password) {
+        Ok(new) => {
+            state
+                .shop
+                .change_password(&viewer.token, &form.current_password, new)
+                .await
+        }
+        Err(error) => Err(error.into()),
+    };
+    changed(&state, req, &viewer, result).await
+}
+
 /// `POST /account/addresses`.
 #[handler]
 pub async fn add_address(
@@ -291,8 +329,7 @@ pub async fn add_address(
     req: &Request,
     form: Form<AddressForm>,
 ) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let result = match address(&form) {
         Ok(address) => state.shop.add_address(viewer.user.id, address).await,
         Err(error) => Err(error),
@@ -307,8 +344,7 @@ pub async fn remove_address(
     req: &Request,
     form: Form<ItemForm>,
 ) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let result = state.shop.remove_address(viewer.user.id, &form.value).await;
     changed(&state, req, &viewer, result).await
 }
@@ -316,8 +352,7 @@ pub async fn remove_address(
 /// `POST /account/cards`.
 #[handler]
 pub async fn add_card(state: Data<&State>, req: &Request, form: Form<ItemForm>) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let result = match CardNumber::parse(&form.value) {
         Ok(card) => state.shop.add_payment_method(viewer.user.id, card).await,
         Err(error) => Err(error.into()),
@@ -328,8 +363,7 @@ pub async fn add_card(state: Data<&State>, req: &Request, form: Form<ItemForm>) 
 /// `POST /account/cards/remove`.
 #[handler]
 pub async fn remove_card(state: Data<&State>, req: &Request, form: Form<ItemForm>) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let result = state
         .shop
         .remove_payment_method(viewer.user.id, &form.value)

@@ -21,7 +21,7 @@ use super::{
     PageResult,
     csrf::CsrfOnly,
     fail,
-    layout::{Layout, State, Viewer, price, require_viewer, words},
+    layout::{Layout, State, Viewer, form_viewer, price, require_viewer, words},
     see_other, sentence, shop_error,
 };
 
@@ -155,8 +155,7 @@ fn quantity(text: &str) -> Result<Quantity, ShopError> {
 /// `POST /cart/items`: adds units of a product, then shows the cart.
 #[handler]
 pub async fn add(state: Data<&State>, req: &Request, form: Form<AddForm>) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let product = product_id(&form.product_id)?;
     let result = match quantity(&form.quantity) {
         Ok(units) => state.shop.add_to_cart(viewer.user.id, product, units).await,
@@ -176,8 +175,7 @@ pub async fn set(
     id: Path<String>,
     form: Form<SetForm>,
 ) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let product = product_id(&id)?;
     let result = match quantity(&form.quantity) {
         Ok(units) => {
@@ -202,8 +200,7 @@ pub async fn remove(
     id: Path<String>,
     form: Form<CsrfOnly>,
 ) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let product = product_id(&id)?;
     match state.shop.remove_cart_item(viewer.user.id, product).await {
         Ok(_) => Ok(see_other("/cart")),
@@ -379,8 +376,7 @@ fn parse_checkout(
 /// cart intact.
 #[handler]
 pub async fn checkout(state: Data<&State>, req: &Request, form: Form<CheckoutForm>) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let form = form.0;
     let result = async {
         let (mut checkout, new_card) = parse_checkout(&viewer.user, &form)?;

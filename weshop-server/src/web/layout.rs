@@ -35,6 +35,13 @@ pub async fn require_viewer(state: &WebState, req: &Request) -> poem::Result<Vie
         .ok_or_else(|| poem::Error::from_response(super::see_other("/login")))
 }
 
+/// The logged-in visitor behind a state-changing form, once the form's CSRF token checks
+/// out (else a 403 page; no session: off to log in).
+pub async fn form_viewer(state: &WebState, req: &Request, csrf: &str) -> poem::Result<Viewer> {
+    state.csrf.verify(req, csrf)?;
+    require_viewer(state, req).await
+}
+
 /// The header's data: the visitor's name, the CSRF token for the logout form, the search
 /// words to keep in the search box.
 #[derive(Debug, Clone, Default)]

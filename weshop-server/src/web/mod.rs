@@ -118,6 +118,7 @@ pub fn routes(state: WebState) -> impl Endpoint<Output = Response> + 'static {
         .at("/login", get(account::login_form).post(account::login))
         .at("/logout", post(account::logout))
         .at("/account", get(account::account))
+        .at("/account/password", post(account::change_password))
         .at("/account/addresses", post(account::add_address))
         .at("/account/addresses/remove", post(account::remove_address))
         .at("/account/cards", post(account::add_card))

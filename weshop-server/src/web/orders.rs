@@ -21,7 +21,7 @@ use super::{
     PageResult,
     csrf::CsrfOnly,
     fail,
-    layout::{Layout, State, Viewer, price, require_viewer, when, words},
+    layout::{Layout, State, Viewer, form_viewer, price, require_viewer, when, words},
     see_other, sentence, shop_error,
 };
 
@@ -168,8 +168,7 @@ pub async fn cancel_order(
     id: Path<String>,
     form: Form<CsrfOnly>,
 ) -> PageResult {
-    state.csrf.verify(req, &form.csrf)?;
-    let viewer = require_viewer(&state, req).await?;
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
     let id = order_id(&id)?;
     match state.shop.cancel_order(viewer.user.id, id).await {
         Ok(_) => Ok(see_other(&format!("/orders/{id}"))),

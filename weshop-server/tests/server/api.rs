@@ -231,6 +231,62 @@ impl App {
     }
 }
 
+/// A new password needs the current one, and logs out every other session of the account.
+#[tokio::test]
+async fn a_password_change_needs_the_current_one_and_ends_other_sessions() {
+    let app = app().await;
+    let here = app.user("pat@example.com", &["customer"]).await;
+    let elsewhere = app.login("pat@example.com").await;
+    let other_user = app.user("quinn@example.com", &["customer"]).await;
+    let new = "a much better passphrase";
+
+    app.patch("/api/v1/me", &here, json!({"password": new}))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    app.patch(
+        "/api/v1/me",
+        &here,
+        json!({"password": new, "current_password": "not the password"}),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    app.get("/api/v1/me", &elsewhere)
+        .await
+        .expect(StatusCode::OK);
+
+    app.patch(
+        "/api/v1/me",
+        &here,
+        json!({"password": new, "current_password": PASSWORD}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.get("/api/v1/me", &here).await.expect(StatusCode::OK);
+    app.get("/api/v1/me", &elsewhere)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    app.get("/api/v1/me", &other_user)
+        .await
+        .expect(StatusCode::OK);
+    // The new password logs in; the old one no longer does.
+    app.send(
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"email": "pat@example.com", "password": new})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.send(
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"email": "pat@example.com", "password": PASSWORD})),
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn register_login_cookie_and_logout() {
     let app = app().await;

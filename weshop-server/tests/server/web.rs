@@ -781,6 +781,64 @@ async fn cart_checkout_and_orders() {
 }
 
 #[tokio::test]
+async fn a_password_change_from_the_account_page() {
+    let app = app().await;
+    let mut browser = app.browser();
+    browser.register("fay@example.com", "Fay").await;
+    // The same account logged in elsewhere.
+    let mut laptop = app.browser();
+    let csrf = laptop.get("/login").await.csrf();
+    let login = laptop
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "fay@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+
+    let page = browser.get("/account").await;
+    assert!(page.body.contains(r#"action="/account/password""#));
+    let csrf = page.csrf();
+    let wrong = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "not it at all"),
+                ("new_password", "a much better passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(
+        wrong.body.contains("The current password is wrong."),
+        "in words, on the form: {}",
+        wrong.body
+    );
+    assert_eq!(laptop.get("/account").await.status, StatusCode::OK);
+
+    let changed = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", "a much better passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+    let elsewhere = laptop.get("/account").await;
+    assert_eq!(elsewhere.status, StatusCode::SEE_OTHER, "logged out there");
+    assert_eq!(elsewhere.location(), "/login");
+}
+
+#[tokio::test]
 async fn account_addresses_and_cards() {
     let app = app().await;
     let mut browser = app.browser();

@@ -171,7 +171,41 @@ pub async fn sessions<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert!(!store.delete_session(&other.hash()).await.unwrap());
     assert_eq!(
         store.session(&two.hash()).await.unwrap(),
-        Some(second),
+        Some(second.clone()),
         "other sessions stay"
+    );
+
+    // Ending all of a user's sessions but one leaves the one, and other users' sessions.
+    let bob = user_with(&*store, "bob@example.com", customer_role()).await;
+    let (three, four, bobs) = (
+        SessionToken::generate(),
+        SessionToken::generate(),
+        SessionToken::generate(),
+    );
+    for (user, token) in [(ada.id, &three), (ada.id, &four), (bob.id, &bobs)] {
+        let session = LoginSession {
+            user,
+            token: token.hash(),
+            expires: at(3_600_000),
+        };
+        store
+            .create_session(&session)
+            .await
+            .expect("create session");
+    }
+    assert_eq!(
+        store
+            .delete_sessions_of(ada.id, &four.hash())
+            .await
+            .unwrap(),
+        2,
+        "two and three end"
+    );
+    assert_eq!(store.session(&two.hash()).await.unwrap(), None);
+    assert_eq!(store.session(&three.hash()).await.unwrap(), None);
+    assert!(store.session(&four.hash()).await.unwrap().is_some(), "kept");
+    assert!(
+        store.session(&bobs.hash()).await.unwrap().is_some(),
+        "not ada's"
     );
 }

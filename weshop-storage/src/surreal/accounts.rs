@@ -131,4 +131,16 @@ impl AccountStore for SurrealStore {
         let rows: Vec<Value> = self.read(sql).await?;
         Ok(!rows.is_empty())
     }
+
+    async fn delete_sessions_of(&self, user: UserId, keep: &TokenHash) -> Result<u64, StoreError> {
+        let mut sql = Sql::default();
+        let user = sql.var(user.get());
+        let keep = sql.var(keep.as_str().to_string());
+        sql.push(&format!(
+            "DELETE session WHERE user = {user} AND id != type::record('session', {keep}) \
+             RETURN BEFORE"
+        ));
+        let rows: Vec<Value> = self.read(sql).await?;
+        Ok(rows.len() as u64)
+    }
 }

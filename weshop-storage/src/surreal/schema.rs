@@ -5,9 +5,10 @@ use weshop_core::store::StoreError;
 use super::{SurrealStore, backend, message, query::Sql, rows::VersionRow};
 
 /// The schema, as numbered migrations: each runs once, in order, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 DEFINE TABLE IF NOT EXISTS account SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS email ON account TYPE string;
 DEFINE FIELD IF NOT EXISTS customer ON account TYPE bool;
@@ -68,7 +69,13 @@ DEFINE SEQUENCE IF NOT EXISTS outbox_seq START 1;
 DEFINE TABLE IF NOT EXISTS link SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS state ON link TYPE string;
 "#,
-)];
+    ),
+    // Ending every other session of a user (on a password change) without a scan.
+    (
+        2,
+        "DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user;",
+    ),
+];
 
 impl SurrealStore {
     /// The schema version this code writes.

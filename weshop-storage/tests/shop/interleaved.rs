@@ -65,6 +65,10 @@ impl<S: Store + ?Sized> AccountStore for Interleaved<S> {
         yield_now().await;
         self.0.delete_session(token).await
     }
+    async fn delete_sessions_of(&self, user: UserId, keep: &TokenHash) -> Result<u64, StoreError> {
+        yield_now().await;
+        self.0.delete_sessions_of(user, keep).await
+    }
 }
 
 #[async_trait]
