@@ -328,6 +328,10 @@ async fn a_customer_shops_in_the_browser_and_watches_the_order_arrive() {
         seen.len() >= 2,
         "the page never changed its status by itself: {seen:?}"
     );
+    // The history list is swapped in live too.
+    browser
+        .watch("#order-history", GUARD, |h| h.contains("Delivered"))
+        .await;
     assert_eq!(browser.url().await, order_path, "the page was never left");
     browser.snap("order").await;
 

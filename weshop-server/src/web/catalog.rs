@@ -257,7 +257,8 @@ pub struct ProductPage {
     description: String,
     price: String,
     category: String,
-    seller: i64,
+    /// The seller's name.
+    seller: String,
     images: Vec<String>,
     logged_in: bool,
     /// The stock badge's class (`in`, `few`, `out`) and words.
@@ -276,6 +277,11 @@ pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) 
     let viewer = viewer(&state, req).await;
     let product = state.shop.product(id).await.map_err(shop_error)?;
     let units = state.shop.availability(id).await.map_err(shop_error)?;
+    // Only the seller's name is shown; a seller whose account is gone shows as "a seller".
+    let seller = match state.shop.profile(product.seller).await {
+        Ok(user) => user.name.as_str().to_string(),
+        Err(_) => "a seller".to_string(),
+    };
     let (stock_class, stock) = stock_badge(units);
     Ok(ProductPage {
         layout: Layout::new(&state, req, viewer.as_ref()),
@@ -284,7 +290,7 @@ pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) 
         description: product.description.as_str().to_string(),
         price: price(product.price),
         category: product.category.to_string(),
-        seller: product.seller.get(),
+        seller,
         images: product
             .images
             .iter()

@@ -230,8 +230,9 @@ fn order_page(
 /// The SSE event name the order page swaps into its status element.
 pub const STATUS_EVENT: &str = "status";
 
-/// `GET /orders/{id}/live`: Server-Sent Events named `status`, each the order's status in
-/// words (an HTML text fragment, escaped); the first is the current one, the stream ends
+/// `GET /orders/{id}/live`: Server-Sent Events, two for each change of the order: `status`,
+/// its status in words, and `timeline`, its history as `<li>` items (HTML, escaped); the
+/// first pair is the order as it is now, the stream ends
 /// after a terminal status, and an order already ended answers 204 (so the browser does not
 /// reconnect). Subscribes before reading the order, so no change is missed.
 #[handler]
@@ -250,18 +251,17 @@ pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageR
     }
     let shop = state.shop.clone();
     let user = viewer.user.id;
-    let first = (order.version(), order.status());
     let stream = futures::stream::unfold(
-        (updates, Some(first), 0usize, false),
+        (updates, Some(order), 0usize, false),
         move |(mut updates, first, mut version, done)| {
             let shop = shop.clone();
             async move {
                 if done {
                     return None;
                 }
-                if let Some((v, status)) = first {
-                    let event = fragment(status);
-                    return Some((event, (updates, None, v, status.is_terminal())));
+                if let Some(order) = first {
+                    let ended = order.status().is_terminal();
+                    return Some((events(&order), (updates, None, order.version(), ended)));
                 }
                 loop {
                     let order = match updates.recv().await {
@@ -272,20 +272,38 @@ pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageR
                     };
                     if order.version() > version {
                         version = order.version();
-                        let status = order.status();
-                        return Some((
-                            fragment(status),
-                            (updates, None, version, status.is_terminal()),
-                        ));
+                        let ended = order.status().is_terminal();
+                        return Some((events(&order), (updates, None, version, ended)));
                     }
                 }
             }
         },
     )
+    .flat_map(futures::stream::iter)
     .boxed();
     Ok(SSE::new(stream)
         .keep_alive(Duration::from_secs(15))
         .into_response())
+}
+
+/// The SSE event name the order page swaps into its history list.
+pub const TIMELINE_EVENT: &str = "timeline";
+
+/// What one change of the order sends: its status, then its whole history as list items.
+fn events(order: &Order) -> Vec<Event> {
+    let escape = |text: String| {
+        askama::filters::escape(text, askama::filters::Html)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    };
+    let timeline: String = history(order)
+        .into_iter()
+        .map(|(at, what)| format!("<li><time>{}</time> — {}</li>", escape(at), escape(what)))
+        .collect();
+    vec![
+        fragment(order.status()),
+        Event::message(timeline).event_type(TIMELINE_EVENT),
+    ]
 }
 
 fn fragment(status: OrderStatus) -> Event {

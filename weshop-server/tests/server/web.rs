@@ -292,6 +292,10 @@ async fn home_search_and_product_pages() {
     assert!(product.body.contains("Blue mug"));
     assert!(product.body.contains("5.00 USD"));
     assert!(product.body.contains("A fine Blue mug"));
+    assert!(
+        product.body.contains("Sold by Sam Seller"),
+        "the seller's name"
+    );
     assert!(product.body.contains("to buy"), "anonymous: log in to buy");
     assert!(
         product.body.contains(r#"id="stock">In stock</p>"#),
@@ -700,6 +704,11 @@ async fn cart_checkout_and_orders() {
     let (name, first) = next().await.unwrap();
     assert_eq!(name, "status");
     assert!(first == "Waiting for stock" || first == "Placed", "{first}");
+    // Each change also sends the whole history, for the page's timeline.
+    let (name, timeline) = next().await.unwrap();
+    assert_eq!(name, "timeline");
+    assert!(timeline.starts_with("<li><time>"), "{timeline}");
+    assert!(timeline.contains("Order placed"), "{timeline}");
     // Cancelled from its page, while packing has not started.
     assert!(
         order
@@ -719,6 +728,9 @@ async fn cart_checkout_and_orders() {
     );
     assert_eq!(cancelled.location(), order_path);
     assert_eq!(next().await, Some(("status".into(), "Cancelled".into())));
+    let (name, timeline) = next().await.unwrap();
+    assert_eq!(name, "timeline");
+    assert!(timeline.contains("— Cancelled</li>"), "{timeline}");
     let again = browser
         .post(&format!("{order_path}/cancel"), &[("csrf", &order.csrf())])
         .await;
