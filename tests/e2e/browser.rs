@@ -272,6 +272,10 @@ async fn a_customer_shops_in_the_browser_and_watches_the_order_arrive() {
         .await;
     browser.go("/").await;
     browser.snap("home").await;
+    // Readable at a phone's width too.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.snap("home-phone").await;
+    browser.client.set_window_size(1280, 900).await.unwrap();
 
     let count = browser.search("mug").await;
     assert!(count.contains("found"), "{count}");
