@@ -52,6 +52,8 @@ pub struct Layout {
     pub csrf: String,
     /// The search box's words.
     pub q: String,
+    /// The visitor sells (the header links to their shop).
+    pub seller: bool,
 }
 
 impl Layout {
@@ -61,6 +63,7 @@ impl Layout {
             user: viewer.map(|v| v.user.name.as_str().to_string()),
             csrf: state.csrf.token(req, state.secure_cookies),
             q: String::new(),
+            seller: viewer.is_some_and(|v| v.user.roles.seller),
         }
     }
 }

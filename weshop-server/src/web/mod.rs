@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod csrf;
 pub mod layout;
 pub mod orders;
+pub mod seller;
 
 use std::sync::Arc;
 
@@ -131,6 +132,9 @@ pub fn routes(state: WebState) -> impl Endpoint<Output = Response> + 'static {
         .at("/orders", get(orders::list_orders))
         .at("/orders/:id", get(orders::show_order))
         .at("/orders/:id/cancel", post(orders::cancel_order))
+        .at("/seller", get(seller::dashboard))
+        .at("/seller/products/:id/restock", post(seller::restock))
+        .at("/seller/promotions", post(seller::promote))
         .at("/orders/:id/live", get(orders::live))
         .nest("/static", assets::routes())
         .data(state)

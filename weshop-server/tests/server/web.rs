@@ -793,6 +793,86 @@ async fn cart_checkout_and_orders() {
 }
 
 #[tokio::test]
+async fn the_seller_dashboard_restocks_and_promotes() {
+    let app = app().await;
+    let seller = app.seller().await;
+    app.product(seller, "Blue mug", "kitchen", "5.00").await;
+    let mut shopkeeper = app.browser();
+    let csrf = shopkeeper.get("/login").await.csrf();
+    shopkeeper
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "seller@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let page = shopkeeper.get("/seller").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Blue mug"));
+    assert!(
+        page.body.contains("#1: 0 / 10 / 0"),
+        "incoming units: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"href="/seller""#),
+        "the header links to it"
+    );
+    let restock = page
+        .body
+        .split("action=\"")
+        .find(|s| s.starts_with("/seller/products/"))
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .expect("a restock form");
+    let csrf = page.csrf();
+    let bought = shopkeeper
+        .post(
+            &restock,
+            &[("csrf", &csrf), ("warehouse", "1"), ("quantity", "5")],
+        )
+        .await;
+    assert_eq!(bought.status, StatusCode::SEE_OTHER, "{}", bought.body);
+    assert!(
+        shopkeeper
+            .get("/seller")
+            .await
+            .body
+            .contains("#1: 0 / 15 / 0")
+    );
+    let bad = shopkeeper
+        .post(
+            &restock,
+            &[("csrf", &csrf), ("warehouse", "1"), ("quantity", "none")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("The quantity is a whole number from 1."),
+        "{}",
+        bad.body
+    );
+
+    let mut customer = app.browser();
+    customer.register("gil@example.com", "Gil").await;
+    let sent = shopkeeper
+        .post(
+            "/seller/promotions",
+            &[("csrf", &csrf), ("text", "Mugs half price")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK);
+    assert!(
+        sent.body.contains("Promotion sent to 1 customers."),
+        "{}",
+        sent.body
+    );
+    assert_eq!(customer.get("/seller").await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn a_password_change_from_the_account_page() {
     let app = app().await;
     let mut browser = app.browser();
