@@ -151,12 +151,18 @@ impl App {
     }
 
     async fn login(&self, email: &str) -> String {
-        let body = json!({"email": email, "password": PASSWORD});
         let reply = self
-            .send(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .login_with(email, PASSWORD)
             .await
             .expect(StatusCode::OK);
         reply["token"].as_str().unwrap().to_string()
+    }
+
+    /// `POST /auth/login` with this password, whatever the answer.
+    async fn login_with(&self, email: &str, password: &str) -> Reply {
+        let body = json!({"email": email, "password": password});
+        self.send(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .await
     }
 
     /// A registered, logged-in user's token.
@@ -269,22 +275,12 @@ async fn a_password_change_needs_the_current_one_and_ends_other_sessions() {
         .await
         .expect(StatusCode::OK);
     // The new password logs in; the old one no longer does.
-    app.send(
-        Method::POST,
-        "/api/v1/auth/login",
-        None,
-        Some(json!({"email": "pat@example.com", "password": new})),
-    )
-    .await
-    .expect(StatusCode::OK);
-    app.send(
-        Method::POST,
-        "/api/v1/auth/login",
-        None,
-        Some(json!({"email": "pat@example.com", "password": PASSWORD})),
-    )
-    .await
-    .problem(StatusCode::UNAUTHORIZED);
+    app.login_with("pat@example.com", new)
+        .await
+        .expect(StatusCode::OK);
+    app.login_with("pat@example.com", PASSWORD)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

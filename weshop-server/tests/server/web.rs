@@ -134,6 +134,18 @@ impl Browser {
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     }
+
+    /// Logs in to an existing account.
+    async fn login(&mut self, email: &str) {
+        let csrf = self.get("/login").await.csrf();
+        let page = self
+            .post(
+                "/login",
+                &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
 }
 
 struct App {
@@ -798,17 +810,7 @@ async fn the_seller_dashboard_restocks_and_promotes() {
     let seller = app.seller().await;
     app.product(seller, "Blue mug", "kitchen", "5.00").await;
     let mut shopkeeper = app.browser();
-    let csrf = shopkeeper.get("/login").await.csrf();
-    shopkeeper
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "seller@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    shopkeeper.login("seller@example.com").await;
     let page = shopkeeper.get("/seller").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("Blue mug"));
@@ -879,18 +881,7 @@ async fn a_password_change_from_the_account_page() {
     browser.register("fay@example.com", "Fay").await;
     // The same account logged in elsewhere.
     let mut laptop = app.browser();
-    let csrf = laptop.get("/login").await.csrf();
-    let login = laptop
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "fay@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    laptop.login("fay@example.com").await;
 
     let page = browser.get("/account").await;
     assert!(page.body.contains(r#"action="/account/password""#));
