@@ -79,6 +79,7 @@ pub async fn sell_buy_and_follow(shop: &dyn Shop, warehouse: WarehouseId) -> Res
                 payment_method: card,
                 ups_account: None,
                 idempotency_key: IdempotencyKey::parse("embedded-example-1")?,
+                expected_total: None,
             },
         )
         .await?;

@@ -158,6 +158,9 @@ pub struct Checkout {
     pub ups_account: Option<UpsAccount>,
     /// Makes the call safe to retry: the same key returns the same order, charged once.
     pub idempotency_key: IdempotencyKey,
+    /// The total the customer was shown, shipping included. If the order would cost anything
+    /// else (a price changed since), nothing is placed or charged: `Conflict` with the new total.
+    pub expected_total: Option<Money>,
 }
 
 /// Profile changes; `None` leaves a field as it is. (A password is changed with

@@ -141,6 +141,7 @@ async fn main() {
                     payment_method: token.clone(),
                     ups_account: None,
                     idempotency_key: IdempotencyKey::parse(&format!("bench-{c}-{n}")).unwrap(),
+                    expected_total: None,
                 };
                 let t = Instant::now();
                 shop.checkout(customer, checkout).await.expect("checkout");

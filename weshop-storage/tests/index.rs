@@ -250,6 +250,7 @@ async fn apply(twin: &Twin, op: &Op, step: usize) -> bool {
                         payment_method: twin.card.clone(),
                         ups_account: None,
                         idempotency_key: IdempotencyKey::parse(&format!("k{step}")).unwrap(),
+                        expected_total: None,
                     },
                 )
                 .await

@@ -111,6 +111,14 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             },
             now,
         )?;
+        if let Some(expected) = checkout.expected_total
+            && expected != order.total()
+        {
+            return Err(ShopError::Conflict(format!(
+                "the order now costs {}, not {expected}: prices changed since you saw them",
+                order.total()
+            )));
+        }
         if order.total().minor() > self.config.max_order_total_minor {
             return Err(ShopError::BadRequest(format!(
                 "an order may cost at most {}; this one costs {}",

@@ -17,7 +17,7 @@ use super::{
     ApiState, ApiTags,
     auth::Auth,
     problem::ApiResult,
-    types::{LocationDto, amount, refuse},
+    types::{LocationDto, amount, parse_amount, refuse},
 };
 
 /// One line of an order, at the price paid.
@@ -191,6 +191,10 @@ pub struct CheckoutRequest {
     pub payment_method: String,
     /// The buyer's UPS account, to follow the package at UPS.
     pub ups_account: Option<String>,
+    /// The total the customer was shown, shipping included (a decimal amount, as `total` is
+    /// given in orders). If the order would now cost anything else, nothing is placed or
+    /// charged: 409 with the new total.
+    pub expected_total: Option<String>,
 }
 
 /// Checkout's answer.
@@ -216,7 +220,8 @@ impl OrdersApi {
     ///
     /// The `Idempotency-Key` header (1 to 255 visible ASCII characters) makes it safe to
     /// retry: the same key returns the same order, charged once. 409 `out-of-stock` names the
-    /// product and the units available; 402 when the payment is refused.
+    /// product and the units available; 409 also when `expected_total` is given and the order
+    /// would cost something else; 402 when the payment is refused.
     #[oai(path = "/", method = "post")]
     async fn checkout(
         &self,
@@ -242,6 +247,11 @@ impl OrdersApi {
                 .map(UpsAccount::parse)
                 .transpose()?,
             idempotency_key: IdempotencyKey::parse(&idempotency_key)?,
+            expected_total: body
+                .expected_total
+                .as_deref()
+                .map(|total| parse_amount(total, self.0.shop.currency()))
+                .transpose()?,
         };
         let order = self.0.shop.checkout(auth.user_id(), checkout).await?;
         let location = format!("/api/v1/orders/{}", order.id());

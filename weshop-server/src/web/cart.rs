@@ -367,6 +367,7 @@ fn parse_checkout(
             payment_method: form.payment.clone(),
             ups_account,
             idempotency_key,
+            expected_total: None,
         },
         new_card,
     ))

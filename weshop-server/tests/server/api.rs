@@ -204,14 +204,27 @@ impl App {
     }
 
     async fn checkout(&self, customer: &str, card: &str, key: Option<&str>) -> Reply {
+        self.checkout_expecting(customer, card, key, None).await
+    }
+
+    /// Checkout, saying the total the customer was shown.
+    async fn checkout_expecting(
+        &self,
+        customer: &str,
+        card: &str,
+        key: Option<&str>,
+        expected_total: Option<&str>,
+    ) -> Reply {
+        let mut body = json!({"destination": {"x": 20, "y": 30}, "delivery": "standard",
+            "payment_method": card});
+        if let Some(total) = expected_total {
+            body["expected_total"] = json!(total);
+        }
         let mut request = self
             .client
             .post("/api/v1/orders")
             .header(header::AUTHORIZATION, format!("Bearer {customer}"))
-            .body_json(
-                &json!({"destination": {"x": 20, "y": 30}, "delivery": "standard",
-                "payment_method": card}),
-            );
+            .body_json(&body);
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
@@ -823,6 +836,36 @@ async fn cart_lines_are_priced() {
     )
     .await
     .problem(StatusCode::NOT_FOUND);
+}
+
+/// A total other than the one the customer saw places nothing and charges nothing: 409 with
+/// the new total, which then goes through.
+#[tokio::test]
+async fn checkout_refuses_a_total_the_customer_did_not_see() {
+    let app = app().await;
+    let (_, customer, _, card) = app.ready_to_buy(10, 2).await;
+    let refused = app
+        .checkout_expecting(&customer, &card, Some("seen-1"), Some("10.00"))
+        .await
+        .problem(StatusCode::CONFLICT);
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(detail.contains("not 10.00"), "{detail}");
+    assert_eq!(app.gateway.authorizations(), 0, "nothing charged");
+    let orders = app
+        .get("/api/v1/orders", &customer)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(orders.as_array().unwrap().len(), 0, "nothing placed");
+    let total = detail
+        .split("costs ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the new total in the detail");
+    let placed = app
+        .checkout_expecting(&customer, &card, Some("seen-2"), Some(total))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(placed["total"], total);
 }
 
 #[tokio::test]

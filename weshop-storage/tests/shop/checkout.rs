@@ -23,6 +23,7 @@ fn checkout(token: &str, key: &str) -> Checkout {
         payment_method: token.to_string(),
         ups_account: None,
         idempotency_key: IdempotencyKey::parse(key).unwrap(),
+        expected_total: None,
     }
 }
 

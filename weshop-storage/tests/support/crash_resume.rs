@@ -270,6 +270,7 @@ where
                     payment_method: card.token.clone(),
                     ups_account: None,
                     idempotency_key: IdempotencyKey::parse(&format!("order-{n}")).unwrap(),
+                    expected_total: None,
                 },
             )
             .await
