@@ -22,7 +22,7 @@ use crate::support::{PATIENCE, System};
 const GUARD: Duration = Duration::from_secs(60);
 
 /// A world pace at which an order takes seconds, so its page sees it move.
-const WATCHABLE: u32 = 300;
+const WATCHABLE: u32 = 100;
 
 /// A headless Chromium session, with its chromedriver and a fresh profile; both go when the
 /// session is closed or dropped.
