@@ -138,8 +138,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         current: &str,
         new: Password,
     ) -> Result<User, ShopError> {
-        let user_id = self.authenticate_impl(session).await?.id;
-        let mut user = self.user(user_id).await?;
+        let mut user = self.authenticate_impl(session).await?;
         let hash = user.password.clone();
         let current = current.to_string();
         let ok = tokio::task::spawn_blocking(move || hash.verify(&current))

@@ -291,24 +291,19 @@ pub const TIMELINE_EVENT: &str = "timeline";
 
 /// What one change of the order sends: its status, then its whole history as list items.
 fn events(order: &Order) -> Vec<Event> {
-    let escape = |text: String| {
-        askama::filters::escape(text, askama::filters::Html)
-            .map(|t| t.to_string())
-            .unwrap_or_default()
-    };
     let timeline: String = history(order)
         .into_iter()
-        .map(|(at, what)| format!("<li><time>{}</time> — {}</li>", escape(at), escape(what)))
+        .map(|(at, what)| format!("<li><time>{}</time> — {}</li>", escaped(at), escaped(what)))
         .collect();
     vec![
-        fragment(order.status()),
+        Event::message(escaped(status_words(order.status()))).event_type(STATUS_EVENT),
         Event::message(timeline).event_type(TIMELINE_EVENT),
     ]
 }
 
-fn fragment(status: OrderStatus) -> Event {
-    let text = askama::filters::escape(status_words(status), askama::filters::Html)
+/// Text made safe to swap into the page as HTML.
+fn escaped(text: String) -> String {
+    askama::filters::escape(text, askama::filters::Html)
         .map(|t| t.to_string())
-        .unwrap_or_default();
-    Event::message(text).event_type(STATUS_EVENT)
+        .unwrap_or_default()
 }
