@@ -1,6 +1,6 @@
 //! The HTTP API end to end through `routes()`, over the real shop on a `MemoryStore`.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use poem::{
@@ -24,10 +24,7 @@ use weshop_server::{
 };
 use weshop_storage::memory::MemoryStore;
 
-const CARD: &str = "4242 4242 4242 4242";
-const PASSWORD: &str = "correct horse battery";
-/// Guards against a hang only; never reached when things work, even on a loaded machine.
-const GUARD: Duration = Duration::from_secs(30);
+use crate::{CARD, GUARD, PASSWORD};
 
 struct App {
     client: TestClient<BoxEndpoint<'static>>,

@@ -24,7 +24,7 @@ use weshop_server::{
 };
 use weshop_storage::memory::MemoryStore;
 
-const GUARD: Duration = Duration::from_secs(30);
+use crate::GUARD;
 
 pub(crate) async fn state() -> ApiState {
     let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))

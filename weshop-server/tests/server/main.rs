@@ -2,6 +2,15 @@
 
 #![allow(missing_docs)] // a test crate
 
+use std::time::Duration;
+
+/// The password every test account registers with.
+const PASSWORD: &str = "correct horse battery";
+/// A card the simulated gateway accepts.
+const CARD: &str = "4242 4242 4242 4242";
+/// Guards against a hang only; never reached when things work, even on a loaded machine.
+const GUARD: Duration = Duration::from_secs(30);
+
 mod api;
 mod limits;
 mod peer;

@@ -5,9 +5,7 @@ use poem::{http::StatusCode, test::TestClient};
 use serde_json::{Value, json};
 use weshop_server::api::routes;
 
-use crate::limits::state;
-
-const PASSWORD: &str = "correct horse battery";
+use crate::{PASSWORD, limits::state};
 
 async fn post(
     client: &TestClient<poem::endpoint::BoxEndpoint<'static>>,

@@ -1,7 +1,7 @@
 //! The web shop's pages through `routes()`, as a browser without JavaScript sees them: HTML,
 //! cookies, forms with CSRF tokens, redirects.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc};
 
 use futures::StreamExt;
 
@@ -26,10 +26,7 @@ use weshop_server::{
 };
 use weshop_storage::memory::MemoryStore;
 
-const PASSWORD: &str = "correct horse battery";
-const CARD: &str = "4242 4242 4242 4242";
-/// Guards against a hang only.
-const GUARD: Duration = Duration::from_secs(30);
+use crate::{CARD, GUARD, PASSWORD};
 
 struct Page {
     status: StatusCode,
