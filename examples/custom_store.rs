@@ -19,8 +19,9 @@ use std::sync::{
 use async_trait::async_trait;
 use weshop::core::{
     domain::{
-        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Product, ProductId,
-        Stock, StockDelta, TokenHash, User, UserId, WarehouseId, WarehouseSite,
+        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Picture, PictureId,
+        PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId, WarehouseId,
+        WarehouseSite,
     },
     store::{
         AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
@@ -129,6 +130,17 @@ impl CatalogStore for AuditedStore {
     async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
         self.audit(format_args!("change stock ({} rows)", deltas.len()));
         self.inner.change_stock(deltas).await
+    }
+    async fn put_picture(&self, picture: &Picture) -> Result<(), StoreError> {
+        self.audit(format_args!("put picture {}", picture.id));
+        self.inner.put_picture(picture).await
+    }
+    async fn picture(
+        &self,
+        id: &PictureId,
+        size: PictureSize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.picture(id, size).await
     }
 }
 

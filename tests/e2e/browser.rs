@@ -360,6 +360,106 @@ async fn a_customer_shops_in_the_browser_and_watches_the_order_arrive() {
     system.shutdown().await;
 }
 
+/// Flow 2: a seller lists a product with a PNG picture, restocks it and sees the units arrive
+/// (incoming, then on hand); a customer then finds it by search, picture and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_lists_a_product_with_a_picture_and_a_customer_finds_it() {
+    let data = tempfile::tempdir().unwrap();
+    let system = System::start_at(&data.path().join("db"), 0, 5, WATCHABLE).await;
+    let browser = Browser::open(&system.base).await;
+    browser.register("sara@example.com", "Sara Seller", true).await;
+    browser.go("/seller").await;
+    browser.click("a[href='/seller/products/new']").await;
+
+    // A real PNG file, chosen in the file input as a person would.
+    let picture = data.path().join("lamp.png");
+    let image = image::RgbImage::from_fn(900, 600, |x, y| {
+        image::Rgb([(x / 4) as u8, (y / 3) as u8, 160])
+    });
+    image.save(&picture).unwrap();
+    browser.fill("input[name=name]", "Brass reading lamp").await;
+    browser
+        .fill("textarea[name=description]", "A lamp for long evenings.")
+        .await;
+    browser.fill("input[name=category]", "lighting").await;
+    browser.fill("input[name=price]", "64.00").await;
+    browser.fill("input[name=weight]", "1800").await;
+    browser
+        .find("input[name=picture]")
+        .await
+        .send_keys(picture.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.snap("seller-product").await;
+    browser.click("#product-form button[type=submit]").await;
+    browser.find("#seller-products").await;
+    assert_eq!(browser.url().await, "/seller");
+
+    // Restock the new product's row: the units show as incoming, then on hand.
+    let row = "//tr[td/a[contains(., 'Brass reading lamp')]]";
+    let restock = |field: &'static str| format!("{row}//input[@name='{field}']");
+    for (field, value) in [("warehouse", "1"), ("quantity", "7")] {
+        let input = browser
+            .client
+            .find(Locator::XPath(&restock(field)))
+            .await
+            .expect("the product's restock form");
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    browser
+        .client
+        .find(Locator::XPath(&format!("{row}//button[@type='submit']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let stock = || async {
+        let cell = browser
+            .client
+            .find(Locator::XPath(&format!("{row}/td[3]")))
+            .await
+            .expect("the product's stock cell");
+        cell.text().await.unwrap_or_default()
+    };
+    let ordered = stock().await;
+    assert!(ordered.contains("#1: 0 / 7 / 0"), "incoming: {ordered}");
+    // The dashboard is a plain page: a seller reloads it to see the units arrive.
+    let started = Instant::now();
+    loop {
+        browser.go("/seller").await;
+        let now = stock().await;
+        if now.contains("#1: 7 / 0 / 0") {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "the units never arrived: {now}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    browser.snap("seller").await;
+
+    // A customer finds it, with its (re-encoded) picture loaded.
+    browser.click("form[action='/logout'] button").await;
+    browser.register("tom@example.com", "Tom Customer", false).await;
+    let count = browser.search("brass lamp").await;
+    assert!(count.contains("found"), "{count}");
+    let loaded = browser
+        .client
+        .execute(
+            "const card = [...document.querySelectorAll('li.card')]                .find(c => c.textContent.includes('Brass reading lamp'));              const img = card && card.querySelector('img');              if (!img) { return 'no picture'; }              return img.decode().then(() => img.naturalWidth + ' ' + img.getAttribute('src'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let loaded = loaded.as_str().unwrap_or_default().to_string();
+    assert!(
+        loaded.starts_with("320 /images/products/") && loaded.ends_with("/thumb.jpg"),
+        "the result's picture: {loaded}"
+    );
+    browser.close().await;
+    system.shutdown().await;
+}
+
 /// Flow 5: a form posted from another site, without the CSRF token, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_site_form_post_is_refused() {

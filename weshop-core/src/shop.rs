@@ -9,9 +9,9 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Address, CardNumber, Cart, Category, Currency, DeliveryOption, Description, DomainError, Email,
-    ImageRef, Location, Money, Order, OrderEvent, OrderId, Password, PersonName, Product,
-    ProductId, ProductName, Quantity, Roles, SessionToken, Stock, Timestamp, UpsAccount, User,
-    UserId, WarehouseId, Weight,
+    ImageRef, Location, Money, Order, OrderEvent, OrderId, Password, PersonName, Picture,
+    PictureId, PictureSize, Product, ProductId, ProductName, Quantity, Roles, SessionToken, Stock,
+    Timestamp, UpsAccount, User, UserId, WarehouseId, Weight,
 };
 use crate::payments::{IdempotencyKey, PaymentError};
 use crate::store::{Page, ProductQuery, StoreError};
@@ -266,6 +266,13 @@ pub trait Shop: Send + Sync {
     async fn seller_products(&self, seller: UserId) -> Result<Vec<SellerProduct>, ShopError>;
     /// Sends a promotion to every customer.
     async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError>;
+
+    /// Stores a product picture for a seller (the caller has decoded the upload and
+    /// re-encoded it into [`PictureSize`]s); returns the path of its large size, to put in a
+    /// product's images.
+    async fn add_picture(&self, seller: UserId, picture: Picture) -> Result<ImageRef, ShopError>;
+    /// One size of a stored picture (anyone may see it).
+    async fn picture(&self, id: &PictureId, size: PictureSize) -> Result<Vec<u8>, ShopError>;
 
     /// One product.
     async fn product(&self, id: ProductId) -> Result<Product, ShopError>;

@@ -12,8 +12,9 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Cart, Category, Description, Email, ImageRef, LoginSession, Money, Order, OrderId, OrderStatus,
-    PasswordHash, PersonName, Product, ProductId, ProductName, Roles, Stock, StockDelta, Timestamp,
-    TokenHash, User, UserId, WarehouseId, WarehouseSite, Weight,
+    PasswordHash, PersonName, Picture, PictureId, PictureSize, Product, ProductId, ProductName,
+    Roles, Stock, StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
+    Weight,
 };
 use crate::fulfilment::Effect;
 
@@ -281,6 +282,15 @@ pub trait CatalogStore: Send + Sync {
     async fn stock(&self, product: ProductId) -> Result<Vec<(WarehouseId, Stock)>, StoreError>;
     /// Applies stock changes (a seller's purchase, say) all or none.
     async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError>;
+    /// Stores a picture; storing one whose id is already stored changes nothing (ids are
+    /// derived from content).
+    async fn put_picture(&self, picture: &Picture) -> Result<(), StoreError>;
+    /// One size of a stored picture.
+    async fn picture(
+        &self,
+        id: &PictureId,
+        size: PictureSize,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// Carts.

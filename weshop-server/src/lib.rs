@@ -19,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod http_guard;
 pub mod metrics;
+pub mod pictures;
 pub mod protocols;
 pub mod sim;
 pub mod web;

@@ -14,8 +14,9 @@ use std::{
 use async_trait::async_trait;
 use weshop_core::{
     domain::{
-        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Product, ProductId,
-        Stock, StockDelta, TokenHash, User, UserId, WarehouseId, WarehouseSite,
+        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Picture, PictureId,
+        PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId, WarehouseId,
+        WarehouseSite,
     },
     fulfilment::Effect,
     store::{
@@ -51,6 +52,7 @@ struct State {
     keys: HashMap<(UserId, String), OrderId>,
     outbox: BTreeMap<u64, Effect>,
     links: HashMap<String, Vec<u8>>,
+    pictures: HashMap<PictureId, Picture>,
     last_user: i64,
     last_product: i64,
     last_order: i64,
@@ -330,6 +332,26 @@ impl CatalogStore for MemoryStore {
         let staged = state.staged_stock(deltas)?;
         state.stock.extend(staged);
         Ok(())
+    }
+
+    async fn put_picture(&self, picture: &Picture) -> Result<(), StoreError> {
+        self.lock()?
+            .pictures
+            .entry(picture.id.clone())
+            .or_insert_with(|| picture.clone());
+        Ok(())
+    }
+
+    async fn picture(
+        &self,
+        id: &PictureId,
+        size: PictureSize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .lock()?
+            .pictures
+            .get(id)
+            .map(|p| p.bytes(size).to_vec()))
     }
 }
 

@@ -41,6 +41,9 @@ pub enum DomainError {
         "invalid image reference {0:?}: one of the shop's own image paths, like /images/products/1.png"
     )]
     ImageRef(String),
+    /// Not a stored picture's name.
+    #[error("invalid picture id {0:?}: 32 lower-case hex digits")]
+    PictureId(String),
     /// A description over the limit.
     #[error("description longer than 10000 characters")]
     Description,

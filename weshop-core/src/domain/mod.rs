@@ -11,6 +11,7 @@ mod ids;
 mod location;
 mod money;
 mod order;
+mod picture;
 mod quantity;
 mod shipping;
 mod stock;
@@ -33,6 +34,7 @@ pub use order::{
     DeliveryOption, IllegalTransition, NewOrder, Order, OrderEvent, OrderEventKind, OrderLine,
     OrderParts, OrderStatus, UpsAccount,
 };
+pub use picture::{PICTURE_PATH, Picture, PictureId, PictureSize};
 pub use quantity::Quantity;
 pub use shipping::ShippingRates;
 pub use stock::{OutOfStock, Stock, StockDelta};

@@ -330,7 +330,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     }
 
     /// The user, if they are a seller (everything a seller does starts here).
-    async fn seller(&self, id: UserId) -> Result<User, ShopError> {
+    pub(super) async fn seller(&self, id: UserId) -> Result<User, ShopError> {
         let user = self.user(id).await?;
         if !user.roles.seller {
             return Err(ShopError::Forbidden("only sellers may do this".into()));

@@ -4,7 +4,7 @@
 //! The service is split by concern, one file each: `accounts.rs` (registration, sessions,
 //! profiles, saved addresses and cards), `catalog.rs` (sellers' products, restocking,
 //! promotions, browsing), `cart.rs`, `checkout.rs` (placing an order) and `orders.rs`
-//! (reading and cancelling them). This file holds what they share: the service's parts, its
+//! (reading and cancelling them), `pictures.rs` (product pictures). This file holds what they share: the service's parts, its
 //! configuration, the lookups several concerns need, and the one `impl Shop` (an
 //! `#[async_trait]` impl cannot be spread over files), in which each method `m` forwards to
 //! the inherent `m_impl` in its concern's file. That keeps the port's whole surface readable
@@ -15,6 +15,7 @@ mod cart;
 mod catalog;
 mod checkout;
 mod orders;
+mod pictures;
 
 use std::sync::Arc;
 
@@ -22,9 +23,9 @@ use async_trait::async_trait;
 
 use crate::catalog_index::IndexKeeper;
 use crate::domain::{
-    Address, CardNumber, Cart, Category, Currency, Email, Location, Money, Order, OrderEvent,
-    OrderId, Password, Product, ProductId, ProductName, Quantity, SessionToken, ShippingRates,
-    User, UserId, WarehouseId,
+    Address, CardNumber, Cart, Category, Currency, Email, ImageRef, Location, Money, Order,
+    OrderEvent, OrderId, Password, Picture, PictureId, PictureSize, Product, ProductId,
+    ProductName, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId,
 };
 use crate::driver::FulfilmentDriver;
 use crate::notify::Notifier;
@@ -268,6 +269,14 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError> {
         self.promote_impl(seller, text).await
+    }
+
+    async fn add_picture(&self, seller: UserId, picture: Picture) -> Result<ImageRef, ShopError> {
+        self.add_picture_impl(seller, picture).await
+    }
+
+    async fn picture(&self, id: &PictureId, size: PictureSize) -> Result<Vec<u8>, ShopError> {
+        self.picture_impl(id, size).await
     }
 
     async fn product(&self, id: ProductId) -> Result<Product, ShopError> {

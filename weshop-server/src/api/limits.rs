@@ -1,4 +1,5 @@
-//! Request body limits: nothing a client sends is read past [`MAX_BODY_BYTES`].
+//! Request body limits: nothing a client sends is read past [`MAX_BODY_BYTES`], or past
+//! [`MAX_UPLOAD_BYTES`] on the routes that take a product picture ([`is_upload`]).
 //!
 //! A body that announces a larger `Content-Length` is refused with 413 before a byte of it is
 //! read; a body without a length (chunked) is cut off at the limit, so its parse fails instead
@@ -15,20 +16,37 @@ use poem::{
 /// The largest request body the API reads (64 KiB).
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
-/// Refuses bodies that announce more than [`MAX_BODY_BYTES`] and caps the rest.
+pub use crate::pictures::MAX_UPLOAD_BYTES;
+
+/// The routes that take a picture upload: the seller's product forms (`POST /seller/products`,
+/// `POST /seller/products/{id}`) and the API's `POST /api/v1/seller/pictures`.
+pub fn is_upload(path: &str) -> bool {
+    path == "/seller/products"
+        || path == "/api/v1/seller/pictures"
+        || path
+            .strip_prefix("/seller/products/")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+}
+
+/// Refuses bodies that announce more than their route's limit and caps the rest.
 pub async fn limit_body<E: Endpoint>(
     endpoint: Arc<E>,
     mut request: Request,
 ) -> poem::Result<Response> {
+    let limit = if is_upload(request.uri().path()) {
+        MAX_UPLOAD_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     match announced {
-        Some(length) if length > MAX_BODY_BYTES => {
+        Some(length) if length > limit => {
             return Err(poem::Error::from_string(
-                format!("the request body has {length} bytes; at most {MAX_BODY_BYTES} are read"),
+                format!("the request body has {length} bytes; at most {limit} are read"),
                 StatusCode::PAYLOAD_TOO_LARGE,
             ));
         }
@@ -38,7 +56,7 @@ pub async fn limit_body<E: Endpoint>(
             let body = if body.is_empty() {
                 body
             } else {
-                capped(body, MAX_BODY_BYTES)
+                capped(body, limit)
             };
             request.set_body(body);
         }

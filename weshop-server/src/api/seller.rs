@@ -4,9 +4,27 @@
 
 use std::sync::Arc;
 
-use poem_openapi::{Object, OpenApi, payload::Json};
+use poem::http::StatusCode;
+use poem_openapi::{
+    Object, OpenApi,
+    payload::{Binary, Json},
+};
 
-use super::{ApiState, ApiTags, auth::Auth, problem::ApiResult, types::SellerProductDto};
+use super::{
+    ApiState, ApiTags,
+    auth::Auth,
+    problem::{ApiError, ApiResult, Problem},
+    types::SellerProductDto,
+};
+use crate::pictures::{self, PictureError};
+
+/// A stored picture.
+#[derive(Debug, Object)]
+pub struct PictureStored {
+    /// Its path, to put in a product's `images` (the large size; `thumb.jpg` beside it is
+    /// the thumbnail).
+    pub image: String,
+}
 
 /// A promotion to send to every customer.
 #[derive(Debug, Object)]
@@ -32,6 +50,35 @@ impl SellerApi {
     async fn products(&self, auth: Auth) -> ApiResult<Json<Vec<SellerProductDto>>> {
         let products = self.0.shop.seller_products(auth.user_id()).await?;
         Ok(Json(products.into_iter().map(Into::into).collect()))
+    }
+
+    /// Stores a product picture (sellers only). The body is the file itself: PNG, JPEG, GIF
+    /// or WebP, recognised by its content, at most 8 MiB and 8000 pixels a side. It is
+    /// re-encoded as JPEG in two sizes (1200 and 320 pixels on the longest side); the answer
+    /// is the path to put in a product's `images`. The same file twice gives the same path.
+    #[oai(path = "/seller/pictures", method = "post")]
+    async fn picture(&self, auth: Auth, body: Binary<Vec<u8>>) -> ApiResult<Json<PictureStored>> {
+        let upload = body.0;
+        let picture = tokio::task::spawn_blocking(move || pictures::reencode(&upload))
+            .await
+            .map_err(|_| {
+                ApiError(Problem::from_status(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the picture could not be processed",
+                ))
+            })?
+            .map_err(|e| {
+                let status = match e {
+                    PictureError::UnknownType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    PictureError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError(Problem::new(status, "invalid-picture", e.to_string()))
+            })?;
+        let image = self.0.shop.add_picture(auth.user_id(), picture).await?;
+        Ok(Json(PictureStored {
+            image: image.as_str().to_string(),
+        }))
     }
 
     /// Sends a promotion to every customer.

@@ -9,7 +9,7 @@ use poem::{
 };
 use serde::Deserialize;
 use weshop_core::{
-    domain::{Category, Money, Product, ProductId},
+    domain::{Category, Money, PictureSize, Product, ProductId},
     store::{ProductQuery, ProductSort},
 };
 
@@ -45,7 +45,7 @@ impl From<&Product> for Card {
             name: product.name.to_string(),
             price: price(product.price),
             category: product.category.to_string(),
-            image: product.images.first().map(|i| i.as_str().to_string()),
+            image: product.images.first().map(PictureSize::thumbnail_of),
         }
     }
 }

@@ -11,8 +11,10 @@ pub mod assets;
 pub mod cart;
 pub mod catalog;
 pub mod csrf;
+pub mod images;
 pub mod layout;
 pub mod orders;
+pub mod products;
 pub mod seller;
 
 use std::sync::Arc;
@@ -133,7 +135,13 @@ pub fn routes(state: WebState) -> impl Endpoint<Output = Response> + 'static {
         .at("/orders/:id", get(orders::show_order))
         .at("/orders/:id/cancel", post(orders::cancel_order))
         .at("/seller", get(seller::dashboard))
+        .at("/seller/products", post(products::create))
+        .at("/seller/products/new", get(products::new_form))
+        .at("/seller/products/:id", post(products::update))
+        .at("/seller/products/:id/edit", get(products::edit_form))
+        .at("/seller/products/:id/withdraw", post(products::withdraw))
         .at("/seller/products/:id/restock", post(seller::restock))
+        .at("/images/products/:id/:file", get(images::product_picture))
         .at("/seller/promotions", post(seller::promote))
         .at("/orders/:id/live", get(orders::live))
         .nest("/static", assets::routes())

@@ -10,7 +10,7 @@ use poem::{
 };
 use serde::Deserialize;
 use weshop_core::{
-    domain::{ProductId, Quantity, WarehouseId},
+    domain::{PictureSize, ProductId, Quantity, WarehouseId},
     shop::{SellerProduct, ShopError},
 };
 
@@ -28,6 +28,8 @@ pub struct ProductRow {
     pub id: i64,
     /// Its name.
     pub name: String,
+    /// Its main picture's thumbnail.
+    pub image: Option<String>,
     /// Its price.
     pub price: String,
     /// Per warehouse: id, on hand, incoming, reserved.
@@ -54,6 +56,7 @@ fn row(p: SellerProduct) -> ProductRow {
         href: format!("/products/{}", p.product.id),
         id: p.product.id.get(),
         name: p.product.name.to_string(),
+        image: p.product.images.first().map(PictureSize::thumbnail_of),
         price: price(p.product.price),
         stock: p
             .stock

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use weshop_core::{
     domain::{
-        Category, Currency, Description, ImageRef, Product, ProductId, ProductName, StockDelta,
-        WarehouseId, Weight,
+        Category, Currency, Description, ImageRef, Picture, PictureId, PictureSize, Product,
+        ProductId, ProductName, StockDelta, WarehouseId, Weight,
     },
     store::{NewProduct, ProductQuery, ProductSort, Store, StoreError},
 };
@@ -556,5 +556,27 @@ pub async fn catalog_listing<S: Store + ?Sized + 'static>(store: Arc<S>) {
         store.catalog().await.unwrap(),
         vec![(mug, 5), (pot, 0)],
         "by id, units over warehouses, withdrawn left out"
+    );
+}
+
+/// Pictures: both sizes round-trip byte for byte (every byte value, and a large one); storing
+/// the same id again keeps it; an unknown id is `None`.
+pub async fn pictures<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    let id = PictureId::parse("00112233445566778899aabbccddeeff").unwrap();
+    let picture = Picture {
+        id: id.clone(),
+        thumbnail: (0..=255u8).collect(),
+        large: (0..400_000u32).map(|i| (i * 7 % 251) as u8).collect(),
+    };
+    store.put_picture(&picture).await.expect("put");
+    store.put_picture(&picture).await.expect("put again");
+    for size in [PictureSize::Thumbnail, PictureSize::Large] {
+        let stored = store.picture(&id, size).await.unwrap();
+        assert_eq!(stored.as_deref(), Some(picture.bytes(size)), "{size:?}");
+    }
+    let other = PictureId::parse("ffeeddccbbaa99887766554433221100").unwrap();
+    assert_eq!(
+        store.picture(&other, PictureSize::Large).await.unwrap(),
+        None
     );
 }

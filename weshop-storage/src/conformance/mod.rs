@@ -35,7 +35,7 @@ mod orders;
 
 pub use accounts::{sessions, users};
 pub use carts::carts;
-pub use catalog::{catalog_listing, categories, products, search, stock, warehouses};
+pub use catalog::{catalog_listing, categories, pictures, products, search, stock, warehouses};
 pub use fulfilment::{commit_step, link_states, outbox_ids};
 pub use orders::{order_ids, order_queries, order_round_trip, place_order};
 
@@ -62,6 +62,7 @@ where
         warehouses,
         stock,
         catalog_listing,
+        pictures,
         carts,
         order_round_trip,
         place_order,

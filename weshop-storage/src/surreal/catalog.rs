@@ -1,10 +1,12 @@
 //! Products, search, categories, warehouses and stock.
 
 use async_trait::async_trait;
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::Value;
 use weshop_core::{
     domain::{
-        Category, Location, Product, ProductId, Stock, StockDelta, WarehouseId, WarehouseSite,
+        Category, Location, Picture, PictureId, PictureSize, Product, ProductId, Stock, StockDelta,
+        WarehouseId, WarehouseSite,
     },
     store::{CatalogStore, NewProduct, Page, ProductQuery, ProductSort, StoreError, search_terms},
 };
@@ -13,8 +15,8 @@ use super::{
     SurrealStore, backend, message,
     query::Sql,
     rows::{
-        CategoryRow, CountRow, ProductRow, StockRow, UnitsRow, WarehouseRow, int, product_of,
-        stock_of,
+        CategoryRow, CountRow, PictureRow, ProductRow, StockRow, UnitsRow, WarehouseRow, int,
+        product_of, stock_of,
     },
 };
 use crate::{
@@ -269,6 +271,45 @@ impl CatalogStore for SurrealStore {
         .await
         .map_err(Self::failure)?;
         Ok(())
+    }
+
+    async fn put_picture(&self, picture: &Picture) -> Result<(), StoreError> {
+        let mut sql = Sql::default();
+        let id = sql.var(picture.id.as_str().to_string());
+        let thumbnail = sql.var(BASE64.encode(&picture.thumbnail));
+        let large = sql.var(BASE64.encode(&picture.large));
+        // Ids come from content: a picture stored twice is the same picture.
+        sql.push(&format!(
+            "UPSERT type::record('picture', {id}) SET thumbnail = {thumbnail}, large = {large} \
+             RETURN NONE"
+        ));
+        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        Ok(())
+    }
+
+    async fn picture(
+        &self,
+        id: &PictureId,
+        size: PictureSize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(id.as_str().to_string());
+        let field = match size {
+            PictureSize::Thumbnail => "thumbnail",
+            PictureSize::Large => "large",
+        };
+        sql.push(&format!(
+            "SELECT {field} AS data FROM type::record('picture', {v})"
+        ));
+        let rows: Vec<PictureRow> = self.read(sql).await?;
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                BASE64
+                    .decode(r.data)
+                    .map_err(|e| StoreError::Corrupt(format!("picture {id}: {e}")))
+            })
+            .transpose()
     }
 }
 

@@ -83,6 +83,12 @@ pub(super) struct OutboxRow {
     pub(super) doc: String,
 }
 
+/// One size of a picture, base64.
+#[derive(SurrealValue)]
+pub(super) struct PictureRow {
+    pub(super) data: String,
+}
+
 #[derive(SurrealValue)]
 pub(super) struct LinkRow {
     pub(super) state: String,

@@ -75,6 +75,15 @@ DEFINE FIELD IF NOT EXISTS state ON link TYPE string;
         2,
         "DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user;",
     ),
+    // Product pictures, both sizes of each (base64 JPEG), keyed by their content-derived id.
+    (
+        3,
+        r#"
+DEFINE TABLE IF NOT EXISTS picture SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS thumbnail ON picture TYPE string;
+DEFINE FIELD IF NOT EXISTS large ON picture TYPE string;
+"#,
+    ),
 ];
 
 impl SurrealStore {

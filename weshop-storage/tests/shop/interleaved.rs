@@ -5,8 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use weshop_core::{
     domain::{
-        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Product, ProductId,
-        Stock, StockDelta, TokenHash, User, UserId, WarehouseId, WarehouseSite,
+        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Picture, PictureId,
+        PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId, WarehouseId,
+        WarehouseSite,
     },
     store::{
         AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
@@ -116,6 +117,18 @@ impl<S: Store + ?Sized> CatalogStore for Interleaved<S> {
     async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
         yield_now().await;
         self.0.change_stock(deltas).await
+    }
+    async fn put_picture(&self, picture: &Picture) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.put_picture(picture).await
+    }
+    async fn picture(
+        &self,
+        id: &PictureId,
+        size: PictureSize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        yield_now().await;
+        self.0.picture(id, size).await
     }
 }
 
