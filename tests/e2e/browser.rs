@@ -297,6 +297,16 @@ async fn a_customer_shops_in_the_browser_and_watches_the_order_arrive() {
     browser.click("input[name=address][value='']").await;
     browser.fill("input[name=x]", "12").await;
     browser.fill("input[name=y]", "34").await;
+    // What each delivery option costs there, and when it arrives, before paying.
+    browser.click("button[name=action][value=quote]").await;
+    let standard = browser.find("#option-standard").await.text().await.unwrap();
+    assert!(
+        standard.contains("shipping")
+            && standard.contains("arrives in")
+            && standard.contains("total"),
+        "{standard}"
+    );
+    browser.find("#option-express").await;
     browser.click("input[name=payment][value='']").await;
     browser
         .fill("input[name=card_number]", "4242 4242 4242 4242")
@@ -314,9 +324,7 @@ async fn a_customer_shops_in_the_browser_and_watches_the_order_arrive() {
         )
         .await
         .expect("the first submit is sent");
-    browser
-        .click("form[action='/checkout'] button[type=submit]")
-        .await;
+    browser.click("#place-order").await;
     let status = browser.find("#order-status").await;
     let order_path = browser.url().await;
     assert!(order_path.starts_with("/orders/"), "{order_path}");
@@ -367,7 +375,9 @@ async fn a_seller_lists_a_product_with_a_picture_and_a_customer_finds_it() {
     let data = tempfile::tempdir().unwrap();
     let system = System::start_at(&data.path().join("db"), 0, 5, WATCHABLE).await;
     let browser = Browser::open(&system.base).await;
-    browser.register("sara@example.com", "Sara Seller", true).await;
+    browser
+        .register("sara@example.com", "Sara Seller", true)
+        .await;
     browser.go("/seller").await;
     browser.click("a[href='/seller/products/new']").await;
 
@@ -433,14 +443,19 @@ async fn a_seller_lists_a_product_with_a_picture_and_a_customer_finds_it() {
         if now.contains("#1: 7 / 0 / 0") {
             break;
         }
-        assert!(started.elapsed() < PATIENCE, "the units never arrived: {now}");
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the units never arrived: {now}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     browser.snap("seller").await;
 
     // A customer finds it, with its (re-encoded) picture loaded.
     browser.click("form[action='/logout'] button").await;
-    browser.register("tom@example.com", "Tom Customer", false).await;
+    browser
+        .register("tom@example.com", "Tom Customer", false)
+        .await;
     let count = browser.search("brass lamp").await;
     assert!(count.contains("found"), "{count}");
     let loaded = browser

@@ -8,10 +8,10 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Address, CardNumber, Cart, Category, Currency, DeliveryOption, Description, DomainError, Email,
-    ImageRef, Location, Money, Order, OrderEvent, OrderId, Password, PersonName, Picture,
-    PictureId, PictureSize, Product, ProductId, ProductName, Quantity, Roles, SessionToken, Stock,
-    Timestamp, UpsAccount, User, UserId, WarehouseId, Weight,
+    Address, CardNumber, Cart, Category, Currency, DeliveryEstimate, DeliveryOption, Description,
+    DomainError, Email, ImageRef, Location, Money, Order, OrderEvent, OrderId, Password,
+    PersonName, Picture, PictureId, PictureSize, Product, ProductId, ProductName, Quantity, Roles,
+    SessionToken, Stock, Timestamp, UpsAccount, User, UserId, WarehouseId, Weight,
 };
 use crate::payments::{IdempotencyKey, PaymentError};
 use crate::store::{Page, ProductQuery, StoreError};
@@ -163,6 +163,28 @@ pub struct Checkout {
     pub expected_total: Option<Money>,
 }
 
+/// What to price in a [`Shop::quote`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteFor {
+    /// The caller's cart.
+    Cart,
+    /// Units of one product (a product page's "delivered to your address").
+    Product(ProductId, Quantity),
+}
+
+/// What delivering something somewhere costs with one delivery option, and when it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryQuote {
+    /// The option.
+    pub delivery: DeliveryOption,
+    /// Its shipping price.
+    pub shipping: Money,
+    /// Goods plus shipping: what checkout would charge (its `expected_total`).
+    pub total: Money,
+    /// When it should arrive, from now.
+    pub estimate: DeliveryEstimate,
+}
+
 /// Profile changes; `None` leaves a field as it is. (A password is changed with
 /// [`Shop::change_password`], which needs the current one.)
 #[derive(Debug, Clone, Default)]
@@ -310,6 +332,15 @@ pub trait Shop: Send + Sync {
     /// Removes a product from the cart.
     async fn remove_cart_item(&self, user: UserId, product: ProductId) -> Result<Cart, ShopError>;
 
+    /// What the cart (or some units of a product) would cost delivered to `destination`,
+    /// and when it would arrive, for each delivery option (standard first). Checkout prices an
+    /// order the same way; `OutOfStock` when no warehouse could ship it.
+    async fn quote(
+        &self,
+        user: UserId,
+        what: QuoteFor,
+        destination: Location,
+    ) -> Result<Vec<DeliveryQuote>, ShopError>;
     /// Places the cart as an order (atomic, idempotent; see [`Checkout`]).
     async fn checkout(&self, user: UserId, checkout: Checkout) -> Result<Order, ShopError>;
     /// The user's orders, newest first.

@@ -7,17 +7,14 @@
 //! voids its own authorization rather than leave a hold on the card. Once placed, the order is
 //! handed to the fulfilment driver; a failure there only defers it.
 
-use crate::domain::{
-    Location, Money, NewOrder, Order, OrderId, OrderLine, Stock, StockDelta, UserId, WarehouseId,
-    WarehouseSite, Weight,
-};
+use crate::domain::{Money, NewOrder, Order, OrderId, OrderLine, StockDelta, UserId};
 use crate::fulfilment::ship_id_of;
 use crate::notify::Notification;
 use crate::payments::IdempotencyKey;
 use crate::shop::{Checkout, ShopError};
 use crate::store::{PlaceOrder, Placed, Store};
 
-use super::ShopService;
+use super::{ShopService, quote::Priced};
 
 impl<S: Store + ?Sized + 'static> ShopService<S> {
     /// See [`crate::shop::Shop::checkout`].
@@ -63,32 +60,13 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         if cart.is_empty() {
             return Err(ShopError::BadRequest("the cart is empty".into()));
         }
-        let mut lines = Vec::new();
-        let mut grams: u64 = 0;
-        for (id, quantity) in cart.lines() {
-            let product = self
-                .store
-                .product(id)
-                .await?
-                .ok_or_else(|| ShopError::NotFound(format!("product {id}")))?;
-            self.check_price(product.price)?;
-            grams += u64::from(product.weight.get()) * u64::from(quantity.get());
-            lines.push(OrderLine {
-                product: id,
-                name: product.name,
-                quantity,
-                unit_price: product.price,
-            });
-        }
-        let weight = Weight::grams(i64::try_from(grams).unwrap_or(i64::MAX)).map_err(|_| {
-            ShopError::BadRequest("the cart is too heavy for one package (1000 kg at most)".into())
-        })?;
-        let warehouses = self.store.warehouses().await?;
-        let mut stock = Vec::new();
-        for line in &lines {
-            stock.push(self.store.stock(line.product).await?);
-        }
-        let warehouse = self.choose_warehouse(&warehouses, &lines, &stock, checkout.destination)?;
+        let items: Vec<_> = cart.lines().collect();
+        let Priced {
+            lines,
+            weight,
+            warehouse,
+            ..
+        } = self.price_items(&items, checkout.destination).await?;
         let shipping = self.config.rates.quote(
             warehouse.location,
             checkout.destination,
@@ -183,58 +161,6 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 Err(error.into())
             }
         }
-    }
-
-    /// Picks the warehouse that ships an order: the nearest to the destination that can cover
-    /// every line from its sellable units.
-    fn choose_warehouse(
-        &self,
-        warehouses: &[WarehouseSite],
-        lines: &[OrderLine],
-        stock: &[Vec<(WarehouseId, Stock)>],
-        destination: Location,
-    ) -> Result<WarehouseSite, ShopError> {
-        let available = |line: usize, warehouse: WarehouseId| {
-            stock[line]
-                .iter()
-                .find(|(w, _)| *w == warehouse)
-                .map(|(_, s)| s.available())
-                .unwrap_or(0)
-        };
-        let best = warehouses
-            .iter()
-            .filter(|w| {
-                lines
-                    .iter()
-                    .enumerate()
-                    .all(|(i, l)| available(i, w.id) >= u64::from(l.quantity.get()))
-            })
-            .min_by(|a, b| {
-                a.location
-                    .distance(destination)
-                    .total_cmp(&b.location.distance(destination))
-                    .then(a.id.cmp(&b.id))
-            });
-        best.copied().ok_or_else(|| {
-            // Name the line that is short, with the most one warehouse could ship of it.
-            let (index, line) = lines
-                .iter()
-                .enumerate()
-                .find(|(i, l)| {
-                    warehouses
-                        .iter()
-                        .all(|w| available(*i, w.id) < u64::from(l.quantity.get()))
-                })
-                .unwrap_or((0, &lines[0]));
-            ShopError::OutOfStock {
-                product: line.product,
-                available: warehouses
-                    .iter()
-                    .map(|w| available(index, w.id))
-                    .max()
-                    .unwrap_or(0),
-            }
-        })
     }
 
     /// Tells each line's seller when this order took their product below the low-stock

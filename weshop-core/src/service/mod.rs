@@ -3,7 +3,7 @@
 //!
 //! The service is split by concern, one file each: `accounts.rs` (registration, sessions,
 //! profiles, saved addresses and cards), `catalog.rs` (sellers' products, restocking,
-//! promotions, browsing), `cart.rs`, `checkout.rs` (placing an order) and `orders.rs`
+//! promotions, browsing), `cart.rs`, `checkout.rs` (placing an order), `quote.rs` (pricing a delivery) and `orders.rs`
 //! (reading and cancelling them), `pictures.rs` (product pictures). This file holds what they share: the service's parts, its
 //! configuration, the lookups several concerns need, and the one `impl Shop` (an
 //! `#[async_trait]` impl cannot be spread over files), in which each method `m` forwards to
@@ -16,6 +16,7 @@ mod catalog;
 mod checkout;
 mod orders;
 mod pictures;
+mod quote;
 
 use std::sync::Arc;
 
@@ -23,8 +24,8 @@ use async_trait::async_trait;
 
 use crate::catalog_index::IndexKeeper;
 use crate::domain::{
-    Address, CardNumber, Cart, Category, Currency, Email, ImageRef, Location, Money, Order,
-    OrderEvent, OrderId, Password, Picture, PictureId, PictureSize, Product, ProductId,
+    Address, CardNumber, Cart, Category, Currency, DeliveryPace, Email, ImageRef, Location, Money,
+    Order, OrderEvent, OrderId, Password, Picture, PictureId, PictureSize, Product, ProductId,
     ProductName, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId,
 };
 use crate::driver::FulfilmentDriver;
@@ -33,8 +34,8 @@ use crate::payments::Payments;
 use crate::ports::Clock;
 use crate::product_cache::ProductCache;
 use crate::shop::{
-    CatalogPage, CatalogQuery, Checkout, LoggedIn, OrderUpdate, ProductDraft, ProductPatch,
-    ProfilePatch, Registration, SellerProduct, Shop, ShopError,
+    CatalogPage, CatalogQuery, Checkout, DeliveryQuote, LoggedIn, OrderUpdate, ProductDraft,
+    ProductPatch, ProfilePatch, QuoteFor, Registration, SellerProduct, Shop, ShopError,
 };
 use crate::store::{Page, ProductQuery, Store};
 
@@ -45,6 +46,8 @@ pub struct ShopConfig {
     pub currency: Currency,
     /// Shipping prices.
     pub rates: ShippingRates,
+    /// How fast the world moves, for delivery estimates.
+    pub pace: DeliveryPace,
     /// How long a login lasts.
     pub session_ttl: std::time::Duration,
     /// Sellers are told when a product's sellable units drop below this.
@@ -66,6 +69,7 @@ impl Default for ShopConfig {
         Self {
             currency: Currency::USD,
             rates: ShippingRates::standard(Currency::USD),
+            pace: DeliveryPace::default(),
             session_ttl: std::time::Duration::from_secs(7 * 24 * 3600),
             low_stock_threshold: 5,
             max_page_size: 100,
@@ -331,7 +335,16 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
         self.remove_cart_item_impl(user, product).await
     }
 
-    // Checkout (checkout.rs).
+    // Checkout (quote.rs, checkout.rs).
+
+    async fn quote(
+        &self,
+        user: UserId,
+        what: QuoteFor,
+        destination: Location,
+    ) -> Result<Vec<DeliveryQuote>, ShopError> {
+        self.quote_impl(user, what, destination).await
+    }
 
     async fn checkout(&self, user: UserId, checkout: Checkout) -> Result<Order, ShopError> {
         self.checkout_impl(user, checkout).await

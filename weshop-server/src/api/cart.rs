@@ -2,10 +2,14 @@
 
 use std::sync::Arc;
 
-use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
 use weshop_core::{
-    domain::{Cart, Money, ProductId, Quantity},
-    shop::ShopError,
+    domain::{Cart, Location, Money, ProductId, Quantity},
+    shop::{DeliveryQuote, QuoteFor, ShopError},
 };
 
 use super::{ApiState, ApiTags, auth::Auth, problem::ApiResult, types::amount};
@@ -50,6 +54,37 @@ pub struct AddCartItem {
 pub struct SetCartItem {
     /// Units.
     pub quantity: i64,
+}
+
+/// What delivering the cart costs with one option, and when it arrives.
+#[derive(Debug, Object)]
+pub struct DeliveryQuoteDto {
+    /// `standard` or `express` (checkout's `delivery`).
+    pub delivery: String,
+    /// Shipping.
+    pub shipping: String,
+    /// Goods plus shipping: checkout's `expected_total` for this option.
+    pub total: String,
+    /// ISO 4217 code of the amounts.
+    pub currency: String,
+    /// Soonest arrival, in milliseconds from now.
+    pub earliest_ms: u64,
+    /// Latest expected arrival, in milliseconds from now.
+    pub latest_ms: u64,
+}
+
+impl From<DeliveryQuote> for DeliveryQuoteDto {
+    fn from(quote: DeliveryQuote) -> Self {
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            delivery: quote.delivery.as_str().to_string(),
+            shipping: amount(quote.shipping),
+            total: amount(quote.total),
+            currency: quote.total.currency().to_string(),
+            earliest_ms: millis(quote.estimate.earliest),
+            latest_ms: millis(quote.estimate.latest),
+        }
+    }
 }
 
 /// The cart endpoints.
@@ -109,6 +144,25 @@ impl CartApi {
     async fn cart(&self, auth: Auth) -> ApiResult<Json<CartDto>> {
         let cart = self.0.shop.cart(auth.user_id()).await?;
         self.priced(cart).await
+    }
+
+    /// What the cart would cost delivered to (x, y), and when it would arrive, for each
+    /// delivery option: the totals are what checkout charges (send one as `expected_total`).
+    /// 409 `out-of-stock` when no warehouse could ship it; 400 for an empty cart or a point
+    /// off the grid.
+    #[oai(path = "/quote", method = "get")]
+    async fn quote(
+        &self,
+        auth: Auth,
+        x: Query<i32>,
+        y: Query<i32>,
+    ) -> ApiResult<Json<Vec<DeliveryQuoteDto>>> {
+        let quotes = self
+            .0
+            .shop
+            .quote(auth.user_id(), QuoteFor::Cart, Location::new(x.0, y.0))
+            .await?;
+        Ok(Json(quotes.into_iter().map(Into::into).collect()))
     }
 
     /// Adds units of a product.

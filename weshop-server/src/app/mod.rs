@@ -15,7 +15,7 @@ use tokio::{
 use tracing::{info, warn};
 use weshop_core::{
     assembly::{RunningShop, ShopBuilder},
-    domain::OrderStatus,
+    domain::{DeliveryPace, OrderStatus},
     service::ShopConfig,
     shop::{OrderUpdate, Shop},
     store::{Store, StoreError},
@@ -33,6 +33,7 @@ use crate::{
     config::Settings,
     http_guard::GuardedAcceptor,
     metrics::Metrics,
+    sim::time_model::DEFAULT_SIMSPEED,
 };
 
 /// How long in-flight HTTP requests get to finish on shutdown.
@@ -55,6 +56,13 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// The pace delivery estimates plan with: the world's default pace, scaled by the simspeed
+/// the shop asks the world for (the simulated world's durations scale inversely with it).
+fn pace(simspeed: Option<u32>) -> DeliveryPace {
+    let speed = simspeed.unwrap_or(DEFAULT_SIMSPEED).max(1);
+    DeliveryPace::default().slower(f64::from(DEFAULT_SIMSPEED) / f64::from(speed))
 }
 
 /// What an embedder serves besides the shop's own routes: extra HTTP routes, mounted in front
@@ -134,6 +142,7 @@ impl App {
             .warehouses(settings.warehouses.clone())
             .config(ShopConfig {
                 grid_limit: settings.grid_limit,
+                pace: pace(settings.simspeed),
                 ..ShopConfig::default()
             })
             .search_index(index)

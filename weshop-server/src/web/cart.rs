@@ -1,4 +1,4 @@
-//! The cart and checkout.
+//! The cart: its lines at today's prices, quantity edits and removal.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -9,19 +9,15 @@ use poem::{
 };
 use serde::Deserialize;
 use weshop_core::{
-    domain::{
-        CardNumber, Cart, DeliveryOption, Location, Money, ProductId, Quantity, SessionToken,
-        UpsAccount, User,
-    },
-    payments::IdempotencyKey,
-    shop::{Checkout, ShopError},
+    domain::{Cart, Money, ProductId, Quantity},
+    shop::ShopError,
 };
 
 use super::{
     PageResult,
     csrf::CsrfOnly,
     fail,
-    layout::{Layout, State, Viewer, form_viewer, price, require_viewer, words},
+    layout::{Layout, State, Viewer, form_viewer, price, require_viewer},
     see_other, sentence, shop_error,
 };
 
@@ -50,7 +46,7 @@ pub struct CartPage {
 }
 
 /// The cart's lines at today's prices, and their sum.
-async fn priced(state: &State, cart: &Cart) -> poem::Result<(Vec<Line>, String)> {
+pub(super) async fn priced(state: &State, cart: &Cart) -> poem::Result<(Vec<Line>, String)> {
     let currency = state.shop.currency();
     let (mut lines, mut totals) = (Vec::new(), Vec::new());
     for (id, quantity) in cart.lines() {
@@ -205,209 +201,5 @@ pub async fn remove(
     match state.shop.remove_cart_item(viewer.user.id, product).await {
         Ok(_) => Ok(see_other("/cart")),
         Err(error) => refused(&state, req, &viewer, error).await,
-    }
-}
-
-/// A saved address or card as a choice.
-pub struct Choice {
-    /// The form value.
-    pub value: String,
-    /// What the visitor reads.
-    pub label: String,
-}
-
-/// `/checkout`.
-#[derive(Template, WebTemplate)]
-#[template(path = "checkout.html")]
-pub struct CheckoutPage {
-    layout: Layout,
-    lines: Vec<Line>,
-    subtotal: String,
-    addresses: Vec<Choice>,
-    cards: Vec<Choice>,
-    idempotency_key: String,
-    error: Option<String>,
-    form: CheckoutForm,
-}
-
-/// The checkout form, as typed (kept when the page is shown again).
-#[derive(Debug, Default, Clone, Deserialize)]
-pub struct CheckoutForm {
-    #[serde(default)]
-    csrf: String,
-    /// A saved address's label, or "" for a new one.
-    #[serde(default)]
-    address: String,
-    #[serde(default)]
-    x: String,
-    #[serde(default)]
-    y: String,
-    /// standard or express.
-    #[serde(default)]
-    delivery: String,
-    /// A saved card's token, or "" for a new one.
-    #[serde(default)]
-    payment: String,
-    #[serde(default)]
-    card_number: String,
-    #[serde(default)]
-    ups_account: String,
-    #[serde(default)]
-    idempotency_key: String,
-}
-
-async fn checkout_page(
-    state: &State,
-    req: &Request,
-    viewer: &Viewer,
-    form: CheckoutForm,
-    error: Option<String>,
-) -> poem::Result<CheckoutPage> {
-    let user = state
-        .shop
-        .profile(viewer.user.id)
-        .await
-        .map_err(shop_error)?;
-    let cart = state.shop.cart(viewer.user.id).await.map_err(shop_error)?;
-    let (lines, subtotal) = priced(state, &cart).await?;
-    Ok(CheckoutPage {
-        layout: Layout::new(state, req, Some(viewer)),
-        lines,
-        subtotal,
-        addresses: addresses(&user),
-        cards: user
-            .payment_methods
-            .iter()
-            .map(|card| Choice {
-                value: card.token.clone(),
-                label: format!("{} ending in {}", words(card.brand.as_str()), card.last4),
-            })
-            .collect(),
-        // A new key for each rendering: a double submit of this form places one order.
-        idempotency_key: SessionToken::generate().expose().to_string(),
-        error,
-        form,
-    })
-}
-
-fn addresses(user: &User) -> Vec<Choice> {
-    user.addresses
-        .iter()
-        .map(|a| Choice {
-            value: a.label.clone(),
-            label: format!("{} ({}, {})", a.label, a.location.x, a.location.y),
-        })
-        .collect()
-}
-
-/// `GET /checkout`.
-#[handler]
-pub async fn checkout_form(state: Data<&State>, req: &Request) -> PageResult {
-    let viewer = require_viewer(&state, req).await?;
-    // The first saved address and card are chosen unless the visitor picks others.
-    let form = CheckoutForm {
-        delivery: "standard".into(),
-        address: viewer
-            .user
-            .addresses
-            .first()
-            .map(|a| a.label.clone())
-            .unwrap_or_default(),
-        payment: viewer
-            .user
-            .payment_methods
-            .first()
-            .map(|m| m.token.clone())
-            .unwrap_or_default(),
-        ..CheckoutForm::default()
-    };
-    Ok(checkout_page(&state, req, &viewer, form, None)
-        .await?
-        .into_response())
-}
-
-fn coordinate(text: &str, name: &str) -> Result<i32, ShopError> {
-    text.trim()
-        .parse()
-        .map_err(|_| ShopError::BadRequest(format!("{name} must be a whole number")))
-}
-
-/// The form as a checkout, except the payment method when a new card is given.
-fn parse_checkout(
-    user: &User,
-    form: &CheckoutForm,
-) -> Result<(Checkout, Option<CardNumber>), ShopError> {
-    let destination = if form.address.is_empty() {
-        Location::new(coordinate(&form.x, "x")?, coordinate(&form.y, "y")?)
-    } else {
-        user.addresses
-            .iter()
-            .find(|a| a.label == form.address)
-            .map(|a| a.location)
-            .ok_or_else(|| ShopError::BadRequest("choose one of your addresses".into()))?
-    };
-    let delivery = DeliveryOption::from_name(&form.delivery)
-        .ok_or_else(|| ShopError::BadRequest("choose standard or express delivery".into()))?;
-    let new_card = if form.payment.is_empty() {
-        Some(CardNumber::parse(&form.card_number)?)
-    } else {
-        None
-    };
-    let ups_account = match form.ups_account.trim() {
-        "" => None,
-        account => Some(UpsAccount::parse(account)?),
-    };
-    let idempotency_key = IdempotencyKey::parse(&form.idempotency_key).map_err(|_| {
-        ShopError::BadRequest("the form has expired; please submit it again".into())
-    })?;
-    Ok((
-        Checkout {
-            destination,
-            delivery,
-            payment_method: form.payment.clone(),
-            ups_account,
-            idempotency_key,
-            expected_total: None,
-        },
-        new_card,
-    ))
-}
-
-/// `POST /checkout`: places the order and shows it; or the form again with the reason, the
-/// cart intact.
-#[handler]
-pub async fn checkout(state: Data<&State>, req: &Request, form: Form<CheckoutForm>) -> PageResult {
-    let viewer = form_viewer(&state, req, &form.csrf).await?;
-    let form = form.0;
-    let result = async {
-        let (mut checkout, new_card) = parse_checkout(&viewer.user, &form)?;
-        if let Some(card) = new_card {
-            let last4 = card.last4().to_string();
-            let user = state.shop.add_payment_method(viewer.user.id, card).await?;
-            let saved = user
-                .payment_methods
-                .iter()
-                .rev()
-                .find(|m| m.last4 == last4)
-                .ok_or_else(|| ShopError::BadRequest("the card could not be saved".into()))?;
-            checkout.payment_method = saved.token.clone();
-        }
-        state.shop.checkout(viewer.user.id, checkout).await
-    }
-    .await;
-    match result {
-        Ok(order) => Ok(see_other(&format!("/orders/{}", order.id()))),
-        Err(error) => {
-            let status = match &error {
-                ShopError::Invalid(_) | ShopError::BadRequest(_) => StatusCode::BAD_REQUEST,
-                ShopError::Payment(_) => StatusCode::PAYMENT_REQUIRED,
-                ShopError::OutOfStock { .. } | ShopError::Conflict(_) => StatusCode::CONFLICT,
-                ShopError::NotFound(_) => StatusCode::NOT_FOUND,
-                _ => return Err(shop_error(error)),
-            };
-            let message = sentence(&error.to_string());
-            let page = checkout_page(&state, req, &viewer, form, Some(message)).await?;
-            Ok(page.with_status(status).into_response())
-        }
     }
 }

@@ -9,13 +9,14 @@ use poem::{
 };
 use serde::Deserialize;
 use weshop_core::{
-    domain::{Category, Money, PictureSize, Product, ProductId},
+    domain::{Category, Money, PictureSize, Product, ProductId, Quantity},
+    shop::QuoteFor,
     store::{ProductQuery, ProductSort},
 };
 
 use super::{
     PageResult, fail,
-    layout::{Layout, State, encode, price, viewer},
+    layout::{Layout, State, encode, price, viewer, words},
     shop_error,
 };
 
@@ -264,6 +265,9 @@ pub struct ProductPage {
     /// The stock badge's class (`in`, `few`, `out`) and words.
     stock_class: &'static str,
     stock: String,
+    /// Delivery of one unit to the visitor's first saved address: where, then each option's
+    /// shipping and estimate, in words.
+    delivery: Option<(String, Vec<String>)>,
 }
 
 /// `GET /products/{id}`: pictures, description, price, seller, stock, and "Add to cart".
@@ -283,6 +287,30 @@ pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) 
         Err(_) => "a seller".to_string(),
     };
     let (stock_class, stock) = stock_badge(units);
+    // What one unit costs to ship to the visitor's first address, and when it would arrive.
+    let mut delivery = None;
+    if let Some(address) = viewer.as_ref().and_then(|v| v.user.addresses.first()) {
+        let user = viewer.as_ref().map(|v| v.user.id).expect("a viewer");
+        let what = QuoteFor::Product(id, Quantity::ONE);
+        if let Ok(quotes) = state.shop.quote(user, what, address.location).await {
+            let options = quotes
+                .iter()
+                .map(|q| {
+                    format!(
+                        "{}: shipping {}, arrives {}",
+                        words(q.delivery.as_str()),
+                        price(q.shipping),
+                        q.estimate.in_words()
+                    )
+                })
+                .collect();
+            let to = format!(
+                "{} ({}, {})",
+                address.label, address.location.x, address.location.y
+            );
+            delivery = Some((to, options));
+        }
+    }
     Ok(ProductPage {
         layout: Layout::new(&state, req, viewer.as_ref()),
         id: product.id.get(),
@@ -299,6 +327,7 @@ pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) 
         logged_in: viewer.is_some(),
         stock_class,
         stock,
+        delivery,
     }
     .into_response())
 }

@@ -10,6 +10,7 @@ pub mod account;
 pub mod assets;
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod csrf;
 pub mod images;
 pub mod layout;
@@ -130,7 +131,10 @@ pub fn routes(state: WebState) -> impl Endpoint<Output = Response> + 'static {
         .at("/cart/items", post(cart::add))
         .at("/cart/items/:id", post(cart::set))
         .at("/cart/items/:id/remove", post(cart::remove))
-        .at("/checkout", get(cart::checkout_form).post(cart::checkout))
+        .at(
+            "/checkout",
+            get(checkout::checkout_form).post(checkout::checkout),
+        )
         .at("/orders", get(orders::list_orders))
         .at("/orders/:id", get(orders::show_order))
         .at("/orders/:id/cancel", post(orders::cancel_order))

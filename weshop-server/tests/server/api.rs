@@ -858,6 +858,19 @@ async fn checkout_refuses_a_total_the_customer_did_not_see() {
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the new total in the detail");
+    // The cart's quote for the checkout's destination names the same total.
+    let quotes = app
+        .get("/api/v1/cart/quote?x=20&y=30", &customer)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(quotes[0]["delivery"], "standard");
+    assert_eq!(quotes[0]["total"], total);
+    assert_eq!(quotes[1]["delivery"], "express");
+    assert!(quotes[0]["earliest_ms"].as_u64().unwrap() < quotes[0]["latest_ms"].as_u64().unwrap());
+    let off_grid = app
+        .get("/api/v1/cart/quote?x=99999999&y=0", &customer)
+        .await;
+    off_grid.problem(StatusCode::BAD_REQUEST);
     let placed = app
         .checkout_expecting(&customer, &card, Some("seen-2"), Some(total))
         .await

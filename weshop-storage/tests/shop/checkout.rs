@@ -5,11 +5,11 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use weshop_core::{
     domain::{
-        CardNumber, Cart, DeliveryOption, Location, Order, OrderId, OrderStatus, PaymentMethod,
-        Quantity,
+        CardNumber, Cart, Currency, DeliveryOption, Location, Money, Order, OrderId, OrderStatus,
+        PaymentMethod, Quantity,
     },
     payments::{DECLINED_CARD, IdempotencyKey, PaymentError, Payments},
-    shop::{Checkout, Shop, ShopError},
+    shop::{Checkout, ProductPatch, QuoteFor, Shop, ShopError},
     store::Store,
 };
 
@@ -281,4 +281,89 @@ pub async fn checkout_declined<S: Store + ?Sized + 'static>(store: Arc<S>) {
         rig.gateway.held(),
         BTreeSet::from([order.payment().to_string()])
     );
+}
+
+/// A quote is what checkout charges: the cart and the same units of the product are quoted
+/// alike, express costs more than standard with the same window, the quoted total passes as
+/// `expected_total`, and a price changed after the quote is refused, not charged.
+pub async fn checkout_quoted<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    let rig = Rig::new(store.clone(), 10).await;
+    let (customer, card) = rig.customer("quoted@example.com", "4242424242424242").await;
+    let to = Location::new(40, 50);
+    assert!(matches!(
+        rig.shop.quote(customer, QuoteFor::Cart, to).await,
+        Err(ShopError::BadRequest(_))
+    ));
+    rig.shop
+        .add_to_cart(customer, rig.product.id, q(3))
+        .await
+        .unwrap();
+    let quotes = rig.shop.quote(customer, QuoteFor::Cart, to).await.unwrap();
+    let by_product = rig
+        .shop
+        .quote(customer, QuoteFor::Product(rig.product.id, q(3)), to)
+        .await
+        .unwrap();
+    assert_eq!(quotes, by_product);
+    let [standard, express] = &quotes[..] else {
+        panic!("two options: {quotes:?}");
+    };
+    assert_eq!(standard.delivery, DeliveryOption::Standard);
+    assert_eq!(express.delivery, DeliveryOption::Express);
+    assert!(express.shipping.minor() > standard.shipping.minor());
+    assert!(standard.estimate.earliest < standard.estimate.latest);
+    assert_eq!(
+        standard.total,
+        Money::sum(
+            Currency::USD,
+            [
+                Money::from_minor(1500, Currency::USD).unwrap(),
+                standard.shipping
+            ]
+        )
+        .unwrap()
+    );
+    let too_many = rig
+        .shop
+        .quote(customer, QuoteFor::Product(rig.product.id, q(11)), to)
+        .await;
+    assert!(
+        matches!(too_many, Err(ShopError::OutOfStock { .. })),
+        "{too_many:?}"
+    );
+
+    // The quoted total is what is charged.
+    let mut order = checkout(&card, "quoted-1");
+    order.destination = to;
+    order.expected_total = Some(standard.total);
+    let placed = rig.shop.checkout(customer, order).await.unwrap();
+    assert_eq!(placed.total(), standard.total);
+
+    // A price change between quote and checkout: refused, nothing charged, cart kept.
+    rig.shop
+        .add_to_cart(customer, rig.product.id, q(1))
+        .await
+        .unwrap();
+    let quoted = rig.shop.quote(customer, QuoteFor::Cart, to).await.unwrap()[0].clone();
+    let seller = rig.product.seller;
+    rig.shop
+        .update_product(
+            seller,
+            rig.product.id,
+            ProductPatch {
+                price: Some(Money::from_minor(999, Currency::USD).unwrap()),
+                ..ProductPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut order = checkout(&card, "quoted-2");
+    order.destination = to;
+    order.expected_total = Some(quoted.total);
+    let refused = rig.shop.checkout(customer, order).await;
+    assert!(
+        matches!(refused, Err(ShopError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(rig.shop.cart(customer).await.unwrap().lines().count(), 1);
 }

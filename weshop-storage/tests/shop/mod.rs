@@ -27,7 +27,7 @@ use weshop_core::{
     store::{NewUser, Store},
 };
 
-pub use checkout::{checkout_declined, checkout_idempotency, checkout_race};
+pub use checkout::{checkout_declined, checkout_idempotency, checkout_quoted, checkout_race};
 use gateway::RecordingGateway;
 use interleaved::Interleaved;
 use rig::Rig;
@@ -46,7 +46,12 @@ where
             $check(new_store().await).await;
         )*};
     }
-    run!(checkout_race, checkout_idempotency, checkout_declined);
+    run!(
+        checkout_race,
+        checkout_idempotency,
+        checkout_declined,
+        checkout_quoted
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! cookies, forms with CSRF tokens, redirects. This file is the browser and the app; the
 //! customers' pages are tested in `shop_pages.rs`, the sellers' in `seller_pages.rs`.
 
+mod checkout_pages;
 mod seller_pages;
 mod shop_pages;
 

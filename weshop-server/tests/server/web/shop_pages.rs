@@ -395,19 +395,64 @@ async fn cart_checkout_and_orders() {
     assert!(cart.body.contains("15.00 USD"), "{}", cart.body);
     assert!(cart.body.contains("href=\"/checkout\""));
 
-    // A bad card: the page again with the reason, the cart intact.
+    // No destination yet: no prices. A new place typed: "Show delivery costs" prices it for
+    // each option, without placing anything.
     let form = browser.get("/checkout").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
-    let key = form.field("idempotency_key");
-    let bad = browser
+    assert!(
+        form.body
+            .contains("Choose where to deliver to see what each option costs")
+    );
+    let quote = browser
         .post(
             "/checkout",
             &[
                 ("csrf", &form.csrf()),
+                ("idempotency_key", &form.field("idempotency_key")),
+                ("address", ""),
+                ("x", "20"),
+                ("y", "30"),
+                ("delivery", "express"),
+                ("payment", ""),
+                ("action", "quote"),
+            ],
+        )
+        .await;
+    assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
+    assert_eq!(quote.field("quoted_for"), "20,30");
+    let (standard, express) = (quote.field("total_standard"), quote.field("total_express"));
+    // 15.00 of mugs; shipping 2.99 + 0.05 × 23 grid units + 0.50 × 1 kg = 4.64, express 180%.
+    assert_eq!((standard.as_str(), express.as_str()), ("19.64", "23.36"));
+    assert!(
+        quote.body.contains("shipping 4.64 USD, arrives in"),
+        "{}",
+        quote.body
+    );
+    assert!(quote.body.contains("total 23.36 USD"), "{}", quote.body);
+    assert!(
+        browser
+            .get("/orders")
+            .await
+            .body
+            .matches("href=\"/orders/")
+            .count()
+            == 0
+    );
+
+    // A bad card: the page again with the reason, the cart intact.
+    let key = quote.field("idempotency_key");
+    let bad = browser
+        .post(
+            "/checkout",
+            &[
+                ("csrf", &quote.csrf()),
                 ("idempotency_key", &key),
                 ("address", ""),
                 ("x", "20"),
                 ("y", "30"),
+                ("quoted_for", "20,30"),
+                ("total_standard", &standard),
+                ("total_express", &express),
                 ("delivery", "standard"),
                 ("payment", ""),
                 ("card_number", "1234"),
@@ -418,8 +463,35 @@ async fn cart_checkout_and_orders() {
     assert!(bad.body.contains("class=\"error\""));
     assert!(bad.body.contains("Blue mug"), "the cart is intact");
 
+    // A destination changed after the quote: priced again, not placed.
+    let moved = browser
+        .post(
+            "/checkout",
+            &[
+                ("csrf", &quote.csrf()),
+                ("idempotency_key", &key),
+                ("address", ""),
+                ("x", "90"),
+                ("y", "30"),
+                ("quoted_for", "20,30"),
+                ("total_standard", &standard),
+                ("total_express", &express),
+                ("delivery", "standard"),
+                ("payment", ""),
+                ("card_number", CARD),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert!(
+        moved
+            .body
+            .contains("Check the delivery costs below, then place the order.")
+    );
+    assert_eq!(moved.field("quoted_for"), "90,30");
+
     // Place it; a double submit of the same form makes one order.
-    let form = browser.get("/checkout").await;
+    let form = quote;
     let key = form.field("idempotency_key");
     let fields = [
         ("csrf", form.csrf()),
@@ -427,6 +499,9 @@ async fn cart_checkout_and_orders() {
         ("address", String::new()),
         ("x", "20".into()),
         ("y", "30".into()),
+        ("quoted_for", "20,30".into()),
+        ("total_standard", standard.clone()),
+        ("total_express", express.clone()),
         ("delivery", "express".into()),
         ("payment", String::new()),
         ("card_number", CARD.into()),
