@@ -109,7 +109,9 @@ impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
         for site in &self.warehouses {
             self.store.put_warehouse(*site).await?;
         }
-        let keeper = self.index.map(|index| Arc::new(IndexKeeper::new(index)));
+        let keeper = self
+            .index
+            .map(|index| Arc::new(IndexKeeper::new(index, self.config.product_cache)));
         if let Some(keeper) = &keeper {
             let count = keeper.rebuild(&*self.store).await?;
             tracing::info!(products = count, "search index rebuilt from the store");

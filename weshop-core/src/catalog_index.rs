@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Mutex;
 
 use crate::domain::{Category, Product, ProductId, ProductName, StockDelta};
+use crate::read_cache::ReadCache;
 use crate::shop::CatalogQuery;
 use crate::store::{CatalogStore, StoreError};
 
@@ -129,6 +130,10 @@ pub(crate) struct IndexKeeper {
     /// Every batch numbered below this has been flushed (or failed and was logged).
     flushed: AtomicU64,
     lock: Mutex<()>,
+    /// Sellable units per product, as last read from the store: every stock change the shop
+    /// commits passes through [`IndexKeeper::stock_changed`], which forgets the products it
+    /// touched, so result pages can show stock badges without a stock read per product.
+    pub(crate) units: ReadCache<u64>,
 }
 
 /// Products waiting for the next flush, and that batch's number.
@@ -139,12 +144,14 @@ struct Pending {
 }
 
 impl IndexKeeper {
-    pub(crate) fn new(index: Arc<dyn SearchIndex>) -> Self {
+    /// Keeps `index`, with room for the units of `cached` products.
+    pub(crate) fn new(index: Arc<dyn SearchIndex>, cached: usize) -> Self {
         Self {
             index,
             pending: std::sync::Mutex::new(Pending::default()),
             flushed: AtomicU64::new(0),
             lock: Mutex::new(()),
+            units: ReadCache::new(cached),
         }
     }
 
@@ -179,6 +186,9 @@ impl IndexKeeper {
         let mut net: BTreeMap<ProductId, i64> = BTreeMap::new();
         for d in deltas {
             *net.entry(d.product).or_default() += d.on_hand + d.incoming - d.reserved;
+        }
+        for id in net.keys() {
+            self.units.forget(*id);
         }
         let mut flipped = Vec::new();
         for (id, change) in net {

@@ -28,7 +28,7 @@ pub mod fulfilment;
 pub mod notify;
 pub mod payments;
 pub mod ports;
-mod product_cache;
+mod read_cache;
 pub mod service;
 pub mod session;
 pub mod shop;

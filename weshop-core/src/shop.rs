@@ -301,6 +301,9 @@ pub trait Shop: Send + Sync {
     /// Units of a product that can be sold now, over every warehouse (on hand + incoming −
     /// reserved); 0 is out of stock. For a product page's stock badge.
     async fn availability(&self, id: ProductId) -> Result<u64, ShopError>;
+    /// Units of each product that can be sold now, in the order given (0 for an unknown
+    /// product): the stock badges of a page of results, without reading each product.
+    async fn availabilities(&self, ids: &[ProductId]) -> Result<Vec<u64>, ShopError>;
     /// Searches the catalog.
     async fn search(&self, query: ProductQuery) -> Result<Page<Product>, ShopError>;
     /// Categories with their number of products.

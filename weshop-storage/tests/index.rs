@@ -281,8 +281,8 @@ fn ids(products: &[Product]) -> Vec<ProductId> {
     products.iter().map(|p| p.id).collect()
 }
 
-/// Both twins answer `probe` with the same products, field for field (so a page served from
-/// the indexed shop's product cache is never older than the store).
+/// Both twins answer `probe` with the same products, field for field, and the same units of
+/// each (so a page served from the indexed shop's caches is never older than the store).
 async fn same_answer(plain: &Twin, indexed: &Twin, probe: &Probe) -> Vec<Product> {
     let want = plain.shop.search(query(probe)).await.unwrap();
     let got = indexed.shop.search(query(probe)).await.unwrap();
@@ -297,6 +297,13 @@ async fn same_answer(plain: &Twin, indexed: &Twin, probe: &Probe) -> Vec<Product
     } else {
         assert_eq!(got.items, want.items, "{probe:?}");
     }
+    // Stock badges: the indexed shop's units cache agrees with the plain shop's store reads.
+    let shown = ids(&want.items);
+    assert_eq!(
+        indexed.shop.availabilities(&shown).await.unwrap(),
+        plain.shop.availabilities(&shown).await.unwrap(),
+        "{probe:?}"
+    );
     want.items
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::catalog_index::IndexError;
 use crate::domain::{
-    Category, Product, ProductId, ProductName, Quantity, User, UserId, WarehouseId,
+    Category, Product, ProductId, ProductName, Quantity, Stock, User, UserId, WarehouseId,
 };
 use crate::driver::item;
 use crate::notify::Notification;
@@ -200,6 +200,42 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         Ok(stock.iter().map(|(_, s)| s.available()).sum())
     }
 
+    /// See [`crate::shop::Shop::availabilities`]: from the units cache where the search index
+    /// keeps one (see `IndexKeeper::units`), else from the store.
+    pub(super) async fn availabilities_impl(
+        &self,
+        ids: &[ProductId],
+    ) -> Result<Vec<u64>, ShopError> {
+        let units_of = |stock: Vec<(WarehouseId, Stock)>| -> u64 {
+            stock.iter().map(|(_, s)| s.available()).sum()
+        };
+        let Some(index) = &self.index else {
+            let mut out = Vec::with_capacity(ids.len());
+            for &id in ids {
+                out.push(units_of(self.store.stock(id).await?));
+            }
+            return Ok(out);
+        };
+        let (cached, seen) = index.units.get_many(ids);
+        let mut read = Vec::new();
+        let mut out = Vec::with_capacity(ids.len());
+        for (&id, cached) in ids.iter().zip(cached) {
+            let units = match cached {
+                Some(units) => units,
+                None => {
+                    let units = units_of(self.store.stock(id).await?);
+                    read.push((id, units));
+                    units
+                }
+            };
+            out.push(units);
+        }
+        if !read.is_empty() {
+            index.units.fill(seen, read);
+        }
+        Ok(out)
+    }
+
     /// See [`crate::shop::Shop::search`]: a page size out of range is clamped rather than
     /// refused, so one request cannot ask the store for everything.
     pub(super) async fn search_impl(
@@ -306,7 +342,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 None => match self.store.product(id).await? {
                     Some(product) => {
                         let product = Arc::new(product);
-                        read.push(product.clone());
+                        read.push((id, product.clone()));
                         product
                     }
                     None => continue,

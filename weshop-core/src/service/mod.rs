@@ -32,7 +32,7 @@ use crate::driver::FulfilmentDriver;
 use crate::notify::Notifier;
 use crate::payments::Payments;
 use crate::ports::Clock;
-use crate::product_cache::ProductCache;
+use crate::read_cache::ProductCache;
 use crate::shop::{
     CatalogPage, CatalogQuery, Checkout, DeliveryQuote, LoggedIn, OrderUpdate, ProductDraft,
     ProductPatch, ProfilePatch, QuoteFor, Registration, SellerProduct, Shop, ShopError,
@@ -289,6 +289,10 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn availability(&self, id: ProductId) -> Result<u64, ShopError> {
         self.availability_impl(id).await
+    }
+
+    async fn availabilities(&self, ids: &[ProductId]) -> Result<Vec<u64>, ShopError> {
+        self.availabilities_impl(ids).await
     }
 
     async fn search(&self, query: ProductQuery) -> Result<Page<Product>, ShopError> {

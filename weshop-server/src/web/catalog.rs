@@ -35,20 +35,34 @@ pub struct Card {
     pub price: String,
     /// Category.
     pub category: String,
-    /// The main picture, if any.
+    /// The main picture's thumbnail, if any.
     pub image: Option<String>,
+    /// The stock badge's class (`in`, `few`, `out`) and words.
+    pub stock_class: &'static str,
+    /// The stock badge's words.
+    pub stock: String,
 }
 
-impl From<&Product> for Card {
-    fn from(product: &Product) -> Self {
-        Self {
-            href: format!("/products/{}", product.id),
-            name: product.name.to_string(),
-            price: price(product.price),
-            category: product.category.to_string(),
-            image: product.images.first().map(PictureSize::thumbnail_of),
-        }
-    }
+/// The products as cards, with their stock badges.
+async fn cards(state: &State, products: &[Product]) -> poem::Result<Vec<Card>> {
+    let ids: Vec<ProductId> = products.iter().map(|p| p.id).collect();
+    let units = state.shop.availabilities(&ids).await.map_err(shop_error)?;
+    Ok(products
+        .iter()
+        .zip(units)
+        .map(|(product, units)| {
+            let (stock_class, stock) = stock_badge(units);
+            Card {
+                href: format!("/products/{}", product.id),
+                name: product.name.to_string(),
+                price: price(product.price),
+                category: product.category.to_string(),
+                image: product.images.first().map(PictureSize::thumbnail_of),
+                stock_class,
+                stock,
+            }
+        })
+        .collect())
 }
 
 /// `/`.
@@ -80,7 +94,7 @@ pub async fn home(state: Data<&State>, req: &Request) -> PageResult {
             .into_iter()
             .map(|(c, n)| (c.to_string(), n))
             .collect(),
-        newest: newest.items.iter().map(Card::from).collect(),
+        newest: cards(&state, &newest.items).await?,
     }
     .into_response())
 }
@@ -234,7 +248,7 @@ pub async fn search(state: Data<&State>, req: &Request, params: Query<SearchPara
     let found = state.shop.search(query).await.map_err(shop_error)?;
     let last = (found.total as usize).div_ceil(PER_PAGE).max(1);
     page.total = found.total;
-    page.cards = found.items.iter().map(Card::from).collect();
+    page.cards = cards(&state, &found.items).await?;
     let shown = number.saturating_sub(3).max(1)..=(number + 3).min(last);
     page.pages = shown
         .map(|n| PageLink {

@@ -45,6 +45,14 @@ async fn home_search_and_product_pages() {
     );
     assert_eq!(results.body.matches("class=\"card\"").count(), 12);
     assert!(results.body.contains("20.00 USD"));
+    // Each result has its stock badge (10 units bought for each: incoming counts).
+    assert_eq!(
+        results
+            .body
+            .matches(r#"<span class="stock in">In stock</span>"#)
+            .count(),
+        12
+    );
     assert!(
         results
             .body

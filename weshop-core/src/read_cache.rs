@@ -1,4 +1,6 @@
-//! Products recently read from the store, for pages that show many of them.
+//! Values recently read from the store per product, for pages that show many products: the
+//! products themselves ([`ProductCache`]) and their sellable units (the search page's stock
+//! badges).
 //!
 //! A search or a listing answers from the index with a page of ids; rendering the page needs the
 //! products themselves. Reading twenty of them from the store one by one costs far more than the
@@ -19,9 +21,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::domain::{Product, ProductId};
 
-/// A bounded map of products read from the store.
-pub(crate) struct ProductCache {
-    products: Mutex<HashMap<ProductId, Arc<Product>>>,
+/// Products read from the store.
+pub(crate) type ProductCache = ReadCache<Arc<Product>>;
+
+/// A bounded map of values read from the store, one per product.
+pub(crate) struct ReadCache<V> {
+    products: Mutex<HashMap<ProductId, V>>,
     /// Bumped by every [`ProductCache::forget`]; a fill that saw another value started before
     /// a write finished and is dropped.
     generation: AtomicU64,
@@ -32,7 +37,7 @@ pub(crate) struct ProductCache {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Generation(u64);
 
-impl ProductCache {
+impl<V: Clone> ReadCache<V> {
     /// A cache of at most `capacity` products; 0 turns it off.
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
@@ -44,7 +49,7 @@ impl ProductCache {
 
     /// The cached products among `ids`, in the same order (`None` for a miss), and the
     /// generation to hand to [`fill`](Self::fill) with what the misses read.
-    pub(crate) fn get_many(&self, ids: &[ProductId]) -> (Vec<Option<Arc<Product>>>, Generation) {
+    pub(crate) fn get_many(&self, ids: &[ProductId]) -> (Vec<Option<V>>, Generation) {
         // Read before the lookups: a forget after this point makes the later fill stale.
         let generation = Generation(self.generation.load(Ordering::Acquire));
         let products = self.lock();
@@ -52,9 +57,9 @@ impl ProductCache {
         (found, generation)
     }
 
-    /// Remembers products read from the store, unless a product was forgotten since
-    /// `seen` was taken (one of them may be an older version than the store now holds).
-    pub(crate) fn fill(&self, seen: Generation, read: impl IntoIterator<Item = Arc<Product>>) {
+    /// Remembers values read from the store, unless a product was forgotten since `seen`
+    /// was taken (one of them may be older than what the store now holds).
+    pub(crate) fn fill(&self, seen: Generation, read: impl IntoIterator<Item = (ProductId, V)>) {
         if self.capacity == 0 {
             return;
         }
@@ -63,15 +68,15 @@ impl ProductCache {
         if self.generation.load(Ordering::Acquire) != seen.0 {
             return;
         }
-        for product in read {
-            if products.len() >= self.capacity && !products.contains_key(&product.id) {
+        for (id, value) in read {
+            if products.len() >= self.capacity && !products.contains_key(&id) {
                 // Full: make room by dropping whichever entry the map yields first. Not LRU,
                 // but cheap, bounded, and popular products are read back at once.
                 if let Some(evicted) = products.keys().next().copied() {
                     products.remove(&evicted);
                 }
             }
-            products.insert(product.id, product);
+            products.insert(id, value);
         }
     }
 
@@ -89,7 +94,7 @@ impl ProductCache {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProductId, Arc<Product>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProductId, V>> {
         // A panic elsewhere cannot leave the map half-changed: take it as it is.
         self.products.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -113,6 +118,10 @@ mod tests {
         })
     }
 
+    fn keyed(product: Arc<Product>) -> (ProductId, Arc<Product>) {
+        (product.id, product)
+    }
+
     fn id(n: i64) -> ProductId {
         ProductId::new(n).unwrap()
     }
@@ -122,7 +131,7 @@ mod tests {
         let cache = ProductCache::new(10);
         let (found, seen) = cache.get_many(&[id(1)]);
         assert!(found[0].is_none());
-        cache.fill(seen, [product(1, 100)]);
+        cache.fill(seen, [keyed(product(1, 100))]);
         let (found, _) = cache.get_many(&[id(2), id(1)]);
         assert!(found[0].is_none());
         assert_eq!(found[1].as_ref().unwrap().price.minor(), 100);
@@ -139,11 +148,11 @@ mod tests {
         // ...while a writer commits a new price and forgets the product...
         cache.forget(id(1));
         // ...then the reader comes back with the old one: it must not stick.
-        cache.fill(seen, [old]);
+        cache.fill(seen, [keyed(old)]);
         assert!(cache.get_many(&[id(1)]).0[0].is_none());
         // A read that starts after the write is kept.
         let (_, seen) = cache.get_many(&[id(1)]);
-        cache.fill(seen, [product(1, 200)]);
+        cache.fill(seen, [keyed(product(1, 200))]);
         assert_eq!(
             cache.get_many(&[id(1)]).0[0]
                 .as_ref()
@@ -159,14 +168,14 @@ mod tests {
         let cache = ProductCache::new(3);
         for n in 1..=10 {
             let (_, seen) = cache.get_many(&[id(n)]);
-            cache.fill(seen, [product(n, n * 10)]);
+            cache.fill(seen, [keyed(product(n, n * 10))]);
             assert!(cache.len() <= 3);
         }
         // The last one filled is always there.
         assert!(cache.get_many(&[id(10)]).0[0].is_some());
         let off = ProductCache::new(0);
         let (_, seen) = off.get_many(&[id(1)]);
-        off.fill(seen, [product(1, 1)]);
+        off.fill(seen, [keyed(product(1, 1))]);
         assert_eq!(off.len(), 0);
     }
 }
