@@ -345,6 +345,11 @@ async fn a_customer_shops_in_the_browser_and_watches_the_order_arrive() {
         .watch("#order-history", GUARD, |h| h.contains("Delivered"))
         .await;
     assert_eq!(browser.url().await, order_path, "the page was never left");
+    // The map followed too: the truck is drawn at the door now.
+    let map = browser.find("#order-map").await;
+    map.find(Locator::Css("#truck"))
+        .await
+        .expect("the delivered truck on the map");
     browser.snap("order").await;
 
     browser.go("/orders").await;

@@ -11,7 +11,7 @@ use crate::domain::{
     Address, CardNumber, Cart, Category, Currency, DeliveryEstimate, DeliveryOption, Description,
     DomainError, Email, ImageRef, Location, Money, Order, OrderEvent, OrderId, Password,
     PersonName, Picture, PictureId, PictureSize, Product, ProductId, ProductName, Quantity, Roles,
-    SessionToken, Stock, Timestamp, UpsAccount, User, UserId, WarehouseId, Weight,
+    SessionToken, Stock, Timestamp, UpsAccount, User, UserId, WarehouseId, WarehouseSite, Weight,
 };
 use crate::payments::{IdempotencyKey, PaymentError};
 use crate::store::{Page, ProductQuery, StoreError};
@@ -296,6 +296,8 @@ pub trait Shop: Send + Sync {
     /// One size of a stored picture (anyone may see it).
     async fn picture(&self, id: &PictureId, size: PictureSize) -> Result<Vec<u8>, ShopError>;
 
+    /// The shop's warehouses (where orders ship from), by id.
+    async fn warehouses(&self) -> Result<Vec<WarehouseSite>, ShopError>;
     /// One product.
     async fn product(&self, id: ProductId) -> Result<Product, ShopError>;
     /// Units of a product that can be sold now, over every warehouse (on hand + incoming −

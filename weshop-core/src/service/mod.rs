@@ -26,7 +26,7 @@ use crate::catalog_index::IndexKeeper;
 use crate::domain::{
     Address, CardNumber, Cart, Category, Currency, DeliveryPace, Email, ImageRef, Location, Money,
     Order, OrderEvent, OrderId, Password, Picture, PictureId, PictureSize, Product, ProductId,
-    ProductName, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId,
+    ProductName, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId, WarehouseSite,
 };
 use crate::driver::FulfilmentDriver;
 use crate::notify::Notifier;
@@ -281,6 +281,10 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn picture(&self, id: &PictureId, size: PictureSize) -> Result<Vec<u8>, ShopError> {
         self.picture_impl(id, size).await
+    }
+
+    async fn warehouses(&self) -> Result<Vec<WarehouseSite>, ShopError> {
+        Ok(self.fulfilment.engine().warehouses().copied().collect())
     }
 
     async fn product(&self, id: ProductId) -> Result<Product, ShopError> {

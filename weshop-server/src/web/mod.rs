@@ -14,6 +14,7 @@ pub mod checkout;
 pub mod csrf;
 pub mod images;
 pub mod layout;
+pub mod order_map;
 pub mod orders;
 pub mod products;
 pub mod seller;

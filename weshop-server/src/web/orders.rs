@@ -14,7 +14,7 @@ use poem::{
     },
 };
 use tokio::sync::broadcast::error::RecvError;
-use weshop_core::domain::{Money, Order, OrderEventKind, OrderId, OrderStatus};
+use weshop_core::domain::{Money, Order, OrderEventKind, OrderId, OrderStatus, WarehouseSite};
 use weshop_core::shop::ShopError;
 
 use super::{
@@ -22,6 +22,7 @@ use super::{
     csrf::CsrfOnly,
     fail,
     layout::{Layout, State, Viewer, form_viewer, price, require_viewer, when, words},
+    order_map::OrderMap,
     see_other, sentence, shop_error,
 };
 
@@ -112,6 +113,10 @@ pub struct OrderPage {
     cancellable: bool,
     /// Why the last cancel was refused, in words.
     error: Option<String>,
+    /// The truck carrying it, once one came for it.
+    truck: Option<i32>,
+    /// The map (an escaped HTML fragment).
+    map: String,
 }
 
 fn order_id(text: &str) -> poem::Result<OrderId> {
@@ -156,7 +161,8 @@ pub async fn show_order(state: Data<&State>, req: &Request, id: Path<String>) ->
         .order(viewer.user.id, id)
         .await
         .map_err(shop_error)?;
-    Ok(order_page(&state, req, &viewer, &order, None).into_response())
+    let warehouses = state.shop.warehouses().await.map_err(shop_error)?;
+    Ok(order_page(&state, req, &viewer, &order, &warehouses, None).into_response())
 }
 
 /// `POST /orders/{id}/cancel`: cancels the order while packing has not started; afterwards
@@ -178,7 +184,9 @@ pub async fn cancel_order(
                 .order(viewer.user.id, id)
                 .await
                 .map_err(shop_error)?;
-            let page = order_page(&state, req, &viewer, &order, Some(sentence(&reason)));
+            let warehouses = state.shop.warehouses().await.map_err(shop_error)?;
+            let refused = Some(sentence(&reason));
+            let page = order_page(&state, req, &viewer, &order, &warehouses, refused);
             Ok(page.with_status(StatusCode::CONFLICT).into_response())
         }
         Err(error) => Err(shop_error(error)),
@@ -190,6 +198,7 @@ fn order_page(
     req: &Request,
     viewer: &Viewer,
     order: &Order,
+    warehouses: &[WarehouseSite],
     error: Option<String>,
 ) -> OrderPage {
     let currency = order.total().currency();
@@ -224,15 +233,25 @@ fn order_page(
         history: history(order),
         cancellable: order.status().can_become(OrderStatus::Cancelled),
         error,
+        truck: order.truck().map(|t| t.get()),
+        map: map_of(order, warehouses),
     }
+}
+
+/// The order's map, as HTML.
+fn map_of(order: &Order, warehouses: &[WarehouseSite]) -> String {
+    let warehouse = order
+        .warehouse()
+        .and_then(|id| warehouses.iter().find(|w| w.id == id));
+    OrderMap::new(order, warehouse).html()
 }
 
 /// The SSE event name the order page swaps into its status element.
 pub const STATUS_EVENT: &str = "status";
 
-/// `GET /orders/{id}/live`: Server-Sent Events, two for each change of the order: `status`,
-/// its status in words, and `timeline`, its history as `<li>` items (HTML, escaped); the
-/// first pair is the order as it is now, the stream ends
+/// `GET /orders/{id}/live`: Server-Sent Events, three for each change of the order: `status`,
+/// its status in words, `timeline`, its history as `<li>` items, and `map`, its map (HTML,
+/// escaped); the first three are the order as it is now, the stream ends
 /// after a terminal status, and an order already ended answers 204 (so the browser does not
 /// reconnect). Subscribes before reading the order, so no change is missed.
 #[handler]
@@ -249,19 +268,24 @@ pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageR
         // Nothing more will change: 204 tells the browser's EventSource not to reconnect.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    let warehouses = state.shop.warehouses().await.map_err(shop_error)?;
     let shop = state.shop.clone();
     let user = viewer.user.id;
     let stream = futures::stream::unfold(
         (updates, Some(order), 0usize, false),
         move |(mut updates, first, mut version, done)| {
             let shop = shop.clone();
+            let warehouses = warehouses.clone();
             async move {
                 if done {
                     return None;
                 }
                 if let Some(order) = first {
                     let ended = order.status().is_terminal();
-                    return Some((events(&order), (updates, None, order.version(), ended)));
+                    return Some((
+                        events(&order, &warehouses),
+                        (updates, None, order.version(), ended),
+                    ));
                 }
                 loop {
                     let order = match updates.recv().await {
@@ -273,7 +297,10 @@ pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageR
                     if order.version() > version {
                         version = order.version();
                         let ended = order.status().is_terminal();
-                        return Some((events(&order), (updates, None, version, ended)));
+                        return Some((
+                            events(&order, &warehouses),
+                            (updates, None, version, ended),
+                        ));
                     }
                 }
             }
@@ -289,8 +316,12 @@ pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageR
 /// The SSE event name the order page swaps into its history list.
 pub const TIMELINE_EVENT: &str = "timeline";
 
-/// What one change of the order sends: its status, then its whole history as list items.
-fn events(order: &Order) -> Vec<Event> {
+/// The SSE event name the order page swaps into its map.
+pub const MAP_EVENT: &str = "map";
+
+/// What one change of the order sends: its status, its whole history as list items, and its
+/// map.
+fn events(order: &Order, warehouses: &[WarehouseSite]) -> Vec<Event> {
     let timeline: String = history(order)
         .into_iter()
         .map(|(at, what)| format!("<li><time>{}</time> — {}</li>", escaped(at), escaped(what)))
@@ -298,6 +329,7 @@ fn events(order: &Order) -> Vec<Event> {
     vec![
         Event::message(escaped(status_words(order.status()))).event_type(STATUS_EVENT),
         Event::message(timeline).event_type(TIMELINE_EVENT),
+        Event::message(map_of(order, warehouses)).event_type(MAP_EVENT),
     ]
 }
 

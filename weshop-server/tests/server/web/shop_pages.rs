@@ -540,6 +540,19 @@ async fn cart_checkout_and_orders() {
     assert!(order.body.contains("Express"));
     assert!(order.body.contains("Order placed"), "the history");
     assert!(
+        order
+            .body
+            .contains(r#"<svg xmlns="http://www.w3.org/2000/svg""#),
+        "a map"
+    );
+    assert!(
+        order
+            .body
+            .contains(r#"aria-label="Map: from warehouse 1 at (10, 10) to (20, 30).""#),
+        "{}",
+        order.body
+    );
+    assert!(
         order.body.contains("sse-connect=\"/orders/"),
         "live updates"
     );
@@ -577,6 +590,14 @@ async fn cart_checkout_and_orders() {
     assert_eq!(name, "timeline");
     assert!(timeline.starts_with("<li><time>"), "{timeline}");
     assert!(timeline.contains("Order placed"), "{timeline}");
+    // And its map: the warehouse, the destination.
+    let (name, map) = next().await.unwrap();
+    assert_eq!(name, "map");
+    assert!(map.starts_with(r#"<figure class="order-map""#), "{map}");
+    assert!(
+        map.contains("Warehouse 1") && map.contains("Destination (20, 30)"),
+        "{map}"
+    );
     // Cancelled from its page, while packing has not started.
     assert!(
         order
@@ -599,6 +620,7 @@ async fn cart_checkout_and_orders() {
     let (name, timeline) = next().await.unwrap();
     assert_eq!(name, "timeline");
     assert!(timeline.contains("— Cancelled</li>"), "{timeline}");
+    assert_eq!(next().await.map(|(name, _)| name), Some("map".into()));
     let again = browser
         .post(&format!("{order_path}/cancel"), &[("csrf", &order.csrf())])
         .await;
