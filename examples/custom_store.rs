@@ -174,6 +174,13 @@ impl OrderStore for AuditedStore {
     async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError> {
         self.inner.orders_of(customer).await
     }
+    async fn orders_with_products(
+        &self,
+        products: &[ProductId],
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.inner.orders_with_products(products, limit).await
+    }
     async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError> {
         self.inner.orders_in(statuses).await
     }

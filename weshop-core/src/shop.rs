@@ -9,9 +9,10 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Address, CardNumber, Cart, Category, Currency, DeliveryEstimate, DeliveryOption, Description,
-    DomainError, Email, ImageRef, Location, Money, Order, OrderEvent, OrderId, Password,
-    PersonName, Picture, PictureId, PictureSize, Product, ProductId, ProductName, Quantity, Roles,
-    SessionToken, Stock, Timestamp, UpsAccount, User, UserId, WarehouseId, WarehouseSite, Weight,
+    DomainError, Email, ImageRef, Location, Money, Order, OrderEvent, OrderId, OrderLine,
+    OrderStatus, Password, PersonName, Picture, PictureId, PictureSize, Product, ProductId,
+    ProductName, Quantity, Roles, SessionToken, Stock, Timestamp, UpsAccount, User, UserId,
+    WarehouseId, WarehouseSite, Weight,
 };
 use crate::payments::{IdempotencyKey, PaymentError};
 use crate::store::{Page, ProductQuery, StoreError};
@@ -143,6 +144,36 @@ pub struct SellerProduct {
     pub available: u64,
     /// True when `available` is under the shop's low-stock threshold.
     pub low_stock: bool,
+}
+
+/// One order as a seller sees it: only the lines of their products.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellerOrder {
+    /// The order.
+    pub order: OrderId,
+    /// When it was placed.
+    pub placed_at: Timestamp,
+    /// Where it is.
+    pub status: OrderStatus,
+    /// The seller's lines of it.
+    pub lines: Vec<OrderLine>,
+    /// Those lines' sum.
+    pub amount: Money,
+}
+
+/// What a seller sold, over their newest orders (at most the service's sales window).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellerSales {
+    /// The newest orders, newest first.
+    pub recent: Vec<SellerOrder>,
+    /// The seller's lines of delivered orders (paid: their payment was captured).
+    pub revenue: Money,
+    /// The seller's lines of orders still on their way.
+    pub in_progress: Money,
+    /// Units delivered.
+    pub units: u64,
+    /// Orders the figures are summed over.
+    pub orders: usize,
 }
 
 /// Checkout.
@@ -286,6 +317,8 @@ pub trait Shop: Send + Sync {
     ) -> Result<SellerProduct, ShopError>;
     /// The seller's products with their stock.
     async fn seller_products(&self, seller: UserId) -> Result<Vec<SellerProduct>, ShopError>;
+    /// The seller's sales: their `recent` newest orders and what their orders brought in.
+    async fn seller_sales(&self, seller: UserId, recent: usize) -> Result<SellerSales, ShopError>;
     /// Sends a promotion to every customer.
     async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError>;
 

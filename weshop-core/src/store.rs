@@ -316,6 +316,13 @@ pub trait OrderStore: Send + Sync {
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     /// A customer's orders, newest first.
     async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError>;
+    /// The newest `limit` orders with a line of one of `products`, newest first (what a
+    /// seller sold).
+    async fn orders_with_products(
+        &self,
+        products: &[ProductId],
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError>;
     /// Orders in one of these statuses, oldest first (what fulfilment has to move on).
     async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError>;
     /// Commits a fulfilment step atomically: each order only if it is stored with the version

@@ -428,6 +428,22 @@ impl OrderStore for MemoryStore {
             .collect())
     }
 
+    async fn orders_with_products(
+        &self,
+        products: &[ProductId],
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        Ok(self
+            .lock()?
+            .orders
+            .values()
+            .rev()
+            .filter(|o| o.lines().iter().any(|l| products.contains(&l.product)))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError> {
         Ok(self
             .lock()?

@@ -3,7 +3,7 @@
 //!
 //! The service is split by concern, one file each: `accounts.rs` (registration, sessions,
 //! profiles, saved addresses and cards), `catalog.rs` (sellers' products, restocking,
-//! promotions, browsing), `cart.rs`, `checkout.rs` (placing an order), `quote.rs` (pricing a delivery) and `orders.rs`
+//! promotions, browsing), `cart.rs`, `checkout.rs` (placing an order), `quote.rs` (pricing a delivery), `sales.rs` (what a seller sold) and `orders.rs`
 //! (reading and cancelling them), `pictures.rs` (product pictures). This file holds what they share: the service's parts, its
 //! configuration, the lookups several concerns need, and the one `impl Shop` (an
 //! `#[async_trait]` impl cannot be spread over files), in which each method `m` forwards to
@@ -17,6 +17,7 @@ mod checkout;
 mod orders;
 mod pictures;
 mod quote;
+mod sales;
 
 use std::sync::Arc;
 
@@ -35,7 +36,8 @@ use crate::ports::Clock;
 use crate::read_cache::ProductCache;
 use crate::shop::{
     CatalogPage, CatalogQuery, Checkout, DeliveryQuote, LoggedIn, OrderUpdate, ProductDraft,
-    ProductPatch, ProfilePatch, QuoteFor, Registration, SellerProduct, Shop, ShopError,
+    ProductPatch, ProfilePatch, QuoteFor, Registration, SellerProduct, SellerSales, Shop,
+    ShopError,
 };
 use crate::store::{Page, ProductQuery, Store};
 
@@ -269,6 +271,10 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn seller_products(&self, seller: UserId) -> Result<Vec<SellerProduct>, ShopError> {
         self.seller_products_impl(seller).await
+    }
+
+    async fn seller_sales(&self, seller: UserId, recent: usize) -> Result<SellerSales, ShopError> {
+        self.seller_sales_impl(seller, recent).await
     }
 
     async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError> {

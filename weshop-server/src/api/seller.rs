@@ -7,6 +7,7 @@ use std::sync::Arc;
 use poem::http::StatusCode;
 use poem_openapi::{
     Object, OpenApi,
+    param::Query,
     payload::{Binary, Json},
 };
 
@@ -14,7 +15,7 @@ use super::{
     ApiState, ApiTags,
     auth::Auth,
     problem::{ApiError, ApiResult, Problem},
-    types::SellerProductDto,
+    types::{SellerProductDto, amount},
 };
 use crate::pictures::{self, PictureError};
 
@@ -38,6 +39,49 @@ pub struct PromotionRequest {
 pub struct PromotionResult {
     /// Customers notified.
     pub recipients: u64,
+}
+
+/// One of the seller's recent orders (only their lines).
+#[derive(Debug, Object)]
+pub struct SellerOrderDto {
+    /// The order.
+    pub order_id: i64,
+    /// When it was placed (ms since the epoch).
+    pub placed_at: u64,
+    /// Its status.
+    pub status: String,
+    /// The seller's lines: product id and units.
+    pub lines: Vec<SoldLineDto>,
+    /// Those lines' sum.
+    pub amount: String,
+}
+
+/// A line of a sale.
+#[derive(Debug, Object)]
+pub struct SoldLineDto {
+    /// The product.
+    pub product_id: i64,
+    /// Its name when ordered.
+    pub name: String,
+    /// Units.
+    pub quantity: u32,
+}
+
+/// What the seller sold, over their newest 1,000 orders.
+#[derive(Debug, Object)]
+pub struct SalesDto {
+    /// The newest orders, newest first (at most `recent`).
+    pub recent: Vec<SellerOrderDto>,
+    /// The seller's lines of delivered orders.
+    pub revenue: String,
+    /// The seller's lines of orders on their way.
+    pub in_progress: String,
+    /// Units delivered.
+    pub units: u64,
+    /// Orders counted.
+    pub orders: u64,
+    /// ISO 4217 code of the amounts.
+    pub currency: String,
 }
 
 /// Sellers' endpoints outside `/products`.
@@ -78,6 +122,47 @@ impl SellerApi {
         let image = self.0.shop.add_picture(auth.user_id(), picture).await?;
         Ok(Json(PictureStored {
             image: image.as_str().to_string(),
+        }))
+    }
+
+    /// The caller's sales: the newest orders with their products (`recent`, 1 to 100,
+    /// default 10) and what their orders brought in.
+    #[oai(path = "/seller/sales", method = "get")]
+    async fn sales(&self, auth: Auth, recent: Query<Option<u32>>) -> ApiResult<Json<SalesDto>> {
+        let recent = recent.0.unwrap_or(10);
+        if !(1..=100).contains(&recent) {
+            return Err(Problem::bad_request("recent is between 1 and 100"));
+        }
+        let sales = self
+            .0
+            .shop
+            .seller_sales(auth.user_id(), recent as usize)
+            .await?;
+        Ok(Json(SalesDto {
+            recent: sales
+                .recent
+                .into_iter()
+                .map(|sale| SellerOrderDto {
+                    order_id: sale.order.get(),
+                    placed_at: sale.placed_at.millis(),
+                    status: sale.status.as_str().to_string(),
+                    lines: sale
+                        .lines
+                        .into_iter()
+                        .map(|l| SoldLineDto {
+                            product_id: l.product.get(),
+                            name: l.name.to_string(),
+                            quantity: l.quantity.get(),
+                        })
+                        .collect(),
+                    amount: amount(sale.amount),
+                })
+                .collect(),
+            revenue: amount(sales.revenue),
+            in_progress: amount(sales.in_progress),
+            units: sales.units,
+            orders: sales.orders as u64,
+            currency: sales.revenue.currency().to_string(),
         }))
     }
 

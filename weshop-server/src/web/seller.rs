@@ -16,7 +16,7 @@ use weshop_core::{
 
 use super::{
     PageResult, fail,
-    layout::{Layout, State, Viewer, form_viewer, price, require_viewer},
+    layout::{Layout, State, Viewer, form_viewer, price, require_viewer, when, words},
     see_other, sentence, shop_error,
 };
 
@@ -40,12 +40,35 @@ pub struct ProductRow {
     pub low: bool,
 }
 
+/// One recent order with the seller's products.
+pub struct SaleRow {
+    /// The order's number.
+    pub id: i64,
+    /// When it was placed.
+    pub placed: String,
+    /// Its status in words.
+    pub status: String,
+    /// The seller's lines, in words ("2 × Blue mug").
+    pub lines: Vec<String>,
+    /// Their sum.
+    pub amount: String,
+}
+
+/// Orders shown on the dashboard.
+pub const RECENT_SALES: usize = 10;
+
 /// `/seller`.
 #[derive(Template, WebTemplate)]
 #[template(path = "seller.html")]
 pub struct SellerPage {
     layout: Layout,
     products: Vec<ProductRow>,
+    sales: Vec<SaleRow>,
+    /// Delivered, on its way, units delivered, orders counted.
+    revenue: String,
+    in_progress: String,
+    units: u64,
+    orders: usize,
     /// What happened last (a restock refused, a promotion sent), in words.
     notice: Option<String>,
     error: Option<String>,
@@ -83,9 +106,33 @@ async fn page(
         .into_iter()
         .map(row)
         .collect();
+    let sales = state
+        .shop
+        .seller_sales(viewer.user.id, RECENT_SALES)
+        .await
+        .map_err(shop_error)?;
     Ok(SellerPage {
         layout: Layout::new(state, req, Some(viewer)),
         products,
+        sales: sales
+            .recent
+            .iter()
+            .map(|sale| SaleRow {
+                id: sale.order.get(),
+                placed: when(sale.placed_at),
+                status: words(sale.status.as_str()),
+                lines: sale
+                    .lines
+                    .iter()
+                    .map(|l| format!("{} × {}", l.quantity.get(), l.name))
+                    .collect(),
+                amount: price(sale.amount),
+            })
+            .collect(),
+        revenue: price(sales.revenue),
+        in_progress: price(sales.in_progress),
+        units: sales.units,
+        orders: sales.orders,
         notice,
         error,
     })

@@ -388,7 +388,34 @@ pub async fn order_queries<S: Store + ?Sized + 'static>(store: Arc<S>) {
     );
     assert_eq!(
         store.orders_of(ada.id).await.unwrap(),
-        vec![a3.clone(), packing, a1.clone()],
+        vec![a3.clone(), packing.clone(), a1.clone()],
         "current state"
     );
+
+    // What a seller sold: orders with a line of any of the products, newest first.
+    let pot = product_with(&*store, seller.id, "Pot", usd(900)).await;
+    let cup = product_with(&*store, seller.id, "Cup", usd(300)).await;
+    store
+        .change_stock(&[delta(w, pot.id, 10, 0, 0)])
+        .await
+        .unwrap();
+    let both = order_of(&*store, bob.id, w, &[(&pot, 2), (&mug, 1)]).await;
+    place(&*store, &both, "key-both").await;
+    let sold = |products: Vec<ProductId>, limit: usize| {
+        let store = store.clone();
+        async move { store.orders_with_products(&products, limit).await.unwrap() }
+    };
+    assert_eq!(
+        ids(&sold(vec![mug.id], 10).await),
+        vec![both.id(), a3.id(), a2.id(), b1.id(), a1.id()]
+    );
+    assert_eq!(sold(vec![pot.id], 10).await, vec![both.clone()]);
+    assert_eq!(
+        ids(&sold(vec![pot.id, mug.id], 2).await),
+        vec![both.id(), a3.id()],
+        "the newest, once each"
+    );
+    assert_eq!(sold(vec![mug.id], 10).await[2], packing, "current state");
+    assert_eq!(sold(vec![cup.id], 10).await, vec![]);
+    assert_eq!(sold(vec![], 10).await, vec![]);
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use weshop_core::{
-    domain::{Order, OrderId, OrderStatus, UserId},
+    domain::{Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
 };
 
@@ -23,10 +23,19 @@ fn push_order(sql: &mut Sql, order: &Order, verb: &str) -> String {
     let status = sql.var(order.status().as_str().to_string());
     let version = sql.var(order.version() as i64);
     let doc = sql.var(to_json(&OrderDoc::from(order)));
+    let products = sql.var(products_of(order));
     format!(
         "{verb} type::record('customer_order', {id}) SET customer = {customer}, \
-         status = {status}, version = {version}, doc = {doc}"
+         status = {status}, version = {version}, products = {products}, doc = {doc}"
     )
+}
+
+/// The products an order has lines of (indexed, for sellers' sales).
+pub(super) fn products_of(order: &Order) -> Vec<i64> {
+    let mut ids: Vec<i64> = order.lines().iter().map(|l| l.product.get()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 #[async_trait]
@@ -104,6 +113,26 @@ impl OrderStore for SurrealStore {
         sql.push(&format!(
             "SELECT doc, record::id(id) AS oid FROM customer_order WHERE customer = {v} \
              ORDER BY oid DESC"
+        ));
+        let rows: Vec<DocRow> = self.read(sql).await?;
+        orders_from(rows)
+    }
+
+    async fn orders_with_products(
+        &self,
+        products: &[ProductId],
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        if products.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::default();
+        let ids: Vec<i64> = products.iter().map(|p| p.get()).collect();
+        let v = sql.var(ids);
+        let n = sql.var(i64::try_from(limit).unwrap_or(i64::MAX));
+        sql.push(&format!(
+            "SELECT doc, record::id(id) AS oid FROM customer_order \
+             WHERE products CONTAINSANY {v} ORDER BY oid DESC LIMIT {n}"
         ));
         let rows: Vec<DocRow> = self.read(sql).await?;
         orders_from(rows)

@@ -2,7 +2,12 @@
 
 use weshop_core::store::StoreError;
 
-use super::{SurrealStore, backend, message, query::Sql, rows::VersionRow};
+use super::{
+    SurrealStore, backend, message,
+    orders::products_of,
+    query::Sql,
+    rows::{DocRow, VersionRow, orders_from},
+};
 
 /// The schema, as numbered migrations: each runs once, in order, in its own transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -84,6 +89,15 @@ DEFINE FIELD IF NOT EXISTS thumbnail ON picture TYPE string;
 DEFINE FIELD IF NOT EXISTS large ON picture TYPE string;
 "#,
     ),
+    // The products each order has lines of, for sellers' sales (older orders are filled in
+    // by `backfill_order_products` after this runs).
+    (
+        4,
+        r#"
+DEFINE FIELD IF NOT EXISTS products ON customer_order TYPE option<array<int>>;
+DEFINE INDEX IF NOT EXISTS order_products ON customer_order FIELDS products;
+"#,
+    ),
 ];
 
 impl SurrealStore {
@@ -130,6 +144,36 @@ impl SurrealStore {
                 .await
                 .map_err(|e| StoreError::Backend(format!("migration {version}: {}", message(e))))?;
             tracing::info!(version, "storage schema migrated");
+            if *version == 4 {
+                self.backfill_order_products().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills in `products` for orders stored before migration 4 (read from their documents).
+    async fn backfill_order_products(&self) -> Result<(), StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT doc, record::id(id) AS oid FROM customer_order WHERE products = NONE");
+        let rows: Vec<DocRow> = self.read(sql).await?;
+        let orders = orders_from(rows)?;
+        for chunk in orders.chunks(500) {
+            let mut sql = Sql::default();
+            sql.push("BEGIN TRANSACTION");
+            for order in chunk {
+                let id = sql.var(order.id().get());
+                let products = sql.var(products_of(order));
+                sql.push(&format!(
+                    "UPDATE type::record('customer_order', {id}) SET products = {products}"
+                ));
+            }
+            sql.push("COMMIT TRANSACTION");
+            self.run(&sql)
+                .await
+                .map_err(|e| StoreError::Backend(format!("migration 4: {}", message(e))))?;
+        }
+        if !orders.is_empty() {
+            tracing::info!(orders = orders.len(), "orders' products filled in");
         }
         Ok(())
     }

@@ -166,6 +166,14 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
         yield_now().await;
         self.0.orders_of(customer).await
     }
+    async fn orders_with_products(
+        &self,
+        products: &[ProductId],
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        yield_now().await;
+        self.0.orders_with_products(products, limit).await
+    }
     async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError> {
         yield_now().await;
         self.0.orders_in(statuses).await

@@ -750,6 +750,73 @@ async fn the_seller_dashboard_restocks_and_promotes() {
         sent.body
     );
     assert_eq!(customer.get("/seller").await.status, StatusCode::FORBIDDEN);
+
+    // A sale shows on the dashboard: the order, the seller's lines, what is on its way.
+    let none = shopkeeper.get("/seller").await;
+    assert!(none.body.contains("No orders yet."), "{}", none.body);
+    let gil = app
+        .shop
+        .login(&Email::parse("gil@example.com").unwrap(), PASSWORD)
+        .await
+        .unwrap()
+        .user;
+    let gil = app
+        .shop
+        .add_payment_method(
+            gil.id,
+            weshop_core::domain::CardNumber::parse(CARD).unwrap(),
+        )
+        .await
+        .unwrap();
+    let mug = app.shop.seller_products(seller).await.unwrap()[0]
+        .product
+        .id;
+    app.shop
+        .add_to_cart(gil.id, mug, Quantity::new(2).unwrap())
+        .await
+        .unwrap();
+    app.shop
+        .checkout(
+            gil.id,
+            weshop_core::shop::Checkout {
+                destination: Location::new(20, 20),
+                delivery: weshop_core::domain::DeliveryOption::Standard,
+                payment_method: gil.payment_methods[0].token.clone(),
+                ups_account: None,
+                idempotency_key: weshop_core::payments::IdempotencyKey::parse("sale-1").unwrap(),
+                expected_total: None,
+            },
+        )
+        .await
+        .unwrap();
+    let sold = shopkeeper.get("/seller").await;
+    let sales = sold
+        .body
+        .split("id=\"seller-orders\"")
+        .nth(1)
+        .expect("a sales table");
+    assert!(sales.contains("2 × Blue mug"), "{sales}");
+    assert!(sales.contains("10.00 USD"), "{sales}");
+    assert!(
+        sold.body.contains("<dt>On its way</dt><dd>10.00 USD</dd>"),
+        "{}",
+        sold.body
+    );
+    assert!(sold.body.contains(r#"<dd id="revenue">0.00 USD</dd>"#));
+    // The same over the API.
+    let api = shopkeeper.get("/api/v1/seller/sales?recent=5").await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    let sales: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(sales["in_progress"], "10.00");
+    assert_eq!(sales["recent"][0]["lines"][0]["quantity"], 2);
+    assert_eq!(
+        shopkeeper.get("/api/v1/seller/sales?recent=0").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        customer.get("/api/v1/seller/sales").await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
