@@ -1,5 +1,5 @@
 //! Catalog read-path benchmark over HTTP: loads N products through the shop, then measures the
-//! storefront's requests with `wrk` (2 threads, 32 connections, on the same cores as the
+//! API's catalog requests and the web shop's catalog pages with `wrk` (2 threads, 32 connections, on the same cores as the
 //! server) and the server's resident memory before and after.
 //!
 //! `cargo bench --bench catalog -- [N] [STORAGE] [SECONDS]`
@@ -240,7 +240,8 @@ fn main() {
             n as f64 / loaded.as_secs_f64()
         );
 
-        let base = format!("http://{}/api/v1", app.http_addr());
+        let site = format!("http://{}", app.http_addr());
+        let base = format!("{site}/api/v1");
         let middle = n / 2;
         let requests = [
             ("q=mug", format!("{base}/products?q=mug")),
@@ -257,6 +258,10 @@ fn main() {
             ("suggest q=blue ke", format!("{base}/products/suggest?q=blue%20ke")),
             ("/categories", format!("{base}/categories")),
             ("product by id", format!("{base}/products/{middle}")),
+            // The web shop's pages: the same searches rendered as HTML, stock badges and all.
+            ("page /search?q=mug", format!("{site}/search?q=mug")),
+            ("page / (home)", format!("{site}/")),
+            ("page /products/{id}", format!("{site}/products/{middle}")),
         ];
         println!(
             "\n| request ({n} products, {storage}) | req/s | p50 ms | p99 ms |\n|---|---|---|---|"

@@ -165,6 +165,9 @@ impl OrderStore for AuditedStore {
         self.audit(format_args!("place order {}", placement.order.id()));
         self.inner.place_order(user, placement).await
     }
+    async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.key_fingerprint(user, key).await
+    }
     async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError> {
         self.inner.order_for_key(user, key).await
     }

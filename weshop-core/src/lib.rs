@@ -25,6 +25,7 @@ pub mod catalog_index;
 pub mod domain;
 pub mod driver;
 pub mod fulfilment;
+pub mod login_throttle;
 pub mod notify;
 pub mod payments;
 pub mod ports;

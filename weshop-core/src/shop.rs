@@ -45,6 +45,16 @@ pub enum ShopError {
     /// The state forbids it (409), e.g. an email already registered.
     #[error("{0}")]
     Conflict(String),
+    /// An idempotency key reused for a different request (422): the key is bound to the
+    /// request that first used it.
+    #[error("{0}")]
+    KeyReused(String),
+    /// Too many wrong passwords for this account lately (429): try again after the wait.
+    #[error("too many failed logins; try again in {} seconds", retry_after.as_secs().max(1))]
+    TooManyAttempts {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
     /// Not enough stock (409).
     #[error("not enough stock of product {product}: {available} available")]
     OutOfStock {
@@ -192,6 +202,25 @@ pub struct Checkout {
     /// The total the customer was shown, shipping included. If the order would cost anything
     /// else (a price changed since), nothing is placed or charged: `Conflict` with the new total.
     pub expected_total: Option<Money>,
+}
+
+impl Checkout {
+    /// What the idempotency key is bound to: every field of the request but the key. A key
+    /// used again with another fingerprint is refused (`KeyReused`), never answered with the
+    /// first request's order.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "v1|{},{}|{}|{}|{}|{}",
+            self.destination.x,
+            self.destination.y,
+            self.delivery.as_str(),
+            self.payment_method,
+            self.ups_account.as_ref().map(|a| a.as_str()).unwrap_or(""),
+            self.expected_total
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        )
+    }
 }
 
 /// What to price in a [`Shop::quote`].

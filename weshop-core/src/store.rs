@@ -186,15 +186,21 @@ pub fn search_terms(text: &str) -> Vec<String> {
 }
 
 /// Checkout, as one atomic step: reserve the stock, create the order, empty the cart, and
-/// remember the idempotency key.
+/// remember the idempotency key — only if the cart is still the one the order was priced
+/// from (else `Conflict`), so two checkouts of one cart cannot both place an order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaceOrder {
     /// The order (status `Placed`).
     pub order: Order,
+    /// The cart the order was priced from; the stored cart must still hold exactly these
+    /// lines (no cart counts as an empty one).
+    pub cart: Cart,
     /// The reservations (all `reserved` > 0).
     pub reservations: Vec<StockDelta>,
     /// The customer's idempotency key; a second placement with it returns the first order.
     pub idempotency_key: String,
+    /// What the key is bound to (see `Checkout::fingerprint`), kept with it.
+    pub fingerprint: String,
 }
 
 /// What a placement did.
@@ -312,6 +318,9 @@ pub trait OrderStore: Send + Sync {
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError>;
     /// The order an idempotency key placed.
     async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError>;
+    /// The fingerprint an idempotency key was placed with (`None`: no such key, or one kept
+    /// before fingerprints were).
+    async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError>;
     /// An order by id.
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     /// A customer's orders, newest first.

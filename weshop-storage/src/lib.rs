@@ -30,6 +30,9 @@ pub use weshop_core as core;
 use weshop_core::store::StoreError;
 
 /// Stored data that does not parse back into the domain.
+/// Why a placement was refused when the cart changed since the order was priced from it.
+pub(crate) const CART_CHANGED: &str = "the cart changed since it was priced";
+
 pub(crate) fn corrupt(error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(error.to_string())
 }

@@ -26,7 +26,7 @@ use weshop_core::{
     },
 };
 
-use crate::corrupt;
+use crate::{CART_CHANGED, corrupt};
 
 /// Everything a shop stores, in memory, lost when dropped.
 ///
@@ -50,6 +50,7 @@ struct State {
     carts: HashMap<UserId, Cart>,
     orders: BTreeMap<OrderId, Order>,
     keys: HashMap<(UserId, String), OrderId>,
+    fingerprints: HashMap<(UserId, String), String>,
     outbox: BTreeMap<u64, Effect>,
     links: HashMap<String, Vec<u8>>,
     pictures: HashMap<PictureId, Picture>,
@@ -394,11 +395,17 @@ impl OrderStore for MemoryStore {
         if state.orders.contains_key(&id) {
             return Err(StoreError::Duplicate(format!("order {id}")));
         }
+        if state.carts.get(&user).cloned().unwrap_or_default() != placement.cart {
+            return Err(StoreError::Conflict(CART_CHANGED.into()));
+        }
         let staged = state.staged_stock(&placement.reservations)?;
         // Checked: from here on nothing can fail.
         state.stock.extend(staged);
         state.last_order = state.last_order.max(id.get());
         state.carts.remove(&user);
+        state
+            .fingerprints
+            .insert(key.clone(), placement.fingerprint);
         state.keys.insert(key, id);
         state.orders.insert(id, order.clone());
         Ok(Placed::Created(order))
@@ -410,6 +417,14 @@ impl OrderStore for MemoryStore {
             .keys
             .get(&(user, key.to_string()))
             .and_then(|id| state.orders.get(id))
+            .cloned())
+    }
+
+    async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()?
+            .fingerprints
+            .get(&(user, key.to_string()))
             .cloned())
     }
 

@@ -53,6 +53,13 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         password: &str,
     ) -> Result<LoggedIn, ShopError> {
         let bad = || ShopError::Unauthenticated("wrong email or password".into());
+        // Throttled per account (known or not, so the answer tells nothing), before any hash
+        // is computed: a guessing run costs the attacker time, not the shop CPU.
+        let key = email.as_str().to_string();
+        let now = self.clock.now();
+        self.logins
+            .check(&key, now)
+            .map_err(|retry_after| ShopError::TooManyAttempts { retry_after })?;
         let user = self.store.user_by_email(email).await?;
         // Verify against a real hash even for unknown emails, so timing tells nothing.
         let hash = match &user {
@@ -65,8 +72,12 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             .map_err(|e| ShopError::Unavailable(format!("password check: {e}")))?;
         let user = match user {
             Some(user) if ok => user,
-            _ => return Err(bad()),
+            _ => {
+                self.logins.failed(&key, now);
+                return Err(bad());
+            }
         };
+        self.logins.succeeded(&key);
         let token = SessionToken::generate();
         let ttl = u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
         let expires = Timestamp(self.clock.now().millis().saturating_add(ttl));

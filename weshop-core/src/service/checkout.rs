@@ -24,21 +24,46 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         checkout: Checkout,
     ) -> Result<Order, ShopError> {
         let key = checkout.idempotency_key.as_str().to_string();
+        let fingerprint = checkout.fingerprint();
         match self.place(user, checkout).await {
             Ok(order) => Ok(order),
             // A retry racing the request it repeats may find the cart already emptied or the
             // stock already taken by it: if its twin placed the order, that is the answer.
+            Err(error @ ShopError::KeyReused(_)) => Err(error),
             Err(error) => match self.store.order_for_key(user, &key).await {
-                Ok(Some(order)) => Ok(order),
+                Ok(Some(order)) => {
+                    self.same_request(user, &key, &fingerprint).await?;
+                    Ok(order)
+                }
                 _ => Err(error),
             },
+        }
+    }
+
+    /// Refuses a key placed by a request with another fingerprint (keys kept before
+    /// fingerprints were are not checked).
+    async fn same_request(
+        &self,
+        user: UserId,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<(), ShopError> {
+        match self.store.key_fingerprint(user, key).await? {
+            Some(kept) if kept != fingerprint => Err(ShopError::KeyReused(
+                "this Idempotency-Key was used for a different request; use a new key for a new \
+                 request"
+                    .into(),
+            )),
+            _ => Ok(()),
         }
     }
 
     /// Checkout proper (see [`crate::shop::Shop::checkout`]).
     async fn place(&self, user: UserId, checkout: Checkout) -> Result<Order, ShopError> {
         let key = checkout.idempotency_key.as_str().to_string();
+        let fingerprint = checkout.fingerprint();
         if let Some(order) = self.store.order_for_key(user, &key).await? {
+            self.same_request(user, &key, &fingerprint).await?;
             return Ok(order);
         }
         let customer = self.user(user).await?;
@@ -132,8 +157,10 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 user,
                 PlaceOrder {
                     order,
+                    cart,
                     reservations: reservations.clone(),
-                    idempotency_key: key,
+                    idempotency_key: key.clone(),
+                    fingerprint: fingerprint.clone(),
                 },
             )
             .await;
@@ -154,6 +181,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             }
             Ok(Placed::Existing(order)) => {
                 self.void(&authorization.id, id).await;
+                self.same_request(user, &key, &fingerprint).await?;
                 Ok(order)
             }
             Err(error) => {

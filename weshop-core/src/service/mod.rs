@@ -30,6 +30,7 @@ use crate::domain::{
     ProductName, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId, WarehouseSite,
 };
 use crate::driver::FulfilmentDriver;
+use crate::login_throttle::{LoginThrottle, ThrottlePolicy};
 use crate::notify::Notifier;
 use crate::payments::Payments;
 use crate::ports::Clock;
@@ -61,6 +62,8 @@ pub struct ShopConfig {
     pub grid_limit: i32,
     /// The most one order may cost, shipping included (in minor units of the currency).
     pub max_order_total_minor: i64,
+    /// How failed logins per account are throttled.
+    pub login_throttle: ThrottlePolicy,
     /// Products kept in memory for search and listing pages (0: read every one from the
     /// store). About half a kilobyte each.
     pub product_cache: usize,
@@ -78,6 +81,7 @@ impl Default for ShopConfig {
             grid_limit: 10_000,
             max_order_total_minor: 100_000_000,
             product_cache: 20_000,
+            login_throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct ShopService<S: ?Sized> {
     index: Option<Arc<IndexKeeper>>,
     /// Products recently read for search pages; forgotten on every product write.
     products: ProductCache,
+    /// Failed logins per account.
+    logins: LoginThrottle<String>,
 }
 
 impl<S: Store + ?Sized + 'static> ShopService<S> {
@@ -114,6 +120,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             fulfilment,
             clock,
             products: ProductCache::new(config.product_cache),
+            logins: LoginThrottle::new(config.login_throttle),
             config,
             index: None,
         }

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use poem::{Request, web::cookie::Cookie};
+use poem::{
+    Request,
+    web::{Data, RemoteAddr, cookie::Cookie},
+};
 use poem_openapi::{
     ApiResponse, Object, OpenApi, SecurityScheme,
     auth::{ApiKey, Bearer},
@@ -18,6 +21,7 @@ use weshop_core::{
 use super::{
     ApiState, ApiTags,
     problem::{ApiError, ApiResult},
+    throttle::AddressThrottle,
     types::{UserDto, refuse},
 };
 
@@ -231,14 +235,23 @@ impl AuthApi {
 
     /// Opens a session: returns the token and sets it as an HttpOnly cookie.
     #[oai(path = "/login", method = "post")]
-    async fn login(&self, body: Json<LoginRequest>) -> ApiResult<LoggedIn> {
+    async fn login(
+        &self,
+        body: Json<LoginRequest>,
+        remote: &RemoteAddr,
+        throttle: Data<&Arc<AddressThrottle>>,
+    ) -> ApiResult<LoggedIn> {
+        throttle.check(remote)?;
         // A malformed email cannot belong to an account: same answer as a wrong password.
-        let email = Email::parse(&body.email).map_err(|_| {
-            ApiError::from(weshop_core::shop::ShopError::Unauthenticated(
-                "wrong email or password".into(),
-            ))
-        })?;
-        let logged_in = self.0.shop.login(&email, &body.password).await?;
+        let parsed = Email::parse(&body.email).map_err(|_| {
+            weshop_core::shop::ShopError::Unauthenticated("wrong email or password".into())
+        });
+        let outcome = match parsed {
+            Ok(email) => self.0.shop.login(&email, &body.password).await,
+            Err(refused) => Err(refused),
+        };
+        throttle.record(remote, &outcome);
+        let logged_in = outcome?;
         let cookie = login_cookie(
             logged_in.token.expose(),
             self.0.secure_cookies,

@@ -15,6 +15,7 @@ pub mod orders;
 pub mod problem;
 pub mod profile;
 pub mod seller;
+pub mod throttle;
 pub mod types;
 
 use std::{sync::Arc, time::Instant};
@@ -112,6 +113,7 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
             )),
         )
         .data(state)
+        .data(Arc::new(throttle::AddressThrottle::default()))
         .with(CookieJarManager::new())
         .around(limits::limit_body)
         .around(move |endpoint, request| observe(metrics.clone(), endpoint, request))

@@ -30,6 +30,9 @@ pub struct Problem {
     /// For `out-of-stock`: units that can still be bought of it.
     #[oai(skip_serializing_if_is_none)]
     pub available: Option<u64>,
+    /// For `too-many-attempts`: seconds to wait (also sent as `Retry-After`).
+    #[oai(skip_serializing_if_is_none)]
+    pub retry_after: Option<u32>,
 }
 
 impl Problem {
@@ -42,6 +45,7 @@ impl Problem {
             detail: detail.into(),
             product: None,
             available: None,
+            retry_after: None,
         }
     }
 
@@ -61,10 +65,13 @@ impl Problem {
     /// The HTTP response.
     pub fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Response::builder()
+        let mut response = Response::builder()
             .status(status)
-            .content_type(PROBLEM_JSON)
-            .body(self.to_json_string())
+            .content_type(PROBLEM_JSON);
+        if let Some(seconds) = self.retry_after {
+            response = response.header(poem::http::header::RETRY_AFTER, seconds.to_string());
+        }
+        response.body(self.to_json_string())
     }
 }
 
@@ -104,6 +111,19 @@ impl From<ShopError> for ApiError {
             ShopError::Conflict(_) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
+            ShopError::TooManyAttempts { retry_after } => Problem {
+                retry_after: Some(u32::try_from(retry_after.as_secs().max(1)).unwrap_or(u32::MAX)),
+                ..Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-attempts",
+                    error.to_string(),
+                )
+            },
+            ShopError::KeyReused(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                error.to_string(),
+            ),
             ShopError::OutOfStock { product, available } => Problem {
                 product: Some(product.get()),
                 available: Some(*available),

@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use poem::{
     IntoResponse, Request, Response, handler,
     http::{StatusCode, header},
-    web::{Data, Form},
+    web::{Data, Form, RemoteAddr},
 };
 use serde::Deserialize;
 use weshop_core::{
@@ -19,7 +19,12 @@ use super::{
     layout::{Layout, State, Viewer, form_viewer, require_viewer, viewer, words},
     see_other, sentence, shop_error,
 };
-use crate::api::auth::{login_cookie, session_cookie};
+use std::sync::Arc;
+
+use crate::api::{
+    auth::{login_cookie, session_cookie},
+    throttle::AddressThrottle,
+};
 
 /// `/register`.
 #[derive(Template, WebTemplate)]
@@ -149,7 +154,13 @@ pub async fn login_form(state: Data<&State>, req: &Request) -> PageResult {
 
 /// `POST /login`: one answer for an unknown email and a wrong password.
 #[handler]
-pub async fn login(state: Data<&State>, req: &Request, form: Form<LoginForm>) -> PageResult {
+pub async fn login(
+    state: Data<&State>,
+    req: &Request,
+    remote: &RemoteAddr,
+    throttle: Data<&Arc<AddressThrottle>>,
+    form: Form<LoginForm>,
+) -> PageResult {
     state.csrf.verify(req, &form.csrf)?;
     let refused = || -> Response {
         LoginPage {
@@ -160,13 +171,49 @@ pub async fn login(state: Data<&State>, req: &Request, form: Form<LoginForm>) ->
         .with_status(StatusCode::UNAUTHORIZED)
         .into_response()
     };
-    let Ok(email) = Email::parse(form.email.trim()) else {
-        return Ok(refused());
-    };
-    match logged_in(&state, &email, &form.password, "/").await {
-        Err(error) if error.status().is_redirection() => Ok(refused()),
-        other => other,
+    if let Err(error) = throttle.check(remote) {
+        return Ok(too_many(&state, req, &form.email, &error));
     }
+    let outcome = match Email::parse(form.email.trim()) {
+        Ok(email) => state.shop.login(&email, &form.password).await,
+        Err(_) => Err(ShopError::Unauthenticated("wrong email or password".into())),
+    };
+    throttle.record(remote, &outcome);
+    match outcome {
+        Ok(session) => {
+            let cookie = login_cookie(
+                session.token.expose(),
+                state.secure_cookies,
+                session.expires,
+            );
+            Ok(see_other_setting("/", &cookie))
+        }
+        Err(ShopError::Unauthenticated(_)) => Ok(refused()),
+        Err(error @ ShopError::TooManyAttempts { .. }) => {
+            Ok(too_many(&state, req, &form.email, &error))
+        }
+        Err(error) => Err(shop_error(error)),
+    }
+}
+
+/// The login form again, saying how long to wait (429, with `Retry-After`).
+fn too_many(state: &State, req: &Request, email: &str, error: &ShopError) -> Response {
+    let wait = match error {
+        ShopError::TooManyAttempts { retry_after } => retry_after.as_secs().max(1),
+        _ => 1,
+    };
+    let mut response = LoginPage {
+        layout: Layout::new(state, req, None),
+        error: Some(sentence(&error.to_string())),
+        email: email.to_string(),
+    }
+    .with_status(StatusCode::TOO_MANY_REQUESTS)
+    .into_response();
+    response.headers_mut().insert(
+        poem::http::header::RETRY_AFTER,
+        poem::http::HeaderValue::from(wait),
+    );
+    response
 }
 
 /// `POST /logout`: ends the session and clears the cookie.

@@ -338,15 +338,30 @@ pub async fn checkout(state: Data<&State>, req: &Request, form: Form<CheckoutFor
         checkout.expected_total =
             form.expected_total(checkout.destination, checkout.delivery, currency);
         if let Some(card) = new_card {
-            let last4 = card.last4().to_string();
-            let user = state.shop.add_payment_method(viewer.user.id, card).await?;
-            let saved = user
-                .payment_methods
-                .iter()
-                .rev()
-                .find(|m| m.last4 == last4)
-                .ok_or_else(|| ShopError::BadRequest("the card could not be saved".into()))?;
-            checkout.payment_method = saved.token.clone();
+            // A card already saved (this form submitted twice, say) is used, not saved again:
+            // the same form then makes the same request, and its key finds its order.
+            let same = |m: &&weshop_core::domain::PaymentMethod| {
+                m.brand == card.brand() && m.last4 == card.last4()
+            };
+            let profile = state.shop.profile(viewer.user.id).await?;
+            let token = match profile.payment_methods.iter().find(same) {
+                Some(saved) => saved.token.clone(),
+                None => {
+                    let user = state
+                        .shop
+                        .add_payment_method(viewer.user.id, card.clone())
+                        .await?;
+                    user.payment_methods
+                        .iter()
+                        .rev()
+                        .find(same)
+                        .map(|m| m.token.clone())
+                        .ok_or_else(|| {
+                            ShopError::BadRequest("the card could not be saved".into())
+                        })?
+                }
+            };
+            checkout.payment_method = token;
         }
         state.shop.checkout(viewer.user.id, checkout).await
     }
@@ -359,6 +374,7 @@ pub async fn checkout(state: Data<&State>, req: &Request, form: Form<CheckoutFor
                 ShopError::Payment(_) => StatusCode::PAYMENT_REQUIRED,
                 ShopError::OutOfStock { .. } | ShopError::Conflict(_) => StatusCode::CONFLICT,
                 ShopError::NotFound(_) => StatusCode::NOT_FOUND,
+                ShopError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => return Err(shop_error(error)),
             };
             let message = sentence(&error.to_string());

@@ -84,6 +84,8 @@ pub fn shop_error(error: ShopError) -> poem::Error {
         ShopError::Forbidden(_) => StatusCode::FORBIDDEN,
         ShopError::NotFound(_) => StatusCode::NOT_FOUND,
         ShopError::Conflict(_) | ShopError::OutOfStock { .. } => StatusCode::CONFLICT,
+        ShopError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ShopError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         ShopError::Unavailable(_) => {
             tracing::error!("shop unavailable: {error}");
             return fail(

@@ -913,6 +913,13 @@ async fn checkout_is_idempotent_and_needs_a_key() {
         .expect(StatusCode::CREATED);
     assert_eq!(again["id"], first["id"]);
     assert_eq!(app.gateway.authorizations(), 1, "charged once");
+    // The key is bound to its request: the same key with another body is refused.
+    let reused = app
+        .checkout_expecting(&customer, &card, Some("key-1"), Some("10.00"))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reused["type"], "/problems/idempotency-key-reused");
+    assert_eq!(app.gateway.authorizations(), 1, "still charged once");
 
     let orders = app
         .get("/api/v1/orders", &customer)

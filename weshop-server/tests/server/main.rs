@@ -16,6 +16,7 @@ mod limits;
 mod peer;
 mod policy;
 mod sim_cli;
+mod throttle;
 mod ups_sim;
 mod web;
 mod wire_cli;

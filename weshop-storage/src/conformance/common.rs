@@ -180,15 +180,19 @@ pub(super) fn reservations_of(order: &Order) -> Vec<StockDelta> {
         .collect()
 }
 
-/// Places `order` with its reservations under `key`; it must be created.
+/// Places `order` with its reservations under `key`, from the customer's cart as stored; it
+/// must be created.
 pub(super) async fn place<S: Store + ?Sized>(store: &S, order: &Order, key: &str) {
+    let cart = store.cart(order.customer()).await.expect("read cart");
     let placed = store
         .place_order(
             order.customer(),
             PlaceOrder {
                 order: order.clone(),
+                cart,
                 reservations: reservations_of(order),
                 idempotency_key: key.to_string(),
+                fingerprint: format!("fp-{key}"),
             },
         )
         .await

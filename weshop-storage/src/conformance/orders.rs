@@ -62,8 +62,10 @@ pub async fn order_round_trip<S: Store + ?Sized + 'static>(store: Arc<S>) {
             ada.id,
             PlaceOrder {
                 order: order.clone(),
+                cart: Cart::new(),
                 reservations: vec![],
                 idempotency_key: "round-trip".into(),
+                fingerprint: "fp-round-trip".into(),
             },
         )
         .await
@@ -152,8 +154,10 @@ pub async fn order_round_trip<S: Store + ?Sized + 'static>(store: Arc<S>) {
             ada.id,
             PlaceOrder {
                 order: plain.clone(),
+                cart: Cart::new(),
                 reservations: vec![],
                 idempotency_key: "plain".into(),
+                fingerprint: "fp-plain".into(),
             },
         )
         .await
@@ -225,13 +229,25 @@ pub async fn place_order<S: Store + ?Sized + 'static>(store: Arc<S>) {
             ada.id,
             PlaceOrder {
                 order: second.clone(),
+                cart: cart.clone(),
                 reservations: reservations_of(&second),
                 idempotency_key: "k1".into(),
+                fingerprint: "fp-another-request".into(),
             },
         )
         .await
         .unwrap();
     assert_eq!(placed, Placed::Existing(first.clone()));
+    assert_eq!(
+        store
+            .key_fingerprint(ada.id, "k1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("fp-k1"),
+        "the key keeps the fingerprint it was first placed with"
+    );
+    assert_eq!(store.key_fingerprint(ada.id, "nope").await.unwrap(), None);
     assert_eq!(store.order(second.id()).await.unwrap(), None);
     assert_eq!(at_w(store.clone(), mug.id).await, (3, 0, 2));
     assert_eq!(store.cart(ada.id).await.unwrap(), cart, "cart kept");
@@ -247,8 +263,10 @@ pub async fn place_order<S: Store + ?Sized + 'static>(store: Arc<S>) {
             ada.id,
             PlaceOrder {
                 order: third.clone(),
+                cart: cart.clone(),
                 reservations: reservations_of(&third),
                 idempotency_key: "k2".into(),
+                fingerprint: "fp-k2".into(),
             },
         )
         .await
@@ -274,11 +292,51 @@ pub async fn place_order<S: Store + ?Sized + 'static>(store: Arc<S>) {
         vec![first.clone()]
     );
 
+    // A cart changed since the order was priced from it: refused, nothing changes.
+    let priced = cart_of(&[(mug.id, 2)]);
+    let stale = order_of(&*store, ada.id, w, &[(&mug, 1)]).await;
+    let changed = store
+        .place_order(
+            ada.id,
+            PlaceOrder {
+                order: stale.clone(),
+                cart: priced,
+                reservations: reservations_of(&stale),
+                idempotency_key: "stale".into(),
+                fingerprint: "fp-stale".into(),
+            },
+        )
+        .await;
+    assert!(
+        matches!(changed, Err(StoreError::Conflict(_))),
+        "{changed:?}"
+    );
+    assert_eq!(store.order(stale.id()).await.unwrap(), None);
+    assert_eq!(store.order_for_key(ada.id, "stale").await.unwrap(), None);
+    assert_eq!(store.cart(ada.id).await.unwrap(), cart, "cart kept");
+    assert_eq!(at_w(store.clone(), mug.id).await, (3, 0, 2));
+
     // The key of a refused placement is still free.
     let fourth = order_of(&*store, ada.id, w, &[(&mug, 1)]).await;
     place(&*store, &fourth, "k2").await;
     assert_eq!(at_w(store.clone(), mug.id).await, (3, 0, 3));
     assert_eq!(store.cart(ada.id).await.unwrap(), Cart::new());
+    // The cart is gone with it: the same cart cannot be placed again under another key.
+    let again = order_of(&*store, ada.id, w, &[(&mug, 1)]).await;
+    let twice = store
+        .place_order(
+            ada.id,
+            PlaceOrder {
+                order: again.clone(),
+                cart: cart.clone(),
+                reservations: reservations_of(&again),
+                idempotency_key: "k3".into(),
+                fingerprint: "fp-k3".into(),
+            },
+        )
+        .await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+    assert_eq!(at_w(store.clone(), mug.id).await, (3, 0, 3));
 
     // Keys are per user.
     let bobs = cart_of(&[(pot.id, 1)]);

@@ -9,6 +9,13 @@ use weshop_core::{
 use super::{SurrealStore, backend, message, query::Sql, rows::CartRow};
 use crate::corrupt;
 
+/// A cart as stored: `[product, quantity]` pairs by product id.
+pub(super) fn cart_lines(cart: &Cart) -> Vec<Vec<i64>> {
+    cart.lines()
+        .map(|(p, q)| vec![p.get(), i64::from(q.get())])
+        .collect()
+}
+
 #[async_trait]
 impl CartStore for SurrealStore {
     async fn cart(&self, user: UserId) -> Result<Cart, StoreError> {
@@ -36,11 +43,7 @@ impl CartStore for SurrealStore {
         if cart.is_empty() {
             sql.push(&format!("DELETE type::record('cart', {v})"));
         } else {
-            let lines: Vec<Vec<i64>> = cart
-                .lines()
-                .map(|(p, q)| vec![p.get(), i64::from(q.get())])
-                .collect();
-            let lines = sql.var(lines);
+            let lines = sql.var(cart_lines(cart));
             sql.push(&format!(
                 "UPSERT type::record('cart', {v}) SET lines = {lines}"
             ));

@@ -9,11 +9,12 @@ use weshop_core::{
 
 use super::{
     SurrealStore, TxError, backend,
+    carts::cart_lines,
     query::Sql,
     rows::{DocRow, IdRow, LinkRow, OutboxRow, PlacedRow, int, orders_from},
 };
 use crate::{
-    corrupt,
+    CART_CHANGED, corrupt,
     documents::{EffectDoc, OrderDoc, from_json, to_json},
 };
 
@@ -56,8 +57,16 @@ impl OrderStore for SurrealStore {
                     "IF (SELECT placed FROM type::record('checkout_key', [{u}, {key}])) != [] \
                      {{ THROW 'idempotent' }}"
                 ));
+                // The cart must still be the one the order was priced from.
+                let lines = sql.var(cart_lines(&placement.cart));
                 sql.push(&format!(
-                    "CREATE type::record('checkout_key', [{u}, {key}]) SET placed = {placed}"
+                    "IF ((SELECT VALUE lines FROM ONLY type::record('cart', {u})) ?? []) != {lines} \
+                     {{ THROW 'cart_changed' }}"
+                ));
+                let fingerprint = sql.var(placement.fingerprint.clone());
+                sql.push(&format!(
+                    "CREATE type::record('checkout_key', [{u}, {key}]) SET placed = {placed}, \
+                     fingerprint = {fingerprint}"
                 ));
                 Self::push_stock(&mut sql, &placement.reservations);
                 let create = push_order(&mut sql, &placement.order, "CREATE");
@@ -69,6 +78,9 @@ impl OrderStore for SurrealStore {
             .await;
         match result {
             Ok(_) => Ok(Placed::Created(placement.order)),
+            Err(TxError::Thrown(text)) if text == "cart_changed" => {
+                Err(StoreError::Conflict(CART_CHANGED.into()))
+            }
             Err(TxError::Thrown(text)) if text == "idempotent" => {
                 let order = self
                     .order_for_key(user, &placement.idempotency_key)
@@ -78,6 +90,17 @@ impl OrderStore for SurrealStore {
             }
             Err(error) => Err(Self::failure(error)),
         }
+    }
+
+    async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError> {
+        let mut sql = Sql::default();
+        let u = sql.var(user.get());
+        let k = sql.var(key.to_string());
+        sql.push(&format!(
+            "SELECT VALUE fingerprint FROM type::record('checkout_key', [{u}, {k}])"
+        ));
+        let rows: Vec<Option<String>> = self.read(sql).await?;
+        Ok(rows.into_iter().next().flatten())
     }
 
     async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError> {

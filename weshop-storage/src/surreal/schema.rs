@@ -98,6 +98,11 @@ DEFINE FIELD IF NOT EXISTS products ON customer_order TYPE option<array<int>>;
 DEFINE INDEX IF NOT EXISTS order_products ON customer_order FIELDS products;
 "#,
     ),
+    // What each idempotency key is bound to (keys kept before have none, and are not checked).
+    (
+        5,
+        "DEFINE FIELD IF NOT EXISTS fingerprint ON checkout_key TYPE option<string>;",
+    ),
 ];
 
 impl SurrealStore {

@@ -367,3 +367,44 @@ pub async fn checkout_quoted<S: Store + ?Sized + 'static>(store: Arc<S>) {
     );
     assert_eq!(rig.shop.cart(customer).await.unwrap().lines().count(), 1);
 }
+
+/// Two checkouts of one cart at once under different keys (two tabs, a client that makes a
+/// new key per retry): exactly one order; the others are told the cart changed (or is empty
+/// by the time they read it), and their holds are voided.
+pub async fn checkout_one_cart_twice<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    const RACERS: usize = 4;
+    let rig = Rig::new(Arc::new(Interleaved(store.clone())), 100).await;
+    let (ada, token) = rig.customer("ada@example.com", "4242424242424242").await;
+    rig.shop
+        .add_to_cart(ada, rig.product.id, q(2))
+        .await
+        .unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|n| {
+            let (shop, start) = (rig.shop.clone(), start.clone());
+            let checkout = checkout(&token, &format!("tab-{n}"));
+            tokio::spawn(async move {
+                start.wait().await;
+                shop.checkout(ada, checkout).await
+            })
+        })
+        .collect();
+    let mut placed = Vec::new();
+    for task in tasks {
+        match task.await.expect("checkout task panicked") {
+            Ok(order) => placed.push(order),
+            Err(ShopError::Conflict(_)) => {}
+            Err(ShopError::BadRequest(message)) if message.contains("empty") => {}
+            Err(other) => panic!("a racing checkout failed with {other:?}"),
+        }
+    }
+    assert_eq!(placed.len(), 1, "one cart, one order: {:?}", ids(&placed));
+    assert_eq!(ids(&store.orders_of(ada).await.unwrap()), ids(&placed));
+    rig.check_stock(&store.orders_of(ada).await.unwrap()).await;
+    assert_eq!(
+        rig.gateway.held().len(),
+        1,
+        "only the placed order's hold stays"
+    );
+}

@@ -154,6 +154,10 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
         yield_now().await;
         self.0.place_order(user, placement).await
     }
+    async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError> {
+        yield_now().await;
+        self.0.key_fingerprint(user, key).await
+    }
     async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError> {
         yield_now().await;
         self.0.order_for_key(user, key).await

@@ -27,7 +27,10 @@ use weshop_core::{
     store::{NewUser, Store},
 };
 
-pub use checkout::{checkout_declined, checkout_idempotency, checkout_quoted, checkout_race};
+pub use checkout::{
+    checkout_declined, checkout_idempotency, checkout_one_cart_twice, checkout_quoted,
+    checkout_race,
+};
 use gateway::RecordingGateway;
 use interleaved::Interleaved;
 use rig::Rig;
@@ -50,7 +53,8 @@ where
         checkout_race,
         checkout_idempotency,
         checkout_declined,
-        checkout_quoted
+        checkout_quoted,
+        checkout_one_cart_twice
     );
 }
 
