@@ -50,7 +50,7 @@ pub enum ShopError {
     #[error("{0}")]
     KeyReused(String),
     /// Too many wrong passwords for this account lately (429): try again after the wait.
-    #[error("too many failed logins; try again in {} seconds", retry_after.as_secs().max(1))]
+    #[error("too many failed logins; try again in {}", in_seconds(*retry_after))]
     TooManyAttempts {
         /// How long to wait.
         retry_after: std::time::Duration,
@@ -69,6 +69,14 @@ pub enum ShopError {
     /// Storage failed (503).
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A wait in whole seconds, at least one: "1 second", "30 seconds".
+fn in_seconds(wait: std::time::Duration) -> String {
+    match wait.as_secs().max(1) {
+        1 => "1 second".to_string(),
+        n => format!("{n} seconds"),
+    }
 }
 
 impl From<StoreError> for ShopError {

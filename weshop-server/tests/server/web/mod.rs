@@ -3,6 +3,7 @@
 //! customers' pages are tested in `shop_pages.rs`, the sellers' in `seller_pages.rs`.
 
 mod checkout_pages;
+mod login_pages;
 mod seller_pages;
 mod shop_pages;
 
