@@ -4,6 +4,7 @@
 //! http = "127.0.0.1:8000"          # WESHOP_HTTP
 //! storage = "surrealkv://data"     # WESHOP_STORAGE: surrealkv://DIR, mem://, ws://HOST:PORT, memory://
 //! secure_cookies = false           # WESHOP_SECURE_COOKIES (true behind HTTPS)
+//! cors_origins = []                # WESHOP_CORS_ORIGINS="https://a.example,https://b.example"
 //!
 //! [world]
 //! address = "127.0.0.1:23456"      # WESHOP_WORLD
@@ -66,6 +67,9 @@ pub struct Settings {
     pub storage: String,
     /// Adds `Secure` to the session cookie (set behind HTTPS).
     pub secure_cookies: bool,
+    /// Other sites' origins whose pages may call the API from a browser (CORS); empty, the
+    /// default, allows none.
+    pub cors_origins: Vec<String>,
     /// The world's Amazon port.
     pub world: SocketAddr,
     /// The world to join (`None`: the saved one, else a new one).
@@ -94,6 +98,7 @@ impl Default for Settings {
             http: ([127, 0, 0, 1], 8000).into(),
             storage: "surrealkv://data".into(),
             secure_cookies: false,
+            cors_origins: Vec::new(),
             world: ([127, 0, 0, 1], 23456).into(),
             world_id: None,
             simspeed: None,
@@ -124,6 +129,7 @@ struct File {
     http: Option<String>,
     storage: Option<String>,
     secure_cookies: Option<bool>,
+    cors_origins: Option<Vec<String>>,
     resend_ms: Option<u64>,
     http_max_connections: Option<usize>,
     http_header_timeout_ms: Option<u64>,
@@ -217,6 +223,9 @@ impl Settings {
         if let Some(secure) = file.secure_cookies {
             self.secure_cookies = secure;
         }
+        if let Some(origins) = file.cors_origins {
+            self.cors_origins = origins;
+        }
         if let Some(ms) = file.resend_ms {
             self.resend = Duration::from_millis(ms.max(1));
         }
@@ -303,6 +312,14 @@ impl Settings {
                     format!("{v:?} is not true or false"),
                 )
             })?;
+        }
+        if let Some(v) = get("WESHOP_CORS_ORIGINS") {
+            self.cors_origins = v
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+                .collect();
         }
         let number = |name: &str, v: &str| -> Result<u64, ConfigError> {
             v.parse::<u64>()

@@ -158,7 +158,7 @@ pub struct LoginResponse {
 pub enum Registered {
     /// The account was created.
     #[oai(status = 201)]
-    Created(Json<UserDto>),
+    Created(Json<UserDto>, #[oai(header = "Location")] String),
 }
 
 /// Login's answer.
@@ -230,7 +230,11 @@ impl AuthApi {
             roles: parse_roles(&body.roles)?,
         };
         let user = self.0.shop.register(registration).await?;
-        Ok(Registered::Created(Json(user.into())))
+        // The new account is read at /me, once logged in.
+        Ok(Registered::Created(
+            Json(user.into()),
+            format!("{}/me", super::API_PREFIX),
+        ))
     }
 
     /// Opens a session: returns the token and sets it as an HttpOnly cookie.

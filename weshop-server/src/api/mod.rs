@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cart;
 pub mod catalog;
+pub mod conventions;
 pub mod events;
 pub mod health;
 pub mod limits;
@@ -115,9 +116,11 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
         .data(state)
         .data(Arc::new(throttle::AddressThrottle::default()))
         .with(CookieJarManager::new())
+        .around(conventions::etag)
         .around(limits::limit_body)
         .around(move |endpoint, request| observe(metrics.clone(), endpoint, request))
         .catch_all_error(problem::catch_all)
+        .around(conventions::compress)
         .boxed()
 }
 

@@ -37,9 +37,9 @@ pub struct NewPaymentMethod {
 /// A saved thing was created.
 #[derive(ApiResponse)]
 pub enum Saved<T: poem_openapi::types::ToJSON> {
-    /// Created; the body is the saved list.
+    /// Created; the body is the saved list, `Location` the new item's URL.
     #[oai(status = 201)]
-    Created(Json<T>),
+    Created(Json<T>, #[oai(header = "Location")] String),
 }
 
 /// The caller's account.
@@ -102,8 +102,16 @@ impl ProfileApi {
         body: Json<AddressDto>,
     ) -> ApiResult<Saved<Vec<AddressDto>>> {
         let address = Address::new(&body.label, body.location.into())?;
+        let location = format!(
+            "{}/me/addresses/{}",
+            super::API_PREFIX,
+            crate::web::layout::encode(&address.label)
+        );
         let user = self.0.shop.add_address(auth.user_id(), address).await?;
-        Ok(Saved::Created(Json(UserDto::from(user).addresses)))
+        Ok(Saved::Created(
+            Json(UserDto::from(user).addresses),
+            location,
+        ))
     }
 
     /// Forgets an address; returns the rest.
@@ -133,7 +141,12 @@ impl ProfileApi {
     ) -> ApiResult<Saved<Vec<PaymentMethodDto>>> {
         let card = CardNumber::parse(&body.card_number)?;
         let user = self.0.shop.add_payment_method(auth.user_id(), card).await?;
-        Ok(Saved::Created(Json(UserDto::from(user).payment_methods)))
+        let saved = UserDto::from(user).payment_methods;
+        let location = saved
+            .last()
+            .map(|m| format!("{}/me/payment-methods/{}", super::API_PREFIX, m.token))
+            .unwrap_or_else(|| format!("{}/me/payment-methods", super::API_PREFIX));
+        Ok(Saved::Created(Json(saved), location))
     }
 
     /// Forgets a saved card; returns the rest.

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
-    IntoEndpoint, Route,
+    EndpointExt, IntoEndpoint, Route,
     listener::{Acceptor, Listener, TcpListener},
 };
 use tokio::{
@@ -63,6 +63,22 @@ pub enum StartError {
 fn pace(simspeed: Option<u32>) -> DeliveryPace {
     let speed = simspeed.unwrap_or(DEFAULT_SIMSPEED).max(1);
     DeliveryPace::default().slower(f64::from(DEFAULT_SIMSPEED) / f64::from(speed))
+}
+
+/// The routes, answering CORS requests from `origins` only (none: no CORS headers at all, so
+/// other sites' pages cannot read the API's answers). Credentials are never allowed
+/// cross-site: such callers use bearer tokens.
+fn cors(routes: Route, origins: &[String]) -> poem::endpoint::BoxEndpoint<'static> {
+    if origins.is_empty() {
+        return routes.boxed();
+    }
+    let cors = poem::middleware::Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_credentials(false)
+        .allow_headers(["authorization", "content-type", "idempotency-key"])
+        .expose_headers(["location", "etag", "retry-after"])
+        .max_age(600);
+    routes.with(cors).boxed()
 }
 
 /// What an embedder serves besides the shop's own routes: extra HTTP routes, mounted in front
@@ -184,6 +200,7 @@ impl App {
                 secure_cookies: settings.secure_cookies,
             }),
         );
+        let api = cors(api, &settings.cors_origins);
         let acceptor = TcpListener::bind(settings.http.to_string())
             .into_acceptor()
             .await
@@ -295,5 +312,59 @@ async fn count_orders(
                 Err(_) => return,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::{get, handler, http::StatusCode, test::TestClient};
+
+    use super::*;
+
+    #[handler]
+    fn hello() -> &'static str {
+        "hello"
+    }
+
+    #[tokio::test]
+    async fn cors_is_off_unless_origins_are_set() {
+        let off = TestClient::new(cors(Route::new().at("/x", get(hello)), &[]));
+        let response = off
+            .get("/x")
+            .header("origin", "https://a.example")
+            .send()
+            .await;
+        response.assert_status_is_ok();
+        assert!(
+            !response
+                .0
+                .headers()
+                .contains_key("access-control-allow-origin")
+        );
+
+        let on = TestClient::new(cors(
+            Route::new().at("/x", get(hello)),
+            &["https://a.example".to_string()],
+        ));
+        let allowed = on
+            .get("/x")
+            .header("origin", "https://a.example")
+            .send()
+            .await;
+        allowed.assert_status_is_ok();
+        allowed.assert_header("access-control-allow-origin", "https://a.example");
+        let other = on
+            .get("/x")
+            .header("origin", "https://evil.example")
+            .send()
+            .await;
+        assert!(
+            other.0.status() == StatusCode::FORBIDDEN
+                || !other
+                    .0
+                    .headers()
+                    .contains_key("access-control-allow-origin"),
+            "another origin is not allowed"
+        );
     }
 }

@@ -15,7 +15,11 @@ async fn the_login_page_makes_a_guesser_wait() {
             let wrong = guesser
                 .post(
                     "/login",
-                    &[("csrf", &csrf), ("email", email), ("password", "guess guess")],
+                    &[
+                        ("csrf", &csrf),
+                        ("email", email),
+                        ("password", "guess guess"),
+                    ],
                 )
                 .await;
             assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
@@ -29,10 +33,14 @@ async fn the_login_page_makes_a_guesser_wait() {
         assert_eq!(held.status, StatusCode::TOO_MANY_REQUESTS, "{email}");
         assert_eq!(held.headers[header::RETRY_AFTER], "1");
         assert!(
-            held.body.contains("Too many failed logins; try again in 1 second."),
+            held.body
+                .contains("Too many failed logins; try again in 1 second."),
             "{}",
             held.body
         );
-        assert!(held.body.contains(&format!(r#"value="{email}""#)), "the form is kept");
+        assert!(
+            held.body.contains(&format!(r#"value="{email}""#)),
+            "the form is kept"
+        );
     }
 }

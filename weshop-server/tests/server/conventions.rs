@@ -1,0 +1,160 @@
+//! HTTP conventions: compression for clients that accept it (never for event streams),
+//! `ETag` and 304 on catalog reads, `Location` on every 201.
+
+use poem::{http::StatusCode, test::TestClient};
+use serde_json::json;
+use weshop_core::{
+    domain::{
+        Category, Description, Email, Money, Password, PersonName, ProductName, Roles, Weight,
+    },
+    shop::{ProductDraft, Registration},
+};
+use weshop_server::api::routes;
+
+use crate::{PASSWORD, limits::state};
+
+async fn client() -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
+    let state = state().await;
+    let seller = state
+        .shop
+        .register(Registration {
+            email: Email::parse("sam@example.com").unwrap(),
+            password: Password::new(PASSWORD).unwrap(),
+            name: PersonName::parse("Sam").unwrap(),
+            roles: Roles::new(false, true).unwrap(),
+        })
+        .await
+        .unwrap();
+    for n in 0..30 {
+        state
+            .shop
+            .create_product(
+                seller.id,
+                ProductDraft {
+                    name: ProductName::parse(&format!("Blue mug number {n}")).unwrap(),
+                    description: Description::parse("A mug for coffee, tea or pens.").unwrap(),
+                    category: Category::parse("kitchen").unwrap(),
+                    price: Money::parse("5.00", state.shop.currency()).unwrap(),
+                    weight: Weight::grams(300).unwrap(),
+                    images: vec![],
+                },
+            )
+            .await
+            .unwrap();
+    }
+    TestClient::new(routes(state))
+}
+
+#[tokio::test]
+async fn responses_are_compressed_for_clients_that_accept_it() {
+    let client = client().await;
+    let plain = client.get("/api/v1/products").send().await;
+    plain.assert_status_is_ok();
+    assert!(!plain.0.headers().contains_key("content-encoding"));
+    assert_eq!(plain.0.headers()["vary"], "accept-encoding");
+    let length = plain.0.into_body().into_vec().await.unwrap().len();
+    assert!(length > 2000, "{length}");
+
+    for (accept, coding) in [
+        ("gzip", "gzip"),
+        ("gzip, br", "br"),
+        ("br;q=0, gzip", "gzip"),
+    ] {
+        let packed = client
+            .get("/api/v1/products")
+            .header("accept-encoding", accept)
+            .send()
+            .await;
+        packed.assert_status_is_ok();
+        assert_eq!(packed.0.headers()["content-encoding"], coding, "{accept}");
+        let size = packed.0.into_body().into_vec().await.unwrap().len();
+        assert!(size < length / 2, "{accept}: {size} of {length}");
+    }
+    // Pages too; small answers go as they are.
+    let page = client
+        .get("/")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
+    assert_eq!(page.0.headers()["content-encoding"], "gzip");
+    let small = client
+        .get("/health")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
+    assert!(!small.0.headers().contains_key("content-encoding"));
+}
+
+#[tokio::test]
+async fn catalog_reads_carry_an_etag_and_answer_304() {
+    let client = client().await;
+    let first = client.get("/api/v1/products?q=mug").send().await;
+    first.assert_status_is_ok();
+    let tag = first.0.headers()["etag"].to_str().unwrap().to_string();
+    assert!(tag.starts_with("W/\""), "{tag}");
+    let again = client
+        .get("/api/v1/products?q=mug")
+        .header("if-none-match", &tag)
+        .send()
+        .await;
+    again.assert_status(StatusCode::NOT_MODIFIED);
+    assert!(again.0.into_body().into_vec().await.unwrap().is_empty());
+    let other = client
+        .get("/api/v1/products?q=mug&page=2")
+        .header("if-none-match", &tag)
+        .send()
+        .await;
+    other.assert_status_is_ok();
+    let categories = client.get("/api/v1/categories").send().await;
+    assert!(categories.0.headers().contains_key("etag"));
+}
+
+#[tokio::test]
+async fn every_201_says_where_the_new_thing_is() {
+    let client = client().await;
+    let registered = client
+        .post("/api/v1/auth/register")
+        .body_json(
+            &json!({"email": "kim@example.com", "password": PASSWORD, "name": "Kim",
+            "roles": ["customer"]}),
+        )
+        .send()
+        .await;
+    registered.assert_status(StatusCode::CREATED);
+    registered.assert_header("location", "/api/v1/me");
+    let login = client
+        .post("/api/v1/auth/login")
+        .body_json(&json!({"email": "kim@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    let token = login
+        .0
+        .into_body()
+        .into_json::<serde_json::Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bearer = format!("Bearer {token}");
+    let address = client
+        .post("/api/v1/me/addresses")
+        .header("authorization", &bearer)
+        .body_json(&json!({"label": "home base", "location": {"x": 1, "y": 2}}))
+        .send()
+        .await;
+    address.assert_status(StatusCode::CREATED);
+    address.assert_header("location", "/api/v1/me/addresses/home%20base");
+    let card = client
+        .post("/api/v1/me/payment-methods")
+        .header("authorization", &bearer)
+        .body_json(&json!({"card_number": "4242 4242 4242 4242"}))
+        .send()
+        .await;
+    card.assert_status(StatusCode::CREATED);
+    let location = card.0.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/api/v1/me/payment-methods/"),
+        "{location}"
+    );
+}
