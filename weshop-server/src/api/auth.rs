@@ -221,7 +221,7 @@ fn parse_roles(names: &[String]) -> ApiResult<Roles> {
 #[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Creates an account.
-    #[oai(path = "/register", method = "post")]
+    #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(&self, body: Json<RegisterRequest>) -> ApiResult<Registered> {
         let registration = Registration {
             email: Email::parse(&body.email)?,
@@ -238,7 +238,7 @@ impl AuthApi {
     }
 
     /// Opens a session: returns the token and sets it as an HttpOnly cookie.
-    #[oai(path = "/login", method = "post")]
+    #[oai(path = "/login", method = "post", operation_id = "logIn")]
     async fn login(
         &self,
         body: Json<LoginRequest>,
@@ -272,7 +272,7 @@ impl AuthApi {
     }
 
     /// Ends the caller's session and clears the cookie.
-    #[oai(path = "/logout", method = "post")]
+    #[oai(path = "/logout", method = "post", operation_id = "logOut")]
     async fn logout(&self, auth: Auth) -> ApiResult<LoggedOut> {
         self.0.shop.logout(&auth.caller().token).await?;
         let mut cookie = self.cookie("");

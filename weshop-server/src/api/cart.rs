@@ -140,7 +140,7 @@ impl CartApi {
 #[OpenApi(prefix_path = "/cart", tag = "ApiTags::Cart")]
 impl CartApi {
     /// The caller's cart.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "getCart")]
     async fn cart(&self, auth: Auth) -> ApiResult<Json<CartDto>> {
         let cart = self.0.shop.cart(auth.user_id()).await?;
         self.priced(cart).await
@@ -150,7 +150,7 @@ impl CartApi {
     /// delivery option: the totals are what checkout charges (send one as `expected_total`).
     /// 409 `out-of-stock` when no warehouse could ship it; 400 for an empty cart or a point
     /// off the grid.
-    #[oai(path = "/quote", method = "get")]
+    #[oai(path = "/quote", method = "get", operation_id = "quoteCart")]
     async fn quote(
         &self,
         auth: Auth,
@@ -166,7 +166,7 @@ impl CartApi {
     }
 
     /// Adds units of a product.
-    #[oai(path = "/items", method = "post")]
+    #[oai(path = "/items", method = "post", operation_id = "addCartItem")]
     async fn add(&self, auth: Auth, body: Json<AddCartItem>) -> ApiResult<Json<CartDto>> {
         let cart = self
             .0
@@ -181,7 +181,11 @@ impl CartApi {
     }
 
     /// Sets the units of a product already in the cart.
-    #[oai(path = "/items/:product_id", method = "patch")]
+    #[oai(
+        path = "/items/:product_id",
+        method = "patch",
+        operation_id = "setCartItem"
+    )]
     async fn set(
         &self,
         auth: Auth,
@@ -201,7 +205,11 @@ impl CartApi {
     }
 
     /// Removes a product from the cart.
-    #[oai(path = "/items/:product_id", method = "delete")]
+    #[oai(
+        path = "/items/:product_id",
+        method = "delete",
+        operation_id = "removeCartItem"
+    )]
     async fn remove(&self, auth: Auth, product_id: Path<i64>) -> ApiResult<Json<CartDto>> {
         let cart = self
             .0

@@ -153,7 +153,7 @@ fn images(texts: &[String]) -> ApiResult<Vec<ImageRef>> {
 /// Browsing and searching, and sellers' changes to `/products` (one API owns each path).
 pub struct CatalogApi(pub Arc<ApiState>);
 
-#[OpenApi(tag = "ApiTags::Catalog")]
+#[OpenApi]
 impl CatalogApi {
     /// Searches the catalog. Every given filter must hold.
     ///
@@ -162,7 +162,12 @@ impl CatalogApi {
     /// price_desc, name, newest; `page` starts at 1; `per_page` is 1 to 100 (default 20);
     /// `in_stock=true` keeps only products that can be bought now. `facets.category` counts
     /// the matches per category, ignoring the `category` filter.
-    #[oai(path = "/products", method = "get")]
+    #[oai(
+        path = "/products",
+        method = "get",
+        operation_id = "listProducts",
+        tag = "ApiTags::Catalog"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn search(
         &self,
@@ -241,7 +246,12 @@ impl CatalogApi {
 
     /// Autocomplete: up to 10 products whose names complete `q` (at most 256 characters),
     /// best first, one per name.
-    #[oai(path = "/products/suggest", method = "get")]
+    #[oai(
+        path = "/products/suggest",
+        method = "get",
+        operation_id = "suggestProducts",
+        tag = "ApiTags::Catalog"
+    )]
     async fn suggest(
         &self,
         /// What the shopper typed so far.
@@ -260,14 +270,24 @@ impl CatalogApi {
     }
 
     /// One product.
-    #[oai(path = "/products/:id", method = "get")]
+    #[oai(
+        path = "/products/:id",
+        method = "get",
+        operation_id = "getProduct",
+        tag = "ApiTags::Catalog"
+    )]
     async fn product(&self, id: Path<i64>) -> ApiResult<Json<ProductDto>> {
         let product = self.0.shop.product(ProductId::new(id.0)?).await?;
         Ok(Json(product.into()))
     }
 
     /// Lists a product (sellers only); `Location` is its URL.
-    #[oai(path = "/products", method = "post", tag = "ApiTags::Seller")]
+    #[oai(
+        path = "/products",
+        method = "post",
+        tag = "ApiTags::Seller",
+        operation_id = "createProduct"
+    )]
     async fn create(&self, auth: Auth, body: Json<NewProductRequest>) -> ApiResult<ProductCreated> {
         let draft = ProductDraft {
             name: ProductName::parse(&body.name)?,
@@ -283,7 +303,12 @@ impl CatalogApi {
     }
 
     /// Changes one of the caller's products (another seller's is 404).
-    #[oai(path = "/products/:id", method = "patch", tag = "ApiTags::Seller")]
+    #[oai(
+        path = "/products/:id",
+        method = "patch",
+        tag = "ApiTags::Seller",
+        operation_id = "updateProduct"
+    )]
     async fn update(
         &self,
         auth: Auth,
@@ -316,7 +341,12 @@ impl CatalogApi {
     }
 
     /// Withdraws one of the caller's products (another seller's is 404).
-    #[oai(path = "/products/:id", method = "delete", tag = "ApiTags::Seller")]
+    #[oai(
+        path = "/products/:id",
+        method = "delete",
+        tag = "ApiTags::Seller",
+        operation_id = "deleteProduct"
+    )]
     async fn delete(&self, auth: Auth, id: Path<i64>) -> ApiResult<ProductDeleted> {
         self.0
             .shop
@@ -327,7 +357,12 @@ impl CatalogApi {
 
     /// Buys units of one of the caller's products from the world into a warehouse: they count
     /// as incoming (sellable) at once, and on hand when the world delivers them.
-    #[oai(path = "/products/:id/stock", method = "post", tag = "ApiTags::Seller")]
+    #[oai(
+        path = "/products/:id/stock",
+        method = "post",
+        tag = "ApiTags::Seller",
+        operation_id = "restockProduct"
+    )]
     async fn restock(
         &self,
         auth: Auth,
@@ -348,7 +383,12 @@ impl CatalogApi {
     }
 
     /// Every category with its number of products.
-    #[oai(path = "/categories", method = "get")]
+    #[oai(
+        path = "/categories",
+        method = "get",
+        operation_id = "listCategories",
+        tag = "ApiTags::Catalog"
+    )]
     async fn categories(&self) -> ApiResult<Json<Vec<CategoryDto>>> {
         Ok(Json(categories(self.0.shop.categories().await?)))
     }

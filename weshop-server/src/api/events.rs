@@ -85,7 +85,11 @@ impl EventsApi {
     /// Follows one of the caller's orders: Server-Sent Events named `status`, each carrying
     /// the order as JSON; the first is its current state, and the stream ends after a terminal
     /// status. Someone else's order is 404 before anything is streamed.
-    #[oai(path = "/orders/:id/events", method = "get")]
+    #[oai(
+        path = "/orders/:id/events",
+        method = "get",
+        operation_id = "followOrder"
+    )]
     async fn events(
         &self,
         auth: Auth,

@@ -222,7 +222,7 @@ impl OrdersApi {
     /// retry: the same key returns the same order, charged once. 409 `out-of-stock` names the
     /// product and the units available; 409 also when `expected_total` is given and the order
     /// would cost something else; 402 when the payment is refused.
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "placeOrder")]
     async fn checkout(
         &self,
         auth: Auth,
@@ -259,21 +259,21 @@ impl OrdersApi {
     }
 
     /// The caller's orders, newest first.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listOrders")]
     async fn orders(&self, auth: Auth) -> ApiResult<Json<Vec<OrderDto>>> {
         let orders = self.0.shop.orders(auth.user_id()).await?;
         Ok(Json(orders.iter().map(OrderDto::of).collect()))
     }
 
     /// One of the caller's orders, with its status and history.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getOrder")]
     async fn order(&self, auth: Auth, id: Path<i64>) -> ApiResult<Json<OrderDto>> {
         let order = self.0.shop.order(auth.user_id(), order_id(id.0)?).await?;
         Ok(Json(OrderDto::of(&order)))
     }
 
     /// Cancels one of the caller's orders before it is packed (else 409).
-    #[oai(path = "/:id/cancel", method = "post")]
+    #[oai(path = "/:id/cancel", method = "post", operation_id = "cancelOrder")]
     async fn cancel(&self, auth: Auth, id: Path<i64>) -> ApiResult<Json<OrderDto>> {
         let order = self
             .0

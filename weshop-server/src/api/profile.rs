@@ -48,13 +48,13 @@ pub struct ProfileApi(pub Arc<ApiState>);
 #[OpenApi(prefix_path = "/me", tag = "ApiTags::Profile")]
 impl ProfileApi {
     /// The caller's profile.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "getProfile")]
     async fn me(&self, auth: Auth) -> ApiResult<Json<UserDto>> {
         Ok(Json(self.0.shop.profile(auth.user_id()).await?.into()))
     }
 
     /// Changes the caller's name and/or password.
-    #[oai(path = "/", method = "patch")]
+    #[oai(path = "/", method = "patch", operation_id = "updateProfile")]
     async fn update(
         &self,
         auth: Auth,
@@ -88,14 +88,14 @@ impl ProfileApi {
     }
 
     /// The caller's saved addresses.
-    #[oai(path = "/addresses", method = "get")]
+    #[oai(path = "/addresses", method = "get", operation_id = "listAddresses")]
     async fn addresses(&self, auth: Auth) -> ApiResult<Json<Vec<AddressDto>>> {
         let user = self.0.shop.profile(auth.user_id()).await?;
         Ok(Json(UserDto::from(user).addresses))
     }
 
     /// Saves an address (replacing one with the same label); returns all of them.
-    #[oai(path = "/addresses", method = "post")]
+    #[oai(path = "/addresses", method = "post", operation_id = "addAddress")]
     async fn add_address(
         &self,
         auth: Auth,
@@ -115,7 +115,11 @@ impl ProfileApi {
     }
 
     /// Forgets an address; returns the rest.
-    #[oai(path = "/addresses/:label", method = "delete")]
+    #[oai(
+        path = "/addresses/:label",
+        method = "delete",
+        operation_id = "removeAddress"
+    )]
     async fn remove_address(
         &self,
         auth: Auth,
@@ -126,14 +130,22 @@ impl ProfileApi {
     }
 
     /// The caller's saved cards (token, brand, last four digits).
-    #[oai(path = "/payment-methods", method = "get")]
+    #[oai(
+        path = "/payment-methods",
+        method = "get",
+        operation_id = "listPaymentMethods"
+    )]
     async fn payment_methods(&self, auth: Auth) -> ApiResult<Json<Vec<PaymentMethodDto>>> {
         let user = self.0.shop.profile(auth.user_id()).await?;
         Ok(Json(UserDto::from(user).payment_methods))
     }
 
     /// Saves a card at the gateway; returns every saved card.
-    #[oai(path = "/payment-methods", method = "post")]
+    #[oai(
+        path = "/payment-methods",
+        method = "post",
+        operation_id = "addPaymentMethod"
+    )]
     async fn add_payment_method(
         &self,
         auth: Auth,
@@ -150,7 +162,11 @@ impl ProfileApi {
     }
 
     /// Forgets a saved card; returns the rest.
-    #[oai(path = "/payment-methods/:token", method = "delete")]
+    #[oai(
+        path = "/payment-methods/:token",
+        method = "delete",
+        operation_id = "removePaymentMethod"
+    )]
     async fn remove_payment_method(
         &self,
         auth: Auth,

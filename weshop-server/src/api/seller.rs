@@ -90,7 +90,11 @@ pub struct SellerApi(pub Arc<ApiState>);
 #[OpenApi(tag = "ApiTags::Seller")]
 impl SellerApi {
     /// The caller's products with their stock per warehouse.
-    #[oai(path = "/seller/products", method = "get")]
+    #[oai(
+        path = "/seller/products",
+        method = "get",
+        operation_id = "listSellerProducts"
+    )]
     async fn products(&self, auth: Auth) -> ApiResult<Json<Vec<SellerProductDto>>> {
         let products = self.0.shop.seller_products(auth.user_id()).await?;
         Ok(Json(products.into_iter().map(Into::into).collect()))
@@ -100,7 +104,11 @@ impl SellerApi {
     /// or WebP, recognised by its content, at most 8 MiB and 8000 pixels a side. It is
     /// re-encoded as JPEG in two sizes (1200 and 320 pixels on the longest side); the answer
     /// is the path to put in a product's `images`. The same file twice gives the same path.
-    #[oai(path = "/seller/pictures", method = "post")]
+    #[oai(
+        path = "/seller/pictures",
+        method = "post",
+        operation_id = "uploadPicture"
+    )]
     async fn picture(&self, auth: Auth, body: Binary<Vec<u8>>) -> ApiResult<Json<PictureStored>> {
         let upload = body.0;
         let picture = tokio::task::spawn_blocking(move || pictures::reencode(&upload))
@@ -127,7 +135,11 @@ impl SellerApi {
 
     /// The caller's sales: the newest orders with their products (`recent`, 1 to 100,
     /// default 10) and what their orders brought in.
-    #[oai(path = "/seller/sales", method = "get")]
+    #[oai(
+        path = "/seller/sales",
+        method = "get",
+        operation_id = "getSellerSales"
+    )]
     async fn sales(&self, auth: Auth, recent: Query<Option<u32>>) -> ApiResult<Json<SalesDto>> {
         let recent = recent.0.unwrap_or(10);
         if !(1..=100).contains(&recent) {
@@ -167,7 +179,11 @@ impl SellerApi {
     }
 
     /// Sends a promotion to every customer.
-    #[oai(path = "/seller/promotions", method = "post")]
+    #[oai(
+        path = "/seller/promotions",
+        method = "post",
+        operation_id = "sendPromotion"
+    )]
     async fn promote(
         &self,
         auth: Auth,

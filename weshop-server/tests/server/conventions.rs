@@ -158,3 +158,32 @@ async fn every_201_says_where_the_new_thing_is() {
         "{location}"
     );
 }
+
+#[tokio::test]
+async fn every_operation_has_an_id_and_one_tag() {
+    let client = client().await;
+    let spec: serde_json::Value = client
+        .get("/api/openapi.json")
+        .send()
+        .await
+        .0
+        .into_body()
+        .into_json()
+        .await
+        .unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut count = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            count += 1;
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_string()), "{id} twice");
+            let tags = operation["tags"].as_array().map(Vec::len).unwrap_or(0);
+            assert_eq!(tags, 1, "{method} {path}: {tags} tags");
+        }
+    }
+    assert!(count >= 33, "{count} operations");
+    assert!(ids.contains("listProducts") && ids.contains("placeOrder"));
+}
