@@ -71,8 +71,8 @@ impl AccountStore for AuditedStore {
         self.audit(format_args!("update user {}", user.id));
         self.inner.update_user(user).await
     }
-    async fn customers(&self) -> Result<Vec<UserId>, StoreError> {
-        self.inner.customers().await
+    async fn promotion_audience(&self) -> Result<Vec<UserId>, StoreError> {
+        self.inner.promotion_audience().await
     }
     async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError> {
         self.audit(format_args!("log in user {}", session.user));

@@ -49,9 +49,12 @@ pub enum ShopError {
     /// request that first used it.
     #[error("{0}")]
     KeyReused(String),
-    /// Too many wrong passwords for this account lately (429): try again after the wait.
-    #[error("too many failed logins; try again in {}", in_seconds(*retry_after))]
-    TooManyAttempts {
+    /// Too many of something lately (429): wrong passwords for an account, promotions from
+    /// a seller. Try again after the wait.
+    #[error("{what}; try again in {}", in_seconds(*retry_after))]
+    TooMany {
+        /// What there was too much of, in words.
+        what: String,
         /// How long to wait.
         retry_after: std::time::Duration,
     },
@@ -259,6 +262,8 @@ pub struct DeliveryQuote {
 pub struct ProfilePatch {
     /// New name.
     pub name: Option<PersonName>,
+    /// Opt in to (true) or out of (false) sellers' promotions.
+    pub promotions: Option<bool>,
 }
 
 /// Longest search or autocomplete text, in characters: a bound on the work one request can ask for.
@@ -356,7 +361,8 @@ pub trait Shop: Send + Sync {
     async fn seller_products(&self, seller: UserId) -> Result<Vec<SellerProduct>, ShopError>;
     /// The seller's sales: their `recent` newest orders and what their orders brought in.
     async fn seller_sales(&self, seller: UserId, recent: usize) -> Result<SellerSales, ShopError>;
-    /// Sends a promotion to every customer.
+    /// Sends a promotion to the customers who opted in (plain text, 1 to 1000 characters; one
+    /// per seller per `ShopConfig::promotion_interval`); returns how many got it.
     async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError>;
 
     /// Stores a product picture for a seller (the caller has decoded the upload and

@@ -77,6 +77,7 @@ impl NewUser {
             addresses: Vec::new(),
             payment_methods: Vec::new(),
             created: self.created,
+            promotions: false,
         }
     }
 }
@@ -248,8 +249,8 @@ pub trait AccountStore: Send + Sync {
     /// Replaces a user's profile (name, roles, addresses, cards, password); the stored email
     /// and id stay whatever `user` says. `NotFound` if there is no such user.
     async fn update_user(&self, user: &User) -> Result<(), StoreError>;
-    /// Every user with the customer role (for promotions).
-    async fn customers(&self) -> Result<Vec<UserId>, StoreError>;
+    /// Every customer who opted in to promotions, by id.
+    async fn promotion_audience(&self) -> Result<Vec<UserId>, StoreError>;
     /// Saves a session.
     async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError>;
     /// A session by token hash.

@@ -176,12 +176,12 @@ impl AccountStore for MemoryStore {
         Ok(())
     }
 
-    async fn customers(&self) -> Result<Vec<UserId>, StoreError> {
+    async fn promotion_audience(&self) -> Result<Vec<UserId>, StoreError> {
         Ok(self
             .lock()?
             .users
             .values()
-            .filter(|u| u.roles.customer)
+            .filter(|u| u.roles.customer && u.promotions)
             .map(|u| u.id)
             .collect())
     }

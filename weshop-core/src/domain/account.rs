@@ -337,6 +337,8 @@ pub struct User {
     pub payment_methods: Vec<PaymentMethod>,
     /// When they registered.
     pub created: Timestamp,
+    /// They asked for sellers' promotions (off until they opt in).
+    pub promotions: bool,
 }
 
 impl User {

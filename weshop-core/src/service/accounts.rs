@@ -59,7 +59,10 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         let now = self.clock.now();
         self.logins
             .check(&key, now)
-            .map_err(|retry_after| ShopError::TooManyAttempts { retry_after })?;
+            .map_err(|retry_after| ShopError::TooMany {
+                what: "too many failed logins".into(),
+                retry_after,
+            })?;
         let user = self.store.user_by_email(email).await?;
         // Verify against a real hash even for unknown emails, so timing tells nothing.
         let hash = match &user {
@@ -135,6 +138,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         self.change_profile(user, |current| {
             if let Some(name) = patch.name {
                 current.name = name;
+            }
+            if let Some(promotions) = patch.promotions {
+                current.promotions = promotions;
             }
             Ok(())
         })

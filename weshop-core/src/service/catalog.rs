@@ -169,8 +169,33 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 "a promotion is 1 to 1000 characters".into(),
             ));
         }
+        if text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(ShopError::BadRequest(
+                "a promotion is plain text: no control characters but line breaks".into(),
+            ));
+        }
+        // One campaign per seller per interval: the interval starts when one is accepted.
+        let now = self.clock.now();
+        {
+            let mut last = self
+                .promotions_sent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let interval = self.config.promotion_interval;
+            if let Some(at) = last.get(&seller) {
+                let since =
+                    std::time::Duration::from_millis(now.millis().saturating_sub(at.millis()));
+                if since < interval {
+                    return Err(ShopError::TooMany {
+                        what: format!("one promotion per {}", interval_words(interval)),
+                        retry_after: interval - since,
+                    });
+                }
+            }
+            last.insert(seller, now);
+        }
         let mut sent = 0;
-        for customer in self.store.customers().await? {
+        for customer in self.store.promotion_audience().await? {
             if customer == seller {
                 continue;
             }
@@ -421,5 +446,22 @@ fn index_error(error: IndexError) -> ShopError {
     match error {
         IndexError::TooManyTerms { .. } => ShopError::BadRequest(error.to_string()),
         IndexError::Failed(_) => ShopError::Unavailable(error.to_string()),
+    }
+}
+
+/// An interval in words: "30 seconds", "10 minutes", "2 hours".
+fn interval_words(interval: std::time::Duration) -> String {
+    let secs = interval.as_secs().max(1);
+    let (n, unit) = if secs < 120 {
+        (secs, "second")
+    } else if secs < 2 * 3600 {
+        (secs.div_ceil(60), "minute")
+    } else {
+        (secs.div_ceil(3600), "hour")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }

@@ -64,6 +64,8 @@ pub struct ShopConfig {
     pub max_order_total_minor: i64,
     /// How failed logins per account are throttled.
     pub login_throttle: ThrottlePolicy,
+    /// Least time between two promotions of one seller.
+    pub promotion_interval: std::time::Duration,
     /// Products kept in memory for search and listing pages (0: read every one from the
     /// store). About half a kilobyte each.
     pub product_cache: usize,
@@ -82,6 +84,7 @@ impl Default for ShopConfig {
             max_order_total_minor: 100_000_000,
             product_cache: 20_000,
             login_throttle: ThrottlePolicy::default(),
+            promotion_interval: std::time::Duration::from_secs(10 * 60),
         }
     }
 }
@@ -101,6 +104,8 @@ pub struct ShopService<S: ?Sized> {
     products: ProductCache,
     /// Failed logins per account.
     logins: LoginThrottle<String>,
+    /// When each seller's last promotion went out (their rate limit).
+    promotions_sent: std::sync::Mutex<std::collections::HashMap<UserId, crate::domain::Timestamp>>,
 }
 
 impl<S: Store + ?Sized + 'static> ShopService<S> {
@@ -121,6 +126,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             clock,
             products: ProductCache::new(config.product_cache),
             logins: LoginThrottle::new(config.login_throttle),
+            promotions_sent: std::sync::Mutex::default(),
             config,
             index: None,
         }

@@ -15,7 +15,7 @@ use poem_openapi::{
 };
 use weshop_core::{
     domain::{Email, Password, PersonName, Roles, SessionToken, Timestamp, User},
-    shop::Registration,
+    shop::{ProfilePatch, Registration},
 };
 
 use super::{
@@ -131,6 +131,8 @@ pub struct RegisterRequest {
     pub name: String,
     /// "customer" and/or "seller" (at least one).
     pub roles: Vec<String>,
+    /// Opt in to sellers' promotions (off unless true).
+    pub promotions: Option<bool>,
 }
 
 /// Credentials.
@@ -229,7 +231,14 @@ impl AuthApi {
             name: PersonName::parse(&body.name)?,
             roles: parse_roles(&body.roles)?,
         };
-        let user = self.0.shop.register(registration).await?;
+        let mut user = self.0.shop.register(registration).await?;
+        if body.promotions == Some(true) {
+            let patch = ProfilePatch {
+                promotions: Some(true),
+                ..ProfilePatch::default()
+            };
+            user = self.0.shop.update_profile(user.id, patch).await?;
+        }
         // The new account is read at /me, once logged in.
         Ok(Registered::Created(
             Json(user.into()),

@@ -30,7 +30,7 @@ pub struct Problem {
     /// For `out-of-stock`: units that can still be bought of it.
     #[oai(skip_serializing_if_is_none)]
     pub available: Option<u64>,
-    /// For `too-many-attempts`: seconds to wait (also sent as `Retry-After`).
+    /// For `too-many-requests`: seconds to wait (also sent as `Retry-After`).
     #[oai(skip_serializing_if_is_none)]
     pub retry_after: Option<u32>,
 }
@@ -111,11 +111,11 @@ impl From<ShopError> for ApiError {
             ShopError::Conflict(_) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
-            ShopError::TooManyAttempts { retry_after } => Problem {
+            ShopError::TooMany { retry_after, .. } => Problem {
                 retry_after: Some(u32::try_from(retry_after.as_secs().max(1)).unwrap_or(u32::MAX)),
                 ..Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "too-many-attempts",
+                    "too-many-requests",
                     error.to_string(),
                 )
             },

@@ -25,6 +25,8 @@ pub struct ProfilePatchRequest {
     pub password: Option<String>,
     /// The password now, required to set a new one (a wrong one is 403).
     pub current_password: Option<String>,
+    /// Opt in to (true) or out of (false) sellers' promotions.
+    pub promotions: Option<bool>,
 }
 
 /// A card to save; the number goes to the payment gateway and is never stored or shown.
@@ -53,7 +55,7 @@ impl ProfileApi {
         Ok(Json(self.0.shop.profile(auth.user_id()).await?.into()))
     }
 
-    /// Changes the caller's name and/or password.
+    /// Changes the caller's name, promotions choice and/or password.
     #[oai(path = "/", method = "patch", operation_id = "updateProfile")]
     async fn update(
         &self,
@@ -72,13 +74,12 @@ impl ProfileApi {
             let token = &auth.caller().token;
             user = Some(self.0.shop.change_password(token, current, new).await?);
         }
-        if name.is_some() {
-            user = Some(
-                self.0
-                    .shop
-                    .update_profile(auth.user_id(), ProfilePatch { name })
-                    .await?,
-            );
+        if name.is_some() || body.promotions.is_some() {
+            let patch = ProfilePatch {
+                name,
+                promotions: body.promotions,
+            };
+            user = Some(self.0.shop.update_profile(auth.user_id(), patch).await?);
         }
         let user = match user {
             Some(user) => user,

@@ -31,13 +31,17 @@ fn ip(addr: &RemoteAddr) -> Option<IpAddr> {
 }
 
 impl AddressThrottle {
-    /// `TooManyAttempts` when this address must wait before trying again.
+    /// `TooMany` when this address must wait before trying again.
     pub fn check(&self, addr: &RemoteAddr) -> Result<(), ShopError> {
         match ip(addr) {
-            Some(ip) => self
-                .0
-                .check(&ip, Timestamp::now())
-                .map_err(|retry_after| ShopError::TooManyAttempts { retry_after }),
+            Some(ip) => {
+                self.0
+                    .check(&ip, Timestamp::now())
+                    .map_err(|retry_after| ShopError::TooMany {
+                        what: "too many failed logins".into(),
+                        retry_after,
+                    })
+            }
             None => Ok(()),
         }
     }

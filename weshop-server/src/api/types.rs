@@ -89,6 +89,8 @@ pub struct UserDto {
     pub payment_methods: Vec<PaymentMethodDto>,
     /// When the account was created, in milliseconds since the Unix epoch.
     pub created_at: u64,
+    /// Opted in to sellers' promotions.
+    pub promotions: bool,
 }
 
 impl From<User> for UserDto {
@@ -123,6 +125,7 @@ impl From<User> for UserDto {
                 })
                 .collect(),
             created_at: user.created.millis(),
+            promotions: user.promotions,
         }
     }
 }

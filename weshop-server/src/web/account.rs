@@ -10,7 +10,7 @@ use poem::{
 use serde::Deserialize;
 use weshop_core::{
     domain::{Address, CardNumber, Email, Location, Password, PersonName, Roles, User},
-    shop::{Registration, ShopError},
+    shop::{ProfilePatch, Registration, ShopError},
 };
 
 use super::{
@@ -55,6 +55,8 @@ pub struct RegisterForm {
     name: String,
     password: String,
     seller: Option<String>,
+    /// Ticked: opt in to sellers' promotions.
+    promotions: Option<String>,
 }
 
 /// The login form.
@@ -110,6 +112,17 @@ pub async fn register(state: Data<&State>, req: &Request, form: Form<RegisterFor
     };
     let email = registration.email.clone();
     match state.shop.register(registration).await {
+        Ok(user) if form.promotions.is_some() => {
+            let patch = ProfilePatch {
+                promotions: Some(true),
+                ..ProfilePatch::default()
+            };
+            state
+                .shop
+                .update_profile(user.id, patch)
+                .await
+                .map_err(shop_error)?;
+        }
         Ok(_) => {}
         Err(ShopError::Conflict(_)) => {
             return Ok(again(
@@ -189,9 +202,7 @@ pub async fn login(
             Ok(see_other_setting("/", &cookie))
         }
         Err(ShopError::Unauthenticated(_)) => Ok(refused()),
-        Err(error @ ShopError::TooManyAttempts { .. }) => {
-            Ok(too_many(&state, req, &form.email, &error))
-        }
+        Err(error @ ShopError::TooMany { .. }) => Ok(too_many(&state, req, &form.email, &error)),
         Err(error) => Err(shop_error(error)),
     }
 }
@@ -199,7 +210,7 @@ pub async fn login(
 /// The login form again, saying how long to wait (429, with `Retry-After`).
 fn too_many(state: &State, req: &Request, email: &str, error: &ShopError) -> Response {
     let wait = match error {
-        ShopError::TooManyAttempts { retry_after } => retry_after.as_secs().max(1),
+        ShopError::TooMany { retry_after, .. } => retry_after.as_secs().max(1),
         _ => 1,
     };
     let mut response = LoginPage {
@@ -237,6 +248,8 @@ pub struct AccountPage {
     email: String,
     addresses: Vec<(String, i32, i32)>,
     cards: Vec<(String, String, String)>,
+    /// Opted in to promotions.
+    promotions: bool,
     error: Option<String>,
 }
 
@@ -265,6 +278,7 @@ async fn account_page(
             .iter()
             .map(|m| (m.token.clone(), words(m.brand.as_str()), m.last4.clone()))
             .collect(),
+        promotions: user.promotions,
         error,
     })
 }
@@ -429,4 +443,34 @@ fn see_other_setting(to: &str, cookie: &poem::web::cookie::Cookie) -> Response {
             .expect("a cookie is a header value"),
     );
     response
+}
+
+/// The promotions choice.
+#[derive(Debug, Deserialize)]
+pub struct PromotionsForm {
+    #[serde(default)]
+    csrf: String,
+    /// "yes" to receive them, anything else to stop them.
+    #[serde(default)]
+    promotions: String,
+}
+
+/// `POST /account/promotions`: opts in to or out of sellers' promotions.
+#[handler]
+pub async fn set_promotions(
+    state: Data<&State>,
+    req: &Request,
+    form: Form<PromotionsForm>,
+) -> PageResult {
+    let viewer = form_viewer(&state, req, &form.csrf).await?;
+    let patch = ProfilePatch {
+        promotions: Some(form.promotions == "yes"),
+        ..ProfilePatch::default()
+    };
+    state
+        .shop
+        .update_profile(viewer.user.id, patch)
+        .await
+        .map_err(shop_error)?;
+    Ok(see_other("/account"))
 }

@@ -85,7 +85,7 @@ pub fn shop_error(error: ShopError) -> poem::Error {
         ShopError::NotFound(_) => StatusCode::NOT_FOUND,
         ShopError::Conflict(_) | ShopError::OutOfStock { .. } => StatusCode::CONFLICT,
         ShopError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ShopError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ShopError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
         ShopError::Unavailable(_) => {
             tracing::error!("shop unavailable: {error}");
             return fail(
@@ -126,6 +126,7 @@ pub fn routes(state: WebState) -> impl Endpoint<Output = Response> + 'static {
         .at("/logout", post(account::logout))
         .at("/account", get(account::account))
         .at("/account/password", post(account::change_password))
+        .at("/account/promotions", post(account::set_promotions))
         .at("/account/addresses", post(account::add_address))
         .at("/account/addresses/remove", post(account::remove_address))
         .at("/account/cards", post(account::add_card))

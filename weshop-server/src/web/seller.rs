@@ -236,10 +236,14 @@ async fn refused_or_back(
     match result {
         Ok(()) => Ok(see_other("/seller")),
         Err(
-            error @ (ShopError::Invalid(_) | ShopError::BadRequest(_) | ShopError::NotFound(_)),
+            error @ (ShopError::Invalid(_)
+            | ShopError::BadRequest(_)
+            | ShopError::NotFound(_)
+            | ShopError::TooMany { .. }),
         ) => {
             let status = match error {
                 ShopError::NotFound(_) => StatusCode::NOT_FOUND,
+                ShopError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             };
             let message = Some(sentence(&error.to_string()));

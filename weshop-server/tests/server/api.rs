@@ -726,15 +726,43 @@ async fn sellers_manage_products_and_customers_may_not() {
         mine[0]["stock"][0],
         json!({"warehouse_id": 1, "on_hand": 0, "incoming": 3, "reserved": 0, "available": 3})
     );
+    // Promotions reach only customers who opted in, one campaign per interval, plain text.
+    let me = app
+        .patch("/api/v1/me", &customer, json!({"promotions": true}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me["promotions"], true);
+    app.post(
+        "/api/v1/seller/promotions",
+        &seller,
+        json!({"text": "Mugs!\u{7}"}),
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST);
     let sent = app
         .post(
             "/api/v1/seller/promotions",
             &seller,
-            json!({"text": "Mugs!"}),
+            json!({"text": "Mugs!\nHalf price."}),
         )
         .await
         .expect(StatusCode::OK);
     assert_eq!(sent["recipients"], 1);
+    let again = app
+        .post(
+            "/api/v1/seller/promotions",
+            &seller,
+            json!({"text": "More mugs!"}),
+        )
+        .await
+        .problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        again["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("one promotion per 10 minutes; try again in "),
+        "{again}"
+    );
 
     // Customers may do none of it.
     app.post("/api/v1/products", &customer, body)

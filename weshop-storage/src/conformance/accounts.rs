@@ -62,12 +62,14 @@ pub async fn users<S: Store + ?Sized + 'static>(store: Arc<S>) {
             .unwrap(),
         None
     );
-    assert_eq!(store.customers().await.unwrap(), vec![ada.id, cy.id]);
+    assert!(!ada.promotions, "nobody gets promotions without opting in");
+    assert_eq!(store.promotion_audience().await.unwrap(), vec![]);
 
     // A profile round-trips exactly: name, roles, password, addresses, cards, in order.
     let mut profile = ada.clone();
     profile.name = PersonName::parse("Ada King, Countess of Lovelace").unwrap();
     profile.roles = both;
+    profile.promotions = true;
     profile.password = PasswordHash::from_stored(
         "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA",
     )
@@ -115,14 +117,32 @@ pub async fn users<S: Store + ?Sized + 'static>(store: Arc<S>) {
         "others unchanged"
     );
 
-    // Roles decide who is a customer.
-    let mut cy_seller = cy.clone();
+    // The audience of promotions: customers who opted in (ada, above).
+    assert_eq!(store.promotion_audience().await.unwrap(), vec![ada.id]);
+    let mut cy_in = cy.clone();
+    cy_in.promotions = true;
+    store.update_user(&cy_in).await.expect("update cy");
+    assert_eq!(
+        store.promotion_audience().await.unwrap(),
+        vec![ada.id, cy.id]
+    );
+    let mut cy_seller = cy_in.clone();
     cy_seller.roles = seller_role();
     store.update_user(&cy_seller).await.expect("update cy");
     let mut bob_both = bob.clone();
     bob_both.roles = both;
+    bob_both.promotions = true;
     store.update_user(&bob_both).await.expect("update bob");
-    assert_eq!(store.customers().await.unwrap(), vec![ada.id, bob.id]);
+    assert_eq!(
+        store.promotion_audience().await.unwrap(),
+        vec![ada.id, bob.id],
+        "customers only"
+    );
+    let mut ada_out = profile.clone();
+    ada_out.promotions = false;
+    store.update_user(&ada_out).await.expect("opt out");
+    assert_eq!(store.promotion_audience().await.unwrap(), vec![bob.id]);
+    store.update_user(&profile).await.expect("opt in again");
 
     let mut ghost = profile.clone();
     ghost.id = UserId::new(999_999_999).unwrap();

@@ -37,6 +37,9 @@ pub struct UserDoc {
     addresses: Vec<AddressDoc>,
     cards: Vec<CardDoc>,
     created: u64,
+    /// Stored since promotions became opt-in; older documents have not opted in.
+    #[serde(default)]
+    promotions: bool,
 }
 
 impl From<&User> for UserDoc {
@@ -67,6 +70,7 @@ impl From<&User> for UserDoc {
                 })
                 .collect(),
             created: u.created.millis(),
+            promotions: u.promotions,
         }
     }
 }
@@ -98,6 +102,7 @@ impl UserDoc {
                 })
                 .collect::<Result<_, StoreError>>()?,
             created: Timestamp(self.created),
+            promotions: self.promotions,
         })
     }
 }

@@ -26,10 +26,11 @@ impl AccountStore for SurrealStore {
         let id = sql.var(user.id.get());
         let email = sql.var(user.email.as_str().to_string());
         let customer = sql.var(user.roles.customer);
+        let promotions = sql.var(user.promotions);
         let doc = sql.var(to_json(&UserDoc::from(&user)));
         sql.push(&format!(
             "CREATE type::record('account', {id}) SET email = {email}, customer = {customer}, \
-             doc = {doc}"
+             promotions = {promotions}, doc = {doc}"
         ));
         match self.run(&sql).await {
             Ok(_) => Ok(user),
@@ -63,10 +64,11 @@ impl AccountStore for SurrealStore {
         let mut sql = Sql::default();
         let id = sql.var(user.id.get());
         let customer = sql.var(user.roles.customer);
+        let promotions = sql.var(user.promotions);
         let doc = sql.var(to_json(&UserDoc::from(user)));
         let updated = sql.push(&format!(
-            "UPDATE type::record('account', {id}) SET customer = {customer}, doc = {doc} \
-             RETURN VALUE record::id(id)"
+            "UPDATE type::record('account', {id}) SET customer = {customer}, \
+             promotions = {promotions}, doc = {doc} RETURN VALUE record::id(id)"
         ));
         let mut response = self
             .transact(|| sql.clone())
@@ -79,9 +81,12 @@ impl AccountStore for SurrealStore {
         Ok(())
     }
 
-    async fn customers(&self) -> Result<Vec<UserId>, StoreError> {
+    async fn promotion_audience(&self) -> Result<Vec<UserId>, StoreError> {
         let mut sql = Sql::default();
-        sql.push("SELECT record::id(id) AS id FROM account WHERE customer = true ORDER BY id");
+        sql.push(
+            "SELECT record::id(id) AS id FROM account WHERE customer = true AND promotions = true \
+             ORDER BY id",
+        );
         let rows: Vec<IdRow> = self.read(sql).await?;
         let mut ids = rows
             .into_iter()

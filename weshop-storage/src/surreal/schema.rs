@@ -103,6 +103,15 @@ DEFINE INDEX IF NOT EXISTS order_products ON customer_order FIELDS products;
         5,
         "DEFINE FIELD IF NOT EXISTS fingerprint ON checkout_key TYPE option<string>;",
     ),
+    // Promotions go only to customers who opted in (nobody had, before this).
+    (
+        6,
+        r#"
+DEFINE FIELD IF NOT EXISTS promotions ON account TYPE bool DEFAULT false;
+UPDATE account SET promotions = false WHERE promotions = NONE;
+DEFINE INDEX IF NOT EXISTS account_promotions ON account FIELDS customer, promotions;
+"#,
+    ),
 ];
 
 impl SurrealStore {

@@ -50,9 +50,9 @@ impl<S: Store + ?Sized> AccountStore for Interleaved<S> {
         yield_now().await;
         self.0.update_user(user).await
     }
-    async fn customers(&self) -> Result<Vec<UserId>, StoreError> {
+    async fn promotion_audience(&self) -> Result<Vec<UserId>, StoreError> {
         yield_now().await;
-        self.0.customers().await
+        self.0.promotion_audience().await
     }
     async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError> {
         yield_now().await;

@@ -7,7 +7,7 @@ mod login_pages;
 mod seller_pages;
 mod shop_pages;
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 
@@ -24,6 +24,7 @@ use weshop_core::{
         UserId, WarehouseId, WarehouseSite, Weight,
     },
     payments::SimulatedGateway,
+    service::ShopConfig,
     shop::{ProductDraft, Registration, Shop},
 };
 use weshop_server::{
@@ -249,6 +250,11 @@ async fn app() -> App {
     };
     let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))
         .warehouses([warehouse])
+        .config(ShopConfig {
+            // Short, so a test can wait it out.
+            promotion_interval: Duration::from_secs(3),
+            ..ShopConfig::default()
+        })
         .payments(Arc::new(SimulatedGateway::new()))
         .build()
         .await

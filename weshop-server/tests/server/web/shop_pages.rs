@@ -737,6 +737,54 @@ async fn the_seller_dashboard_restocks_and_promotes() {
 
     let mut customer = app.browser();
     customer.register("gil@example.com", "Gil").await;
+    let nobody = shopkeeper
+        .post(
+            "/seller/promotions",
+            &[("csrf", &csrf), ("text", "Nobody asked")],
+        )
+        .await;
+    assert!(
+        nobody.body.contains("Promotion sent to 0 customers."),
+        "not opted in: {}",
+        nobody.body
+    );
+    // Gil opts in on the account page; the next campaign must wait out the interval.
+    let account = customer.get("/account").await;
+    assert!(account.body.contains("You receive no promotions."));
+    let opted = customer
+        .post(
+            "/account/promotions",
+            &[("csrf", &account.csrf()), ("promotions", "yes")],
+        )
+        .await;
+    assert_eq!(opted.status, StatusCode::SEE_OTHER);
+    assert!(
+        customer
+            .get("/account")
+            .await
+            .body
+            .contains("You receive sellers' promotions.")
+    );
+    let too_soon = shopkeeper
+        .post(
+            "/seller/promotions",
+            &[("csrf", &csrf), ("text", "Mugs half price")],
+        )
+        .await;
+    assert_eq!(too_soon.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        too_soon
+            .body
+            .contains("One promotion per 3 seconds; try again in"),
+        "{}",
+        too_soon.body
+    );
+    app.shop
+        .clone()
+        .promote(seller, "Mugs half price")
+        .await
+        .expect_err("still too soon through the port");
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let sent = shopkeeper
         .post(
             "/seller/promotions",
