@@ -263,6 +263,20 @@ fn main() {
             ("page / (home)", format!("{site}/")),
             ("page /products/{id}", format!("{site}/products/{middle}")),
         ];
+        // The pages measured are real result pages, not errors or empty ones.
+        let page = reqwest::get(format!("{site}/search?q=mug"))
+            .await
+            .expect("the search page")
+            .text()
+            .await
+            .expect("its text");
+        let cards = page.matches("<li class=\"card\">").count();
+        let badges = page.matches("class=\"stock ").count();
+        println!(
+            "(/search?q=mug renders {} bytes: {cards} result cards with {badges} stock badges)",
+            page.len()
+        );
+        assert!(cards >= 12 && badges >= cards, "a full page of results");
         println!(
             "\n| request ({n} products, {storage}) | req/s | p50 ms | p99 ms |\n|---|---|---|---|"
         );

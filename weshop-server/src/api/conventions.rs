@@ -62,7 +62,9 @@ fn accepted(request: &Request) -> Option<CompressionAlgo> {
 /// Compresses what is worth it, for clients that accept it.
 pub async fn compress<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::Result<Response> {
     let algo = accepted(&request);
-    let mut response = endpoint.call(request).await?.into_response();
+    // Boxed: the whole app's future sits under this one, and unboxed it would be moved on
+    // the stack at every layer (a debug build overflowed a worker's 2 MiB stack).
+    let mut response = Box::pin(endpoint.call(request)).await?.into_response();
     let headers = response.headers();
     let worth = headers
         .get(header::CONTENT_TYPE)
@@ -110,7 +112,7 @@ pub async fn etag<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::Resu
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let response = endpoint.call(request).await?.into_response();
+    let response = Box::pin(endpoint.call(request)).await?.into_response();
     if response.status() != StatusCode::OK {
         return Ok(response);
     }

@@ -84,9 +84,26 @@ impl Handle {
             }
             query
         }
-        match self {
-            Handle::Embedded(db, _) => bound(db.query(text), vars).await,
-            Handle::Server(db) => bound(db.query(text), vars).await,
+        // The query runs in a task of its own: an embedded engine executes it in the
+        // caller's task, and SurrealDB's executor is deep, so under an HTTP handler's stack
+        // (poem's layers, the shop's service) a debug build overflowed a worker's 2 MiB
+        // stack. A task starts from the bottom of a worker's stack. It also means a caller
+        // that gives up (a client gone) cannot cut a transaction off half-run.
+        let (text, vars) = (text.to_string(), vars.to_vec());
+        let task = match self {
+            Handle::Embedded(db, _) => {
+                let db = db.clone();
+                tokio::spawn(async move { bound(db.query(text), &vars).await })
+            }
+            Handle::Server(db) => {
+                let db = db.clone();
+                tokio::spawn(async move { bound(db.query(text), &vars).await })
+            }
+        };
+        match task.await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => panic!("a storage query task was cancelled: {error}"),
         }
     }
 }
