@@ -6,9 +6,10 @@ use std::{collections::BTreeSet, sync::Arc};
 use weshop_core::{
     domain::{
         CardNumber, Cart, Currency, DeliveryOption, Location, Money, Order, OrderId, OrderStatus,
-        PaymentMethod, Quantity,
+        PaymentMethod, Quantity, UserId,
     },
     payments::{DECLINED_CARD, IdempotencyKey, PaymentError, Payments},
+    service::ShopService,
     shop::{Checkout, ProductPatch, QuoteFor, Shop, ShopError},
     store::Store,
 };
@@ -25,6 +26,31 @@ fn checkout(token: &str, key: &str) -> Checkout {
         idempotency_key: IdempotencyKey::parse(key).unwrap(),
         expected_total: None,
     }
+}
+
+/// Runs `checkouts` of `customer` at once (each in its own task, released together); their
+/// outcomes in order.
+async fn at_once<S: Store + ?Sized + 'static>(
+    shop: &Arc<ShopService<S>>,
+    customer: UserId,
+    checkouts: Vec<Checkout>,
+) -> Vec<Result<Order, ShopError>> {
+    let start = Arc::new(tokio::sync::Barrier::new(checkouts.len()));
+    let tasks: Vec<_> = checkouts
+        .into_iter()
+        .map(|checkout| {
+            let (shop, start) = (shop.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                shop.checkout(customer, checkout).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("checkout task panicked"));
+    }
+    outcomes
 }
 
 /// The race for the last units: 200 customers check out 1 unit each, at once, through a real
@@ -171,21 +197,11 @@ pub async fn checkout_idempotency<S: Store + ?Sized + 'static>(store: Arc<S>) {
         .add_to_cart(ada, rig.product.id, q(3))
         .await
         .unwrap();
-    let start = Arc::new(tokio::sync::Barrier::new(TWINS));
-    let tasks: Vec<_> = (0..TWINS)
-        .map(|_| {
-            let (shop, start) = (rig.shop.clone(), start.clone());
-            let checkout = checkout(&token, "idem-2");
-            tokio::spawn(async move {
-                start.wait().await;
-                shop.checkout(ada, checkout).await
-            })
-        })
-        .collect();
+    let twins = (0..TWINS).map(|_| checkout(&token, "idem-2")).collect();
     let mut orders = Vec::new();
     let mut empty_cart = 0;
-    for task in tasks {
-        match task.await.expect("checkout task panicked") {
+    for outcome in at_once(&rig.shop, ada, twins).await {
+        match outcome {
             Ok(order) => orders.push(order),
             // weshop-core's checkout looks the key up before it reads the cart, so a twin that
             // looks while another places the order can find the cart already emptied. Tolerated
@@ -379,20 +395,12 @@ pub async fn checkout_one_cart_twice<S: Store + ?Sized + 'static>(store: Arc<S>)
         .add_to_cart(ada, rig.product.id, q(2))
         .await
         .unwrap();
-    let start = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let tasks: Vec<_> = (0..RACERS)
-        .map(|n| {
-            let (shop, start) = (rig.shop.clone(), start.clone());
-            let checkout = checkout(&token, &format!("tab-{n}"));
-            tokio::spawn(async move {
-                start.wait().await;
-                shop.checkout(ada, checkout).await
-            })
-        })
+    let tabs = (0..RACERS)
+        .map(|n| checkout(&token, &format!("tab-{n}")))
         .collect();
     let mut placed = Vec::new();
-    for task in tasks {
-        match task.await.expect("checkout task panicked") {
+    for outcome in at_once(&rig.shop, ada, tabs).await {
+        match outcome {
             Ok(order) => placed.push(order),
             Err(ShopError::Conflict(_)) => {}
             Err(ShopError::BadRequest(message)) if message.contains("empty") => {}
