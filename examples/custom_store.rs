@@ -201,6 +201,12 @@ impl OrderStore for AuditedStore {
     async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.link_state(link).await
     }
+    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
+        self.inner.append_payment_record(line).await
+    }
+    async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.payment_records().await
+    }
 }
 
 #[tokio::main]

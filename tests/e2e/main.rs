@@ -174,13 +174,29 @@ async fn a_server_restarted_on_the_same_data_delivers_every_order_exactly_once()
         base: format!("http://{}", app.http_addr()),
         ..shopper
     };
+    let mut charged = 0i64;
     for order in settle(&shopper, &ids).await {
         assert_eq!(
             order["status"], "delivered",
             "{order} (before the restart: {before:?})"
         );
         assert_eq!(deliveries(&order), 1);
+        let total: f64 = order["total"].as_str().unwrap().parse().unwrap();
+        charged += (total * 100.0).round() as i64;
     }
+    // The gateway's journal outlived the process: every order authorized before the stop was
+    // captured after it, once, and the card saved before it still pays.
+    let ledger = app.gateway().ledger();
+    assert_eq!(
+        ledger.net_captured_minor(),
+        charged,
+        "each order captured exactly once"
+    );
+    assert_eq!(ledger.authorizations(), ids.len());
+    let product = shopper.find("mug").await;
+    shopper.add_to_cart(product, 1).await;
+    let after = shopper.checkout("after-the-restart").await;
+    assert_eq!(after["status"], "placed", "{after}");
     app.shutdown().await;
     ups.shutdown().await;
     world.shutdown().await;

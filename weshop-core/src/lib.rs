@@ -24,6 +24,7 @@ pub mod assembly;
 pub mod catalog_index;
 pub mod domain;
 pub mod driver;
+pub mod durable_gateway;
 pub mod fulfilment;
 pub mod login_throttle;
 pub mod notify;

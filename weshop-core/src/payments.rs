@@ -79,6 +79,10 @@ pub enum PaymentError {
     /// The key is malformed.
     #[error("invalid idempotency key: 1 to 255 visible ASCII characters")]
     BadIdempotencyKey,
+    /// The gateway could not be reached or could not record the call; nothing was done, and
+    /// the call may be retried.
+    #[error("payment gateway unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The payment gateway, as the shop sees it.

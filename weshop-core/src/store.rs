@@ -343,6 +343,11 @@ pub trait OrderStore: Send + Sync {
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
     /// A link's saved state.
     async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Appends a line to the payment journal (the simulated gateway's durable record),
+    /// committed when this returns.
+    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError>;
+    /// The payment journal, oldest line first.
+    async fn payment_records(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Opening and closing the store as a whole.

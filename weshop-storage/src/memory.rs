@@ -54,6 +54,7 @@ struct State {
     outbox: BTreeMap<u64, Effect>,
     links: HashMap<String, Vec<u8>>,
     pictures: HashMap<PictureId, Picture>,
+    payment_records: Vec<String>,
     last_user: i64,
     last_product: i64,
     last_order: i64,
@@ -520,6 +521,15 @@ impl OrderStore for MemoryStore {
 
     async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock()?.links.get(link).cloned())
+    }
+
+    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
+        self.lock()?.payment_records.push(line.to_string());
+        Ok(())
+    }
+
+    async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock()?.payment_records.clone())
     }
 }
 

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 use super::FulfilmentDriver;
 use crate::fulfilment::Effect;
 use crate::notify::Notifier;
-use crate::payments::{IdempotencyKey, Payments};
+use crate::payments::{IdempotencyKey, PaymentError, Payments};
 use crate::ports::{PortError, Shipping, Warehouse};
 use crate::store::{OutboxEntry, StepCommit, Store, StoreError};
 
@@ -108,6 +108,10 @@ async fn perform(ports: &Ports, entry: &OutboxEntry) -> Result<(), PortError> {
                 .await
             {
                 Ok(()) => Ok(()),
+                // The gateway did nothing: the entry stays, and the capture is retried.
+                Err(PaymentError::Unavailable(why)) => Err(PortError(format!(
+                    "capture of order {order} not made: {why}"
+                ))),
                 // A refusal is final (a retry gets the same answer): record it, move on.
                 Err(error) => {
                     tracing::error!(%order, "capture refused: {error}");
@@ -119,12 +123,16 @@ async fn perform(ports: &Ports, entry: &OutboxEntry) -> Result<(), PortError> {
             order,
             authorization,
         } => {
-            if let Err(error) = ports
+            match ports
                 .payments
                 .void(authorization, &key(format!("void-{order}")))
                 .await
             {
-                tracing::error!(%order, "void refused: {error}");
+                Err(PaymentError::Unavailable(why)) => {
+                    return Err(PortError(format!("void of order {order} not made: {why}")));
+                }
+                Err(error) => tracing::error!(%order, "void refused: {error}"),
+                Ok(()) => {}
             }
             Ok(())
         }

@@ -97,6 +97,11 @@ impl From<ShopError> for ApiError {
                 "unauthenticated",
                 error.to_string(),
             ),
+            ShopError::Payment(PaymentError::Unavailable(_)) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the payment gateway is temporarily unavailable; try again",
+            ),
             ShopError::Payment(_) => Problem::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "payment-refused",

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use weshop_core::{
     assembly::{RunningShop, ShopBuilder},
     domain::{DeliveryPace, OrderStatus},
+    durable_gateway::DurableGateway,
     service::ShopConfig,
     shop::{OrderUpdate, Shop},
     store::{Store, StoreError},
@@ -118,6 +119,7 @@ pub struct App {
     /// [`App::start_with`] stays the caller's to close).
     owned_store: Option<Arc<dyn Store>>,
     running: RunningShop<dyn Store>,
+    gateway: Arc<DurableGateway>,
 }
 
 impl LinkObserver for Metrics {
@@ -154,8 +156,16 @@ impl App {
         let (stop, stopped) = watch::channel(false);
         let metrics = Arc::new(Metrics::new());
         let index = open_index(&settings.storage)?;
+        // The (simulated) payment gateway keeps its journal in the store, so saved cards and
+        // authorizations outlive the process.
+        let gateway = Arc::new(
+            DurableGateway::open(store.clone())
+                .await
+                .map_err(|e| StartError::Storage(e.to_string()))?,
+        );
         let assembled = ShopBuilder::new(store.clone())
             .warehouses(settings.warehouses.clone())
+            .payments(gateway.clone())
             .config(ShopConfig {
                 grid_limit: settings.grid_limit,
                 pace: pace(settings.simspeed),
@@ -241,7 +251,13 @@ impl App {
             tasks,
             running,
             owned_store: None,
+            gateway,
         })
+    }
+
+    /// The payment gateway the shop charges through (its ledger, for checks).
+    pub fn gateway(&self) -> &Arc<DurableGateway> {
+        &self.gateway
     }
 
     /// Where the HTTP API listens.

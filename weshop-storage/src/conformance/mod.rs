@@ -37,7 +37,7 @@ pub use accounts::{sessions, users};
 pub use carts::carts;
 pub use catalog::{catalog_listing, categories, pictures, products, search, stock, warehouses};
 pub use fulfilment::{commit_step, link_states, outbox_ids};
-pub use orders::{order_ids, order_queries, order_round_trip, place_order};
+pub use orders::{order_ids, order_queries, order_round_trip, payment_journal, place_order};
 
 /// Runs every check, each on a fresh store from `new_store`, printing each check's name
 /// before it runs (so a failure's captured output names the check).
@@ -71,5 +71,6 @@ where
         outbox_ids,
         link_states,
         order_queries,
+        payment_journal,
     );
 }

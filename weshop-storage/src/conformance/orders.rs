@@ -477,3 +477,15 @@ pub async fn order_queries<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert_eq!(sold(vec![cup.id], 10).await, vec![]);
     assert_eq!(sold(vec![], 10).await, vec![]);
 }
+
+/// The payment journal: lines come back exactly, in the order they were appended.
+pub async fn payment_journal<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    assert_eq!(store.payment_records().await.unwrap(), Vec::<String>::new());
+    let lines: Vec<String> = (0..25)
+        .map(|n| format!("authorize\tkey-{n}\ttok_{n:08}\t{}\tUSD ✓ \"q\"", n * 100))
+        .collect();
+    for line in &lines {
+        store.append_payment_record(line).await.expect("append");
+    }
+    assert_eq!(store.payment_records().await.unwrap(), lines);
+}

@@ -10,6 +10,7 @@ use weshop_core::{
 use super::{
     SurrealStore, TxError, backend,
     carts::cart_lines,
+    message,
     query::Sql,
     rows::{DocRow, IdRow, LinkRow, OutboxRow, PlacedRow, int, orders_from},
 };
@@ -264,5 +265,23 @@ impl OrderStore for SurrealStore {
                     .map_err(|e| StoreError::Corrupt(format!("link state: {e}")))
             })
             .transpose()
+    }
+
+    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
+        let seq = self.next_id("payment_seq").await?;
+        let mut sql = Sql::default();
+        let id = sql.var(seq);
+        let text = sql.var(line.to_string());
+        sql.push(&format!(
+            "CREATE type::record('payment_record', {id}) SET line = {text} RETURN NONE"
+        ));
+        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        Ok(())
+    }
+
+    async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT VALUE line FROM payment_record ORDER BY id");
+        self.read(sql).await
     }
 }

@@ -112,6 +112,16 @@ UPDATE account SET promotions = false WHERE promotions = NONE;
 DEFINE INDEX IF NOT EXISTS account_promotions ON account FIELDS customer, promotions;
 "#,
     ),
+    // The simulated payment gateway's journal: every call, in order, so its cards and
+    // authorizations survive a restart.
+    (
+        7,
+        r#"
+DEFINE TABLE IF NOT EXISTS payment_record SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS line ON payment_record TYPE string;
+DEFINE SEQUENCE IF NOT EXISTS payment_seq START 1;
+"#,
+    ),
 ];
 
 impl SurrealStore {

@@ -194,4 +194,12 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
         yield_now().await;
         self.0.link_state(link).await
     }
+    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.append_payment_record(line).await
+    }
+    async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
+        yield_now().await;
+        self.0.payment_records().await
+    }
 }

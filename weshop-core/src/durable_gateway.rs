@@ -1,0 +1,281 @@
+//! The simulated gateway made durable: every call is written to the store's payment journal
+//! before the gateway acts on it, and at start the journal is replayed into a fresh gateway.
+//!
+//! The simulated gateway is deterministic (its tokens and authorization ids count up, its
+//! answers depend only on the calls before), so replaying the calls in their order rebuilds
+//! exactly the cards, holds and idempotency records it had: a card saved before a restart
+//! still pays, and an order authorized before a crash is captured after it, once. Calls are
+//! taken one at a time, so the journal's order is the order they were applied in. A call
+//! whose journal write fails is not made at all (`Unavailable`, which the outbox retries).
+//!
+//! Like a real gateway's own database, the journal holds the card numbers given to
+//! `tokenize`; the shop's own records keep only tokens, brands and last four digits.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+
+use crate::domain::{CardNumber, Currency, Money};
+use crate::payments::{
+    Authorization, CardToken, IdempotencyKey, PaymentError, Payments, SimulatedGateway,
+};
+use crate::store::Store;
+
+/// One call, as journaled.
+#[derive(Debug, Clone, PartialEq)]
+enum Record {
+    Tokenize(CardNumber),
+    Authorize(IdempotencyKey, String, Money),
+    Capture(IdempotencyKey, String, Money),
+    Refund(IdempotencyKey, String, Money),
+    Void(IdempotencyKey, String),
+}
+
+/// A field with tabs, line breaks and backslashes escaped.
+fn escape(field: &str) -> String {
+    field
+        .replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+}
+
+fn unescape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn money(amount: Money) -> String {
+    format!("{}\t{}", amount.minor(), amount.currency())
+}
+
+impl Record {
+    /// The journal line: the call's name and its arguments, tab-separated.
+    fn line(&self) -> String {
+        match self {
+            Record::Tokenize(card) => format!("tokenize\t{}", card.digits()),
+            Record::Authorize(key, token, amount) => format!(
+                "authorize\t{}\t{}\t{}",
+                key.as_str(),
+                escape(token),
+                money(*amount)
+            ),
+            Record::Capture(key, auth, amount) => format!(
+                "capture\t{}\t{}\t{}",
+                key.as_str(),
+                escape(auth),
+                money(*amount)
+            ),
+            Record::Refund(key, auth, amount) => format!(
+                "refund\t{}\t{}\t{}",
+                key.as_str(),
+                escape(auth),
+                money(*amount)
+            ),
+            Record::Void(key, auth) => format!("void\t{}\t{}", key.as_str(), escape(auth)),
+        }
+    }
+
+    /// A journal line back as a call.
+    fn parse(line: &str) -> Result<Record, String> {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let bad = || format!("unreadable payment record {line:?}");
+        let key = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|k| IdempotencyKey::parse(k).ok())
+                .ok_or_else(bad)
+        };
+        let amount = |i: usize| -> Result<Money, String> {
+            let minor = fields.get(i).and_then(|m| m.parse::<i64>().ok());
+            let currency = fields.get(i + 1).and_then(|c| Currency::new(c).ok());
+            match (minor, currency) {
+                (Some(minor), Some(currency)) => {
+                    Money::from_minor(minor, currency).map_err(|_| bad())
+                }
+                _ => Err(bad()),
+            }
+        };
+        let text = |i: usize| fields.get(i).map(|f| unescape(f)).ok_or_else(bad);
+        match fields.first().copied() {
+            Some("tokenize") => Ok(Record::Tokenize(
+                CardNumber::parse(fields.get(1).ok_or_else(bad)?).map_err(|_| bad())?,
+            )),
+            Some("authorize") => Ok(Record::Authorize(key(1)?, text(2)?, amount(3)?)),
+            Some("capture") => Ok(Record::Capture(key(1)?, text(2)?, amount(3)?)),
+            Some("refund") => Ok(Record::Refund(key(1)?, text(2)?, amount(3)?)),
+            Some("void") => Ok(Record::Void(key(1)?, text(2)?)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// What a call answered.
+enum Answer {
+    Token(Result<CardToken, PaymentError>),
+    Authorized(Result<Authorization, PaymentError>),
+    Moved(Result<(), PaymentError>),
+}
+
+/// A [`SimulatedGateway`] whose every call is journaled in a [`Store`] first.
+pub struct DurableGateway {
+    gateway: SimulatedGateway,
+    store: Arc<dyn Store>,
+    /// One call at a time, so the journal's order is the order of application.
+    calls: Mutex<()>,
+}
+
+impl DurableGateway {
+    /// The gateway as the store's journal left it (a new one for an empty journal).
+    pub async fn open(store: Arc<dyn Store>) -> Result<Self, PaymentError> {
+        let lines = store
+            .payment_records()
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let gateway = SimulatedGateway::new();
+        for line in &lines {
+            let record = Record::parse(line).map_err(PaymentError::Unavailable)?;
+            // Refusals replay as refusals: only the ledger they leave matters.
+            let _ = apply(&gateway, &record).await;
+        }
+        if !lines.is_empty() {
+            tracing::info!(
+                calls = lines.len(),
+                "payment gateway restored from its journal"
+            );
+        }
+        Ok(Self {
+            gateway,
+            store,
+            calls: Mutex::new(()),
+        })
+    }
+
+    /// The gateway's ledger (for checks: what was captured, how many holds).
+    pub fn ledger(&self) -> &SimulatedGateway {
+        &self.gateway
+    }
+
+    async fn call(&self, record: Record) -> Result<Answer, PaymentError> {
+        let _one_at_a_time = self.calls.lock().await;
+        self.store
+            .append_payment_record(&record.line())
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        Ok(apply(&self.gateway, &record).await)
+    }
+}
+
+async fn apply(gateway: &SimulatedGateway, record: &Record) -> Answer {
+    match record {
+        Record::Tokenize(card) => Answer::Token(gateway.tokenize(card).await),
+        Record::Authorize(key, token, amount) => {
+            Answer::Authorized(gateway.authorize(token, *amount, key).await)
+        }
+        Record::Capture(key, auth, amount) => {
+            Answer::Moved(gateway.capture(auth, *amount, key).await)
+        }
+        Record::Refund(key, auth, amount) => {
+            Answer::Moved(gateway.refund(auth, *amount, key).await)
+        }
+        Record::Void(key, auth) => Answer::Moved(gateway.void(auth, key).await),
+    }
+}
+
+fn mismatch() -> PaymentError {
+    PaymentError::Unavailable("the gateway answered another kind of call".into())
+}
+
+#[async_trait]
+impl Payments for DurableGateway {
+    async fn tokenize(&self, card: &CardNumber) -> Result<CardToken, PaymentError> {
+        match self.call(Record::Tokenize(card.clone())).await? {
+            Answer::Token(result) => result,
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn authorize(
+        &self,
+        token: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<Authorization, PaymentError> {
+        let record = Record::Authorize(key.clone(), token.to_string(), amount);
+        match self.call(record).await? {
+            Answer::Authorized(result) => result,
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn capture(
+        &self,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError> {
+        let record = Record::Capture(key.clone(), authorization.to_string(), amount);
+        match self.call(record).await? {
+            Answer::Moved(result) => result,
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn refund(
+        &self,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError> {
+        let record = Record::Refund(key.clone(), authorization.to_string(), amount);
+        match self.call(record).await? {
+            Answer::Moved(result) => result,
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn void(&self, authorization: &str, key: &IdempotencyKey) -> Result<(), PaymentError> {
+        let record = Record::Void(key.clone(), authorization.to_string());
+        match self.call(record).await? {
+            Answer::Moved(result) => result,
+            _ => Err(mismatch()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_their_lines() {
+        let usd = |minor| Money::from_minor(minor, Currency::USD).unwrap();
+        let key = |k| IdempotencyKey::parse(k).unwrap();
+        for record in [
+            Record::Tokenize(CardNumber::parse("4242 4242 4242 4242").unwrap()),
+            Record::Authorize(key("checkout-1"), "tok\t\\odd\nname".into(), usd(1999)),
+            Record::Capture(key("capture-1"), "auth_00000002".into(), usd(1999)),
+            Record::Refund(key("refund-1"), "auth_00000002".into(), usd(1)),
+            Record::Void(key("void-1"), "auth_00000002".into()),
+        ] {
+            let line = record.line();
+            assert!(!line.contains('\n'), "{line:?}");
+            assert_eq!(Record::parse(&line).unwrap(), record, "{line:?}");
+        }
+        assert!(Record::parse("capture\tk").is_err());
+        assert!(Record::parse("steal\tall").is_err());
+    }
+}
