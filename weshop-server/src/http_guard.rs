@@ -86,6 +86,7 @@ impl<A: Acceptor> Acceptor for GuardedAcceptor<A> {
             _slot: slot,
             head: HeadWatch::default(),
             deadline: Some(Box::pin(tokio::time::sleep(self.header_timeout))),
+            problem: None,
         };
         Ok((guarded, local, remote, scheme))
     }
@@ -125,6 +126,63 @@ pub struct GuardedIo<Io> {
     head: HeadWatch,
     /// Until the first request head has ended.
     deadline: Option<Pin<Box<Sleep>>>,
+    /// A bodiless error response of hyper's being sent as a problem instead: the bytes, and
+    /// how many have gone.
+    problem: Option<(Vec<u8>, usize)>,
+}
+
+/// The problem response that replaces `head`, when `head` is one of the bodiless error
+/// responses hyper sends for a request it could not parse (a garbage request line, a target
+/// or header fields too large): the app's own errors always carry a problem body, so a
+/// complete 4xx head with `content-length: 0` can only be hyper's.
+fn problem_for(head: &[u8]) -> Option<Vec<u8>> {
+    // Cheap first: error heads are short and start so; every other write passes at once.
+    if head.len() >= 1024 || !head.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
+    let text = std::str::from_utf8(head).ok()?;
+    let status_line = text.strip_prefix("HTTP/1.1 ")?.split("\r\n").next()?;
+    let (code, reason) = status_line.split_once(' ')?;
+    let code: u16 = code.parse().ok()?;
+    let lower = text.to_ascii_lowercase();
+    if !(400..500).contains(&code)
+        || !text.ends_with("\r\n\r\n")
+        || !lower.contains("\r\ncontent-length: 0\r\n")
+    {
+        return None;
+    }
+    let detail = match code {
+        414 => "the request target (URI) is too long",
+        431 => "the request's header fields are too large",
+        _ => "the request could not be read as HTTP/1.1",
+    };
+    let body = format!(
+        r#"{{"type":"about:blank","title":"{reason}","status":{code},"detail":"{detail}"}}"#
+    );
+    Some(
+        format!(
+            "HTTP/1.1 {code} {reason}\r\ncontent-type: application/problem+json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+impl<Io: AsyncWrite + Unpin> GuardedIo<Io> {
+    /// Sends the pending problem response in place of the `len` bytes hyper asked to write.
+    fn poll_problem(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<usize>> {
+        if let Some((bytes, sent)) = self.problem.as_mut() {
+            while *sent < bytes.len() {
+                let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*sent..]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                *sent += n;
+            }
+        }
+        Poll::Ready(Ok(len))
+    }
 }
 
 impl<Io: AsyncRead + Unpin> AsyncRead for GuardedIo<Io> {
@@ -163,7 +221,16 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        if this.problem.is_none()
+            && let Some(problem) = problem_for(buf)
+        {
+            this.problem = Some((problem, 0));
+        }
+        if this.problem.is_some() {
+            return this.poll_problem(cx, buf.len());
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -179,7 +246,22 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        if this.problem.is_none() && bufs.first().is_some_and(|b| b.starts_with(b"HTTP/1.1 4")) {
+            let len: usize = bufs.iter().map(|b| b.len()).sum();
+            // Error heads are small; anything larger is a real response.
+            if len < 1024 {
+                let head: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+                if let Some(problem) = problem_for(&head) {
+                    this.problem = Some((problem, 0));
+                }
+            }
+        }
+        if this.problem.is_some() {
+            let len = bufs.iter().map(|b| b.len()).sum();
+            return this.poll_problem(cx, len);
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -189,7 +271,24 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
 
 #[cfg(test)]
 mod tests {
-    use super::HeadWatch;
+    use super::{HeadWatch, problem_for};
+
+    #[test]
+    fn only_bodiless_error_heads_become_problems() {
+        let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+        let problem = String::from_utf8(problem_for(bare).unwrap()).unwrap();
+        assert!(problem.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(problem.contains("content-type: application/problem+json\r\n"));
+        assert!(
+            problem
+                .ends_with(r#""status":431,"detail":"the request's header fields are too large"}"#)
+        );
+        let with_body = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 12\r\n\r\n";
+        assert!(problem_for(with_body).is_none());
+        let fine = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
+        assert!(problem_for(fine).is_none());
+        assert!(problem_for(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n").is_none());
+    }
 
     #[test]
     fn the_end_of_a_head_is_found_across_reads() {

@@ -270,3 +270,46 @@ async fn invented_methods_add_no_metrics_series() {
         text.len()
     );
 }
+
+/// Requests hyper refuses before the app sees them (a garbage request line, a URI or a head
+/// too large) still get a problem body, and the connection is closed.
+#[tokio::test]
+async fn protocol_errors_are_problems_too() {
+    let addr = serve().await;
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let huge_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(600_000)
+    );
+    for (name, request) in [
+        ("garbage", "GARBAGE GARBAGE\r\n\r\n".to_string()),
+        ("long uri", long_uri),
+        ("huge header", huge_header),
+    ] {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        let _ = socket.write_all(request.as_bytes()).await;
+        let response = closed_within(&mut socket, GUARD)
+            .await
+            .map(|bytes| String::from_utf8_lossy(&bytes).to_string())
+            .unwrap_or_default();
+        let status: u16 = response
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            (400..500).contains(&status),
+            "{name}: {}",
+            &response[..response.len().min(300)]
+        );
+        let lower = response.to_lowercase();
+        assert!(
+            lower.contains("content-type: application/problem+json"),
+            "{name}: {}",
+            &response[..response.len().min(300)]
+        );
+        assert!(
+            response.contains(&format!("\"status\":{status}")),
+            "{name}: {response}"
+        );
+    }
+}
