@@ -18,11 +18,12 @@ use weshop_core::{
     shop::{ProfilePatch, Registration},
 };
 
+use super::enums::RoleDto;
 use super::{
     ApiState, ApiTags,
     problem::{ApiError, ApiResult},
     throttle::AddressThrottle,
-    types::{UserDto, refuse},
+    types::UserDto,
 };
 
 /// The name of the session cookie.
@@ -129,8 +130,8 @@ pub struct RegisterRequest {
     pub password: String,
     /// Display name.
     pub name: String,
-    /// "customer" and/or "seller" (at least one).
-    pub roles: Vec<String>,
+    /// What the account may do (at least one).
+    pub roles: Vec<RoleDto>,
     /// Opt in to sellers' promotions (off unless true).
     pub promotions: Option<bool>,
 }
@@ -208,15 +209,9 @@ impl AuthApi {
     }
 }
 
-fn parse_roles(names: &[String]) -> ApiResult<Roles> {
-    let (mut customer, mut seller) = (false, false);
-    for name in names {
-        match name.as_str() {
-            "customer" => customer = true,
-            "seller" => seller = true,
-            other => return refuse(format!("unknown role {other:?}: customer or seller")),
-        }
-    }
+fn parse_roles(roles: &[RoleDto]) -> ApiResult<Roles> {
+    let customer = roles.contains(&RoleDto::Customer);
+    let seller = roles.contains(&RoleDto::Seller);
     Ok(Roles::new(customer, seller)?)
 }
 

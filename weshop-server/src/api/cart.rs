@@ -12,6 +12,7 @@ use weshop_core::{
     shop::{DeliveryQuote, QuoteFor, ShopError},
 };
 
+use super::enums::DeliveryDto;
 use super::{ApiState, ApiTags, auth::Auth, problem::ApiResult, types::amount};
 
 /// One line of the cart.
@@ -59,8 +60,8 @@ pub struct SetCartItem {
 /// What delivering the cart costs with one option, and when it arrives.
 #[derive(Debug, Object)]
 pub struct DeliveryQuoteDto {
-    /// `standard` or `express` (checkout's `delivery`).
-    pub delivery: String,
+    /// The option (checkout's `delivery`).
+    pub delivery: DeliveryDto,
     /// Shipping.
     pub shipping: String,
     /// Goods plus shipping: checkout's `expected_total` for this option.
@@ -77,7 +78,7 @@ impl From<DeliveryQuote> for DeliveryQuoteDto {
     fn from(quote: DeliveryQuote) -> Self {
         let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Self {
-            delivery: quote.delivery.as_str().to_string(),
+            delivery: quote.delivery.into(),
             shipping: amount(quote.shipping),
             total: amount(quote.total),
             currency: quote.total.currency().to_string(),

@@ -20,6 +20,7 @@ use weshop_core::{
     store::{ProductQuery, ProductSort},
 };
 
+use super::enums::SortDto;
 use super::{
     ApiState, ApiTags,
     auth::Auth,
@@ -180,7 +181,7 @@ impl CatalogApi {
         /// Highest unit price.
         max_price: Query<Option<String>>,
         /// Order of results.
-        sort: Query<Option<String>>,
+        sort: Query<Option<SortDto>>,
         /// Page number, from 1.
         page: Query<Option<u32>>,
         /// Results per page, 1 to 100.
@@ -197,17 +198,7 @@ impl CatalogApi {
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
             return refuse(format!("per_page must be 1 to {MAX_PER_PAGE}"));
         }
-        let sort = match non_empty(sort.0) {
-            None => ProductSort::default(),
-            Some(name) => match ProductSort::from_name(&name) {
-                Some(sort) => sort,
-                None => {
-                    return refuse(format!(
-                        "unknown sort {name:?}: relevance, price_asc, price_desc, name or newest"
-                    ));
-                }
-            },
-        };
+        let sort = sort.0.map(ProductSort::from).unwrap_or_default();
         let price = |text: Option<String>| {
             non_empty(text)
                 .map(|t| parse_amount(&t, currency).map(|m| m.minor()))

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cart;
 pub mod catalog;
 pub mod conventions;
+pub mod enums;
 pub mod events;
 pub mod health;
 pub mod limits;

@@ -8,16 +8,17 @@ use poem_openapi::{
     payload::Json,
 };
 use weshop_core::{
-    domain::{DeliveryOption, Money, Order, OrderEventKind, OrderId, UpsAccount},
+    domain::{Money, Order, OrderEventKind, OrderId, UpsAccount},
     payments::IdempotencyKey,
     shop::Checkout,
 };
 
+use super::enums::{DeliveryDto, EventKindDto, StatusDto};
 use super::{
     ApiState, ApiTags,
     auth::Auth,
     problem::ApiResult,
-    types::{LocationDto, amount, parse_amount, refuse},
+    types::{LocationDto, amount, parse_amount},
 };
 
 /// One line of an order, at the price paid.
@@ -40,14 +41,14 @@ pub struct OrderLineDto {
 pub struct OrderEventDto {
     /// When, in milliseconds since the Unix epoch.
     pub at: u64,
-    /// placed, status_changed, ended, assigned, truck_arrived or final_destination.
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKindDto,
     /// For status_changed: the old status.
     #[oai(skip_serializing_if_is_none)]
-    pub from: Option<String>,
+    pub from: Option<StatusDto>,
     /// For status_changed: the new status; for ended: the final one.
     #[oai(skip_serializing_if_is_none)]
-    pub status: Option<String>,
+    pub status: Option<StatusDto>,
     /// For ended: why.
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
@@ -67,9 +68,8 @@ pub struct OrderEventDto {
 pub struct OrderDto {
     /// Id.
     pub id: i64,
-    /// placed, waiting_for_stock, packing, packed, truck_requested, loading, loaded,
-    /// delivering, delivered, cancelled or failed.
-    pub status: String,
+    /// Where it is.
+    pub status: StatusDto,
     /// The lines.
     pub lines: Vec<OrderLineDto>,
     /// Sum of the lines.
@@ -82,8 +82,8 @@ pub struct OrderDto {
     pub currency: String,
     /// Where it goes.
     pub destination: LocationDto,
-    /// standard or express.
-    pub delivery: String,
+    /// How fast.
+    pub delivery: DeliveryDto,
     /// The buyer's UPS account, if given.
     pub ups_account: Option<String>,
     /// The warehouse shipping it.
@@ -121,14 +121,14 @@ impl OrderDto {
             .unwrap_or(Money::zero(currency));
         Self {
             id: order.id().get(),
-            status: order.status().to_string(),
+            status: order.status().into(),
             lines,
             subtotal: amount(subtotal),
             shipping_cost: amount(order.shipping()),
             total: amount(order.total()),
             currency: currency.to_string(),
             destination: order.destination().into(),
-            delivery: order.delivery().as_str().to_string(),
+            delivery: order.delivery().into(),
             ups_account: order.ups_account().map(|a| a.as_str().to_string()),
             warehouse_id: order.warehouse().map(|w| w.get()),
             truck_id: order.truck().map(|t| t.get()),
@@ -143,7 +143,7 @@ impl OrderDto {
 fn event(event: &weshop_core::domain::OrderEvent) -> OrderEventDto {
     let mut dto = OrderEventDto {
         at: event.at.millis(),
-        kind: String::new(),
+        kind: EventKindDto::Placed,
         from: None,
         status: None,
         reason: None,
@@ -152,31 +152,31 @@ fn event(event: &weshop_core::domain::OrderEvent) -> OrderEventDto {
         location: None,
     };
     let kind = match &event.kind {
-        OrderEventKind::Placed => "placed",
+        OrderEventKind::Placed => EventKindDto::Placed,
         OrderEventKind::StatusChanged { from, to } => {
-            dto.from = Some(from.to_string());
-            dto.status = Some(to.to_string());
-            "status_changed"
+            dto.from = Some((*from).into());
+            dto.status = Some((*to).into());
+            EventKindDto::StatusChanged
         }
         OrderEventKind::Ended { status, reason } => {
-            dto.status = Some(status.to_string());
+            dto.status = Some((*status).into());
             dto.reason = Some(reason.clone());
-            "ended"
+            EventKindDto::Ended
         }
         OrderEventKind::Assigned { warehouse, .. } => {
             dto.warehouse_id = Some(warehouse.get());
-            "assigned"
+            EventKindDto::Assigned
         }
         OrderEventKind::TruckArrived { truck } => {
             dto.truck_id = Some(truck.get());
-            "truck_arrived"
+            EventKindDto::TruckArrived
         }
         OrderEventKind::FinalDestination { location } => {
             dto.location = Some((*location).into());
-            "final_destination"
+            EventKindDto::FinalDestination
         }
     };
-    dto.kind = kind.to_string();
+    dto.kind = kind;
     dto
 }
 
@@ -185,8 +185,8 @@ fn event(event: &weshop_core::domain::OrderEvent) -> OrderEventDto {
 pub struct CheckoutRequest {
     /// Where to deliver.
     pub destination: LocationDto,
-    /// standard or express.
-    pub delivery: String,
+    /// How fast.
+    pub delivery: DeliveryDto,
     /// The token of one of the caller's saved payment methods.
     pub payment_method: String,
     /// The buyer's UPS account, to follow the package at UPS.
@@ -231,15 +231,9 @@ impl OrdersApi {
         idempotency_key: Header<String>,
         body: Json<CheckoutRequest>,
     ) -> ApiResult<Placed> {
-        let Some(delivery) = DeliveryOption::from_name(&body.delivery) else {
-            return refuse(format!(
-                "unknown delivery {:?}: standard or express",
-                body.delivery
-            ));
-        };
         let checkout = Checkout {
             destination: body.destination.into(),
-            delivery,
+            delivery: body.delivery.into(),
             payment_method: body.payment_method.clone(),
             ups_account: body
                 .ups_account

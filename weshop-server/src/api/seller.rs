@@ -11,6 +11,7 @@ use poem_openapi::{
     payload::{Binary, Json},
 };
 
+use super::enums::StatusDto;
 use super::{
     ApiState, ApiTags,
     auth::Auth,
@@ -49,7 +50,7 @@ pub struct SellerOrderDto {
     /// When it was placed (ms since the epoch).
     pub placed_at: u64,
     /// Its status.
-    pub status: String,
+    pub status: StatusDto,
     /// The seller's lines: product id and units.
     pub lines: Vec<SoldLineDto>,
     /// Those lines' sum.
@@ -157,7 +158,7 @@ impl SellerApi {
                 .map(|sale| SellerOrderDto {
                     order_id: sale.order.get(),
                     placed_at: sale.placed_at.millis(),
-                    status: sale.status.as_str().to_string(),
+                    status: sale.status.into(),
                     lines: sale
                         .lines
                         .into_iter()

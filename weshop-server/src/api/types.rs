@@ -1,5 +1,6 @@
 //! DTOs and conversions several endpoint groups share: money, places, users, products.
 
+use super::enums::{BrandDto, RoleDto};
 use poem_openapi::Object;
 use weshop_core::{
     domain::{Currency, Location, Money, Product, User},
@@ -66,8 +67,8 @@ pub struct AddressDto {
 pub struct PaymentMethodDto {
     /// The token to pay with at checkout.
     pub token: String,
-    /// visa, mastercard, amex or discover.
-    pub brand: String,
+    /// The card's brand.
+    pub brand: BrandDto,
     /// The last four digits.
     pub last4: String,
 }
@@ -81,8 +82,8 @@ pub struct UserDto {
     pub email: String,
     /// Name.
     pub name: String,
-    /// "customer" and/or "seller".
-    pub roles: Vec<String>,
+    /// What the account may do.
+    pub roles: Vec<RoleDto>,
     /// Saved addresses.
     pub addresses: Vec<AddressDto>,
     /// Saved cards.
@@ -97,10 +98,10 @@ impl From<User> for UserDto {
     fn from(user: User) -> Self {
         let mut roles = Vec::new();
         if user.roles.customer {
-            roles.push("customer".to_string());
+            roles.push(RoleDto::Customer);
         }
         if user.roles.seller {
-            roles.push("seller".to_string());
+            roles.push(RoleDto::Seller);
         }
         Self {
             id: user.id.get(),
@@ -120,7 +121,7 @@ impl From<User> for UserDto {
                 .into_iter()
                 .map(|m| PaymentMethodDto {
                     token: m.token,
-                    brand: m.brand.as_str().to_string(),
+                    brand: m.brand.into(),
                     last4: m.last4,
                 })
                 .collect(),

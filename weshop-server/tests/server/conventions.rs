@@ -186,4 +186,19 @@ async fn every_operation_has_an_id_and_one_tag() {
     }
     assert!(count >= 33, "{count} operations");
     assert!(ids.contains("listProducts") && ids.contains("placeOrder"));
+    // The closed sets of words are declared enums.
+    let schemas = &spec["components"]["schemas"];
+    for (name, values) in [
+        ("DeliveryOption", vec!["standard", "express"]),
+        ("Role", vec!["customer", "seller"]),
+        ("CardBrand", vec!["visa", "mastercard", "amex", "discover"]),
+        (
+            "ProductSort",
+            vec!["relevance", "price_asc", "price_desc", "name", "newest"],
+        ),
+    ] {
+        assert_eq!(schemas[name]["enum"], serde_json::json!(values), "{name}");
+    }
+    assert_eq!(schemas["OrderStatus"]["enum"].as_array().unwrap().len(), 11);
+    assert_eq!(schemas["OrderEventKind"]["enum"].as_array().unwrap().len(), 6);
 }
