@@ -126,9 +126,11 @@ async fn authenticate(req: &Request, presented: &str) -> poem::Result<Caller> {
 pub struct RegisterRequest {
     /// Login email.
     pub email: String,
-    /// 8 to 128 characters.
+    /// 8 to 128 characters, not all blank, not a common password.
+    #[oai(validator(min_length = 8, max_length = 128, pattern = r"\S"))]
     pub password: String,
-    /// Display name.
+    /// Display name: 1 to 100 characters, not all blank.
+    #[oai(validator(min_length = 1, max_length = 100, pattern = r"\S"))]
     pub name: String,
     /// What the account may do (at least one).
     pub roles: Vec<RoleDto>,

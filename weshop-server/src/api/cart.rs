@@ -190,7 +190,7 @@ impl CartApi {
     async fn set(
         &self,
         auth: Auth,
-        product_id: Path<i64>,
+        #[oai(validator(minimum(value = "1")))] product_id: Path<i64>,
         body: Json<SetCartItem>,
     ) -> ApiResult<Json<CartDto>> {
         let cart = self
@@ -211,7 +211,11 @@ impl CartApi {
         method = "delete",
         operation_id = "removeCartItem"
     )]
-    async fn remove(&self, auth: Auth, product_id: Path<i64>) -> ApiResult<Json<CartDto>> {
+    async fn remove(
+        &self,
+        auth: Auth,
+        #[oai(validator(minimum(value = "1")))] product_id: Path<i64>,
+    ) -> ApiResult<Json<CartDto>> {
         let cart = self
             .0
             .shop

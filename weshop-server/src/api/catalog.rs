@@ -183,8 +183,10 @@ impl CatalogApi {
         /// Order of results.
         sort: Query<Option<SortDto>>,
         /// Page number, from 1.
+        #[oai(validator(minimum(value = "1")))]
         page: Query<Option<u32>>,
         /// Results per page, 1 to 100.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         per_page: Query<Option<u32>>,
         /// Only products with units to sell now.
         in_stock: Query<Option<bool>>,
@@ -267,7 +269,10 @@ impl CatalogApi {
         operation_id = "getProduct",
         tag = "ApiTags::Catalog"
     )]
-    async fn product(&self, id: Path<i64>) -> ApiResult<Json<ProductDto>> {
+    async fn product(
+        &self,
+        #[oai(validator(minimum(value = "1")))] id: Path<i64>,
+    ) -> ApiResult<Json<ProductDto>> {
         let product = self.0.shop.product(ProductId::new(id.0)?).await?;
         Ok(Json(product.into()))
     }
@@ -303,7 +308,7 @@ impl CatalogApi {
     async fn update(
         &self,
         auth: Auth,
-        id: Path<i64>,
+        #[oai(validator(minimum(value = "1")))] id: Path<i64>,
         body: Json<ProductPatchRequest>,
     ) -> ApiResult<Json<ProductDto>> {
         let currency = self.0.shop.currency();
@@ -338,7 +343,11 @@ impl CatalogApi {
         tag = "ApiTags::Seller",
         operation_id = "deleteProduct"
     )]
-    async fn delete(&self, auth: Auth, id: Path<i64>) -> ApiResult<ProductDeleted> {
+    async fn delete(
+        &self,
+        auth: Auth,
+        #[oai(validator(minimum(value = "1")))] id: Path<i64>,
+    ) -> ApiResult<ProductDeleted> {
         self.0
             .shop
             .delete_product(auth.user_id(), ProductId::new(id.0)?)
@@ -357,7 +366,7 @@ impl CatalogApi {
     async fn restock(
         &self,
         auth: Auth,
-        id: Path<i64>,
+        #[oai(validator(minimum(value = "1")))] id: Path<i64>,
         body: Json<RestockRequest>,
     ) -> ApiResult<RestockAccepted> {
         let view = self

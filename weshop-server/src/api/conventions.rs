@@ -139,3 +139,82 @@ pub async fn etag<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::Resu
     }
     Ok(Response::from_parts(parts, bytes.into()))
 }
+
+/// For each API path of the spec (its segments, `None` for a `{parameter}`), the methods it
+/// answers: what a 405 lists in `Allow`.
+#[derive(Debug, Default, Clone)]
+pub struct AllowTable(Vec<(Vec<Option<String>>, Vec<String>)>);
+
+impl AllowTable {
+    /// The table of an OpenAPI document (as JSON) served under `prefix`.
+    pub fn from_spec(spec: &str, prefix: &str) -> Self {
+        let Ok(spec) = serde_json::from_str::<serde_json::Value>(spec) else {
+            return Self::default();
+        };
+        let Some(paths) = spec["paths"].as_object() else {
+            return Self::default();
+        };
+        let mut table = Vec::new();
+        for (path, item) in paths {
+            let full = format!("{prefix}{path}");
+            let segments = full
+                .split('/')
+                .map(|s| (!s.starts_with('{')).then(|| s.to_string()))
+                .collect();
+            let mut methods: Vec<String> = item
+                .as_object()
+                .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                .unwrap_or_default();
+            if methods.iter().any(|m| m == "GET") {
+                methods.push("HEAD".into());
+            }
+            table.push((segments, methods));
+        }
+        Self(table)
+    }
+
+    /// The methods `path` answers, if it is one of the table's.
+    fn methods(&self, path: &str) -> Option<String> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(s, p)| s.as_deref().is_none_or(|s| s == *p))
+            })
+            .map(|(_, methods)| methods.join(", "))
+    }
+}
+
+/// Adds `Allow` to a 405 (RFC 9110): the methods the path does answer.
+pub async fn allow<E: Endpoint>(
+    endpoint: Arc<E>,
+    request: Request,
+    table: Arc<AllowTable>,
+) -> poem::Result<Response> {
+    let path = request.uri().path().to_string();
+    let mut response = match Box::pin(endpoint.call(request)).await {
+        Ok(response) => response.into_response(),
+        Err(error) if error.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            let mut response = super::problem::catch_all(error).await;
+            if let Some(methods) = table.methods(&path)
+                && let Ok(value) = HeaderValue::from_str(&methods)
+            {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            return Ok(response);
+        }
+        Err(error) => return Err(error),
+    };
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(header::ALLOW)
+        && let Some(methods) = table.methods(&path)
+        && let Ok(value) = HeaderValue::from_str(&methods)
+    {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(response)
+}

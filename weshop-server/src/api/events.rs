@@ -93,7 +93,7 @@ impl EventsApi {
     async fn events(
         &self,
         auth: Auth,
-        id: Path<i64>,
+        #[oai(validator(minimum(value = "1")))] id: Path<i64>,
     ) -> ApiResult<EventStream<BoxStream<'static, OrderDto>>> {
         let id = order_id(id.0)?;
         let updates = self.0.shop.order_updates();

@@ -98,6 +98,7 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
     )
     .description(DESCRIPTION)
     .server(API_PREFIX);
+    let allowed = Arc::new(conventions::AllowTable::from_spec(&api.spec(), API_PREFIX));
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let metrics = state.metrics.clone();
@@ -120,6 +121,7 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
         .around(conventions::etag)
         .around(limits::limit_body)
         .around(move |endpoint, request| observe(metrics.clone(), endpoint, request))
+        .around(move |endpoint, request| conventions::allow(endpoint, request, allowed.clone()))
         .catch_all_error(problem::catch_all)
         .around(conventions::compress)
         .boxed()

@@ -189,7 +189,8 @@ pub struct CheckoutRequest {
     pub delivery: DeliveryDto,
     /// The token of one of the caller's saved payment methods.
     pub payment_method: String,
-    /// The buyer's UPS account, to follow the package at UPS.
+    /// The buyer's UPS account, to follow the package at UPS: 1 to 64 characters, no spaces.
+    #[oai(validator(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f]+$"))]
     pub ups_account: Option<String>,
     /// The total the customer was shown, shipping included (a decimal amount, as `total` is
     /// given in orders). If the order would now cost anything else, nothing is placed or
@@ -227,7 +228,10 @@ impl OrdersApi {
         &self,
         auth: Auth,
         /// Makes the request safe to retry.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = "^[!-~]+$")
+        )]
         idempotency_key: Header<String>,
         body: Json<CheckoutRequest>,
     ) -> ApiResult<Placed> {
@@ -261,14 +265,22 @@ impl OrdersApi {
 
     /// One of the caller's orders, with its status and history.
     #[oai(path = "/:id", method = "get", operation_id = "getOrder")]
-    async fn order(&self, auth: Auth, id: Path<i64>) -> ApiResult<Json<OrderDto>> {
+    async fn order(
+        &self,
+        auth: Auth,
+        #[oai(validator(minimum(value = "1")))] id: Path<i64>,
+    ) -> ApiResult<Json<OrderDto>> {
         let order = self.0.shop.order(auth.user_id(), order_id(id.0)?).await?;
         Ok(Json(OrderDto::of(&order)))
     }
 
     /// Cancels one of the caller's orders before it is packed (else 409).
     #[oai(path = "/:id/cancel", method = "post", operation_id = "cancelOrder")]
-    async fn cancel(&self, auth: Auth, id: Path<i64>) -> ApiResult<Json<OrderDto>> {
+    async fn cancel(
+        &self,
+        auth: Auth,
+        #[oai(validator(minimum(value = "1")))] id: Path<i64>,
+    ) -> ApiResult<Json<OrderDto>> {
         let order = self
             .0
             .shop

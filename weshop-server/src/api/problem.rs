@@ -196,6 +196,13 @@ impl ApiResponse for ApiError {
                 response(403, "The caller lacks the role"),
                 response(404, "No such thing, or not the caller's"),
                 response(409, "The state forbids it (e.g. out of stock)"),
+                response(413, "The request body is too large"),
+                response(415, "The body is not of the media type the operation takes"),
+                response(422, "An Idempotency-Key reused for a different request"),
+                response(
+                    429,
+                    "Too many attempts (failed logins, promotions); see Retry-After",
+                ),
                 response(503, "Temporarily unavailable"),
             ],
         }

@@ -141,7 +141,11 @@ impl SellerApi {
         method = "get",
         operation_id = "getSellerSales"
     )]
-    async fn sales(&self, auth: Auth, recent: Query<Option<u32>>) -> ApiResult<Json<SalesDto>> {
+    async fn sales(
+        &self,
+        auth: Auth,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] recent: Query<Option<u32>>,
+    ) -> ApiResult<Json<SalesDto>> {
         let recent = recent.0.unwrap_or(10);
         if !(1..=100).contains(&recent) {
             return Err(Problem::bad_request("recent is between 1 and 100"));

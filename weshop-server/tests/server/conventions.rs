@@ -200,5 +200,30 @@ async fn every_operation_has_an_id_and_one_tag() {
         assert_eq!(schemas[name]["enum"], serde_json::json!(values), "{name}");
     }
     assert_eq!(schemas["OrderStatus"]["enum"].as_array().unwrap().len(), 11);
-    assert_eq!(schemas["OrderEventKind"]["enum"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        schemas["OrderEventKind"]["enum"].as_array().unwrap().len(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn a_405_says_which_methods_are_allowed() {
+    let client = client().await;
+    let refused = client.put("/api/v1/products").send().await;
+    refused.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    let allow = refused.0.headers()["allow"].to_str().unwrap().to_string();
+    for method in ["GET", "POST", "HEAD"] {
+        assert!(allow.contains(method), "{allow}");
+    }
+    assert_eq!(
+        refused.0.headers()["content-type"],
+        "application/problem+json"
+    );
+    let one = client.post("/api/v1/products/7").send().await;
+    one.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    let allow = one.0.headers()["allow"].to_str().unwrap().to_string();
+    assert!(
+        allow.contains("PATCH") && allow.contains("DELETE") && !allow.contains("POST"),
+        "{allow}"
+    );
 }
