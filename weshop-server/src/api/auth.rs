@@ -124,7 +124,8 @@ async fn authenticate(req: &Request, presented: &str) -> poem::Result<Caller> {
 /// A new account.
 #[derive(Debug, Object)]
 pub struct RegisterRequest {
-    /// Login email.
+    /// Login email (compared case-insensitively).
+    #[oai(validator(min_length = 3, max_length = 254, pattern = r"^[^@\s]+@[^@\s]+$"))]
     pub email: String,
     /// 8 to 128 characters, not all blank, not a common password.
     #[oai(validator(min_length = 8, max_length = 128, pattern = r"\S"))]

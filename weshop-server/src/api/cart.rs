@@ -45,15 +45,18 @@ pub struct CartDto {
 #[derive(Debug, Object)]
 pub struct AddCartItem {
     /// The product.
+    #[oai(validator(minimum(value = "1")))]
     pub product_id: i64,
-    /// Units to add (added to any already in the cart).
+    /// Units to add (added to any already in the cart; 1 to 1000000 in all).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub quantity: i64,
 }
 
 /// A new quantity for a line.
 #[derive(Debug, Object)]
 pub struct SetCartItem {
-    /// Units.
+    /// Units (1 to 1000000).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub quantity: i64,
 }
 
@@ -155,8 +158,8 @@ impl CartApi {
     async fn quote(
         &self,
         auth: Auth,
-        x: Query<i32>,
-        y: Query<i32>,
+        #[oai(validator(minimum(value = "-10000"), maximum(value = "10000")))] x: Query<i32>,
+        #[oai(validator(minimum(value = "-10000"), maximum(value = "10000")))] y: Query<i32>,
     ) -> ApiResult<Json<Vec<DeliveryQuoteDto>>> {
         let quotes = self
             .0

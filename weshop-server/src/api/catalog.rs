@@ -78,19 +78,34 @@ pub struct CategoryDto {
 /// A product to list.
 #[derive(Debug, Object)]
 pub struct NewProductRequest {
-    /// Name.
+    /// Name: 1 to 200 characters, no control characters.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: String,
-    /// Description (may be empty).
-    #[oai(default)]
+    /// Description (may be empty; at most 10000 characters).
+    #[oai(default, validator(max_length = 10000))]
     pub description: String,
-    /// Category (lower-case letters, digits and dashes).
+    /// Category: letters, digits, spaces and dashes, 1 to 40 (stored lower-case, spaces as
+    /// dashes).
+    #[oai(validator(pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?\s*$"))]
     pub category: String,
     /// Unit price, a decimal string in the shop's currency.
+    #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
     pub price: String,
-    /// Unit weight in grams.
+    /// Unit weight in grams (1 g to 1000 kg).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub weight_grams: i64,
-    /// Image URLs or paths (at most 10).
-    #[oai(default)]
+    /// The shop's own image paths (`POST /seller/pictures` gives them), at most 10.
+    #[oai(
+        default,
+        validator(
+            max_items = 10,
+            pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$",
+            max_length = 2048
+        )
+    )]
     pub images: Vec<String>,
 }
 
@@ -98,16 +113,29 @@ pub struct NewProductRequest {
 #[derive(Debug, Object)]
 pub struct ProductPatchRequest {
     /// New name.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: Option<String>,
     /// New description.
+    #[oai(validator(max_length = 10000))]
     pub description: Option<String>,
     /// New category.
+    #[oai(validator(pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?\s*$"))]
     pub category: Option<String>,
     /// New unit price, a decimal string in the shop's currency.
+    #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
     pub price: Option<String>,
     /// New unit weight in grams.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub weight_grams: Option<i64>,
     /// New images (replacing the old ones).
+    #[oai(validator(
+        max_items = 10,
+        pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$",
+        max_length = 2048
+    ))]
     pub images: Option<Vec<String>>,
 }
 
@@ -115,8 +143,10 @@ pub struct ProductPatchRequest {
 #[derive(Debug, Object)]
 pub struct RestockRequest {
     /// The warehouse.
+    #[oai(validator(minimum(value = "1")))]
     pub warehouse_id: i32,
-    /// Units to buy.
+    /// Units to buy (1 to 1000000).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub quantity: i64,
 }
 
@@ -177,8 +207,10 @@ impl CatalogApi {
         /// Only this category.
         category: Query<Option<String>>,
         /// Lowest unit price.
+        #[oai(validator(pattern = r"^\s*([0-9]{1,17}(\.[0-9]{1,2})?)?\s*$"))]
         min_price: Query<Option<String>>,
         /// Highest unit price.
+        #[oai(validator(pattern = r"^\s*([0-9]{1,17}(\.[0-9]{1,2})?)?\s*$"))]
         max_price: Query<Option<String>>,
         /// Order of results.
         sort: Query<Option<SortDto>>,

@@ -190,11 +190,16 @@ pub struct CheckoutRequest {
     /// The token of one of the caller's saved payment methods.
     pub payment_method: String,
     /// The buyer's UPS account, to follow the package at UPS: 1 to 64 characters, no spaces.
-    #[oai(validator(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f]+$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+    ))]
     pub ups_account: Option<String>,
     /// The total the customer was shown, shipping included (a decimal amount, as `total` is
     /// given in orders). If the order would now cost anything else, nothing is placed or
     /// charged: 409 with the new total.
+    #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
     pub expected_total: Option<String>,
 }
 

@@ -18,10 +18,12 @@ use super::{
 /// Profile changes; absent fields stay as they are.
 #[derive(Debug, Object)]
 pub struct ProfilePatchRequest {
-    /// New name.
+    /// New name: 1 to 100 characters, not all blank.
+    #[oai(validator(min_length = 1, max_length = 100, pattern = r"\S"))]
     pub name: Option<String>,
-    /// New password (8 to 128 characters, not a common one). Needs `current_password`;
-    /// every other session of the account is logged out.
+    /// New password (8 to 128 characters, not all blank, not a common one). Needs
+    /// `current_password`; every other session of the account is logged out.
+    #[oai(validator(min_length = 8, max_length = 128, pattern = r"\S"))]
     pub password: Option<String>,
     /// The password now, required to set a new one (a wrong one is 403).
     pub current_password: Option<String>,
@@ -32,7 +34,9 @@ pub struct ProfilePatchRequest {
 /// A card to save; the number goes to the payment gateway and is never stored or shown.
 #[derive(Debug, Object)]
 pub struct NewPaymentMethod {
-    /// The card number (spaces and dashes allowed).
+    /// The card number: 12 to 19 digits (spaces and dashes allowed between them), passing
+    /// the Luhn check.
+    #[oai(validator(pattern = r"^[0-9][0-9 -]{10,40}[0-9]$"))]
     pub card_number: String,
 }
 

@@ -32,9 +32,11 @@ pub fn parse_amount(text: &str, currency: Currency) -> ApiResult<Money> {
 /// A point on the world's grid.
 #[derive(Debug, Clone, Copy, Object)]
 pub struct LocationDto {
-    /// X coordinate.
+    /// X coordinate (within the grid: ±10000 by default, the `grid_limit` setting).
+    #[oai(validator(minimum(value = "-10000"), maximum(value = "10000")))]
     pub x: i32,
-    /// Y coordinate.
+    /// Y coordinate (within the grid).
+    #[oai(validator(minimum(value = "-10000"), maximum(value = "10000")))]
     pub y: i32,
 }
 
@@ -56,7 +58,11 @@ impl From<LocationDto> for Location {
 /// A saved address.
 #[derive(Debug, Clone, Object)]
 pub struct AddressDto {
-    /// Its name, unique per user ("home").
+    /// Its name, unique per user ("home"): 1 to 50 characters, no control characters.
+    #[oai(validator(
+        max_length = 50,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub label: String,
     /// Where.
     pub location: LocationDto,
