@@ -1,9 +1,13 @@
 //! The web shop's pages through `routes()`, as a browser without JavaScript sees them: HTML,
 //! cookies, forms with CSRF tokens, redirects. This file is the browser and the app; the
-//! customers' pages are tested in `shop_pages.rs`, the sellers' in `seller_pages.rs`.
+//! pages are tested one file per area (`shop_pages.rs`, `order_pages.rs`, `checkout_pages.rs`,
+//! `login_pages.rs`, `account_pages.rs`, `dashboard_pages.rs`, `seller_pages.rs`).
 
+mod account_pages;
 mod checkout_pages;
+mod dashboard_pages;
 mod login_pages;
+mod order_pages;
 mod seller_pages;
 mod shop_pages;
 
