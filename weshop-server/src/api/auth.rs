@@ -19,6 +19,7 @@ use weshop_core::{
 };
 
 use super::enums::RoleDto;
+use super::text::Text;
 use super::{
     ApiState, ApiTags,
     problem::{ApiError, ApiResult},
@@ -126,13 +127,13 @@ async fn authenticate(req: &Request, presented: &str) -> poem::Result<Caller> {
 pub struct RegisterRequest {
     /// Login email (compared case-insensitively).
     #[oai(validator(min_length = 3, max_length = 254, pattern = r"^[^@\s]+@[^@\s]+$"))]
-    pub email: String,
+    pub email: Text,
     /// 8 to 128 characters, not all blank, not a common password.
     #[oai(validator(min_length = 8, max_length = 128, pattern = r"\S"))]
-    pub password: String,
+    pub password: Text,
     /// Display name: 1 to 100 characters, not all blank.
     #[oai(validator(min_length = 1, max_length = 100, pattern = r"\S"))]
-    pub name: String,
+    pub name: Text,
     /// What the account may do (at least one).
     pub roles: Vec<RoleDto>,
     /// Opt in to sellers' promotions (off unless true).
@@ -143,9 +144,9 @@ pub struct RegisterRequest {
 #[derive(Debug, Object)]
 pub struct LoginRequest {
     /// Login email.
-    pub email: String,
+    pub email: Text,
     /// Password.
-    pub password: String,
+    pub password: Text,
 }
 
 /// A new session.

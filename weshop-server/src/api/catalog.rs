@@ -21,6 +21,7 @@ use weshop_core::{
 };
 
 use super::enums::SortDto;
+use super::text::Text;
 use super::{
     ApiState, ApiTags,
     auth::Auth,
@@ -83,17 +84,17 @@ pub struct NewProductRequest {
         max_length = 200,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     ))]
-    pub name: String,
+    pub name: Text,
     /// Description (may be empty; at most 10000 characters).
     #[oai(default, validator(max_length = 10000))]
-    pub description: String,
+    pub description: Text,
     /// Category: letters, digits, spaces and dashes, 1 to 40 (stored lower-case, spaces as
     /// dashes).
     #[oai(validator(pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?\s*$"))]
-    pub category: String,
+    pub category: Text,
     /// Unit price, a decimal string in the shop's currency.
     #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
-    pub price: String,
+    pub price: Text,
     /// Unit weight in grams (1 g to 1000 kg).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub weight_grams: i64,
@@ -106,7 +107,7 @@ pub struct NewProductRequest {
             max_length = 2048
         )
     )]
-    pub images: Vec<String>,
+    pub images: Vec<Text>,
 }
 
 /// Product changes; absent fields stay as they are.
@@ -117,16 +118,16 @@ pub struct ProductPatchRequest {
         max_length = 200,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     ))]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// New description.
     #[oai(validator(max_length = 10000))]
-    pub description: Option<String>,
+    pub description: Option<Text>,
     /// New category.
     #[oai(validator(pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?\s*$"))]
-    pub category: Option<String>,
+    pub category: Option<Text>,
     /// New unit price, a decimal string in the shop's currency.
     #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
-    pub price: Option<String>,
+    pub price: Option<Text>,
     /// New unit weight in grams.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub weight_grams: Option<i64>,
@@ -136,7 +137,7 @@ pub struct ProductPatchRequest {
         pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$",
         max_length = 2048
     ))]
-    pub images: Option<Vec<String>>,
+    pub images: Option<Vec<Text>>,
 }
 
 /// Units to buy from the world into a warehouse.
@@ -174,7 +175,7 @@ pub enum RestockAccepted {
     Accepted(Json<SellerProductDto>),
 }
 
-fn images(texts: &[String]) -> ApiResult<Vec<ImageRef>> {
+fn images(texts: &[Text]) -> ApiResult<Vec<ImageRef>> {
     Ok(texts
         .iter()
         .map(|t| ImageRef::parse(t))

@@ -17,6 +17,7 @@ pub mod orders;
 pub mod problem;
 pub mod profile;
 pub mod seller;
+pub mod text;
 pub mod throttle;
 pub mod types;
 

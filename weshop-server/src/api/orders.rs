@@ -14,6 +14,7 @@ use weshop_core::{
 };
 
 use super::enums::{DeliveryDto, EventKindDto, StatusDto};
+use super::text::Text;
 use super::{
     ApiState, ApiTags,
     auth::Auth,
@@ -188,19 +189,19 @@ pub struct CheckoutRequest {
     /// How fast.
     pub delivery: DeliveryDto,
     /// The token of one of the caller's saved payment methods.
-    pub payment_method: String,
+    pub payment_method: Text,
     /// The buyer's UPS account, to follow the package at UPS: 1 to 64 characters, no spaces.
     #[oai(validator(
         min_length = 1,
         max_length = 64,
         pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
     ))]
-    pub ups_account: Option<String>,
+    pub ups_account: Option<Text>,
     /// The total the customer was shown, shipping included (a decimal amount, as `total` is
     /// given in orders). If the order would now cost anything else, nothing is placed or
     /// charged: 409 with the new total.
     #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
-    pub expected_total: Option<String>,
+    pub expected_total: Option<Text>,
 }
 
 /// Checkout's answer.
@@ -243,7 +244,7 @@ impl OrdersApi {
         let checkout = Checkout {
             destination: body.destination.into(),
             delivery: body.delivery.into(),
-            payment_method: body.payment_method.clone(),
+            payment_method: body.payment_method.to_string(),
             ups_account: body
                 .ups_account
                 .as_deref()

@@ -8,6 +8,7 @@ use weshop_core::{
     shop::{ProfilePatch, ShopError},
 };
 
+use super::text::Text;
 use super::{
     ApiState, ApiTags,
     auth::Auth,
@@ -20,13 +21,13 @@ use super::{
 pub struct ProfilePatchRequest {
     /// New name: 1 to 100 characters, not all blank.
     #[oai(validator(min_length = 1, max_length = 100, pattern = r"\S"))]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// New password (8 to 128 characters, not all blank, not a common one). Needs
     /// `current_password`; every other session of the account is logged out.
     #[oai(validator(min_length = 8, max_length = 128, pattern = r"\S"))]
-    pub password: Option<String>,
+    pub password: Option<Text>,
     /// The password now, required to set a new one (a wrong one is 403).
-    pub current_password: Option<String>,
+    pub current_password: Option<Text>,
     /// Opt in to (true) or out of (false) sellers' promotions.
     pub promotions: Option<bool>,
 }
@@ -37,7 +38,7 @@ pub struct NewPaymentMethod {
     /// The card number: 12 to 19 digits (spaces and dashes allowed between them), passing
     /// the Luhn check.
     #[oai(validator(pattern = r"^[0-9][0-9 -]{10,40}[0-9]$"))]
-    pub card_number: String,
+    pub card_number: Text,
 }
 
 /// A saved thing was created.

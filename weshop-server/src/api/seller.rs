@@ -12,6 +12,7 @@ use poem_openapi::{
 };
 
 use super::enums::StatusDto;
+use super::text::Text;
 use super::{
     ApiState, ApiTags,
     auth::Auth,
@@ -32,7 +33,7 @@ pub struct PictureStored {
 #[derive(Debug, Object)]
 pub struct PromotionRequest {
     /// The message (1 to 1000 characters).
-    pub text: String,
+    pub text: Text,
 }
 
 /// How many customers a promotion reached.

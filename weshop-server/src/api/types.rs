@@ -1,6 +1,7 @@
 //! DTOs and conversions several endpoint groups share: money, places, users, products.
 
 use super::enums::{BrandDto, RoleDto};
+use super::text::Text;
 use poem_openapi::Object;
 use weshop_core::{
     domain::{Currency, Location, Money, Product, User},
@@ -63,7 +64,7 @@ pub struct AddressDto {
         max_length = 50,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     ))]
-    pub label: String,
+    pub label: Text,
     /// Where.
     pub location: LocationDto,
 }
@@ -118,7 +119,7 @@ impl From<User> for UserDto {
                 .addresses
                 .into_iter()
                 .map(|a| AddressDto {
-                    label: a.label,
+                    label: Text(a.label),
                     location: a.location.into(),
                 })
                 .collect(),

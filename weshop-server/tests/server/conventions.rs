@@ -200,6 +200,11 @@ async fn every_operation_has_an_id_and_one_tag() {
         assert_eq!(schemas[name]["enum"], serde_json::json!(values), "{name}");
     }
     assert_eq!(schemas["OrderStatus"]["enum"].as_array().unwrap().len(), 11);
+    // Constraints are declared, on string fields too.
+    let password = &schemas["RegisterRequest"]["properties"]["password"];
+    assert_eq!(password["type"], "string", "{password}");
+    assert_eq!(password["minLength"], 8, "{password}");
+    assert_eq!(password["maxLength"], 128, "{password}");
     assert_eq!(
         schemas["OrderEventKind"]["enum"].as_array().unwrap().len(),
         6
@@ -226,4 +231,41 @@ async fn a_405_says_which_methods_are_allowed() {
         allow.contains("PATCH") && allow.contains("DELETE") && !allow.contains("POST"),
         "{allow}"
     );
+}
+
+#[tokio::test]
+async fn a_string_field_takes_only_a_json_string() {
+    let client = client().await;
+    for body in [
+        json!({"email": "num@example.com", "password": PASSWORD, "name": 123, "roles": ["customer"]}),
+        json!({"email": "bool@example.com", "password": PASSWORD, "name": true, "roles": ["customer"]}),
+        json!({"email": 7, "password": PASSWORD, "name": "Seven", "roles": ["customer"]}),
+    ] {
+        let refused = client
+            .post("/api/v1/auth/register")
+            .body_json(&body)
+            .send()
+            .await;
+        refused.assert_status(StatusCode::BAD_REQUEST);
+        refused.assert_content_type("application/problem+json");
+    }
+    // Declared constraints still apply to such fields.
+    let short = client
+        .post("/api/v1/auth/register")
+        .body_json(
+            &json!({"email": "short@example.com", "password": "short", "name": "S",
+            "roles": ["customer"]}),
+        )
+        .send()
+        .await;
+    short.assert_status(StatusCode::BAD_REQUEST);
+    let fine = client
+        .post("/api/v1/auth/register")
+        .body_json(
+            &json!({"email": "fine@example.com", "password": PASSWORD, "name": "Fine",
+            "roles": ["customer"]}),
+        )
+        .send()
+        .await;
+    fine.assert_status(StatusCode::CREATED);
 }
