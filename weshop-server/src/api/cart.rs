@@ -21,12 +21,15 @@ pub struct CartLineDto {
     /// The product.
     pub product_id: i64,
     /// Its name (absent if it was withdrawn since).
+    #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     /// Units.
     pub quantity: u32,
     /// Today's unit price (absent if the product was withdrawn).
+    #[oai(skip_serializing_if_is_none)]
     pub unit_price: Option<String>,
     /// Unit price times quantity.
+    #[oai(skip_serializing_if_is_none)]
     pub line_total: Option<String>,
 }
 

@@ -86,14 +86,19 @@ pub struct OrderDto {
     /// How fast.
     pub delivery: DeliveryDto,
     /// The buyer's UPS account, if given.
+    #[oai(skip_serializing_if_is_none)]
     pub ups_account: Option<String>,
     /// The warehouse shipping it.
+    #[oai(skip_serializing_if_is_none)]
     pub warehouse_id: Option<i32>,
     /// The truck that took it.
+    #[oai(skip_serializing_if_is_none)]
     pub truck_id: Option<i32>,
     /// Where UPS reported it will deliver.
+    #[oai(skip_serializing_if_is_none)]
     pub reported_destination: Option<LocationDto>,
     /// Why it failed or was cancelled.
+    #[oai(skip_serializing_if_is_none)]
     pub end_reason: Option<String>,
     /// When it was placed, in milliseconds since the Unix epoch.
     pub placed_at: u64,
