@@ -80,6 +80,39 @@ impl<V: Clone> ReadCache<V> {
         }
     }
 
+    /// The values of `ids`, in order: the cached ones, and `read`'s answer for each miss
+    /// (`None`: the store has none), which then fills the cache as [`fill`](Self::fill) does.
+    pub(crate) async fn read_through<E, F, Fut>(
+        &self,
+        ids: &[ProductId],
+        mut read: F,
+    ) -> Result<Vec<Option<V>>, E>
+    where
+        F: FnMut(ProductId) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<V>, E>>,
+    {
+        let (cached, seen) = self.get_many(ids);
+        let mut fresh = Vec::new();
+        let mut out = Vec::with_capacity(ids.len());
+        for (&id, cached) in ids.iter().zip(cached) {
+            let value = match cached {
+                Some(value) => Some(value),
+                None => {
+                    let value = read(id).await?;
+                    if let Some(value) = &value {
+                        fresh.push((id, value.clone()));
+                    }
+                    value
+                }
+            };
+            out.push(value);
+        }
+        if !fresh.is_empty() {
+            self.fill(seen, fresh);
+        }
+        Ok(out)
+    }
+
     /// Forgets a product after the store changed it (created, edited, withdrawn). Call it
     /// after the store write has committed.
     pub(crate) fn forget(&self, id: ProductId) {
@@ -161,6 +194,26 @@ mod tests {
                 .minor(),
             200
         );
+    }
+
+    #[test]
+    fn read_through_reads_only_the_misses_and_keeps_what_it_found() {
+        futures::executor::block_on(async {
+            let cache: ReadCache<u64> = ReadCache::new(10);
+            let (_, seen) = cache.get_many(&[id(1)]);
+            cache.fill(seen, [(id(1), 11)]);
+            let mut asked = Vec::new();
+            let got = cache
+                .read_through(&[id(1), id(2), id(3)], |n| {
+                    asked.push(n);
+                    async move { Ok::<_, ()>((n != id(3)).then_some(n.get() as u64 * 10)) }
+                })
+                .await
+                .unwrap();
+            assert_eq!(got, vec![Some(11), Some(20), None]);
+            assert_eq!(asked, vec![id(2), id(3)], "only the misses are read");
+            assert_eq!(cache.get_many(&[id(2), id(3)]).0, vec![Some(20), None]);
+        });
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::shop::{
     CatalogPage, CatalogQuery, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MAX_SUGGESTIONS, ProductDraft,
     ProductPatch, SellerProduct, ShopError,
 };
-use crate::store::{NewProduct, Page, ProductQuery, ProductSort, Store, search_terms};
+use crate::store::{NewProduct, Page, ProductQuery, ProductSort, Store, StoreError, search_terms};
 
 use super::ShopService;
 
@@ -227,8 +227,8 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     /// See [`crate::shop::Shop::availability`]: a withdrawn product is missing, not empty.
     pub(super) async fn availability_impl(&self, id: ProductId) -> Result<u64, ShopError> {
         self.product_impl(id).await?;
-        let stock = self.store.stock(id).await?;
-        Ok(stock.iter().map(|(_, s)| s.available()).sum())
+        let units = self.availabilities_impl(&[id]).await?;
+        Ok(units.first().copied().unwrap_or(0))
     }
 
     /// See [`crate::shop::Shop::availabilities`]: from the units cache where the search index
@@ -247,24 +247,14 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             }
             return Ok(out);
         };
-        let (cached, seen) = index.units.get_many(ids);
-        let mut read = Vec::new();
-        let mut out = Vec::with_capacity(ids.len());
-        for (&id, cached) in ids.iter().zip(cached) {
-            let units = match cached {
-                Some(units) => units,
-                None => {
-                    let units = units_of(self.store.stock(id).await?);
-                    read.push((id, units));
-                    units
-                }
-            };
-            out.push(units);
-        }
-        if !read.is_empty() {
-            index.units.fill(seen, read);
-        }
-        Ok(out)
+        let store = &self.store;
+        let units = index
+            .units
+            .read_through(ids, |id| async move {
+                Ok::<_, StoreError>(Some(units_of(store.stock(id).await?)))
+            })
+            .await?;
+        Ok(units.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// See [`crate::shop::Shop::search`]: a page size out of range is clamped rather than
@@ -364,27 +354,19 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     /// `ids`' products in that order, from the cache or else the store; missing ones are
     /// left out.
     async fn products_in_order(&self, ids: &[ProductId]) -> Result<Vec<Product>, ShopError> {
-        let (cached, seen) = self.products.get_many(ids);
-        let mut read = Vec::new();
-        let mut items = Vec::with_capacity(ids.len());
-        for (&id, cached) in ids.iter().zip(cached) {
-            let product = match cached {
-                Some(product) => product,
-                None => match self.store.product(id).await? {
-                    Some(product) => {
-                        let product = Arc::new(product);
-                        read.push((id, product.clone()));
-                        product
-                    }
-                    None => continue,
-                },
-            };
-            items.push(Arc::unwrap_or_clone(product));
-        }
-        if !read.is_empty() {
-            self.products.fill(seen, read);
-        }
-        Ok(items)
+        let store = &self.store;
+        let products = self
+            .products
+            .read_through(ids, |id| async move {
+                Ok::<_, StoreError>(store.product(id).await?.map(Arc::new))
+            })
+            .await?;
+        // A product withdrawn since the index answered is left out.
+        Ok(products
+            .into_iter()
+            .flatten()
+            .map(Arc::unwrap_or_clone)
+            .collect())
     }
 
     /// After the store created, changed or removed a product: forgets any cached copy and

@@ -62,8 +62,8 @@ fn accepted(request: &Request) -> Option<CompressionAlgo> {
 /// Compresses what is worth it, for clients that accept it.
 pub async fn compress<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::Result<Response> {
     let algo = accepted(&request);
-    // Boxed: the whole app's future sits under this one, and unboxed it would be moved on
-    // the stack at every layer (a debug build overflowed a worker's 2 MiB stack).
+    // Boxed: the whole app's future sits under this layer; boxing keeps this layer's own
+    // future (and the stack it is polled on) small.
     let mut response = Box::pin(endpoint.call(request)).await?.into_response();
     let headers = response.headers();
     let worth = headers

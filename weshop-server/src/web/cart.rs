@@ -16,7 +16,6 @@ use weshop_core::{
 use super::{
     PageResult,
     csrf::CsrfOnly,
-    fail,
     layout::{Layout, State, Viewer, form_viewer, price, require_viewer},
     see_other, sentence, shop_error,
 };
@@ -121,11 +120,7 @@ pub struct SetForm {
 }
 
 fn product_id(text: &str) -> poem::Result<ProductId> {
-    text.trim()
-        .parse::<i64>()
-        .ok()
-        .and_then(|id| ProductId::new(id).ok())
-        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such product"))
+    super::product_in_path(text.trim())
 }
 
 /// A cart change refused by the shop: the cart page again with the reason.

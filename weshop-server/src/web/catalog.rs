@@ -15,9 +15,9 @@ use weshop_core::{
 };
 
 use super::{
-    PageResult, fail,
+    PageResult,
     layout::{Layout, State, encode, price, viewer, words},
-    shop_error,
+    product_in_path, shop_error,
 };
 
 /// Results per search page.
@@ -287,11 +287,7 @@ pub struct ProductPage {
 /// `GET /products/{id}`: pictures, description, price, seller, stock, and "Add to cart".
 #[handler]
 pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) -> PageResult {
-    let id = id
-        .parse::<i64>()
-        .ok()
-        .and_then(|id| ProductId::new(id).ok())
-        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such product"))?;
+    let id = product_in_path(&id)?;
     let viewer = viewer(&state, req).await;
     let product = state.shop.product(id).await.map_err(shop_error)?;
     let units = state.shop.availability(id).await.map_err(shop_error)?;
@@ -303,10 +299,15 @@ pub async fn show_product(state: Data<&State>, req: &Request, id: Path<String>) 
     let (stock_class, stock) = stock_badge(units);
     // What one unit costs to ship to the visitor's first address, and when it would arrive.
     let mut delivery = None;
-    if let Some(address) = viewer.as_ref().and_then(|v| v.user.addresses.first()) {
-        let user = viewer.as_ref().map(|v| v.user.id).expect("a viewer");
+    if let Some(viewer) = &viewer
+        && let Some(address) = viewer.user.addresses.first()
+    {
         let what = QuoteFor::Product(id, Quantity::ONE);
-        if let Ok(quotes) = state.shop.quote(user, what, address.location).await {
+        if let Ok(quotes) = state
+            .shop
+            .quote(viewer.user.id, what, address.location)
+            .await
+        {
             let options = quotes
                 .iter()
                 .map(|q| {

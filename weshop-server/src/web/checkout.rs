@@ -343,6 +343,8 @@ pub async fn checkout(state: Data<&State>, req: &Request, form: Form<CheckoutFor
             let same = |m: &&weshop_core::domain::PaymentMethod| {
                 m.brand == card.brand() && m.last4 == card.last4()
             };
+            // Read now rather than the session's copy: a twin submit may have saved it a
+            // moment ago.
             let profile = state.shop.profile(viewer.user.id).await?;
             let token = match profile.payment_methods.iter().find(same) {
                 Some(saved) => saved.token.clone(),

@@ -65,6 +65,14 @@ pub fn fail(status: StatusCode, message: impl Into<String>) -> poem::Error {
     poem::Error::from_string(message.into(), status)
 }
 
+/// The product a path segment names, or a 404 page (an id that is no number looks missing).
+pub fn product_in_path(text: &str) -> poem::Result<weshop_core::domain::ProductId> {
+    text.parse::<i64>()
+        .ok()
+        .and_then(|id| weshop_core::domain::ProductId::new(id).ok())
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such product"))
+}
+
 /// A redirect after a form (303, so the browser follows with a GET).
 pub fn see_other(location: &str) -> Response {
     Response::builder()

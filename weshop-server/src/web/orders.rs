@@ -161,8 +161,9 @@ pub async fn show_order(state: Data<&State>, req: &Request, id: Path<String>) ->
         .order(viewer.user.id, id)
         .await
         .map_err(shop_error)?;
-    let warehouses = state.shop.warehouses().await.map_err(shop_error)?;
-    Ok(order_page(&state, req, &viewer, &order, &warehouses, None).into_response())
+    Ok(order_page(&state, req, &viewer, &order, None)
+        .await?
+        .into_response())
 }
 
 /// `POST /orders/{id}/cancel`: cancels the order while packing has not started; afterwards
@@ -184,30 +185,28 @@ pub async fn cancel_order(
                 .order(viewer.user.id, id)
                 .await
                 .map_err(shop_error)?;
-            let warehouses = state.shop.warehouses().await.map_err(shop_error)?;
-            let refused = Some(sentence(&reason));
-            let page = order_page(&state, req, &viewer, &order, &warehouses, refused);
+            let page = order_page(&state, req, &viewer, &order, Some(sentence(&reason))).await?;
             Ok(page.with_status(StatusCode::CONFLICT).into_response())
         }
         Err(error) => Err(shop_error(error)),
     }
 }
 
-fn order_page(
+async fn order_page(
     state: &State,
     req: &Request,
     viewer: &Viewer,
     order: &Order,
-    warehouses: &[WarehouseSite],
     error: Option<String>,
-) -> OrderPage {
+) -> poem::Result<OrderPage> {
+    let warehouses = state.shop.warehouses().await.map_err(shop_error)?;
     let currency = order.total().currency();
     let subtotal = order
         .total()
         .checked_sub(order.shipping())
         .unwrap_or(Money::zero(currency));
     let destination = order.reported_destination().unwrap_or(order.destination());
-    OrderPage {
+    Ok(OrderPage {
         layout: Layout::new(state, req, Some(viewer)),
         id: order.id().get(),
         status: status_words(order.status()),
@@ -234,8 +233,8 @@ fn order_page(
         cancellable: order.status().can_become(OrderStatus::Cancelled),
         error,
         truck: order.truck().map(|t| t.get()),
-        map: map_of(order, warehouses),
-    }
+        map: map_of(order, &warehouses),
+    })
 }
 
 /// The order's map, as HTML.

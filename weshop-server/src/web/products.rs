@@ -14,14 +14,14 @@ use poem::{
 };
 use serde::Deserialize;
 use weshop_core::{
-    domain::{Category, Description, ImageRef, Money, Product, ProductId, ProductName, Weight},
+    domain::{Category, Description, ImageRef, Money, Product, ProductName, Weight},
     shop::{ProductDraft, ProductPatch, ShopError},
 };
 
 use super::{
     PageResult, fail,
     layout::{Layout, State, Viewer, form_viewer, require_viewer},
-    see_other, sentence, shop_error,
+    product_in_path, see_other, sentence, shop_error,
 };
 use crate::{api::types::amount, pictures};
 
@@ -108,10 +108,31 @@ impl ProductFormPage {
             error: None,
         }
     }
+}
 
-    fn refused(mut self, error: String) -> poem::Response {
-        self.error = Some(error);
-        self.with_status(StatusCode::BAD_REQUEST).into_response()
+/// The form again, as posted, with the reason it was refused (400). Built only then: a
+/// form that goes through needs no page.
+async fn refuse(
+    state: &State,
+    req: &Request,
+    viewer: &Viewer,
+    editing: Option<&Product>,
+    fields: ProductFields,
+    error: String,
+) -> PageResult {
+    let mut page = ProductFormPage::new(state, req, viewer, editing, fields).await;
+    page.error = Some(error);
+    Ok(page.with_status(StatusCode::BAD_REQUEST).into_response())
+}
+
+/// A refusal the form shows in words (`Ok(Err(..))`), or a failure shown as an error page.
+type Refusable<T> = Result<Result<T, String>, poem::Error>;
+
+/// The shop's refusal of a product write: in words for bad input, else an error page.
+fn refusal(error: ShopError) -> Refusable<()> {
+    match error {
+        ShopError::BadRequest(_) | ShopError::Invalid(_) => Ok(Err(sentence(&error.to_string()))),
+        error => Err(shop_error(error)),
     }
 }
 
@@ -207,11 +228,7 @@ async fn store_picture(
 /// The seller's product, or a 404 page (another seller's product looks missing).
 async fn own_product(state: &State, viewer: &Viewer, id: &str) -> poem::Result<Product> {
     let missing = || fail(StatusCode::NOT_FOUND, "no such product");
-    let id = id
-        .parse::<i64>()
-        .ok()
-        .and_then(|id| ProductId::new(id).ok())
-        .ok_or_else(missing)?;
+    let id = product_in_path(id)?;
     match state.shop.product(id).await {
         Ok(product) if product.seller == viewer.user.id => Ok(product),
         Ok(_) | Err(ShopError::NotFound(_)) => Err(missing()),
@@ -251,23 +268,26 @@ pub async fn create(state: Data<&State>, req: &Request, form: Multipart) -> Page
     let posted = read_form(form).await?;
     let viewer = form_viewer(&state, req, &posted.csrf).await?;
     must_sell(&viewer)?;
-    let page = ProductFormPage::new(&state, req, &viewer, None, posted.fields.clone()).await;
-    let mut draft = match draft(&posted.fields, state.shop.currency()) {
-        Ok(draft) => draft,
-        Err(error) => return Ok(page.refused(error)),
-    };
-    if let Some(upload) = posted.picture {
-        match store_picture(&state, &viewer, upload).await? {
-            Ok(image) => draft.images.push(image),
-            Err(error) => return Ok(page.refused(error)),
+    let outcome: Refusable<()> = async {
+        let mut draft = match draft(&posted.fields, state.shop.currency()) {
+            Ok(draft) => draft,
+            Err(error) => return Ok(Err(error)),
+        };
+        if let Some(upload) = posted.picture {
+            match store_picture(&state, &viewer, upload).await? {
+                Ok(image) => draft.images.push(image),
+                Err(error) => return Ok(Err(error)),
+            }
+        }
+        match state.shop.create_product(viewer.user.id, draft).await {
+            Ok(_) => Ok(Ok(())),
+            Err(error) => refusal(error),
         }
     }
-    match state.shop.create_product(viewer.user.id, draft).await {
-        Ok(_) => Ok(see_other("/seller")),
-        Err(error @ (ShopError::BadRequest(_) | ShopError::Invalid(_))) => {
-            Ok(page.refused(sentence(&error.to_string())))
-        }
-        Err(error) => Err(shop_error(error)),
+    .await;
+    match outcome? {
+        Ok(()) => Ok(see_other("/seller")),
+        Err(error) => refuse(&state, req, &viewer, None, posted.fields, error).await,
     }
 }
 
@@ -295,44 +315,46 @@ pub async fn update(
     let posted = read_form(form).await?;
     let viewer = form_viewer(&state, req, &posted.csrf).await?;
     let product = own_product(&state, &viewer, &id).await?;
-    let page =
-        ProductFormPage::new(&state, req, &viewer, Some(&product), posted.fields.clone()).await;
-    let draft = match draft(&posted.fields, state.shop.currency()) {
-        Ok(draft) => draft,
-        Err(error) => return Ok(page.refused(error)),
-    };
-    let images = match posted.picture {
-        Some(upload) => match store_picture(&state, &viewer, upload).await? {
-            Ok(image) => {
-                let mut images = product.images.clone();
-                match images.first_mut() {
-                    Some(main) => *main = image,
-                    None => images.push(image),
+    let outcome: Refusable<()> = async {
+        let draft = match draft(&posted.fields, state.shop.currency()) {
+            Ok(draft) => draft,
+            Err(error) => return Ok(Err(error)),
+        };
+        let images = match posted.picture {
+            Some(upload) => match store_picture(&state, &viewer, upload).await? {
+                Ok(image) => {
+                    let mut images = product.images.clone();
+                    match images.first_mut() {
+                        Some(main) => *main = image,
+                        None => images.push(image),
+                    }
+                    Some(images)
                 }
-                Some(images)
-            }
-            Err(error) => return Ok(page.refused(error)),
-        },
-        None => None,
-    };
-    let patch = ProductPatch {
-        name: Some(draft.name),
-        description: Some(draft.description),
-        category: Some(draft.category),
-        price: Some(draft.price),
-        weight: Some(draft.weight),
-        images,
-    };
-    match state
-        .shop
-        .update_product(viewer.user.id, product.id, patch)
-        .await
-    {
-        Ok(_) => Ok(see_other("/seller")),
-        Err(error @ (ShopError::BadRequest(_) | ShopError::Invalid(_))) => {
-            Ok(page.refused(sentence(&error.to_string())))
+                Err(error) => return Ok(Err(error)),
+            },
+            None => None,
+        };
+        let patch = ProductPatch {
+            name: Some(draft.name),
+            description: Some(draft.description),
+            category: Some(draft.category),
+            price: Some(draft.price),
+            weight: Some(draft.weight),
+            images,
+        };
+        match state
+            .shop
+            .update_product(viewer.user.id, product.id, patch)
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(error) => refusal(error),
         }
-        Err(error) => Err(shop_error(error)),
+    }
+    .await;
+    match outcome? {
+        Ok(()) => Ok(see_other("/seller")),
+        Err(error) => refuse(&state, req, &viewer, Some(&product), posted.fields, error).await,
     }
 }
 

@@ -10,14 +10,14 @@ use poem::{
 };
 use serde::Deserialize;
 use weshop_core::{
-    domain::{PictureSize, ProductId, Quantity, WarehouseId},
+    domain::{PictureSize, Quantity, WarehouseId},
     shop::{SellerProduct, ShopError},
 };
 
 use super::{
-    PageResult, fail,
+    PageResult,
     layout::{Layout, State, Viewer, form_viewer, price, require_viewer, when, words},
-    see_other, sentence, shop_error,
+    product_in_path, see_other, sentence, shop_error,
 };
 
 /// One product row of the dashboard.
@@ -168,11 +168,7 @@ pub async fn restock(
     form: Form<RestockForm>,
 ) -> PageResult {
     let viewer = form_viewer(&state, req, &form.csrf).await?;
-    let product = id
-        .parse::<i64>()
-        .ok()
-        .and_then(|id| ProductId::new(id).ok())
-        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such product"))?;
+    let product = product_in_path(&id)?;
     let parsed = (|| {
         let warehouse = form
             .warehouse
