@@ -71,11 +71,13 @@ impl Password {
     /// Longest password accepted (bounds the hashing work an attacker can ask for).
     pub const MAX_CHARS: usize = 128;
 
-    /// Checks a new password against the policy: 8 to 128 characters, not blank, and not one
-    /// of the passwords attackers try first (case ignored).
+    /// Checks a new password against the policy: 8 to 128 characters, at least one of them
+    /// neither blank nor a control character, and not one of the passwords attackers try
+    /// first (case ignored).
     pub fn new(text: &str) -> Result<Self, DomainError> {
         let chars = text.chars().count();
-        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) || text.trim().is_empty() {
+        let visible = text.chars().any(|c| !c.is_whitespace() && !c.is_control());
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) || !visible {
             return Err(DomainError::Password);
         }
         let lower = text.to_lowercase();

@@ -146,6 +146,10 @@ pub struct Product {
 impl Product {
     /// Most images per product.
     pub const MAX_IMAGES: usize = 10;
+    /// Most whole digits of a unit price (under 10,000,000), so that any cart of at most
+    /// [`Cart::MAX_LINES`](super::Cart::MAX_LINES) lines of at most
+    /// [`Quantity::MAX`](super::Quantity::MAX) units is priced without overflow.
+    pub const MAX_PRICE_DIGITS: u32 = 7;
 }
 
 #[cfg(test)]

@@ -25,7 +25,10 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     ) -> Result<Cart, ShopError> {
         self.product_impl(product).await?;
         let mut cart = self.store.cart(user).await?;
-        cart.add(product, quantity)?;
+        // The request is well formed; what the cart already holds is what refuses it.
+        cart.add(product, quantity).map_err(|error| {
+            ShopError::Conflict(format!("{error}, counting what the cart already holds"))
+        })?;
         self.check_priceable(&cart).await?;
         self.store.save_cart(user, &cart).await?;
         Ok(cart)
@@ -73,7 +76,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         for (id, quantity) in cart.lines() {
             if let Some(product) = self.store.product(id).await? {
                 let line = product.price.times(quantity).map_err(|_| {
-                    ShopError::BadRequest(format!(
+                    ShopError::Conflict(format!(
                         "{quantity} × {} is more than one order can cost",
                         product.price
                     ))
@@ -82,7 +85,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             }
         }
         Money::sum(self.config.currency, lines).map_err(|_| {
-            ShopError::BadRequest("the cart would cost more than one order can".into())
+            ShopError::Conflict("the cart would cost more than one order can".into())
         })?;
         Ok(())
     }

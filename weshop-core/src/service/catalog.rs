@@ -169,15 +169,16 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     /// and the count is of notifications the notifier took.
     pub(super) async fn promote_impl(&self, seller: UserId, text: &str) -> Result<u64, ShopError> {
         self.seller(seller).await?;
+        // Checked before trimming, so a tab at either end is refused like one inside.
+        if text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(ShopError::BadRequest(
+                "a promotion is plain text: no control characters but line breaks".into(),
+            ));
+        }
         let text = text.trim();
         if text.is_empty() || text.chars().count() > 1000 {
             return Err(ShopError::BadRequest(
                 "a promotion is 1 to 1000 characters".into(),
-            ));
-        }
-        if text.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ShopError::BadRequest(
-                "a promotion is plain text: no control characters but line breaks".into(),
             ));
         }
         // One campaign per seller per interval: the interval starts when one is accepted.

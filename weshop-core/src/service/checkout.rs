@@ -83,7 +83,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         self.check_on_grid(checkout.destination)?;
         let cart = self.store.cart(user).await?;
         if cart.is_empty() {
-            return Err(ShopError::BadRequest("the cart is empty".into()));
+            return Err(ShopError::Conflict("the cart is empty".into()));
         }
         let items: Vec<_> = cart.lines().collect();
         let Priced {

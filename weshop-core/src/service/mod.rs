@@ -183,6 +183,13 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 self.config.currency
             )));
         }
+        let cap = 10i64.pow(Product::MAX_PRICE_DIGITS + price.currency().minor_digits());
+        if price.minor() >= cap {
+            return Err(ShopError::BadRequest(format!(
+                "a unit price has at most {} whole digits",
+                Product::MAX_PRICE_DIGITS
+            )));
+        }
         Ok(())
     }
 }

@@ -41,7 +41,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             QuoteFor::Product(product, quantity) => vec![(product, quantity)],
         };
         if items.is_empty() {
-            return Err(ShopError::BadRequest("the cart is empty".into()));
+            return Err(ShopError::Conflict("the cart is empty".into()));
         }
         let priced = self.price_items(&items, destination).await?;
         let estimate: DeliveryEstimate =
@@ -92,7 +92,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             });
         }
         let weight = Weight::grams(i64::try_from(grams).unwrap_or(i64::MAX)).map_err(|_| {
-            ShopError::BadRequest("the cart is too heavy for one package (1000 kg at most)".into())
+            ShopError::Conflict("the cart is too heavy for one package (1000 kg at most)".into())
         })?;
         let mut subtotal = Vec::new();
         for line in &lines {

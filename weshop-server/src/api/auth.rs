@@ -19,6 +19,7 @@ use weshop_core::{
 };
 
 use super::enums::RoleDto;
+use super::omittable::Omittable;
 use super::text::Text;
 use super::{
     ApiState, ApiTags,
@@ -125,19 +126,29 @@ async fn authenticate(req: &Request, presented: &str) -> poem::Result<Caller> {
 /// A new account.
 #[derive(Debug, Object)]
 pub struct RegisterRequest {
-    /// Login email (compared case-insensitively).
-    #[oai(validator(min_length = 3, max_length = 254, pattern = r"^[^@\s]+@[^@\s]+$"))]
+    /// Login email (compared case-insensitively): an ASCII address like `ada@example.com`,
+    /// with a domain of at least two labels.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    ))]
     pub email: Text,
     /// 8 to 128 characters, not all blank, not a common password.
-    #[oai(validator(min_length = 8, max_length = 128, pattern = r"\S"))]
+    #[oai(validator(min_length = 8, max_length = 128, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
     pub password: Text,
     /// Display name: 1 to 100 characters, not all blank.
-    #[oai(validator(min_length = 1, max_length = 100, pattern = r"\S"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: Text,
     /// What the account may do (at least one).
+    #[oai(validator(min_items = 1))]
     pub roles: Vec<RoleDto>,
     /// Opt in to sellers' promotions (off unless true).
-    pub promotions: Option<bool>,
+    pub promotions: Omittable<bool>,
 }
 
 /// Credentials.
@@ -231,7 +242,7 @@ impl AuthApi {
             roles: parse_roles(&body.roles)?,
         };
         let mut user = self.0.shop.register(registration).await?;
-        if body.promotions == Some(true) {
+        if *body.promotions == Some(true) {
             let patch = ProfilePatch {
                 promotions: Some(true),
                 ..ProfilePatch::default()

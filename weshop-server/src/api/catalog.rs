@@ -21,6 +21,7 @@ use weshop_core::{
 };
 
 use super::enums::SortDto;
+use super::omittable::Omittable;
 use super::text::Text;
 use super::{
     ApiState, ApiTags,
@@ -86,28 +87,25 @@ pub struct NewProductRequest {
     ))]
     pub name: Text,
     /// Description (may be empty; at most 10000 characters).
-    #[oai(default, validator(max_length = 10000))]
-    pub description: Text,
+    #[oai(validator(max_length = 10000))]
+    pub description: Omittable<Text>,
     /// Category: letters, digits, spaces and dashes, 1 to 40 (stored lower-case, spaces as
     /// dashes).
-    #[oai(validator(pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?\s*$"))]
+    #[oai(validator(pattern = r"^[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?$"))]
     pub category: Text,
     /// Unit price, a decimal string in the shop's currency.
-    #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
+    #[oai(validator(pattern = r"^[0-9]{1,7}(\.[0-9]{1,2})?$"))]
     pub price: Text,
     /// Unit weight in grams (1 g to 1000 kg).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub weight_grams: i64,
     /// The shop's own image paths (`POST /seller/pictures` gives them), at most 10.
-    #[oai(
-        default,
-        validator(
-            max_items = 10,
-            pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$",
-            max_length = 2048
-        )
-    )]
-    pub images: Vec<Text>,
+    #[oai(validator(
+        max_items = 10,
+        pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$",
+        max_length = 2048
+    ))]
+    pub images: Omittable<Vec<Text>>,
 }
 
 /// Product changes; absent fields stay as they are.
@@ -118,26 +116,26 @@ pub struct ProductPatchRequest {
         max_length = 200,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     ))]
-    pub name: Option<Text>,
+    pub name: Omittable<Text>,
     /// New description.
     #[oai(validator(max_length = 10000))]
-    pub description: Option<Text>,
+    pub description: Omittable<Text>,
     /// New category.
-    #[oai(validator(pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?\s*$"))]
-    pub category: Option<Text>,
+    #[oai(validator(pattern = r"^[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?$"))]
+    pub category: Omittable<Text>,
     /// New unit price, a decimal string in the shop's currency.
-    #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
-    pub price: Option<Text>,
+    #[oai(validator(pattern = r"^[0-9]{1,7}(\.[0-9]{1,2})?$"))]
+    pub price: Omittable<Text>,
     /// New unit weight in grams.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
-    pub weight_grams: Option<i64>,
+    pub weight_grams: Omittable<i64>,
     /// New images (replacing the old ones).
     #[oai(validator(
         max_items = 10,
         pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$",
         max_length = 2048
     ))]
-    pub images: Option<Vec<Text>>,
+    pub images: Omittable<Vec<Text>>,
 }
 
 /// Units to buy from the world into a warehouse.
@@ -206,17 +204,18 @@ impl CatalogApi {
         /// Words that must all appear (the last one as a prefix; longer words forgive a typo).
         q: Query<Option<String>>,
         /// Only this category.
+        #[oai(validator(pattern = r"^([A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?)?$"))]
         category: Query<Option<String>>,
         /// Lowest unit price.
-        #[oai(validator(pattern = r"^\s*([0-9]{1,17}(\.[0-9]{1,2})?)?\s*$"))]
+        #[oai(validator(pattern = r"^([0-9]{1,15}(\.[0-9]{1,2})?)?$"))]
         min_price: Query<Option<String>>,
         /// Highest unit price.
-        #[oai(validator(pattern = r"^\s*([0-9]{1,17}(\.[0-9]{1,2})?)?\s*$"))]
+        #[oai(validator(pattern = r"^([0-9]{1,15}(\.[0-9]{1,2})?)?$"))]
         max_price: Query<Option<String>>,
         /// Order of results.
         sort: Query<Option<SortDto>>,
-        /// Page number, from 1.
-        #[oai(validator(minimum(value = "1")))]
+        /// Page number, 1 to 100000.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
         page: Query<Option<u32>>,
         /// Results per page, 1 to 100.
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
@@ -320,11 +319,11 @@ impl CatalogApi {
     async fn create(&self, auth: Auth, body: Json<NewProductRequest>) -> ApiResult<ProductCreated> {
         let draft = ProductDraft {
             name: ProductName::parse(&body.name)?,
-            description: Description::parse(&body.description)?,
+            description: Description::parse(body.description.as_deref().unwrap_or_default())?,
             category: Category::parse(&body.category)?,
             price: parse_amount(&body.price, self.0.shop.currency())?,
             weight: Weight::grams(body.weight_grams)?,
-            images: images(&body.images)?,
+            images: images(body.images.as_deref().unwrap_or_default())?,
         };
         let product = self.0.shop.create_product(auth.user_id(), draft).await?;
         let location = format!("/api/v1/products/{}", product.id);

@@ -1,9 +1,12 @@
-//! Request body limits: nothing a client sends is read past [`MAX_BODY_BYTES`], or past
-//! [`MAX_UPLOAD_BYTES`] on the routes that take a product picture ([`is_upload`]).
+//! Request body limits: nothing a client sends is read past its route's limit
+//! ([`body_limit`]): [`MAX_UPLOAD_BYTES`] on the routes that take a product picture
+//! ([`is_upload`]), [`MAX_PRODUCT_BODY_BYTES`] on the API's product bodies, [`MAX_BODY_BYTES`]
+//! everywhere else.
 //!
 //! A body that announces a larger `Content-Length` is refused with 413 before a byte of it is
 //! read; a body without a length (chunked) is cut off at the limit, so its parse fails instead
-//! of filling memory. Every JSON body the API takes is far smaller than the limit.
+//! of filling memory. Each limit is above the largest body its operations' schemas admit, so a
+//! valid request is never refused for its size.
 
 use std::sync::Arc;
 
@@ -15,6 +18,10 @@ use poem::{
 
 /// The largest request body the API reads (64 KiB).
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// The largest product body (create, change): a valid one can reach ~150 KB, as its 10,000
+/// character description may be written in JSON escapes of 12 bytes a character.
+pub const MAX_PRODUCT_BODY_BYTES: u64 = 256 * 1024;
 
 pub use crate::pictures::MAX_UPLOAD_BYTES;
 
@@ -28,16 +35,27 @@ pub fn is_upload(path: &str) -> bool {
             .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
 }
 
+/// The most bytes of body read on `path`.
+pub fn body_limit(path: &str) -> u64 {
+    let product_body = path == "/api/v1/products"
+        || path
+            .strip_prefix("/api/v1/products/")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if is_upload(path) {
+        MAX_UPLOAD_BYTES
+    } else if product_body {
+        MAX_PRODUCT_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
+
 /// Refuses bodies that announce more than their route's limit and caps the rest.
 pub async fn limit_body<E: Endpoint>(
     endpoint: Arc<E>,
     mut request: Request,
 ) -> poem::Result<Response> {
-    let limit = if is_upload(request.uri().path()) {
-        MAX_UPLOAD_BYTES
-    } else {
-        MAX_BODY_BYTES
-    };
+    let limit = body_limit(request.uri().path());
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -13,6 +13,7 @@ pub mod enums;
 pub mod events;
 pub mod health;
 pub mod limits;
+pub mod omittable;
 pub mod orders;
 pub mod problem;
 pub mod profile;
@@ -78,7 +79,21 @@ requests and responses alike; responses name the currency.
 **Times** are milliseconds since the Unix epoch.
 
 **Errors** are RFC 7807 problems (`application/problem+json` with type, title, status, \
-detail).";
+detail). Their `type`s:";
+
+/// The spec's description: [`DESCRIPTION`] and every problem type with its meaning.
+fn description() -> String {
+    let mut text = DESCRIPTION.to_string();
+    text.push_str("\n\n");
+    for (slug, meaning) in problem::PROBLEM_KINDS {
+        text.push_str(&format!(
+            "- `{}{slug}`: {meaning}\n",
+            problem::PROBLEM_TYPE_PREFIX
+        ));
+    }
+    text.push_str("- `about:blank`: nothing more to say than the status\n");
+    text
+}
 
 /// Every route: `/api/v1/...`, `/api/openapi.json`, `/api/docs` (Swagger UI), `/health`,
 /// `/metrics`, and the web shop's pages at `/` ([`crate::web`]).
@@ -97,7 +112,7 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
         "WeShop",
         env!("CARGO_PKG_VERSION"),
     )
-    .description(DESCRIPTION)
+    .description(description())
     .server(API_PREFIX);
     let allowed = Arc::new(conventions::AllowTable::from_spec(&api.spec(), API_PREFIX));
     let spec = api.spec_endpoint();

@@ -14,6 +14,7 @@ use weshop_core::{
 };
 
 use super::enums::{DeliveryDto, EventKindDto, StatusDto};
+use super::omittable::Omittable;
 use super::text::Text;
 use super::{
     ApiState, ApiTags,
@@ -201,12 +202,12 @@ pub struct CheckoutRequest {
         max_length = 64,
         pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
     ))]
-    pub ups_account: Option<Text>,
+    pub ups_account: Omittable<Text>,
     /// The total the customer was shown, shipping included (a decimal amount, as `total` is
     /// given in orders). If the order would now cost anything else, nothing is placed or
     /// charged: 409 with the new total.
-    #[oai(validator(pattern = r"^\s*[0-9]{1,17}(\.[0-9]{1,2})?\s*$"))]
-    pub expected_total: Option<Text>,
+    #[oai(validator(pattern = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"))]
+    pub expected_total: Omittable<Text>,
 }
 
 /// Checkout's answer.

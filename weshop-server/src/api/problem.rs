@@ -35,11 +35,83 @@ pub struct Problem {
     pub retry_after: Option<u32>,
 }
 
+/// What every problem `type` begins with; the slug follows (`urn:weshop:problem:out-of-stock`).
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:weshop:problem:";
+
+/// Every kind of problem the API answers with, and what it means: listed in the spec's
+/// description so a client can branch on `type` instead of parsing `detail`. A problem that
+/// says no more than its status has the type `about:blank` (RFC 7807).
+pub const PROBLEM_KINDS: &[(&str, &str)] = &[
+    (
+        "invalid-request",
+        "the request does not match the operation's schema: malformed JSON, a missing or \
+         mistyped field, a broken declared constraint (400)",
+    ),
+    (
+        "invalid-input",
+        "a value broke one of the shop's rules for it, such as a category or an amount (400)",
+    ),
+    (
+        "bad-request",
+        "the request cannot be carried out as asked (400)",
+    ),
+    (
+        "unauthenticated",
+        "not logged in, or the session expired (401)",
+    ),
+    (
+        "payment-refused",
+        "the payment gateway refused the card or the amount (402)",
+    ),
+    ("forbidden", "the caller may not do this (403)"),
+    ("not-found", "no such thing, or not the caller's (404)"),
+    (
+        "method-not-allowed",
+        "the path exists, the method does not; see `Allow` (405)",
+    ),
+    (
+        "conflict",
+        "the current state forbids it, such as an empty cart or a changed price (409)",
+    ),
+    (
+        "out-of-stock",
+        "not enough units; `product` and `available` say which and how many (409)",
+    ),
+    (
+        "card-number-invalid",
+        "a well-formed card number its network refuses: brand, length or check digit (422)",
+    ),
+    (
+        "password-too-common",
+        "a new password that is one of those attackers try first (422)",
+    ),
+    (
+        "invalid-picture",
+        "the upload is not a picture the shop can read (415, 422)",
+    ),
+    (
+        "idempotency-key-reused",
+        "an `Idempotency-Key` sent again with a different request (422)",
+    ),
+    (
+        "too-many-requests",
+        "too many attempts; `retry_after` and `Retry-After` say when (429)",
+    ),
+    (
+        "unavailable",
+        "a part of the shop is down for a moment; try again (503)",
+    ),
+];
+
 impl Problem {
-    /// A problem of kind `/problems/{slug}`.
+    /// A problem of the kind `slug`, one of [`PROBLEM_KINDS`].
     pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+        debug_assert!(
+            PROBLEM_KINDS.iter().any(|(kind, _)| *kind == slug),
+            "an unlisted problem kind: {slug}"
+        );
         Self {
-            kind: format!("/problems/{slug}"),
+            kind: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: detail.into(),
@@ -53,7 +125,12 @@ impl Problem {
     pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             kind: "about:blank".to_string(),
-            ..Self::new(status, "", detail)
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            product: None,
+            available: None,
+            retry_after: None,
         }
     }
 
@@ -86,6 +163,18 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl From<ShopError> for ApiError {
     fn from(error: ShopError) -> Self {
         let problem = match &error {
+            // Well formed, but the card network's rules (brand, length, check digit) refuse
+            // it: no schema can say which numbers those are.
+            ShopError::Invalid(DomainError::Card(_)) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "card-number-invalid",
+                error.to_string(),
+            ),
+            ShopError::Invalid(DomainError::CommonPassword) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "password-too-common",
+                error.to_string(),
+            ),
             ShopError::Invalid(_) => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-input", error.to_string())
             }
@@ -198,7 +287,12 @@ impl ApiResponse for ApiError {
                 response(409, "The state forbids it (e.g. out of stock)"),
                 response(413, "The request body is too large"),
                 response(415, "The body is not of the media type the operation takes"),
-                response(422, "An Idempotency-Key reused for a different request"),
+                response(
+                    422,
+                    "Well formed but refused by a rule no schema can state: an Idempotency-Key \
+                     reused for a different request, a card number its network refuses, a \
+                     password too common, a file that is not a picture",
+                ),
                 response(
                     429,
                     "Too many attempts (failed logins, promotions); see Retry-After",

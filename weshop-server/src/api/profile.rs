@@ -5,31 +5,49 @@ use std::sync::Arc;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use weshop_core::{
     domain::{Address, CardNumber, Password, PersonName},
-    shop::{ProfilePatch, ShopError},
+    shop::ProfilePatch,
 };
 
-use super::text::Text;
 use super::{
     ApiState, ApiTags,
     auth::Auth,
     problem::ApiResult,
     types::{AddressDto, PaymentMethodDto, UserDto},
 };
+use super::{omittable::Omittable, text::Text};
 
 /// Profile changes; absent fields stay as they are.
 #[derive(Debug, Object)]
 pub struct ProfilePatchRequest {
     /// New name: 1 to 100 characters, not all blank.
-    #[oai(validator(min_length = 1, max_length = 100, pattern = r"\S"))]
-    pub name: Option<Text>,
-    /// New password (8 to 128 characters, not all blank, not a common one). Needs
-    /// `current_password`; every other session of the account is logged out.
-    #[oai(validator(min_length = 8, max_length = 128, pattern = r"\S"))]
-    pub password: Option<Text>,
-    /// The password now, required to set a new one (a wrong one is 403).
-    pub current_password: Option<Text>,
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub name: Omittable<Text>,
     /// Opt in to (true) or out of (false) sellers' promotions.
-    pub promotions: Option<bool>,
+    pub promotions: Omittable<bool>,
+}
+
+/// A password change: the password now and the new one.
+#[derive(Debug, Object)]
+pub struct PasswordChangeRequest {
+    /// The password now (a wrong one is 403).
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub current_password: Text,
+    /// The new password: 8 to 128 characters, not all blank, not a common one.
+    #[oai(validator(min_length = 8, max_length = 128, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
+    pub new_password: Text,
+}
+
+/// A password change's answer.
+#[derive(ApiResponse)]
+pub enum PasswordChanged {
+    /// Changed; this session stays logged in, every other session of the account is logged
+    /// out.
+    #[oai(status = 204)]
+    Done,
 }
 
 /// A card to save; the number goes to the payment gateway and is never stored or shown.
@@ -60,7 +78,7 @@ impl ProfileApi {
         Ok(Json(self.0.shop.profile(auth.user_id()).await?.into()))
     }
 
-    /// Changes the caller's name, promotions choice and/or password.
+    /// Changes the caller's name and/or promotions choice.
     #[oai(path = "/", method = "patch", operation_id = "updateProfile")]
     async fn update(
         &self,
@@ -68,29 +86,32 @@ impl ProfileApi {
         body: Json<ProfilePatchRequest>,
     ) -> ApiResult<Json<UserDto>> {
         let name = body.name.as_deref().map(PersonName::parse).transpose()?;
-        let password = body.password.as_deref().map(Password::new).transpose()?;
-        let mut user = None;
-        if let Some(new) = password {
-            let Some(current) = body.current_password.as_deref() else {
-                return Err(
-                    ShopError::BadRequest("a new password needs current_password".into()).into(),
-                );
-            };
-            let token = &auth.caller().token;
-            user = Some(self.0.shop.change_password(token, current, new).await?);
-        }
-        if name.is_some() || body.promotions.is_some() {
+        let user = if name.is_some() || body.promotions.is_some() {
             let patch = ProfilePatch {
                 name,
-                promotions: body.promotions,
+                promotions: *body.promotions,
             };
-            user = Some(self.0.shop.update_profile(auth.user_id(), patch).await?);
-        }
-        let user = match user {
-            Some(user) => user,
-            None => self.0.shop.profile(auth.user_id()).await?,
+            self.0.shop.update_profile(auth.user_id(), patch).await?
+        } else {
+            self.0.shop.profile(auth.user_id()).await?
         };
         Ok(Json(user.into()))
+    }
+
+    /// Changes the caller's password; every other session of the account is logged out.
+    #[oai(path = "/password", method = "post", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        auth: Auth,
+        body: Json<PasswordChangeRequest>,
+    ) -> ApiResult<PasswordChanged> {
+        let new = Password::new(&body.new_password)?;
+        let token = &auth.caller().token;
+        self.0
+            .shop
+            .change_password(token, &body.current_password, new)
+            .await?;
+        Ok(PasswordChanged::Done)
     }
 
     /// The caller's saved addresses.

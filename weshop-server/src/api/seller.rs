@@ -32,7 +32,12 @@ pub struct PictureStored {
 /// A promotion to send to every customer.
 #[derive(Debug, Object)]
 pub struct PromotionRequest {
-    /// The message (1 to 1000 characters).
+    /// The message: plain text of 1 to 1000 characters, line breaks allowed, no other control
+    /// characters.
+    #[oai(validator(
+        max_length = 1000,
+        pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$"
+    ))]
     pub text: Text,
 }
 
@@ -125,7 +130,8 @@ impl SellerApi {
                 let status = match e {
                     PictureError::UnknownType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     PictureError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                    _ => StatusCode::BAD_REQUEST,
+                    // Bytes that claim a picture type but do not decode as one.
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 ApiError(Problem::new(status, "invalid-picture", e.to_string()))
             })?;

@@ -76,7 +76,7 @@ async fn wrong_passwords_make_an_account_wait_then_it_logs_in() {
         "{response}"
     );
     assert!(
-        response.contains(r#""type":"/problems/too-many-requests""#),
+        response.contains(r#""type":"urn:weshop:problem:too-many-requests""#),
         "{response}"
     );
     // Other accounts are not held up.

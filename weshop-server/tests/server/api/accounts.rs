@@ -2,7 +2,8 @@
 
 use super::*;
 
-/// A new password needs the current one, and logs out every other session of the account.
+/// A new password needs the current one (its own operation, both fields required), and logs
+/// out every other session of the account.
 #[tokio::test]
 async fn a_password_change_needs_the_current_one_and_ends_other_sessions() {
     let app = app().await;
@@ -11,13 +12,18 @@ async fn a_password_change_needs_the_current_one_and_ends_other_sessions() {
     let other_user = app.user("quinn@example.com", &["customer"]).await;
     let new = "a much better passphrase";
 
-    app.patch("/api/v1/me", &here, json!({"password": new}))
+    // The current password is required: without it the request does not match the contract.
+    app.post("/api/v1/me/password", &here, json!({"new_password": new}))
         .await
         .problem(StatusCode::BAD_REQUEST);
-    app.patch(
-        "/api/v1/me",
+    // An optional field is left out, not sent as null (the spec does not say nullable).
+    app.patch("/api/v1/me", &here, json!({"name": null}))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    app.post(
+        "/api/v1/me/password",
         &here,
-        json!({"password": new, "current_password": "not the password"}),
+        json!({"new_password": new, "current_password": "not the password"}),
     )
     .await
     .problem(StatusCode::FORBIDDEN);
@@ -25,13 +31,13 @@ async fn a_password_change_needs_the_current_one_and_ends_other_sessions() {
         .await
         .expect(StatusCode::OK);
 
-    app.patch(
-        "/api/v1/me",
+    app.post(
+        "/api/v1/me/password",
         &here,
-        json!({"password": new, "current_password": PASSWORD}),
+        json!({"new_password": new, "current_password": PASSWORD}),
     )
     .await
-    .expect(StatusCode::OK);
+    .expect(StatusCode::NO_CONTENT);
     app.get("/api/v1/me", &here).await.expect(StatusCode::OK);
     app.get("/api/v1/me", &elsewhere)
         .await

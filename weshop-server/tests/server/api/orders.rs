@@ -152,7 +152,7 @@ async fn checkout_is_idempotent_and_needs_a_key() {
         .checkout_expecting(&customer, &card, Some("key-1"), Some("10.00"))
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(reused["type"], "/problems/idempotency-key-reused");
+    assert_eq!(reused["type"], "urn:weshop:problem:idempotency-key-reused");
     assert_eq!(app.gateway.authorizations(), 1, "still charged once");
 
     let orders = app

@@ -106,3 +106,67 @@ async fn health_metrics_docs_and_landing_page() {
     let html = landing.0.into_body().into_string().await.unwrap();
     assert!(html.contains("/api/docs"));
 }
+
+/// Every string a declared pattern admits is one the shop accepts: a client that follows the
+/// spec is never refused for the value itself (schemathesis' "schema-valid request rejected").
+/// Strings are drawn from the patterns as the spec publishes them, so the two cannot drift.
+#[tokio::test]
+async fn declared_patterns_admit_only_values_the_shop_accepts() {
+    use proptest::{
+        strategy::{Strategy, ValueTree},
+        test_runner::TestRunner,
+    };
+    use weshop_core::domain::{Category, Currency, Email, Money};
+
+    let app = app().await;
+    let spec = app
+        .send(Method::GET, "/api/openapi.json", None, None)
+        .await
+        .expect(StatusCode::OK);
+    let schemas = &spec["components"]["schemas"];
+    let pattern = |schema: &str, field: &str| {
+        let text = schemas[schema]["properties"][field]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{schema}.{field} declares a pattern"));
+        let max = schemas[schema]["properties"][field]["maxLength"].as_u64();
+        // proptest draws from the regex itself; the anchors only say "whole string".
+        let regex = text
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+            .to_string();
+        (regex, max.map_or(usize::MAX, |m| m as usize))
+    };
+    type Accepts = Box<dyn Fn(&str) -> bool>;
+    let checks: Vec<((String, usize), Accepts)> = vec![
+        (
+            pattern("RegisterRequest", "email"),
+            Box::new(|s| Email::parse(s).is_ok()),
+        ),
+        (
+            pattern("NewProductRequest", "category"),
+            Box::new(|s| Category::parse(s).is_ok()),
+        ),
+        (
+            pattern("NewProductRequest", "price"),
+            Box::new(|s| Money::parse(s, Currency::USD).is_ok_and(|m| m.minor() < 1_000_000_000)),
+        ),
+        (
+            pattern("CheckoutRequest", "expected_total"),
+            Box::new(|s| Money::parse(s, Currency::USD).is_ok()),
+        ),
+    ];
+    let mut runner = TestRunner::deterministic();
+    for ((regex, max_length), accepts) in &checks {
+        let strategy = proptest::string::string_regex(regex).expect("a pattern proptest reads");
+        for _ in 0..500 {
+            let value = strategy.new_tree(&mut runner).unwrap().current();
+            if value.chars().count() > *max_length {
+                continue;
+            }
+            assert!(
+                accepts(&value),
+                "{value:?} matches {regex:?} but is refused"
+            );
+        }
+    }
+}

@@ -334,8 +334,9 @@ async fn the_api_stores_a_picture_for_a_product() {
         .unwrap();
     assert_eq!(again["image"], body["image"]);
 
+    // A GIF header with no picture after it: the type is known, the content is not one.
     let refused = upload(b"GIF87a".to_vec()).await;
-    assert_eq!(refused.0.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refused.0.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let refused = upload(b"%PDF-1.7".to_vec()).await;
     assert_eq!(refused.0.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let kind = refused.0.headers()[header::CONTENT_TYPE]
