@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cart;
 pub mod catalog;
 pub mod conventions;
+pub mod documented_errors;
 pub mod enums;
 pub mod events;
 pub mod health;
@@ -26,7 +27,10 @@ use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route,
-    endpoint::BoxEndpoint, get, middleware::CookieJarManager,
+    endpoint::{BoxEndpoint, make_sync},
+    get,
+    middleware::CookieJarManager,
+    web::Html,
 };
 use poem_openapi::{OpenApiService, Tags};
 use weshop_core::shop::Shop;
@@ -115,8 +119,16 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
     .description(description())
     .server(API_PREFIX);
     let allowed = Arc::new(conventions::AllowTable::from_spec(&api.spec(), API_PREFIX));
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let generated = api.spec();
+    let documented = documented_errors::document(&generated);
+    // Swagger UI embeds the spec it shows: the same one as `/api/openapi.json`.
+    let docs_html = api.swagger_ui_html().replace(&generated, &documented);
+    let spec = make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(documented.clone())
+    });
+    let docs = Route::new().at("/", make_sync(move |_| Html(docs_html.clone())));
     let metrics = state.metrics.clone();
     Route::new()
         .nest(API_PREFIX, api)

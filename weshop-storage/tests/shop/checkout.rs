@@ -206,7 +206,7 @@ pub async fn checkout_idempotency<S: Store + ?Sized + 'static>(store: Arc<S>) {
             // weshop-core's checkout looks the key up before it reads the cart, so a twin that
             // looks while another places the order can find the cart already emptied. Tolerated
             // here (it is not the store's doing); a retry must then find the order.
-            Err(ShopError::BadRequest(message)) if message.contains("empty") => empty_cart += 1,
+            Err(ShopError::Conflict(message)) if message.contains("empty") => empty_cart += 1,
             Err(other) => panic!("concurrent checkout failed with {other:?}"),
         }
     }
@@ -308,7 +308,7 @@ pub async fn checkout_quoted<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let to = Location::new(40, 50);
     assert!(matches!(
         rig.shop.quote(customer, QuoteFor::Cart, to).await,
-        Err(ShopError::BadRequest(_))
+        Err(ShopError::Conflict(_))
     ));
     rig.shop
         .add_to_cart(customer, rig.product.id, q(3))
@@ -402,8 +402,8 @@ pub async fn checkout_one_cart_twice<S: Store + ?Sized + 'static>(store: Arc<S>)
     for outcome in at_once(&rig.shop, ada, tabs).await {
         match outcome {
             Ok(order) => placed.push(order),
+            // The cart changed under it, or another tab already emptied it.
             Err(ShopError::Conflict(_)) => {}
-            Err(ShopError::BadRequest(message)) if message.contains("empty") => {}
             Err(other) => panic!("a racing checkout failed with {other:?}"),
         }
     }
