@@ -190,11 +190,24 @@ impl<S: Store + ?Sized + 'static> AssembledShop<S> {
                     .await;
             })
         };
+        let serving = {
+            let driver = self.driver.clone();
+            let retry = self.outbox_retry;
+            let mut stopped = stop.subscribe();
+            tokio::spawn(async move {
+                driver
+                    .run_serving(retry, async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await;
+            })
+        };
         let running = RunningShop {
             shop: self.shop,
             driver: self.driver,
             stop,
             outbox,
+            serving,
         };
         running.driver.resume().await?;
         Ok(running)
@@ -207,6 +220,7 @@ pub struct RunningShop<S: ?Sized> {
     driver: Arc<FulfilmentDriver<S>>,
     stop: watch::Sender<bool>,
     outbox: JoinHandle<()>,
+    serving: JoinHandle<()>,
 }
 
 impl<S: Store + ?Sized + 'static> RunningShop<S> {
@@ -220,15 +234,18 @@ impl<S: Store + ?Sized + 'static> RunningShop<S> {
         &self.driver
     }
 
-    /// Stops the outbox after the effect it is performing.
+    /// Stops the outbox after the effect it is performing, and the serving of warehouses.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.outbox.await;
+        let _ = self.serving.await;
     }
 
     /// Stops the outbox wherever it is, as a crash would (for crash-resume tests).
     pub async fn abort(self) {
         self.outbox.abort();
+        self.serving.abort();
         let _ = self.outbox.await;
+        let _ = self.serving.await;
     }
 }

@@ -16,7 +16,14 @@ mod outbox;
 
 pub use outbox::{OutboxError, Ports};
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::sync::{Mutex, Notify, broadcast};
 
@@ -40,6 +47,11 @@ pub struct FulfilmentDriver<S: ?Sized> {
     outbox_ready: Notify,
     updates: broadcast::Sender<OrderUpdate>,
     index: Option<Arc<IndexKeeper>>,
+    /// Warehouses with orders placed since they were last served ([`Self::run_serving`]).
+    to_serve: std::sync::Mutex<BTreeSet<WarehouseId>>,
+    serve_ready: Notify,
+    /// True while [`Self::run_serving`] runs: checkouts then leave serving to it.
+    serving_loop: AtomicBool,
 }
 
 impl<S: Store + ?Sized> FulfilmentDriver<S> {
@@ -53,6 +65,9 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             outbox_ready: Notify::new(),
             updates: broadcast::channel(1024).0,
             index: None,
+            to_serve: std::sync::Mutex::new(BTreeSet::new()),
+            serve_ready: Notify::new(),
+            serving_loop: AtomicBool::new(false),
         }
     }
 
@@ -172,6 +187,68 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         Ok(())
     }
 
+    /// An order was placed at `warehouse`: serve it. With [`Self::run_serving`] running, the
+    /// request is queued and this returns at once (checkouts that come together are served in
+    /// one step and one commit); without it, the warehouse is served before this returns.
+    pub async fn order_placed(&self, warehouse: WarehouseId) -> Result<(), StoreError> {
+        if self.serving_loop.load(Ordering::Acquire) {
+            self.to_serve
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(warehouse);
+            self.serve_ready.notify_one();
+            Ok(())
+        } else {
+            self.serve(warehouse).await
+        }
+    }
+
+    /// Serves the warehouses [`Self::order_placed`] names, as they are named, until
+    /// `shutdown` completes. A serve that fails is retried after `retry`; an order it left
+    /// behind is safe in the store and is served then or at the next start.
+    pub async fn run_serving(
+        &self,
+        retry: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        // Reset however the loop ends, an abort (a dropped future) included.
+        struct Running<'a>(&'a AtomicBool);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        self.serving_loop.store(true, Ordering::Release);
+        let _running = Running(&self.serving_loop);
+        loop {
+            let wanted: Vec<WarehouseId> = std::mem::take(
+                &mut *self
+                    .to_serve
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+            .into_iter()
+            .collect();
+            let mut wait = None;
+            for warehouse in wanted {
+                if let Err(error) = self.serve(warehouse).await {
+                    tracing::warn!(%warehouse, "serving deferred: {error}; retrying in {retry:?}");
+                    self.to_serve
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(warehouse);
+                    wait = Some(retry);
+                }
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.serve_ready.notified(), if wait.is_none() => {}
+                _ = tokio::time::sleep(wait.unwrap_or(retry)), if wait.is_some() => {}
+            }
+        }
+    }
+
     /// After a restart: serves every warehouse, so orders placed just before a crash move on.
     pub async fn resume(&self) -> Result<(), StoreError> {
         let warehouses: Vec<WarehouseId> = self.engine.warehouses().map(|w| w.id).collect();
@@ -189,9 +266,67 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         event: FulfilmentEvent,
         link: Option<(String, Vec<u8>)>,
     ) -> Result<(), StoreError> {
+        self.handle_batch(vec![(event, link)])
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    /// Takes in the events of one message, each with the link's state after it, in as few
+    /// commits as the events allow (group commit): package events are decided one after
+    /// another against the orders as the earlier ones left them, and committed together with
+    /// the state after the last of them. An event that reads a warehouse's queue and stock
+    /// (`arrived`, a refused purchase) first commits what is pending, then is committed on its
+    /// own. Each commit carries the link state after its last event, so what a crash loses is
+    /// exactly what the link has not marked seen, and the peer sends it again.
+    ///
+    /// On failure, says how many events (from the first) were committed.
+    pub async fn handle_batch(
+        &self,
+        events: Vec<(FulfilmentEvent, Option<LinkState>)>,
+    ) -> Result<(), BatchFailed> {
         let _writer = self.writer.lock().await;
         let now = self.clock.now();
-        let step = match &event {
+        let mut batch = Batch::default();
+        let mut committed = 0;
+        let fail = |committed, error| BatchFailed { committed, error };
+        for (event, link) in events {
+            let reads_stock = matches!(
+                &event,
+                FulfilmentEvent::Arrived { .. }
+                    | FulfilmentEvent::Refused {
+                        command: Refused::Warehouse(WarehouseCommand::Purchase { .. }),
+                        ..
+                    }
+            );
+            if reads_stock {
+                committed += batch.commit(self).await.map_err(|e| fail(committed, e))?;
+                let step = self
+                    .warehouse_event(&event, now)
+                    .await
+                    .map_err(|e| fail(committed, e))?;
+                batch.absorb(step, link);
+                committed += batch.commit(self).await.map_err(|e| fail(committed, e))?;
+                continue;
+            }
+            let ship_id = event.ship_id().expect("package events name a package");
+            let id = order_of(ship_id);
+            let order = match batch.order(id) {
+                Some(order) => Some(order),
+                None => self.store.order(id).await.map_err(|e| fail(committed, e))?,
+            };
+            batch.absorb(self.engine.package_event(&event, order, now), link);
+        }
+        batch.commit(self).await.map_err(|e| fail(committed, e))?;
+        Ok(())
+    }
+
+    /// The step of an event that reads a warehouse's queue and stock.
+    async fn warehouse_event(
+        &self,
+        event: &FulfilmentEvent,
+        now: crate::domain::Timestamp,
+    ) -> Result<Step, StoreError> {
+        match event {
             FulfilmentEvent::Arrived { warehouse, items } => {
                 let (queue, mut stock) = self.queue_of(*warehouse).await?;
                 for (product, _) in items {
@@ -200,24 +335,14 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                         stock.insert(*product, at);
                     }
                 }
-                self.engine.arrived(*warehouse, items, queue, &stock, now)
+                Ok(self.engine.arrived(*warehouse, items, queue, &stock, now))
             }
             FulfilmentEvent::Refused {
                 command: Refused::Warehouse(WarehouseCommand::Purchase { warehouse, items }),
                 reason,
-            } => self.purchase_refused(*warehouse, items, reason).await?,
-            other => {
-                let ship_id = other.ship_id().expect("package events name a package");
-                let order = self.store.order(order_of(ship_id)).await?;
-                self.engine.package_event(other, order, now)
-            }
-        };
-        let links: Vec<_> = link.into_iter().collect();
-        if step.is_empty() && links.is_empty() {
-            return Ok(());
+            } => self.purchase_refused(*warehouse, items, reason).await,
+            _ => Ok(Step::default()),
         }
-        self.commit(step, Vec::new(), links).await?;
-        Ok(())
     }
 
     /// Bought units will not come: they leave `incoming`, and orders waiting for them fail
@@ -304,6 +429,71 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         };
         self.commit(step, Vec::new(), Vec::new()).await?;
         Ok(())
+    }
+}
+
+/// A link's session state as it is saved with a step: its name and its bytes.
+pub type LinkState = (String, Vec<u8>);
+
+/// A link's events could not all be committed.
+#[derive(Debug)]
+pub struct BatchFailed {
+    /// How many events, from the first, were committed (with the link state after the last).
+    pub committed: usize,
+    /// Why the next commit failed.
+    pub error: StoreError,
+}
+
+/// Steps decided but not yet committed, merged into one: an order changed by several events
+/// is written once, in its latest state, checked against the version it had when read.
+#[derive(Default)]
+struct Batch {
+    step: Step,
+    /// Where each pending order is in `step.orders`.
+    at: BTreeMap<OrderId, usize>,
+    /// The link state after the last event absorbed.
+    link: Option<(String, Vec<u8>)>,
+    /// Events absorbed since the last commit.
+    events: usize,
+}
+
+impl Batch {
+    /// A pending order in its latest state.
+    fn order(&self, id: OrderId) -> Option<Order> {
+        self.at.get(&id).map(|&i| self.step.orders[i].0.clone())
+    }
+
+    fn absorb(&mut self, step: Step, link: Option<(String, Vec<u8>)>) {
+        for (order, version) in step.orders {
+            match self.at.get(&order.id()) {
+                Some(&i) => self.step.orders[i].0 = order,
+                None => {
+                    self.at.insert(order.id(), self.step.orders.len());
+                    self.step.orders.push((order, version));
+                }
+            }
+        }
+        self.step.stock.extend(step.stock);
+        self.step.effects.extend(step.effects);
+        self.step.ignored.extend(step.ignored);
+        if link.is_some() {
+            self.link = link;
+        }
+        self.events += 1;
+    }
+
+    /// Commits what is pending; returns how many events that was.
+    async fn commit<S: Store + ?Sized>(
+        &mut self,
+        driver: &FulfilmentDriver<S>,
+    ) -> Result<usize, StoreError> {
+        let events = self.events;
+        let Batch { step, link, .. } = std::mem::take(self);
+        let links: Vec<_> = link.into_iter().collect();
+        if !step.is_empty() || !links.is_empty() {
+            driver.commit(step, Vec::new(), links).await?;
+        }
+        Ok(events)
     }
 }
 

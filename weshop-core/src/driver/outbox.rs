@@ -32,20 +32,34 @@ pub struct Ports {
 impl<S: Store + ?Sized> FulfilmentDriver<S> {
     /// Performs the outbox, oldest first, until it is empty or a port refuses (then the rest
     /// waits: later effects may depend on earlier ones). Returns how many were performed.
+    ///
+    /// The entries a pass performed leave the outbox together, in one commit at its end (also
+    /// when a port refuses midway): one disk sync per pass instead of one per entry. A crash
+    /// before that commit offers them again, which is safe, as [`perform`] is idempotent.
     pub async fn perform_outbox(&self, ports: &Ports) -> Result<usize, OutboxError> {
         let entries = self.store.outbox().await?;
-        let mut performed = 0;
+        let mut done = Vec::with_capacity(entries.len());
+        let mut refused = None;
         for entry in entries {
-            perform(ports, &entry).await?;
+            if let Err(error) = perform(ports, &entry).await {
+                refused = Some(error);
+                break;
+            }
+            done.push(entry.id);
+        }
+        let performed = done.len();
+        if !done.is_empty() {
             self.store
                 .commit_step(StepCommit {
-                    done: vec![entry.id],
+                    done,
                     ..StepCommit::default()
                 })
                 .await?;
-            performed += 1;
         }
-        Ok(performed)
+        match refused {
+            Some(error) => Err(error.into()),
+            None => Ok(performed),
+        }
     }
 
     /// Performs the outbox whenever a step adds to it (and every `retry` after a refusal),

@@ -173,7 +173,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                     index.stock_changed(&*self.store, &reservations).await;
                 }
                 self.tell_low_stock(order.lines()).await;
-                if let Err(error) = self.fulfilment.serve(warehouse.id).await {
+                if let Err(error) = self.fulfilment.order_placed(warehouse.id).await {
                     // The order is safe; fulfilment picks it up on its next pass or restart.
                     tracing::warn!(order = %order.id(), "fulfilment deferred: {error}");
                 }

@@ -12,6 +12,7 @@ pub mod world;
 
 use async_trait::async_trait;
 use weshop_core::{
+    driver::BatchFailed,
     fulfilment::FulfilmentEvent,
     store::{OrderStore, StepCommit, StoreError},
 };
@@ -28,6 +29,21 @@ pub trait EventSink: Send + Sync {
         event: FulfilmentEvent,
         link: (String, Vec<u8>),
     ) -> Result<(), StoreError>;
+
+    /// Acts on the events of one message, each with the link's state after it; a sink may
+    /// commit several together. On failure, says how many (from the first) were committed.
+    /// By default, one commit each.
+    async fn handle_batch(
+        &self,
+        events: Vec<(FulfilmentEvent, (String, Vec<u8>))>,
+    ) -> Result<(), BatchFailed> {
+        for (committed, (event, link)) in events.into_iter().enumerate() {
+            self.handle(event, link)
+                .await
+                .map_err(|error| BatchFailed { committed, error })?;
+        }
+        Ok(())
+    }
 }
 
 /// Where a link's state is kept.

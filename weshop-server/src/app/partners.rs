@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::{sync::watch, task::JoinHandle};
 use weshop_core::{
     domain::WarehouseSite,
-    driver::FulfilmentDriver,
+    driver::{BatchFailed, FulfilmentDriver},
     fulfilment::FulfilmentEvent,
     session::SessionConfig,
     store::{Store, StoreError},
@@ -125,6 +125,17 @@ impl<S: Store + ?Sized + 'static> EventSink for FulfilmentDriver<S> {
         link: (String, Vec<u8>),
     ) -> Result<(), StoreError> {
         FulfilmentDriver::handle(self, event, Some(link)).await
+    }
+
+    async fn handle_batch(
+        &self,
+        events: Vec<(FulfilmentEvent, (String, Vec<u8>))>,
+    ) -> Result<(), BatchFailed> {
+        let events = events
+            .into_iter()
+            .map(|(event, link)| (event, Some(link)))
+            .collect();
+        FulfilmentDriver::handle_batch(self, events).await
     }
 }
 

@@ -59,7 +59,7 @@ async fn at_once<S: Store + ?Sized + 'static>(
 pub async fn checkout_race<S: Store + ?Sized + 'static>(store: Arc<S>) {
     const UNITS: u32 = 10;
     const CUSTOMERS: usize = 200;
-    let rig = Rig::new(Arc::new(Interleaved(store.clone())), UNITS).await;
+    let rig = Rig::new(Arc::new(Interleaved::new(store.clone())), UNITS).await;
     let hash = password_hash().await;
     let card = rig
         .gateway
@@ -168,7 +168,7 @@ pub async fn checkout_race<S: Store + ?Sized + 'static>(store: Arc<S>) {
 /// Checkout is idempotent: the same key again, even concurrently, gives the same order,
 /// charged once.
 pub async fn checkout_idempotency<S: Store + ?Sized + 'static>(store: Arc<S>) {
-    let rig = Rig::new(Arc::new(Interleaved(store.clone())), 100).await;
+    let rig = Rig::new(Arc::new(Interleaved::new(store.clone())), 100).await;
     let (ada, token) = rig.customer("ada@example.com", "4242424242424242").await;
 
     rig.shop
@@ -389,7 +389,7 @@ pub async fn checkout_quoted<S: Store + ?Sized + 'static>(store: Arc<S>) {
 /// by the time they read it), and their holds are voided.
 pub async fn checkout_one_cart_twice<S: Store + ?Sized + 'static>(store: Arc<S>) {
     const RACERS: usize = 4;
-    let rig = Rig::new(Arc::new(Interleaved(store.clone())), 100).await;
+    let rig = Rig::new(Arc::new(Interleaved::new(store.clone())), 100).await;
     let (ada, token) = rig.customer("ada@example.com", "4242424242424242").await;
     rig.shop
         .add_to_cart(ada, rig.product.id, q(2))

@@ -19,7 +19,31 @@ use weshop_core::{
 /// at every store call even on a backend whose calls never wait (like
 /// [`weshop_storage::MemoryStore`]): with it, racing checkouts all read the stock before any of
 /// them places its order, and only the store's own atomicity can keep them from overselling.
-pub struct Interleaved<S: ?Sized>(pub Arc<S>);
+///
+/// It can also play a crash: after a set number of commits, every further commit fails, as
+/// if the process had died right there ([`Interleaved::crashing_after`]).
+pub struct Interleaved<S: ?Sized>(pub Arc<S>, CommitFuse);
+
+/// Commits left before the store "crashes" (`None`: never).
+#[derive(Default)]
+struct CommitFuse(std::sync::Mutex<Option<usize>>);
+
+impl<S: ?Sized> Interleaved<S> {
+    /// Interleaving only.
+    pub fn new(store: Arc<S>) -> Self {
+        Self(store, CommitFuse::default())
+    }
+
+    /// Interleaving, and every commit after the first `commits` fails.
+    pub fn crashing_after(store: Arc<S>, commits: usize) -> Self {
+        Self(store, CommitFuse(std::sync::Mutex::new(Some(commits))))
+    }
+
+    /// From now on, commits succeed again (the restarted process).
+    pub fn restart(&self) {
+        *self.1.0.lock().unwrap() = None;
+    }
+}
 
 async fn yield_now() {
     tokio::task::yield_now().await;
@@ -184,6 +208,12 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
     }
     async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError> {
         yield_now().await;
+        if let Some(left) = self.1.0.lock().unwrap().as_mut() {
+            if *left == 0 {
+                return Err(StoreError::Backend("the process crashed".into()));
+            }
+            *left -= 1;
+        }
         self.0.commit_step(step).await
     }
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -9,6 +9,7 @@
 //! [`ShopService`]: weshop_core::service::ShopService
 //! [`ShopBuilder`]: weshop_core::assembly::ShopBuilder
 
+mod batch;
 mod checkout;
 mod gateway;
 mod interleaved;
@@ -27,6 +28,7 @@ use weshop_core::{
     store::{NewUser, Store},
 };
 
+pub use batch::batch_crash;
 pub use checkout::{
     checkout_declined, checkout_idempotency, checkout_one_cart_twice, checkout_quoted,
     checkout_race,
@@ -54,7 +56,8 @@ where
         checkout_idempotency,
         checkout_declined,
         checkout_quoted,
-        checkout_one_cart_twice
+        checkout_one_cart_twice,
+        batch_crash
     );
 }
 

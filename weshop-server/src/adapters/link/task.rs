@@ -307,7 +307,9 @@ async fn run<P, C>(
     }
 }
 
-/// Takes in one message, item by item, each committed with the state that marks it seen.
+/// Takes in one message: its events go to the sink together, each with the state that marks
+/// it seen (the sink commits them in as few commits as it can); answers and refusals are
+/// handled as they come.
 async fn take_in<P>(
     state: &mut LinkState<P>,
     saved: &mut Vec<u8>,
@@ -319,24 +321,14 @@ where
     P: LinkProtocol,
 {
     let name = P::NAME;
+    let mut events = Vec::new();
     for (seqnum, item) in state.acks_and_items(message) {
         let Some(received) = state.receive(seqnum, item) else {
             continue;
         };
         match received {
             Received::Event(event) => {
-                let bytes = state.save();
-                if let Err(error) = cx
-                    .sink
-                    .handle(event, (name.to_string(), bytes.clone()))
-                    .await
-                {
-                    // Forget the item: the peer resends it and it is taken then.
-                    *state = LinkState::restore(state.config(), saved)
-                        .expect("the state saved last reads back");
-                    return Err(format!("cannot commit item {seqnum}: {error}"));
-                }
-                *saved = bytes;
+                events.push((event, (name.to_string(), state.save())));
             }
             Received::Answer { package, status } => {
                 for waiter in queries.remove(&package).unwrap_or_default() {
@@ -352,7 +344,30 @@ where
             Received::Ignore(reason) => warn!("{name}: item {seqnum}: {reason}"),
         }
     }
-    Ok(())
+    let Some((_, (_, last))) = events.last() else {
+        return Ok(());
+    };
+    let last = last.clone();
+    let states: Vec<Vec<u8>> = events.iter().map(|(_, (_, s))| s.clone()).collect();
+    let count = events.len();
+    match cx.sink.handle_batch(events).await {
+        Ok(()) => {
+            *saved = last;
+            Ok(())
+        }
+        Err(failed) => {
+            // Back to the state committed last: the peer resends the rest, taken then.
+            if let Some(committed) = failed.committed.checked_sub(1) {
+                *saved = states[committed].clone();
+            }
+            *state =
+                LinkState::restore(state.config(), saved).expect("the state saved last reads back");
+            Err(format!(
+                "committed {} of {count} events, then: {}",
+                failed.committed, failed.error
+            ))
+        }
+    }
 }
 
 async fn persist<P>(

@@ -1,0 +1,156 @@
+//! Group commit of a link's events: a crash between the commits of one message loses nothing
+//! and applies nothing twice.
+
+use std::sync::Arc;
+
+use weshop_core::{
+    assembly::ShopBuilder,
+    domain::{DeliveryOption, Location, OrderStatus, TruckId},
+    fulfilment::{FulfilmentEvent, ship_id_of},
+    payments::IdempotencyKey,
+    ports::SystemClock,
+    shop::{Checkout, Shop},
+    store::Store,
+};
+
+use super::{Interleaved, Rig, q};
+
+/// Two packages' events and a purchase's arrival come in one message. The store "crashes"
+/// after the first commit (the two `packed` events and the link state after them): the batch
+/// reports one commit's worth of events, the store holds exactly that, and when the peer sends
+/// the message again after the restart, the events already committed change nothing and the
+/// rest are applied once.
+pub async fn batch_crash<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    let rig = Rig::new(store.clone(), 10).await;
+    let (customer, card) = rig.customer("batch@example.com", "4242424242424242").await;
+    let mut orders = Vec::new();
+    for key in ["batch-1", "batch-2"] {
+        rig.shop
+            .add_to_cart(customer, rig.product.id, q(1))
+            .await
+            .unwrap();
+        let order = rig
+            .shop
+            .checkout(
+                customer,
+                Checkout {
+                    destination: Location::new(20, 20),
+                    delivery: DeliveryOption::Standard,
+                    payment_method: card.clone(),
+                    ups_account: None,
+                    idempotency_key: IdempotencyKey::parse(key).unwrap(),
+                    expected_total: None,
+                },
+            )
+            .await
+            .unwrap();
+        orders.push(order.id());
+    }
+    for id in &orders {
+        let order = rig.store.order(*id).await.unwrap().unwrap();
+        assert_eq!(order.status(), OrderStatus::Packing, "served at checkout");
+    }
+    let outbox_before = rig.store.outbox().await.unwrap().len();
+
+    // A driver over a store that fails every commit after the first.
+    let crashing = Arc::new(Interleaved::crashing_after(store.clone(), 1));
+    let assembled = ShopBuilder::new(crashing.clone())
+        .warehouses([rig.warehouse])
+        .clock(Arc::new(SystemClock))
+        .build()
+        .await
+        .unwrap();
+    let driver = assembled.driver().clone();
+    let link = |n: u8| Some(("world".to_string(), vec![n]));
+    let message = vec![
+        (
+            FulfilmentEvent::Packed {
+                ship_id: ship_id_of(orders[0]),
+            },
+            link(1),
+        ),
+        (
+            FulfilmentEvent::Packed {
+                ship_id: ship_id_of(orders[1]),
+            },
+            link(2),
+        ),
+        (
+            FulfilmentEvent::Arrived {
+                warehouse: rig.warehouse.id,
+                items: vec![(rig.product.id, q(5))],
+            },
+            link(3),
+        ),
+        (
+            FulfilmentEvent::TruckArrived {
+                ship_id: ship_id_of(orders[0]),
+                truck: TruckId::new(7).unwrap(),
+            },
+            link(4),
+        ),
+    ];
+    let failed = driver
+        .handle_batch(message.clone())
+        .await
+        .expect_err("the store crashed after one commit");
+    assert_eq!(
+        failed.committed, 2,
+        "both packed events went in the first commit"
+    );
+    assert_eq!(rig.store.link_state("world").await.unwrap(), Some(vec![2]));
+    let packed = || async {
+        let mut statuses = Vec::new();
+        for id in &orders {
+            statuses.push(rig.store.order(*id).await.unwrap().unwrap().status());
+        }
+        statuses
+    };
+    for status in packed().await {
+        assert!(
+            matches!(status, OrderStatus::Packed | OrderStatus::TruckRequested),
+            "{status:?}"
+        );
+    }
+    let stock_after_crash = rig.stock().await;
+    let outbox_after_crash = rig.store.outbox().await.unwrap().len();
+    assert!(
+        outbox_after_crash > outbox_before,
+        "the packed events' effects are queued"
+    );
+
+    // The restart: the link resends what it had not marked seen (from the third event); a
+    // confused peer even resends the whole message.
+    crashing.restart();
+    driver
+        .handle_batch(message[failed.committed..].to_vec())
+        .await
+        .unwrap();
+    let (on_hand, incoming, reserved) = rig.stock().await;
+    assert_eq!(
+        on_hand,
+        stock_after_crash.0 + 5,
+        "the arrival counted once (before: {stock_after_crash:?})"
+    );
+    assert_eq!(
+        (incoming, reserved),
+        (stock_after_crash.1, stock_after_crash.2)
+    );
+    let first = rig.store.order(orders[0]).await.unwrap().unwrap();
+    assert_eq!(first.status(), OrderStatus::Loading);
+    let settled = (first.version(), rig.store.outbox().await.unwrap().len());
+    assert_eq!(rig.store.link_state("world").await.unwrap(), Some(vec![4]));
+
+    // Package events seen again change nothing: no order moves, no effect is queued twice.
+    let package_events: Vec<_> = message
+        .iter()
+        .filter(|(e, _)| !matches!(e, FulfilmentEvent::Arrived { .. }))
+        .cloned()
+        .collect();
+    driver.handle_batch(package_events).await.unwrap();
+    let first = rig.store.order(orders[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (first.version(), rig.store.outbox().await.unwrap().len()),
+        settled
+    );
+}
