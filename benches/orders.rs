@@ -3,7 +3,9 @@
 //! ORDERS orders through `POST /api/v1/orders`. Prints the checkout latency percentiles and
 //! the end-to-end rate: orders placed *and delivered* per second.
 //!
-//! `cargo bench --bench orders -- [CLIENTS] [ORDERS_PER_CLIENT]` (default 100 × 5).
+//! `cargo bench --bench orders -- [CLIENTS] [ORDERS_PER_CLIENT] [surrealkv|mem|memory]`
+//! (default 100 × 5 on surrealkv: SurrealDB on disk with a sync per commit; `mem` is
+//! SurrealDB in memory, `memory` the in-memory `MemoryStore`, to show what storage costs).
 
 use std::time::{Duration, Instant};
 
@@ -116,11 +118,23 @@ fn main() {
         .collect();
     let clients = args.first().copied().unwrap_or(100);
     let per_client = args.get(1).copied().unwrap_or(5);
+    let storage = std::env::args().skip(1).find_map(|a| match a.as_str() {
+        "surrealkv" => Some(None),
+        "mem" => Some(Some("mem://".to_string())),
+        "memory" => Some(Some("memory://".to_string())),
+        _ => None,
+    });
+    let storage = storage.flatten();
+    println!(
+        "storage: {}",
+        storage.as_deref().unwrap_or("surrealkv (on disk)")
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async move {
         let demo = Demo::start(DemoOptions {
             port: 0,
             stock_per_warehouse: u32::try_from(clients * per_client).unwrap().max(10),
+            storage,
             ..DemoOptions::default()
         })
         .await

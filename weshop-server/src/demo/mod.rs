@@ -38,6 +38,9 @@ pub struct DemoOptions {
     pub stock_per_warehouse: u32,
     /// Seed of the world and the UPS.
     pub seed: u64,
+    /// Storage URL; `None` is SurrealDB on disk in `data` (benchmarks compare `mem://` and
+    /// `memory://`).
+    pub storage: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -49,6 +52,7 @@ impl Default for DemoOptions {
             simspeed: u32::MAX,
             stock_per_warehouse: 50,
             seed: 1,
+            storage: None,
         }
     }
 }
@@ -102,7 +106,10 @@ impl Demo {
         .await?;
         let settings = Settings {
             http: ([127, 0, 0, 1], options.port).into(),
-            storage: format!("surrealkv://{}", data_dir.join("db").display()),
+            storage: options
+                .storage
+                .clone()
+                .unwrap_or_else(|| format!("surrealkv://{}", data_dir.join("db").display())),
             world: world.amazon_addr(),
             world_id: None,
             simspeed: Some(options.simspeed),
