@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use futures::future::join_all;
-use support::{PATIENCE, Shopper, System, client, deliveries, expect, settle};
+use support::{FAST, PATIENCE, Shopper, System, client, deliveries, expect, settle};
 use weshop::server::app::{App, AppOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,6 +108,34 @@ async fn orders_are_delivered_through_a_world_that_drops_half_the_requests() {
     for order in settle(&shopper, &ids).await {
         assert_eq!(order["status"], "delivered", "{order}");
         assert_eq!(deliveries(&order), 1);
+    }
+    system.shutdown().await;
+}
+
+/// A UPS like another team's: each truck leaves as soon as it is told to deliver one package,
+/// so a package the shop is still loading onto it is refused by the world ("truck … is not at
+/// warehouse …"). The shop asks for another truck instead of failing the order: many orders
+/// from one warehouse at once, all delivered, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_sharing_trucks_with_an_eager_ups_are_all_delivered() {
+    let data = tempfile::tempdir().unwrap();
+    let system = System::start_with(&data.path().join("db"), 0, 60, FAST, true).await;
+    let http = client();
+    let shoppers = join_all((0..16).map(|i| {
+        let (http, base) = (http.clone(), system.base.clone());
+        async move {
+            let shopper = Shopper::register(&http, &base, &format!("eager{i}@example.com")).await;
+            let product = shopper.find("mug").await;
+            shopper.add_to_cart(product, 1).await;
+            let order = shopper.checkout(&format!("eager-{i}")).await;
+            (shopper, order["id"].as_i64().expect("order id"))
+        }
+    }))
+    .await;
+    for (shopper, id) in &shoppers {
+        let orders = settle(shopper, &[*id]).await;
+        assert_eq!(orders[0]["status"], "delivered", "{}", orders[0]);
+        assert_eq!(deliveries(&orders[0]), 1);
     }
     system.shutdown().await;
 }

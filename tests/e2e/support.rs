@@ -65,11 +65,23 @@ pub async fn start_ups(
     shop: std::net::SocketAddr,
     simspeed: u32,
 ) -> UpsServer {
+    start_ups_with(world, shop, simspeed, false).await
+}
+
+/// Like [`start_ups`]; `eager`: each truck leaves on the first `DeliverPackage` it gets, as
+/// another team's UPS does.
+pub async fn start_ups_with(
+    world: &WorldServer,
+    shop: std::net::SocketAddr,
+    simspeed: u32,
+    eager: bool,
+) -> UpsServer {
     UpsServer::start(
         world.ups_addr(),
         ShopEndpoint::Connect(shop),
         UpsConfig {
             simspeed: Some(simspeed),
+            eager_dispatch: eager,
             // A truck leaves packages it was called for behind only after this long; a loaded
             // 2-core machine can take seconds to load one, so the guard must be far longer.
             linger: Duration::from_secs(120),
@@ -92,6 +104,17 @@ impl System {
 
     /// Like [`System::start`], with the world and UPS at `simspeed`.
     pub async fn start_at(data: &Path, flakiness: u8, stock: u32, simspeed: u32) -> System {
+        Self::start_with(data, flakiness, stock, simspeed, false).await
+    }
+
+    /// Like [`System::start_at`], with an eager UPS ([`start_ups_with`]) if `eager`.
+    pub async fn start_with(
+        data: &Path,
+        flakiness: u8,
+        stock: u32,
+        simspeed: u32,
+        eager: bool,
+    ) -> System {
         let world = start_world(flakiness).await;
         let app = App::start(
             settings(&world, data, ([127, 0, 0, 1], 0).into(), simspeed),
@@ -100,10 +123,11 @@ impl System {
         )
         .await
         .expect("server starts");
-        let ups = start_ups(
+        let ups = start_ups_with(
             &world,
             app.ups_addr().expect("listens for the UPS"),
             simspeed,
+            eager,
         )
         .await;
         seed(app.shop().as_ref(), stock)

@@ -10,6 +10,7 @@
 //! | `ready` (packed) | → packed → truck requested | `RequestTruck` |
 //! | `TruckArrived` | → loading | `Load` |
 //! | `loaded` | → loaded → delivering | `Deliver` |
+//! | the world refuses a `Load` (no truck there) | → truck requested again, at most [`MAX_TRUCK_REQUESTS`] trucks | `RequestTruck` |
 //! | `FinalDest` | records where it goes | |
 //! | `U2ADelivered` | → delivered | capture the payment |
 //! | a world or UPS error about a command | → failed, with the reason; units go back | void the payment |
@@ -24,8 +25,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::{
-    Location, Money, Order, OrderId, OrderStatus, ProductId, Quantity, ShipId, Stock, StockDelta,
-    Timestamp, TruckId, UpsAccount, UserId, WarehouseId, WarehouseSite,
+    Location, Money, Order, OrderEventKind, OrderId, OrderStatus, ProductId, Quantity, ShipId,
+    Stock, StockDelta, Timestamp, TruckId, UpsAccount, UserId, WarehouseId, WarehouseSite,
 };
 use crate::notify::Notification;
 
@@ -237,6 +238,37 @@ impl Step {
     }
 }
 
+/// Most trucks asked for one package: after that many refused loads, the order fails.
+pub const MAX_TRUCK_REQUESTS: usize = 5;
+
+/// How many trucks have been asked for an order's package.
+fn trucks_requested(order: &Order) -> usize {
+    order
+        .history()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                OrderEventKind::StatusChanged {
+                    to: OrderStatus::TruckRequested,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+/// The request for a truck to take an order's package from `warehouse`.
+fn request_truck(order: &Order, warehouse: WarehouseSite) -> Effect {
+    Effect::Shipping(ShippingCommand::RequestTruck {
+        warehouse,
+        destination: order.destination(),
+        ship_id: ship_id_of(order.id()),
+        ups_account: order.ups_account().cloned(),
+        items: items_of(order),
+    })
+}
+
 /// The package id of an order: its order id (both are positive int64s).
 pub fn ship_id_of(order: OrderId) -> ShipId {
     ShipId::new(order.get()).expect("order ids are positive")
@@ -414,10 +446,7 @@ impl Fulfilment {
         let status = order.status();
         match event {
             FulfilmentEvent::Packed { .. } if status == OrderStatus::Packing => {
-                let warehouse = order
-                    .warehouse()
-                    .and_then(|w| self.warehouses.get(&w).copied());
-                let Some(warehouse) = warehouse else {
+                let Some(warehouse) = self.site_of(&order) else {
                     let reason = "its warehouse is no longer known to the shop";
                     return self.fail(order, reason, now, false);
                 };
@@ -425,14 +454,25 @@ impl Fulfilment {
                 order
                     .advance(OrderStatus::TruckRequested, now)
                     .expect("packed");
-                step.effects
-                    .push(Effect::Shipping(ShippingCommand::RequestTruck {
-                        warehouse,
-                        destination: order.destination(),
-                        ship_id: ship_id_of(order.id()),
-                        ups_account: order.ups_account().cloned(),
-                        items: items_of(&order),
-                    }));
+                step.effects.push(request_truck(&order, warehouse));
+            }
+            // The truck is not at the warehouse (a partner's truck may leave as soon as it is
+            // told to deliver one package): the package is still here, so ask for another.
+            FulfilmentEvent::Refused {
+                command: Refused::Warehouse(WarehouseCommand::Load { .. }),
+                reason,
+            } if status == OrderStatus::Loading => {
+                let asked = trucks_requested(&order);
+                let warehouse = self.site_of(&order);
+                let (Some(warehouse), true) = (warehouse, asked < MAX_TRUCK_REQUESTS) else {
+                    let reason =
+                        format!("it could not be loaded onto any of {asked} trucks: {reason}");
+                    return self.fail(order, &reason, now, false);
+                };
+                order
+                    .advance(OrderStatus::TruckRequested, now)
+                    .expect("loading");
+                step.effects.push(request_truck(&order, warehouse));
             }
             FulfilmentEvent::TruckArrived { truck, .. }
                 if status == OrderStatus::TruckRequested =>
@@ -502,6 +542,13 @@ impl Fulfilment {
         step.notify(&order);
         step.changed(order, version);
         step
+    }
+
+    /// The site of the warehouse an order ships from, if the engine knows it.
+    fn site_of(&self, order: &Order) -> Option<WarehouseSite> {
+        order
+            .warehouse()
+            .and_then(|w| self.warehouses.get(&w).copied())
     }
 
     /// Ends an order as failed: its reserved units go back (or, if the world refused to pack

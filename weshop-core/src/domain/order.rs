@@ -97,6 +97,8 @@ impl OrderStatus {
             (Packing, Packed) => true,
             (Packed, TruckRequested) => true,
             (TruckRequested, Loading) => true,
+            // The world refused the load (the truck left, or was never there): another truck.
+            (Loading, TruckRequested) => true,
             (Loading, Loaded) => true,
             (Loaded, Delivering) => true,
             (Delivering, Delivered) => true,

@@ -682,15 +682,6 @@ fn other_refusals_fail_the_order_without_moving_stock() {
             "UPS could not deliver it: no road",
         ),
         (
-            Refused::Warehouse(WarehouseCommand::Load {
-                warehouse: wh(1),
-                truck: truck(2),
-                ship_id: ship(1),
-            }),
-            OrderStatus::Loading,
-            "it could not be loaded: no road",
-        ),
-        (
             Refused::Shipping(ShippingCommand::RequestTruck {
                 warehouse: site(1),
                 destination: Location::new(7, 9),
@@ -715,6 +706,57 @@ fn other_refusals_fail_the_order_without_moving_stock() {
         assert!(step.stock.is_empty(), "{status}: {:?}", step.stock);
         assert_eq!(step.effects, [void_of(&failed), notified(&failed)]);
     }
+}
+
+/// A truck that is not at the warehouse (a partner's truck that left early) does not fail the
+/// order: another truck is asked for, up to [`MAX_TRUCK_REQUESTS`] in all, each in the order's
+/// history; the next refusal fails it and voids its payment.
+#[test]
+fn a_refused_load_asks_for_another_truck_up_to_the_limit() {
+    let engine = engine();
+    let t = Timestamp(3_000);
+    let refused = FulfilmentEvent::Refused {
+        command: Refused::Warehouse(WarehouseCommand::Load {
+            warehouse: wh(1),
+            truck: truck(2),
+            ship_id: ship(1),
+        }),
+        reason: "truck 2 is not at warehouse 1 (it is delivering)".into(),
+    };
+    let mut order = order_at(1, OrderStatus::Loading);
+    for attempt in 2..=MAX_TRUCK_REQUESTS {
+        let step = engine.package_event(&refused, Some(order.clone()), t);
+        let again = changed(&step, &order, 1, t);
+        assert_eq!(
+            again.status(),
+            OrderStatus::TruckRequested,
+            "attempt {attempt}"
+        );
+        assert_eq!(
+            step.effects,
+            [request_truck(&again, site(1)), notified(&again)]
+        );
+        assert!(step.stock.is_empty());
+        // The next truck comes and the world refuses again.
+        let arrived = FulfilmentEvent::TruckArrived {
+            ship_id: ship(1),
+            truck: truck(2 + attempt as i32),
+        };
+        let step = engine.package_event(&arrived, Some(again.clone()), t);
+        order = step.orders[0].0.clone();
+        assert_eq!(order.status(), OrderStatus::Loading);
+    }
+    let step = engine.package_event(&refused, Some(order.clone()), t);
+    let failed = changed(&step, &order, 2, t);
+    assert_eq!(failed.status(), OrderStatus::Failed);
+    assert_eq!(
+        failed.end_reason(),
+        Some(
+            "it could not be loaded onto any of 5 trucks: truck 2 is not at warehouse 1 (it is \
+             delivering)"
+        )
+    );
+    assert_eq!(step.effects, [void_of(&failed), notified(&failed)]);
 }
 
 #[test]
@@ -1033,7 +1075,19 @@ fn run(
                 Effect::Notify { .. } => continue,
             };
             *count += 1;
-            prop_assert!(*count <= 1, "{:?} twice for order {}", effect, id);
+            // A refused load asks for another truck and loads again, a bounded number of times.
+            let most = match effect {
+                Effect::Shipping(ShippingCommand::RequestTruck { .. })
+                | Effect::Warehouse(WarehouseCommand::Load { .. }) => MAX_TRUCK_REQUESTS,
+                _ => 1,
+            };
+            prop_assert!(
+                *count <= most,
+                "{:?} {} times for order {}",
+                effect,
+                count,
+                id
+            );
             prop_assert!(
                 orders.contains_key(&id),
                 "an effect for unknown order {}",

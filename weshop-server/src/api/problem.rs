@@ -110,21 +110,17 @@ impl Problem {
             PROBLEM_KINDS.iter().any(|(kind, _)| *kind == slug),
             "an unlisted problem kind: {slug}"
         );
-        Self {
-            kind: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
-            title: status.canonical_reason().unwrap_or("Error").to_string(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            product: None,
-            available: None,
-            retry_after: None,
-        }
+        Self::of_type(status, format!("{PROBLEM_TYPE_PREFIX}{slug}"), detail)
     }
 
     /// A problem that only says its status (`about:blank`, as RFC 7807 has it).
     pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self::of_type(status, "about:blank".to_string(), detail)
+    }
+
+    fn of_type(status: StatusCode, kind: String, detail: impl Into<String>) -> Self {
         Self {
-            kind: "about:blank".to_string(),
+            kind,
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: detail.into(),

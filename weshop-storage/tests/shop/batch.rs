@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use weshop_core::{
     assembly::ShopBuilder,
-    domain::{DeliveryOption, Location, OrderStatus, TruckId},
+    domain::{OrderStatus, TruckId},
     fulfilment::{FulfilmentEvent, ship_id_of},
-    payments::IdempotencyKey,
     ports::SystemClock,
-    shop::{Checkout, Shop},
+    shop::Shop,
     store::Store,
 };
 
-use super::{Interleaved, Rig, q};
+use super::{Interleaved, Rig, checkout::checkout, q};
 
 /// Two packages' events and a purchase's arrival come in one message. The store "crashes"
 /// after the first commit (the two `packed` events and the link state after them): the batch
@@ -31,17 +30,7 @@ pub async fn batch_crash<S: Store + ?Sized + 'static>(store: Arc<S>) {
             .unwrap();
         let order = rig
             .shop
-            .checkout(
-                customer,
-                Checkout {
-                    destination: Location::new(20, 20),
-                    delivery: DeliveryOption::Standard,
-                    payment_method: card.clone(),
-                    ups_account: None,
-                    idempotency_key: IdempotencyKey::parse(key).unwrap(),
-                    expected_total: None,
-                },
-            )
+            .checkout(customer, checkout(&card, key))
             .await
             .unwrap();
         orders.push(order.id());

@@ -17,7 +17,7 @@ use weshop_core::{
 use super::{Interleaved, Rig, at, cart_of, customer_role, ids, new_user, password_hash, q};
 
 /// A checkout of the cart with `token`, under idempotency key `key`.
-fn checkout(token: &str, key: &str) -> Checkout {
+pub(super) fn checkout(token: &str, key: &str) -> Checkout {
     Checkout {
         destination: Location::new(20, 20),
         delivery: DeliveryOption::Standard,

@@ -4,7 +4,7 @@
 use weshop_core::session::Seqnum;
 use weshop_proto::{ups_amazon as ua, world_ups as wu};
 
-use super::UpsSim;
+use super::{UpsSim, trucks::Plan};
 use crate::protocols::UpsMessage;
 
 /// Where a package stands with the UPS.
@@ -39,7 +39,10 @@ pub(super) struct Shipment {
 }
 
 impl UpsSim {
-    /// `RequestTruck`: a new shipment gets a truck, or waits for one (a repeat is ignored).
+    /// `RequestTruck`: a new shipment gets a truck, or waits for one. A repeat is ignored,
+    /// unless the truck announced for the package has left its warehouse without the shop
+    /// releasing it: the world refused the shop's load, so the package is still at the
+    /// warehouse and another truck is called.
     pub(super) fn request_truck(&mut self, seqnum: Seqnum, request: ua::RequestTruck) {
         let destination = (request.dest_x, request.dest_y);
         if let Some(known) = self.shipments.get(&request.ship_id) {
@@ -49,6 +52,16 @@ impl UpsSim {
                     request.ship_id
                 );
                 self.shop_error(seqnum, err);
+                return;
+            }
+            let left_without = known.stage == Stage::TruckArrived
+                && known.truck.is_some_and(|t| {
+                    self.trucks
+                        .get(&t)
+                        .is_some_and(|t| t.plan != Plan::AtWarehouse(known.warehouse))
+                });
+            if left_without {
+                self.call_another_truck(request.ship_id, seqnum);
             }
             return;
         }
@@ -67,6 +80,21 @@ impl UpsSim {
         self.shipments.insert(request.ship_id, shipment);
         if !self.assign(request.ship_id, None) {
             self.waiting.push_back(request.ship_id);
+        }
+    }
+
+    /// Takes a package off the truck that left without it and calls another one.
+    fn call_another_truck(&mut self, ship_id: i64, seqnum: Seqnum) {
+        let shipment = self.shipments.get_mut(&ship_id).expect("known");
+        let old = shipment.truck.take();
+        shipment.stage = Stage::Waiting;
+        shipment.request_seqnum = seqnum;
+        if let Some(truck) = old.and_then(|t| self.trucks.get_mut(&t)) {
+            truck.called_for.retain(|s| *s != ship_id);
+            truck.kept.retain(|s| *s != ship_id);
+        }
+        if !self.assign(ship_id, old) {
+            self.waiting.push_back(ship_id);
         }
     }
 

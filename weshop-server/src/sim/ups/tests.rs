@@ -426,3 +426,37 @@ fn eager_dispatch_leaves_on_the_first_release_and_delivers_later_ones_from_the_r
         .collect();
     assert_eq!(dests, vec![7, 8]);
 }
+
+/// The eager truck left with package 7 only; the world refused the shop's load of package 8,
+/// so the shop asks for a truck for 8 again: another truck is called for it (a repeat while
+/// the announced truck still waits at the warehouse stays ignored).
+#[test]
+fn a_repeat_request_for_a_package_its_truck_left_without_calls_another_truck() {
+    let mut ups = UpsSim::new(
+        UpsConfig {
+            trucks: 2,
+            eager_dispatch: true,
+            ..UpsConfig::default()
+        },
+        1,
+    );
+    let first = two_packages_announced(&mut ups);
+    let again = ShopMessage::assemble(vec![(3, request(8, (1, 0, 0), (5, 5), None))], vec![]);
+    ups.handle_shop(at(15), again);
+    assert!(
+        world_commands(&mut ups, at(15)).is_empty(),
+        "its truck is still at the warehouse"
+    );
+    ups.handle_shop(at(20), ShopMessage::assemble(vec![(4, release(7))], vec![]));
+    let left = world_commands(&mut ups, at(20));
+    assert!(matches!(&left[..], [TruckCommand::Deliver(_)]), "{left:?}");
+    ack_world(&mut ups, at(30));
+
+    let again = ShopMessage::assemble(vec![(5, request(8, (1, 0, 0), (5, 5), None))], vec![]);
+    ups.handle_shop(at(40), again);
+    let commands = world_commands(&mut ups, at(40));
+    assert!(
+        matches!(&commands[..], [TruckCommand::Pickup(p)] if p.truckid != first),
+        "another truck goes to the warehouse: {commands:?}"
+    );
+}
