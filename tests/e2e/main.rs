@@ -57,23 +57,8 @@ async fn a_customer_registers_searches_buys_and_follows_the_order_to_delivered()
 async fn a_hundred_concurrent_customers_all_get_their_orders() {
     let data = tempfile::tempdir().unwrap();
     let system = System::start(&data.path().join("db"), 0, 60).await;
-    let http = client();
-    let shoppers = join_all((0..100).map(|i| {
-        let (http, base) = (http.clone(), system.base.clone());
-        async move {
-            let shopper = Shopper::register(&http, &base, &format!("c{i}@example.com")).await;
-            let product = shopper.find(["mug", "yoga", "kettle", "lamp"][i % 4]).await;
-            shopper.add_to_cart(product, 1).await;
-            let order = shopper.checkout(&format!("order-{i}")).await;
-            (shopper, order["id"].as_i64().expect("order id"))
-        }
-    }))
-    .await;
-    for (shopper, id) in &shoppers {
-        let orders = settle(shopper, &[*id]).await;
-        assert_eq!(orders[0]["status"], "delivered", "{}", orders[0]);
-        assert_eq!(deliveries(&orders[0]), 1);
-    }
+    let shoppers = buy_at_once(&system, 100, "c", &["mug", "yoga", "kettle", "lamp"]).await;
+    all_delivered_once(&shoppers).await;
     // Nobody sees anyone else's order.
     let (alice, _) = &shoppers[0];
     let (_, bobs) = &shoppers[1];
@@ -120,24 +105,41 @@ async fn orders_are_delivered_through_a_world_that_drops_half_the_requests() {
 async fn orders_sharing_trucks_with_an_eager_ups_are_all_delivered() {
     let data = tempfile::tempdir().unwrap();
     let system = System::start_with(&data.path().join("db"), 0, 60, FAST, true).await;
+    let shoppers = buy_at_once(&system, 16, "eager", &["mug"]).await;
+    all_delivered_once(&shoppers).await;
+    system.shutdown().await;
+}
+
+/// `count` customers (`{prefix}{i}@example.com`) register and each buy one unit of the
+/// product found by `searches[i % len]`, all at once; each with its order id.
+async fn buy_at_once(
+    system: &System,
+    count: usize,
+    prefix: &str,
+    searches: &[&str],
+) -> Vec<(Shopper, i64)> {
     let http = client();
-    let shoppers = join_all((0..16).map(|i| {
+    join_all((0..count).map(|i| {
         let (http, base) = (http.clone(), system.base.clone());
         async move {
-            let shopper = Shopper::register(&http, &base, &format!("eager{i}@example.com")).await;
-            let product = shopper.find("mug").await;
+            let email = format!("{prefix}{i}@example.com");
+            let shopper = Shopper::register(&http, &base, &email).await;
+            let product = shopper.find(searches[i % searches.len()]).await;
             shopper.add_to_cart(product, 1).await;
-            let order = shopper.checkout(&format!("eager-{i}")).await;
+            let order = shopper.checkout(&format!("{prefix}-order-{i}")).await;
             (shopper, order["id"].as_i64().expect("order id"))
         }
     }))
-    .await;
-    for (shopper, id) in &shoppers {
+    .await
+}
+
+/// Each shopper's order ends delivered, and was delivered once.
+async fn all_delivered_once(shoppers: &[(Shopper, i64)]) {
+    for (shopper, id) in shoppers {
         let orders = settle(shopper, &[*id]).await;
         assert_eq!(orders[0]["status"], "delivered", "{}", orders[0]);
         assert_eq!(deliveries(&orders[0]), 1);
     }
-    system.shutdown().await;
 }
 
 /// Slow enough that orders are in flight when the server stops.
