@@ -264,7 +264,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         &self,
         mut query: ProductQuery,
     ) -> Result<Page<Product>, ShopError> {
-        check_text(query.text.as_deref())?;
+        bound_text(&mut query.text)?;
         if query.limit == 0 || query.limit > self.config.max_page_size {
             query.limit = query.limit.clamp(1, self.config.max_page_size);
         }
@@ -288,7 +288,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         &self,
         mut query: CatalogQuery,
     ) -> Result<CatalogPage, ShopError> {
-        check_text(query.query.text.as_deref())?;
+        bound_text(&mut query.query.text)?;
         let limit = &mut query.query.limit;
         *limit = (*limit).clamp(1, self.config.max_page_size);
         let Some(index) = &self.index else {
@@ -320,7 +320,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         &self,
         typed: &str,
     ) -> Result<Vec<(ProductId, ProductName)>, ShopError> {
-        check_text(Some(typed))?;
+        let typed = &bounded_text(typed)?;
         if let Some(index) = &self.index {
             return index
                 .index()
@@ -411,21 +411,28 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     }
 }
 
-/// Refuses a search text longer than [`MAX_QUERY_CHARS`] or with more than
-/// [`MAX_QUERY_TERMS`] words, with or without an index: each word is a term lookup (and
-/// fuzzy expansions), so the bound keeps one request's work small.
-fn check_text(text: Option<&str>) -> Result<(), ShopError> {
-    let Some(text) = text else { return Ok(()) };
+/// A search text as searched: refused if longer than [`MAX_QUERY_CHARS`]; past
+/// [`MAX_QUERY_TERMS`] words, only the first ones count (as web search engines do), with or
+/// without an index. Each word is a term lookup (and fuzzy expansions), so the bound keeps one
+/// request's work small; cutting rather than refusing keeps a well-formed request answered
+/// (combining marks, for one, split text into many words).
+fn bounded_text(text: &str) -> Result<String, ShopError> {
     if text.chars().count() > MAX_QUERY_CHARS {
         return Err(ShopError::BadRequest(format!(
             "a search text is at most {MAX_QUERY_CHARS} characters"
         )));
     }
-    let words = search_terms(text).len();
-    if words > MAX_QUERY_TERMS {
-        return Err(ShopError::BadRequest(format!(
-            "a search text has at most {MAX_QUERY_TERMS} words, not {words}"
-        )));
+    let words = search_terms(text);
+    if words.len() > MAX_QUERY_TERMS {
+        return Ok(words[..MAX_QUERY_TERMS].join(" "));
+    }
+    Ok(text.to_string())
+}
+
+/// [`bounded_text`] of an optional text, in place.
+fn bound_text(text: &mut Option<String>) -> Result<(), ShopError> {
+    if let Some(t) = text.as_deref() {
+        *text = Some(bounded_text(t)?);
     }
     Ok(())
 }
