@@ -187,8 +187,8 @@ pub struct CatalogApi(pub Arc<ApiState>);
 impl CatalogApi {
     /// Searches the catalog. Every given filter must hold.
     ///
-    /// `q` is at most 256 characters, and only its first 32 words count; `min_price`/`max_price` are decimal strings
-    /// in the shop's currency ("9.99"); `sort` is one of relevance (default), price_asc,
+    /// `q` is at most 256 characters, and only its first 32 words count;
+    /// `min_price`/`max_price` are decimal strings in the shop's currency ("9.99"); `sort` is one of relevance (default), price_asc,
     /// price_desc, name, newest; `page` starts at 1; `per_page` is 1 to 100 (default 20);
     /// `in_stock=true` keeps only products that can be bought now. `facets.category` counts
     /// the matches per category, ignoring the `category` filter.
