@@ -6,7 +6,7 @@
 //! the fulfilment driver, so they count as incoming (and can be sold) in the same commit that
 //! queues the purchase.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use crate::catalog_index::IndexError;
 use crate::domain::{
@@ -416,7 +416,8 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
 /// without an index. Each word is a term lookup (and fuzzy expansions), so the bound keeps one
 /// request's work small; cutting rather than refusing keeps a well-formed request answered
 /// (combining marks, for one, split text into many words).
-fn bounded_text(text: &str) -> Result<String, ShopError> {
+/// The text itself, unless it was cut (no copy on the common path).
+fn bounded_text(text: &str) -> Result<Cow<'_, str>, ShopError> {
     if text.chars().count() > MAX_QUERY_CHARS {
         return Err(ShopError::BadRequest(format!(
             "a search text is at most {MAX_QUERY_CHARS} characters"
@@ -424,16 +425,18 @@ fn bounded_text(text: &str) -> Result<String, ShopError> {
     }
     let words = search_terms(text);
     if words.len() > MAX_QUERY_TERMS {
-        return Ok(words[..MAX_QUERY_TERMS].join(" "));
+        return Ok(Cow::Owned(words[..MAX_QUERY_TERMS].join(" ")));
     }
-    Ok(text.to_string())
+    Ok(Cow::Borrowed(text))
 }
 
 /// [`bounded_text`] of an optional text, in place.
 fn bound_text(text: &mut Option<String>) -> Result<(), ShopError> {
-    if let Some(t) = text.as_deref() {
-        *text = Some(bounded_text(t)?);
-    }
+    let cut = match text.as_deref().map(bounded_text).transpose()? {
+        Some(Cow::Owned(cut)) => cut,
+        _ => return Ok(()),
+    };
+    *text = Some(cut);
     Ok(())
 }
 
