@@ -290,15 +290,8 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         let mut committed = 0;
         let fail = |committed, error| BatchFailed { committed, error };
         for (event, link) in events {
-            let reads_stock = matches!(
-                &event,
-                FulfilmentEvent::Arrived { .. }
-                    | FulfilmentEvent::Refused {
-                        command: Refused::Warehouse(WarehouseCommand::Purchase { .. }),
-                        ..
-                    }
-            );
-            if reads_stock {
+            // An event about no package is an arrival or a refused purchase.
+            let Some(ship_id) = event.ship_id() else {
                 committed += batch.commit(self).await.map_err(|e| fail(committed, e))?;
                 let step = self
                     .warehouse_event(&event, now)
@@ -307,8 +300,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 batch.absorb(step, link);
                 committed += batch.commit(self).await.map_err(|e| fail(committed, e))?;
                 continue;
-            }
-            let ship_id = event.ship_id().expect("package events name a package");
+            };
             let id = order_of(ship_id);
             let order = match batch.order(id) {
                 Some(order) => Some(order),
@@ -341,6 +333,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 command: Refused::Warehouse(WarehouseCommand::Purchase { warehouse, items }),
                 reason,
             } => self.purchase_refused(*warehouse, items, reason).await,
+            // Every other event names a package (`FulfilmentEvent::ship_id`).
             _ => Ok(Step::default()),
         }
     }
