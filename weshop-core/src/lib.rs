@@ -34,4 +34,5 @@ mod read_cache;
 pub mod service;
 pub mod session;
 pub mod shop;
+pub mod stage_times;
 pub mod store;

@@ -16,6 +16,16 @@ use crate::fulfilment::{ShippingCommand, WarehouseCommand};
 #[error("{0}")]
 pub struct PortError(pub String);
 
+/// A run of commands a port took only in part: the first `taken` are held, the rest are not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("took {taken}, then: {error}")]
+pub struct PartlyTaken {
+    /// How many commands, from the first, the port holds.
+    pub taken: usize,
+    /// Why it took no more.
+    pub error: PortError,
+}
+
 /// The world's warehouses.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -23,6 +33,17 @@ pub trait Warehouse: Send + Sync {
     /// Takes a command (purchase more, pack, load) for delivery to the world. `Ok` means it is
     /// held durably and will reach the world; the answer comes back as a fulfilment event.
     async fn submit(&self, outbox_id: u64, command: WarehouseCommand) -> Result<(), PortError>;
+    /// Takes several commands, in order, as [`Warehouse::submit`] would one after another; a
+    /// port that can hold them all with one durable write should (the outbox hands over runs
+    /// of commands this way).
+    async fn submit_all(&self, commands: Vec<(u64, WarehouseCommand)>) -> Result<(), PartlyTaken> {
+        for (taken, (outbox_id, command)) in commands.into_iter().enumerate() {
+            self.submit(outbox_id, command)
+                .await
+                .map_err(|error| PartlyTaken { taken, error })?;
+        }
+        Ok(())
+    }
     /// Asks the world where a package is; returns its status text.
     async fn query(&self, ship_id: ShipId) -> Result<String, PortError>;
 }
@@ -34,6 +55,15 @@ pub trait Shipping: Send + Sync {
     /// Takes a command (request a truck, deliver) for delivery to the UPS, like
     /// [`Warehouse::submit`].
     async fn submit(&self, outbox_id: u64, command: ShippingCommand) -> Result<(), PortError>;
+    /// Takes several commands, in order, like [`Warehouse::submit_all`].
+    async fn submit_all(&self, commands: Vec<(u64, ShippingCommand)>) -> Result<(), PartlyTaken> {
+        for (taken, (outbox_id, command)) in commands.into_iter().enumerate() {
+            self.submit(outbox_id, command)
+                .await
+                .map_err(|error| PartlyTaken { taken, error })?;
+        }
+        Ok(())
+    }
 }
 
 /// The current time: the shop reads it through this so tests can set it.

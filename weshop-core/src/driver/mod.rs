@@ -22,10 +22,12 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::{Mutex, Notify, broadcast};
+
+use crate::stage_times::{Stage, StageTimes};
 
 use crate::catalog_index::IndexKeeper;
 use crate::domain::{
@@ -52,6 +54,8 @@ pub struct FulfilmentDriver<S: ?Sized> {
     serve_ready: Notify,
     /// True while [`Self::run_serving`] runs: checkouts then leave serving to it.
     serving_loop: AtomicBool,
+    /// Where time goes (shared with the service, which records checkouts).
+    stages: Arc<StageTimes>,
 }
 
 impl<S: Store + ?Sized> FulfilmentDriver<S> {
@@ -68,6 +72,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             to_serve: std::sync::Mutex::new(BTreeSet::new()),
             serve_ready: Notify::new(),
             serving_loop: AtomicBool::new(false),
+            stages: Arc::default(),
         }
     }
 
@@ -85,6 +90,11 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     /// Follows every order change committed from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<OrderUpdate> {
         self.updates.subscribe()
+    }
+
+    /// How long each stage of an order's path took so far.
+    pub fn stage_times(&self) -> &Arc<StageTimes> {
+        &self.stages
     }
 
     /// Tells followers about an order created outside the driver (checkout).
@@ -109,6 +119,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             Some(_) if !step.stock.is_empty() => step.stock.clone(),
             _ => Vec::new(),
         };
+        let started = Instant::now();
         let entries = self
             .store
             .commit_step(StepCommit {
@@ -119,6 +130,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 links,
             })
             .await?;
+        self.stages.since(Stage::DriverCommit, started);
         for order in orders {
             tracing::info!(order = %order.id(), status = %order.status(), "order status");
             let _ = self.updates.send(OrderUpdate { order });
@@ -284,6 +296,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         &self,
         events: Vec<(FulfilmentEvent, Option<LinkState>)>,
     ) -> Result<(), BatchFailed> {
+        let started = Instant::now();
         let _writer = self.writer.lock().await;
         let now = self.clock.now();
         let mut batch = Batch::default();
@@ -309,6 +322,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             batch.absorb(self.engine.package_event(&event, order, now), link);
         }
         batch.commit(self).await.map_err(|e| fail(committed, e))?;
+        self.stages.since(Stage::EventBatch, started);
         Ok(())
     }
 

@@ -10,10 +10,10 @@
 use std::{sync::Arc, time::Duration};
 
 use super::FulfilmentDriver;
-use crate::fulfilment::Effect;
+use crate::fulfilment::{Effect, ShippingCommand, WarehouseCommand};
 use crate::notify::Notifier;
 use crate::payments::{IdempotencyKey, PaymentError, Payments};
-use crate::ports::{PortError, Shipping, Warehouse};
+use crate::ports::{PartlyTaken, PortError, Shipping, Warehouse};
 use crate::store::{OutboxEntry, StepCommit, Store, StoreError};
 
 /// Where effects go.
@@ -37,15 +37,23 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     /// when a port refuses midway): one disk sync per pass instead of one per entry. A crash
     /// before that commit offers them again, which is safe, as [`perform`] is idempotent.
     pub async fn perform_outbox(&self, ports: &Ports) -> Result<usize, OutboxError> {
+        let started = std::time::Instant::now();
         let entries = self.store.outbox().await?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
         let mut done = Vec::with_capacity(entries.len());
         let mut refused = None;
-        for entry in entries {
-            if let Err(error) = perform(ports, &entry).await {
-                refused = Some(error);
-                break;
+        for run in runs(entries) {
+            let ids = run.ids();
+            match run.perform(ports).await {
+                Ok(()) => done.extend(ids),
+                Err(PartlyTaken { taken, error }) => {
+                    done.extend(&ids[..taken]);
+                    refused = Some(error);
+                    break;
+                }
             }
-            done.push(entry.id);
         }
         let performed = done.len();
         if !done.is_empty() {
@@ -56,6 +64,8 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 })
                 .await?;
         }
+        self.stage_times()
+            .since(crate::stage_times::Stage::OutboxPass, started);
         match refused {
             Some(error) => Err(error.into()),
             None => Ok(performed),
@@ -97,6 +107,54 @@ pub enum OutboxError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+}
+
+/// Consecutive outbox entries handed over together: a run of commands for one port goes in
+/// one call (so a link saves its state once for all of them), anything else alone.
+enum Run {
+    Warehouse(Vec<(u64, WarehouseCommand)>),
+    Shipping(Vec<(u64, ShippingCommand)>),
+    Single(OutboxEntry),
+}
+
+impl Run {
+    fn ids(&self) -> Vec<u64> {
+        match self {
+            Run::Warehouse(commands) => commands.iter().map(|(id, _)| *id).collect(),
+            Run::Shipping(commands) => commands.iter().map(|(id, _)| *id).collect(),
+            Run::Single(entry) => vec![entry.id],
+        }
+    }
+
+    async fn perform(self, ports: &Ports) -> Result<(), PartlyTaken> {
+        match self {
+            Run::Warehouse(commands) => ports.warehouse.submit_all(commands).await,
+            Run::Shipping(commands) => ports.shipping.submit_all(commands).await,
+            Run::Single(entry) => perform(ports, &entry)
+                .await
+                .map_err(|error| PartlyTaken { taken: 0, error }),
+        }
+    }
+}
+
+/// Splits entries, in order, into runs.
+fn runs(entries: Vec<OutboxEntry>) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for entry in entries {
+        match (runs.last_mut(), entry.effect) {
+            (Some(Run::Warehouse(run)), Effect::Warehouse(command)) => {
+                run.push((entry.id, command))
+            }
+            (Some(Run::Shipping(run)), Effect::Shipping(command)) => run.push((entry.id, command)),
+            (_, Effect::Warehouse(command)) => runs.push(Run::Warehouse(vec![(entry.id, command)])),
+            (_, Effect::Shipping(command)) => runs.push(Run::Shipping(vec![(entry.id, command)])),
+            (_, effect) => runs.push(Run::Single(OutboxEntry {
+                id: entry.id,
+                effect,
+            })),
+        }
+    }
+    runs
 }
 
 /// A gateway key made here from an order id, so it is always valid.

@@ -12,6 +12,7 @@ use crate::fulfilment::ship_id_of;
 use crate::notify::Notification;
 use crate::payments::IdempotencyKey;
 use crate::shop::{Checkout, ShopError};
+use crate::stage_times::Stage;
 use crate::store::{PlaceOrder, Placed, Store};
 
 use super::{ShopService, quote::Priced};
@@ -23,9 +24,14 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         user: UserId,
         checkout: Checkout,
     ) -> Result<Order, ShopError> {
+        let started = std::time::Instant::now();
         let key = checkout.idempotency_key.as_str().to_string();
         let fingerprint = checkout.fingerprint();
-        match self.place(user, checkout).await {
+        let placed = self.place(user, checkout).await;
+        self.fulfilment
+            .stage_times()
+            .since(Stage::Checkout, started);
+        match placed {
             Ok(order) => Ok(order),
             // A retry racing the request it repeats may find the cart already emptied or the
             // stock already taken by it: if its twin placed the order, that is the answer.
@@ -151,6 +157,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 reserved: i64::from(line.quantity.get()),
             })
             .collect();
+        let committing = std::time::Instant::now();
         let placed = self
             .store
             .place_order(
@@ -164,6 +171,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 },
             )
             .await;
+        self.fulfilment
+            .stage_times()
+            .since(Stage::CheckoutCommit, committing);
         match placed {
             Ok(Placed::Created(order)) => {
                 tracing::info!(order = %order.id(), warehouse = %warehouse.id, total = %order.total(), "order placed");

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use weshop_core::{
     domain::{Location, ShipId, TruckId},
     fulfilment::{FulfilmentEvent, Refused, ShippingCommand},
-    ports::{PortError, Shipping},
+    ports::{PartlyTaken, PortError, Shipping},
     session::{Seqnum, SessionConfig},
 };
 use weshop_proto::{codec::DelimitedCodec, ups_amazon as ua};
@@ -95,6 +95,14 @@ impl UpsLink {
 impl Shipping for UpsLink {
     async fn submit(&self, outbox_id: u64, command: ShippingCommand) -> Result<(), PortError> {
         self.link.submit(outbox_id, request(&command)).await
+    }
+
+    async fn submit_all(&self, commands: Vec<(u64, ShippingCommand)>) -> Result<(), PartlyTaken> {
+        let requests = commands.iter().map(|(id, c)| (*id, request(c))).collect();
+        self.link
+            .submit_all(requests)
+            .await
+            .map_err(|error| PartlyTaken { taken: 0, error })
     }
 }
 

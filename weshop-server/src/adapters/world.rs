@@ -13,7 +13,7 @@ use tokio_util::codec::Framed;
 use weshop_core::{
     domain::{ProductId, Quantity, ShipId, WarehouseId, WarehouseSite},
     fulfilment::{FulfilmentEvent, Item, Refused, WarehouseCommand},
-    ports::{PortError, Warehouse},
+    ports::{PartlyTaken, PortError, Warehouse},
     session::{Seqnum, SessionConfig},
 };
 use weshop_proto::{codec::DelimitedCodec, world_amazon as wa};
@@ -101,6 +101,14 @@ impl WorldClient {
 impl Warehouse for WorldClient {
     async fn submit(&self, outbox_id: u64, command: WarehouseCommand) -> Result<(), PortError> {
         self.link.submit(outbox_id, request(&command)).await
+    }
+
+    async fn submit_all(&self, commands: Vec<(u64, WarehouseCommand)>) -> Result<(), PartlyTaken> {
+        let requests = commands.iter().map(|(id, c)| (*id, request(c))).collect();
+        self.link
+            .submit_all(requests)
+            .await
+            .map_err(|error| PartlyTaken { taken: 0, error })
     }
 
     async fn query(&self, ship_id: ShipId) -> Result<String, PortError> {

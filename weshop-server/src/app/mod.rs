@@ -275,6 +275,11 @@ impl App {
         self.shop.clone()
     }
 
+    /// How long each stage of an order's path took so far (checkout, commits, outbox).
+    pub fn stage_times(&self) -> Arc<weshop_core::stage_times::StageTimes> {
+        self.running.driver().stage_times().clone()
+    }
+
     /// The metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()

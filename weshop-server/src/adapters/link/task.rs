@@ -57,13 +57,12 @@ where
 
 /// A request to the link task.
 pub enum LinkCall<R> {
-    /// Accept a command from the outbox (answered once it is saved).
+    /// Accept commands from the outbox, in order (answered once they are saved, with one
+    /// write for all of them).
     Submit {
-        /// Its outbox id.
-        outbox_id: u64,
-        /// The request.
-        request: R,
-        /// Saved, or why not.
+        /// Each command's outbox id and request.
+        commands: Vec<(u64, R)>,
+        /// Saved, or why not (then none of them is taken).
         reply: oneshot::Sender<Result<(), PortError>>,
     },
     /// Ask a package's status.
@@ -95,13 +94,15 @@ impl<R> Clone for LinkHandle<R> {
 impl<R> LinkHandle<R> {
     /// Hands a command to the link; `Ok` once it is saved and will reach the peer.
     pub async fn submit(&self, outbox_id: u64, request: R) -> Result<(), PortError> {
+        self.submit_all(vec![(outbox_id, request)]).await
+    }
+
+    /// Hands commands to the link, in order; `Ok` once all are saved (one write), else none
+    /// is taken.
+    pub async fn submit_all(&self, commands: Vec<(u64, R)>) -> Result<(), PortError> {
         let (reply, answer) = oneshot::channel();
         self.calls
-            .send(LinkCall::Submit {
-                outbox_id,
-                request,
-                reply,
-            })
+            .send(LinkCall::Submit { commands, reply })
             .await
             .map_err(|_| PortError(format!("the {} link is stopped", self.name)))?;
         answer
@@ -241,11 +242,18 @@ async fn run<P, C>(
             }
             call = calls.recv() => match call {
                 None => return,
-                Some(LinkCall::Submit { outbox_id, request, reply }) => {
-                    let result = if state.accept(outbox_id, request) {
+                Some(LinkCall::Submit { commands, reply }) => {
+                    let mut taken = false;
+                    for (outbox_id, request) in commands {
+                        if state.accept(outbox_id, request) {
+                            taken = true;
+                        } else {
+                            debug!("{name}: outbox entry {outbox_id} was taken before");
+                        }
+                    }
+                    let result = if taken {
                         persist(&cx, &mut state, &mut saved).await
                     } else {
-                        debug!("{name}: outbox entry {outbox_id} was taken before");
                         Ok(())
                     };
                     let _ = reply.send(result);
