@@ -7,7 +7,10 @@
 //! [`DECLINED_CARD`] (`4000 0000 0000 0002`) at authorization, like the well-known test numbers
 //! of real gateways.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
 
 use async_trait::async_trait;
 
@@ -138,11 +141,15 @@ struct Ledger {
     next: u64,
 }
 
-#[derive(Debug, Clone)]
-struct Hold {
-    authorized: Money,
-    captured: Money,
-    refunded: Money,
+/// Where one authorization's money stands (what a bank statement would say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// Held for the shop (a void brings it down to what was captured).
+    pub authorized: Money,
+    /// Taken.
+    pub captured: Money,
+    /// Given back.
+    pub refunded: Money,
 }
 
 /// Money moved against a hold: captured up to what is authorized, refunded up to what is
@@ -191,6 +198,16 @@ impl SimulatedGateway {
             .values()
             .map(|h| h.captured.minor() - h.refunded.minor())
             .sum()
+    }
+
+    /// Every authorization and where its money stands, by id (a statement, for checks).
+    pub fn holds(&self) -> BTreeMap<String, Hold> {
+        let ledger = self.ledger.lock().expect("ledger lock");
+        ledger
+            .holds
+            .iter()
+            .map(|(id, hold)| (id.clone(), hold.clone()))
+            .collect()
     }
 
     /// Number of authorizations made (retries with the same key do not add any).

@@ -37,12 +37,7 @@ pub trait Warehouse: Send + Sync {
     /// port that can hold them all with one durable write should (the outbox hands over runs
     /// of commands this way).
     async fn submit_all(&self, commands: Vec<(u64, WarehouseCommand)>) -> Result<(), PartlyTaken> {
-        for (taken, (outbox_id, command)) in commands.into_iter().enumerate() {
-            self.submit(outbox_id, command)
-                .await
-                .map_err(|error| PartlyTaken { taken, error })?;
-        }
-        Ok(())
+        submit_each(commands, |outbox_id, command| self.submit(outbox_id, command)).await
     }
     /// Asks the world where a package is; returns its status text.
     async fn query(&self, ship_id: ShipId) -> Result<String, PortError>;
@@ -57,13 +52,23 @@ pub trait Shipping: Send + Sync {
     async fn submit(&self, outbox_id: u64, command: ShippingCommand) -> Result<(), PortError>;
     /// Takes several commands, in order, like [`Warehouse::submit_all`].
     async fn submit_all(&self, commands: Vec<(u64, ShippingCommand)>) -> Result<(), PartlyTaken> {
-        for (taken, (outbox_id, command)) in commands.into_iter().enumerate() {
-            self.submit(outbox_id, command)
-                .await
-                .map_err(|error| PartlyTaken { taken, error })?;
-        }
-        Ok(())
+        submit_each(commands, |outbox_id, command| self.submit(outbox_id, command)).await
     }
+}
+
+/// Submits commands one at a time, stopping at the first refusal: the default `submit_all` of
+/// a port that has no cheaper way to take a run of them.
+async fn submit_each<C, F, Fut>(commands: Vec<(u64, C)>, mut submit: F) -> Result<(), PartlyTaken>
+where
+    F: FnMut(u64, C) -> Fut,
+    Fut: std::future::Future<Output = Result<(), PortError>>,
+{
+    for (taken, (outbox_id, command)) in commands.into_iter().enumerate() {
+        submit(outbox_id, command)
+            .await
+            .map_err(|error| PartlyTaken { taken, error })?;
+    }
+    Ok(())
 }
 
 /// The current time: the shop reads it through this so tests can set it.

@@ -22,5 +22,6 @@ pub mod metrics;
 pub mod pictures;
 pub mod protocols;
 pub mod sim;
+pub mod simulation;
 pub mod web;
 pub mod wire;

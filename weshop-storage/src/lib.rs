@@ -12,6 +12,9 @@
 pub mod memory;
 pub use memory::MemoryStore;
 
+pub mod interleaved;
+pub use interleaved::Interleaved;
+
 mod open;
 pub use open::{OpenError, OpenOptions, SUPPORTED_SCHEMES, open, open_with};
 

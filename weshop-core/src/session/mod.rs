@@ -233,26 +233,26 @@ impl<P: Protocol> Session<P> {
     /// returns the items not seen before, which the owner must act on.
     pub fn handle_message(&mut self, message: P::Incoming) -> Vec<(Seqnum, P::Item)> {
         let inbound = P::disassemble(message);
-        for ack in inbound.acks {
+        self.handle_acks(inbound.acks);
+        inbound
+            .items
+            .into_iter()
+            .filter(|(seqnum, _)| self.receive_seqnum(*seqnum))
+            .collect()
+    }
+
+    /// Applies the peer's acks of our requests (the half of [`Session::handle_message`] an
+    /// owner that takes items one at a time with [`Session::receive_seqnum`] calls first).
+    pub fn handle_acks(&mut self, acks: impl IntoIterator<Item = Seqnum>) {
+        for ack in acks {
             if self.unacked.remove(&ack).is_some() {
                 self.stats.acked += 1;
             }
         }
-        let mut fresh = Vec::new();
-        for (seqnum, item) in inbound.items {
-            self.acks.insert(seqnum);
-            if self.seen.insert(seqnum) {
-                self.stats.delivered += 1;
-                fresh.push((seqnum, item));
-            } else {
-                self.stats.duplicates += 1;
-            }
-        }
-        fresh
     }
 
-    /// Acks a peer seqnum without an item (e.g. one carried outside the usual messages, like
-    /// `ConnectWorldId`); returns true the first time it is seen.
+    /// Acks a peer seqnum; returns true the first time it is seen, when the owner must act on
+    /// its item (also for seqnums carried outside the usual messages, like `ConnectWorldId`).
     pub fn receive_seqnum(&mut self, seqnum: Seqnum) -> bool {
         self.acks.insert(seqnum);
         let fresh = self.seen.insert(seqnum);

@@ -102,7 +102,6 @@ impl Shipping for UpsLink {
         self.link
             .submit_all(requests)
             .await
-            .map_err(|error| PartlyTaken { taken: 0, error })
     }
 }
 
@@ -213,15 +212,6 @@ impl LinkProtocol for ShopToUps {
 
     fn requests_of(message: ua::AtoUCommands) -> Vec<(Seqnum, ShopMessage)> {
         ShopMessage::disassemble(message).items
-    }
-
-    fn incoming(items: Vec<(Seqnum, UpsMessage)>, acks: Vec<Seqnum>) -> ua::UtoACommands {
-        UpsMessage::assemble(items, acks)
-    }
-
-    fn split(message: ua::UtoACommands) -> (Vec<(Seqnum, UpsMessage)>, Vec<Seqnum>) {
-        let inbound = UpsMessage::disassemble(message);
-        (inbound.items, inbound.acks)
     }
 
     fn receive(item: UpsMessage, open: &mut BTreeMap<Seqnum, ShopMessage>) -> Received {

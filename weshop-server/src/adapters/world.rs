@@ -108,7 +108,6 @@ impl Warehouse for WorldClient {
         self.link
             .submit_all(requests)
             .await
-            .map_err(|error| PartlyTaken { taken: 0, error })
     }
 
     async fn query(&self, ship_id: ShipId) -> Result<String, PortError> {
@@ -205,15 +204,6 @@ impl LinkProtocol for ShopToWorld {
 
     fn requests_of(message: wa::ACommands) -> Vec<(Seqnum, WorldCommand)> {
         WorldCommand::disassemble(message).items
-    }
-
-    fn incoming(items: Vec<(Seqnum, WorldEvent)>, acks: Vec<Seqnum>) -> wa::AResponses {
-        WorldEvent::assemble(items, acks)
-    }
-
-    fn split(message: wa::AResponses) -> (Vec<(Seqnum, WorldEvent)>, Vec<Seqnum>) {
-        let inbound = WorldEvent::disassemble(message);
-        (inbound.items, inbound.acks)
     }
 
     fn receive(item: WorldEvent, open: &mut BTreeMap<Seqnum, WorldCommand>) -> Received {

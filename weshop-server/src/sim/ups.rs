@@ -225,6 +225,15 @@ impl UpsSim {
         self.stats
     }
 
+    /// True when nothing is left to do: every package known is delivered, no request waits
+    /// for a truck and neither session waits for an ack or owes one.
+    pub fn is_quiescent(&self) -> bool {
+        self.undelivered() == 0
+            && self.waiting.is_empty()
+            && self.shop.is_idle()
+            && self.world.is_idle()
+    }
+
     /// Packages known and not yet delivered.
     pub fn undelivered(&self) -> usize {
         self.shipments

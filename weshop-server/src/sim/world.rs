@@ -151,6 +151,12 @@ impl World {
             .map(|t| (t.status, t.position_at(now)))
     }
 
+    /// True when nothing is left to do: no timer runs and neither session waits for an ack or
+    /// owes one (a simulation's end state).
+    pub fn is_quiescent(&self) -> bool {
+        self.state.timers() == 0 && self.amazon.session.is_idle() && self.ups.session.is_idle()
+    }
+
     /// Counters.
     pub fn stats(&self) -> WorldStats {
         self.stats

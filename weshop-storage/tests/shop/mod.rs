@@ -12,7 +12,6 @@
 mod batch;
 mod checkout;
 mod gateway;
-mod interleaved;
 mod rig;
 
 use std::{
@@ -34,7 +33,7 @@ pub use checkout::{
     checkout_race,
 };
 use gateway::RecordingGateway;
-use interleaved::Interleaved;
+use weshop_storage::Interleaved;
 use rig::Rig;
 
 /// Runs every checkout check, each on a fresh store from `new_store`, printing each check's

@@ -11,9 +11,11 @@
 //! - commands stay in `open` until their answer comes, so an `error` naming a request's seqnum
 //!   maps back to the domain command it refused.
 //!
-//! [`state`] is the sans-IO part (the session and what is saved with it); [`task`] runs it
+//! [`state`] is the sans-IO part (the session and what is saved with it); [`durable`] the
+//! steps that save or commit it (a command taken, a message taken in); [`task`] runs them
 //! over TCP.
 
+pub mod durable;
 pub mod state;
 pub mod task;
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use prost::Message;
 use weshop_core::{
     fulfilment::{FulfilmentEvent, Refused},
-    session::{Protocol, Seqnum, Session, SessionConfig, SessionState},
+    session::{Inbound, Protocol, Seqnum, Session, SessionConfig, SessionState},
 };
 use weshop_proto::WireMessage;
 
@@ -46,10 +46,6 @@ pub trait LinkProtocol:
     const NAME: &'static str;
     /// The requests of a message this side sent (to read saved state back).
     fn requests_of(message: Self::Message) -> Vec<(Seqnum, Self::Request)>;
-    /// Builds an incoming message (to feed the session one item at a time).
-    fn incoming(items: Vec<(Seqnum, Self::Item)>, acks: Vec<Seqnum>) -> Self::Incoming;
-    /// Splits an incoming message into items and acks.
-    fn split(message: Self::Incoming) -> (Vec<(Seqnum, Self::Item)>, Vec<Seqnum>);
     /// What an item means; answered commands leave `open`.
     fn receive(item: Self::Item, open: &mut BTreeMap<Seqnum, Self::Request>) -> Received;
     /// The domain command behind a request (None for queries).
@@ -187,18 +183,16 @@ impl<P: LinkProtocol> LinkState<P> {
     /// Applies a message's acks and returns its items, which [`LinkState::receive`] takes one
     /// at a time.
     pub fn acks_and_items(&mut self, message: P::Incoming) -> Vec<(Seqnum, P::Item)> {
-        let (items, acks) = P::split(message);
-        self.session.handle_message(P::incoming(Vec::new(), acks));
+        let Inbound { items, acks } = P::disassemble(message);
+        self.session.handle_acks(acks);
         items
     }
 
     /// Takes one item: `None` when it was seen before (it is acked again), else its meaning.
     pub fn receive(&mut self, seqnum: Seqnum, item: P::Item) -> Option<Received> {
-        let mut fresh = self
-            .session
-            .handle_message(P::incoming(vec![(seqnum, item)], vec![]));
-        let (_, item) = fresh.pop()?;
-        Some(P::receive(item, &mut self.open))
+        self.session
+            .receive_seqnum(seqnum)
+            .then(|| P::receive(item, &mut self.open))
     }
 
     /// The domain command a request seqnum carried, if it is still open.

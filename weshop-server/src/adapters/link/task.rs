@@ -3,7 +3,7 @@
 //! each incoming item with it through the [`EventSink`], and answers queries; and the
 //! [`LinkHandle`] the ports submit through.
 
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use futures::{SinkExt, StreamExt};
 use tokio::{
@@ -15,12 +15,13 @@ use tokio::{
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 use weshop_core::{
-    ports::PortError,
+    ports::{PartlyTaken, PortError},
     session::{Seqnum, SessionConfig, SessionEvent},
 };
 use weshop_proto::{WireMessage, codec::DelimitedCodec};
 
-use super::state::{LinkProtocol, LinkState, Received};
+use super::durable::{Waiters, persist, take_commands, take_in};
+use super::state::{LinkProtocol, LinkState};
 use crate::adapters::{EventSink, LinkObserver, LinkStore};
 
 /// A framed TCP link that reads `In` and writes any message.
@@ -94,20 +95,24 @@ impl<R> Clone for LinkHandle<R> {
 impl<R> LinkHandle<R> {
     /// Hands a command to the link; `Ok` once it is saved and will reach the peer.
     pub async fn submit(&self, outbox_id: u64, request: R) -> Result<(), PortError> {
-        self.submit_all(vec![(outbox_id, request)]).await
+        self.submit_all(vec![(outbox_id, request)])
+            .await
+            .map_err(|partly| partly.error)
     }
 
     /// Hands commands to the link, in order; `Ok` once all are saved (one write), else none
     /// is taken.
-    pub async fn submit_all(&self, commands: Vec<(u64, R)>) -> Result<(), PortError> {
+    pub async fn submit_all(&self, commands: Vec<(u64, R)>) -> Result<(), PartlyTaken> {
+        let taken_none = |error| PartlyTaken { taken: 0, error };
         let (reply, answer) = oneshot::channel();
         self.calls
             .send(LinkCall::Submit { commands, reply })
             .await
-            .map_err(|_| PortError(format!("the {} link is stopped", self.name)))?;
+            .map_err(|_| taken_none(PortError(format!("the {} link is stopped", self.name))))?;
         answer
             .await
-            .map_err(|_| PortError(format!("the {} link stopped", self.name)))?
+            .map_err(|_| taken_none(PortError(format!("the {} link stopped", self.name))))?
+            .map_err(taken_none)
     }
 
     /// Sends a query and waits for its answer.
@@ -192,7 +197,7 @@ async fn run<P, C>(
     let mut connecting: Option<Connecting<P::Incoming>> = Some(connector.connect(state.world_id()));
     let mut retry_at: Option<Instant> = None;
     let mut backoff = RECONNECT_MIN;
-    let mut queries: HashMap<i64, Vec<oneshot::Sender<Result<String, PortError>>>> = HashMap::new();
+    let mut queries = Waiters::new();
     cx.observer.link_up(name, false);
     loop {
         let deadline = [
@@ -218,7 +223,7 @@ async fn run<P, C>(
                             && state.world_id() != Some(id)
                         {
                             state.set_world_id(id);
-                            if let Err(error) = persist(&cx, &mut state, &mut saved).await {
+                            if let Err(error) = persist(&mut state, &mut saved, cx.store.as_ref()).await {
                                 warn!("{name}: cannot save the world id {id}: {error}");
                             }
                         }
@@ -243,19 +248,7 @@ async fn run<P, C>(
             call = calls.recv() => match call {
                 None => return,
                 Some(LinkCall::Submit { commands, reply }) => {
-                    let mut taken = false;
-                    for (outbox_id, request) in commands {
-                        if state.accept(outbox_id, request) {
-                            taken = true;
-                        } else {
-                            debug!("{name}: outbox entry {outbox_id} was taken before");
-                        }
-                    }
-                    let result = if taken {
-                        persist(&cx, &mut state, &mut saved).await
-                    } else {
-                        Ok(())
-                    };
+                    let result = take_commands(&mut state, &mut saved, commands, cx.store.as_ref()).await;
                     let _ = reply.send(result);
                 }
                 Some(LinkCall::Query { package, request, reply }) => {
@@ -267,7 +260,7 @@ async fn run<P, C>(
                 Some(Ok(message)) => {
                     cx.observer.message(name, "in");
                     debug!("{name}: <- {message:?}");
-                    if let Err(error) = take_in(&mut state, &mut saved, message, &cx, &mut queries).await {
+                    if let Err(error) = take_in(&mut state, &mut saved, message, cx.sink.as_ref(), &mut queries).await {
                         warn!("{name}: {error}; dropping the link so the peer resends");
                         link = None;
                         retry_at = Some(Instant::now() + backoff);
@@ -311,94 +304,6 @@ async fn run<P, C>(
                 cx.observer.link_up(name, false);
                 break;
             }
-        }
-    }
-}
-
-/// Takes in one message: its events go to the sink together, each with the state that marks
-/// it seen (the sink commits them in as few commits as it can); answers and refusals are
-/// handled as they come.
-async fn take_in<P>(
-    state: &mut LinkState<P>,
-    saved: &mut Vec<u8>,
-    message: P::Incoming,
-    cx: &LinkContext,
-    queries: &mut HashMap<i64, Vec<oneshot::Sender<Result<String, PortError>>>>,
-) -> Result<(), String>
-where
-    P: LinkProtocol,
-{
-    let name = P::NAME;
-    let mut events = Vec::new();
-    for (seqnum, item) in state.acks_and_items(message) {
-        let Some(received) = state.receive(seqnum, item) else {
-            continue;
-        };
-        match received {
-            Received::Event(event) => {
-                events.push((event, (name.to_string(), state.save())));
-            }
-            Received::Answer { package, status } => {
-                for waiter in queries.remove(&package).unwrap_or_default() {
-                    let _ = waiter.send(status.clone().map_err(PortError));
-                }
-            }
-            Received::Reject(reason) => {
-                warn!("{name}: item {seqnum} rejected: {reason}");
-                if let Some(error) = P::error_item(reason, seqnum) {
-                    state.send(error, false);
-                }
-            }
-            Received::Ignore(reason) => warn!("{name}: item {seqnum}: {reason}"),
-        }
-    }
-    let Some((_, (_, last))) = events.last() else {
-        return Ok(());
-    };
-    let last = last.clone();
-    let states: Vec<Vec<u8>> = events.iter().map(|(_, (_, s))| s.clone()).collect();
-    let count = events.len();
-    match cx.sink.handle_batch(events).await {
-        Ok(()) => {
-            *saved = last;
-            Ok(())
-        }
-        Err(failed) => {
-            // Back to the state committed last: the peer resends the rest, taken then.
-            if let Some(committed) = failed.committed.checked_sub(1) {
-                *saved = states[committed].clone();
-            }
-            *state =
-                LinkState::restore(state.config(), saved).expect("the state saved last reads back");
-            Err(format!(
-                "committed {} of {count} events, then: {}",
-                failed.committed, failed.error
-            ))
-        }
-    }
-}
-
-async fn persist<P>(
-    cx: &LinkContext,
-    state: &mut LinkState<P>,
-    saved: &mut Vec<u8>,
-) -> Result<(), PortError>
-where
-    P: LinkProtocol,
-{
-    let bytes = state.save();
-    match cx.store.save(P::NAME, bytes.clone()).await {
-        Ok(()) => {
-            *saved = bytes;
-            Ok(())
-        }
-        Err(error) => {
-            *state =
-                LinkState::restore(state.config(), saved).expect("the state saved last reads back");
-            Err(PortError(format!(
-                "cannot save the {} link: {error}",
-                P::NAME
-            )))
         }
     }
 }

@@ -21,12 +21,32 @@ use weshop_core::{
 /// them places its order, and only the store's own atomicity can keep them from overselling.
 ///
 /// It can also play a crash: after a set number of commits, every further commit fails, as
-/// if the process had died right there ([`Interleaved::crashing_after`]).
+/// if the process had died right there ([`Interleaved::crashing_after`]). Tests and the
+/// deterministic simulation use it; it is public so an embedder's tests can too.
 pub struct Interleaved<S: ?Sized>(pub Arc<S>, CommitFuse);
 
 /// Commits left before the store "crashes" (`None`: never).
 #[derive(Default)]
-struct CommitFuse(std::sync::Mutex<Option<usize>>);
+pub struct CommitFuse(std::sync::Mutex<Option<usize>>);
+
+impl CommitFuse {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One commit (a step or a placed order): refused once the fuse has burnt down.
+    fn spend(&self) -> Result<(), StoreError> {
+        if let Some(left) = self.lock().as_mut() {
+            if *left == 0 {
+                return Err(StoreError::Backend("the process crashed".into()));
+            }
+            *left -= 1;
+        }
+        Ok(())
+    }
+}
 
 impl<S: ?Sized> Interleaved<S> {
     /// Interleaving only.
@@ -34,14 +54,27 @@ impl<S: ?Sized> Interleaved<S> {
         Self(store, CommitFuse::default())
     }
 
-    /// Interleaving, and every commit after the first `commits` fails.
+    /// Interleaving, and every commit (a step or a placed order) after the first `commits`
+    /// fails.
     pub fn crashing_after(store: Arc<S>, commits: usize) -> Self {
-        Self(store, CommitFuse(std::sync::Mutex::new(Some(commits))))
+        let this = Self::new(store);
+        this.crash_after(commits);
+        this
+    }
+
+    /// From now on, every commit after the next `commits` fails.
+    pub fn crash_after(&self, commits: usize) {
+        *self.1.lock() = Some(commits);
+    }
+
+    /// True once no further commit can succeed: the "process" is dead.
+    pub fn crashed(&self) -> bool {
+        *self.1.lock() == Some(0)
     }
 
     /// From now on, commits succeed again (the restarted process).
     pub fn restart(&self) {
-        *self.1.0.lock().unwrap() = None;
+        *self.1.lock() = None;
     }
 }
 
@@ -176,6 +209,7 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
     }
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
         yield_now().await;
+        self.1.spend()?;
         self.0.place_order(user, placement).await
     }
     async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError> {
@@ -208,12 +242,7 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
     }
     async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError> {
         yield_now().await;
-        if let Some(left) = self.1.0.lock().unwrap().as_mut() {
-            if *left == 0 {
-                return Err(StoreError::Backend("the process crashed".into()));
-            }
-            *left -= 1;
-        }
+        self.1.spend()?;
         self.0.commit_step(step).await
     }
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {

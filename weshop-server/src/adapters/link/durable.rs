@@ -1,0 +1,131 @@
+//! The durable steps of a link, apart from its socket: taking commands from the outbox and
+//! taking in a peer's message, each saved (or committed with its events) before anything can
+//! go out. The tokio task runs them over TCP; the deterministic simulation runs the very same
+//! steps over its simulated network.
+
+use std::collections::HashMap;
+
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+use weshop_core::ports::PortError;
+
+use super::state::{LinkProtocol, LinkState, Received};
+use crate::adapters::{EventSink, LinkStore};
+
+/// Callers waiting for the answer to a status query, by package.
+pub type Waiters = HashMap<i64, Vec<oneshot::Sender<Result<String, PortError>>>>;
+
+/// Takes commands from the outbox, in order, and saves the link once for all of them: `Ok`
+/// once saved (each will reach the peer), else none is taken. An entry taken before (its
+/// outbox id is not above the last one taken) is skipped, so a retried outbox run sends
+/// nothing twice.
+pub async fn take_commands<P: LinkProtocol>(
+    state: &mut LinkState<P>,
+    saved: &mut Vec<u8>,
+    commands: Vec<(u64, P::Request)>,
+    store: &dyn LinkStore,
+) -> Result<(), PortError> {
+    let mut taken = false;
+    for (outbox_id, request) in commands {
+        if state.accept(outbox_id, request) {
+            taken = true;
+        } else {
+            debug!("{}: outbox entry {outbox_id} was taken before", P::NAME);
+        }
+    }
+    if taken {
+        persist(state, saved, store).await
+    } else {
+        Ok(())
+    }
+}
+
+/// Takes in one message: its events go to the sink together, each with the state that marks
+/// it seen (the sink commits them in as few commits as it can); answers and refusals are
+/// handled as they come.
+pub async fn take_in<P>(
+    state: &mut LinkState<P>,
+    saved: &mut Vec<u8>,
+    message: P::Incoming,
+    sink: &dyn EventSink,
+    queries: &mut Waiters,
+) -> Result<(), String>
+where
+    P: LinkProtocol,
+{
+    let name = P::NAME;
+    let mut events = Vec::new();
+    for (seqnum, item) in state.acks_and_items(message) {
+        let Some(received) = state.receive(seqnum, item) else {
+            continue;
+        };
+        match received {
+            Received::Event(event) => {
+                events.push((event, (name.to_string(), state.save())));
+            }
+            Received::Answer { package, status } => {
+                for waiter in queries.remove(&package).unwrap_or_default() {
+                    let _ = waiter.send(status.clone().map_err(PortError));
+                }
+            }
+            Received::Reject(reason) => {
+                warn!("{name}: item {seqnum} rejected: {reason}");
+                if let Some(error) = P::error_item(reason, seqnum) {
+                    state.send(error, false);
+                }
+            }
+            Received::Ignore(reason) => warn!("{name}: item {seqnum}: {reason}"),
+        }
+    }
+    let Some((_, (_, last))) = events.last() else {
+        return Ok(());
+    };
+    let last = last.clone();
+    let states: Vec<Vec<u8>> = events.iter().map(|(_, (_, s))| s.clone()).collect();
+    let count = events.len();
+    match sink.handle_batch(events).await {
+        Ok(()) => {
+            *saved = last;
+            Ok(())
+        }
+        Err(failed) => {
+            // Back to the state committed last: the peer resends the rest, taken then.
+            if let Some(committed) = failed.committed.checked_sub(1) {
+                *saved = states[committed].clone();
+            }
+            *state =
+                LinkState::restore(state.config(), saved).expect("the state saved last reads back");
+            Err(format!(
+                "committed {} of {count} events, then: {}",
+                failed.committed, failed.error
+            ))
+        }
+    }
+}
+
+/// Saves the link; on failure it falls back to the state saved last, so nothing unsaved is
+/// ever sent.
+pub async fn persist<P>(
+    state: &mut LinkState<P>,
+    saved: &mut Vec<u8>,
+    store: &dyn LinkStore,
+) -> Result<(), PortError>
+where
+    P: LinkProtocol,
+{
+    let bytes = state.save();
+    match store.save(P::NAME, bytes.clone()).await {
+        Ok(()) => {
+            *saved = bytes;
+            Ok(())
+        }
+        Err(error) => {
+            *state =
+                LinkState::restore(state.config(), saved).expect("the state saved last reads back");
+            Err(PortError(format!(
+                "cannot save the {} link: {error}",
+                P::NAME
+            )))
+        }
+    }
+}
