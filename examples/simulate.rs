@@ -7,6 +7,7 @@
 //! cargo run --release --example simulate -- --seeds 10000          # seeds 0..10000
 //! cargo run --release --example simulate -- --seeds 500 --from 7000
 //! cargo run --release --example simulate -- --seed 4242            # one seed, its report
+//! cargo run --release --example simulate -- --seed 4242 --trace    # and every message
 //! ```
 
 use std::{process::ExitCode, time::Instant};
@@ -20,7 +21,10 @@ fn main() -> ExitCode {
         args.get(at + 1)?.parse().ok()
     };
     if let Some(seed) = value("--seed") {
-        let config = SimConfig::from_seed(seed);
+        let config = SimConfig {
+            trace: args.iter().any(|a| a == "--trace"),
+            ..SimConfig::from_seed(seed)
+        };
         println!("{config:?}");
         return match run(&config) {
             Ok(report) => {

@@ -37,7 +37,10 @@ pub trait Warehouse: Send + Sync {
     /// port that can hold them all with one durable write should (the outbox hands over runs
     /// of commands this way).
     async fn submit_all(&self, commands: Vec<(u64, WarehouseCommand)>) -> Result<(), PartlyTaken> {
-        submit_each(commands, |outbox_id, command| self.submit(outbox_id, command)).await
+        submit_each(commands, |outbox_id, command| {
+            self.submit(outbox_id, command)
+        })
+        .await
     }
     /// Asks the world where a package is; returns its status text.
     async fn query(&self, ship_id: ShipId) -> Result<String, PortError>;
@@ -52,7 +55,10 @@ pub trait Shipping: Send + Sync {
     async fn submit(&self, outbox_id: u64, command: ShippingCommand) -> Result<(), PortError>;
     /// Takes several commands, in order, like [`Warehouse::submit_all`].
     async fn submit_all(&self, commands: Vec<(u64, ShippingCommand)>) -> Result<(), PartlyTaken> {
-        submit_each(commands, |outbox_id, command| self.submit(outbox_id, command)).await
+        submit_each(commands, |outbox_id, command| {
+            self.submit(outbox_id, command)
+        })
+        .await
     }
 }
 

@@ -99,9 +99,7 @@ impl Shipping for UpsLink {
 
     async fn submit_all(&self, commands: Vec<(u64, ShippingCommand)>) -> Result<(), PartlyTaken> {
         let requests = commands.iter().map(|(id, c)| (*id, request(c))).collect();
-        self.link
-            .submit_all(requests)
-            .await
+        self.link.submit_all(requests).await
     }
 }
 

@@ -105,9 +105,7 @@ impl Warehouse for WorldClient {
 
     async fn submit_all(&self, commands: Vec<(u64, WarehouseCommand)>) -> Result<(), PartlyTaken> {
         let requests = commands.iter().map(|(id, c)| (*id, request(c))).collect();
-        self.link
-            .submit_all(requests)
-            .await
+        self.link.submit_all(requests).await
     }
 
     async fn query(&self, ship_id: ShipId) -> Result<String, PortError> {

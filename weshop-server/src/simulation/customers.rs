@@ -14,9 +14,9 @@ use rand::{Rng, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 use weshop_core::{
     domain::{
-        CardNumber, Category, DeliveryOption, Description, Email, Location, Money, Order,
-        OrderId, OrderStatus, Password, PasswordHash, PersonName, ProductId, ProductName,
-        Quantity, Roles, Timestamp, UserId, WarehouseSite, Weight,
+        CardNumber, Category, DeliveryOption, Description, Email, Location, Money, Order, OrderId,
+        OrderStatus, Password, PasswordHash, PersonName, ProductId, ProductName, Quantity, Roles,
+        Timestamp, UserId, WarehouseSite, Weight,
     },
     payments::{IdempotencyKey, SimulatedGateway},
     shop::{Checkout, ProductDraft, Shop, ShopError},
@@ -45,6 +45,9 @@ struct Customer {
     delivery: DeliveryOption,
     due: Instant,
     key: IdempotencyKey,
+    /// The product is in the cart: a retry only checks out again (with the same key, which
+    /// returns the order if the failed attempt placed it after all).
+    carted: bool,
     attempt: Attempt,
 }
 
@@ -103,19 +106,26 @@ impl Customers {
         let shop = node.shop.as_ref();
         let store = shop.store().as_ref();
         let fail = |e: ShopError| e.to_string();
-        let seller = account(store, "seller@sim.example".into(), Roles::new(false, true).map_err(|e| e.to_string())?).await?;
+        let seller = account(
+            store,
+            "seller@sim.example".into(),
+            Roles::new(false, true).map_err(|e| e.to_string())?,
+        )
+        .await?;
         let mut products = Vec::new();
         for i in 0..config.products {
             let product = shop
                 .create_product(
                     seller,
                     ProductDraft {
-                        name: ProductName::parse(&format!("Product {i}")).map_err(|e| e.to_string())?,
+                        name: ProductName::parse(&format!("Product {i}"))
+                            .map_err(|e| e.to_string())?,
                         description: Description::parse("Simulated.").map_err(|e| e.to_string())?,
                         category: Category::parse("simulated").map_err(|e| e.to_string())?,
                         price: Money::parse(&format!("{}.50", 3 + i), shop.currency())
                             .map_err(|e| e.to_string())?,
-                        weight: Weight::grams(rng.random_range(50..2_000)).map_err(|e| e.to_string())?,
+                        weight: Weight::grams(rng.random_range(50..2_000))
+                            .map_err(|e| e.to_string())?,
                         images: vec![],
                     },
                 )
@@ -123,7 +133,8 @@ impl Customers {
                 .map_err(fail)?;
             for site in warehouses {
                 if rng.random_bool(0.5) {
-                    let units = Quantity::new(rng.random_range(1..10)).map_err(|e| e.to_string())?;
+                    let units =
+                        Quantity::new(rng.random_range(1..10)).map_err(|e| e.to_string())?;
                     shop.restock(seller, product.id, site.id, units)
                         .await
                         .map_err(fail)?;
@@ -140,7 +151,10 @@ impl Customers {
             )
             .await?;
             let card = shop
-                .add_payment_method(user, CardNumber::parse("4242 4242 4242 4242").map_err(|e| e.to_string())?)
+                .add_payment_method(
+                    user,
+                    CardNumber::parse("4242 4242 4242 4242").map_err(|e| e.to_string())?,
+                )
                 .await
                 .map_err(fail)?
                 .payment_methods
@@ -164,6 +178,7 @@ impl Customers {
                 },
                 due: start + config.place_over.mul_f64(rng.random_range(0.0..1.0)),
                 key: IdempotencyKey::parse(&format!("sim-order-{i}")).map_err(|e| e.to_string())?,
+                carted: false,
                 attempt: Attempt::Pending,
             });
         }
@@ -206,8 +221,9 @@ impl Customers {
         let results = runtime.block_on(futures::future::join_all(
             due.iter().map(|&i| attempt(shop, &self.list[i])),
         ));
-        for (i, result) in due.into_iter().zip(results) {
+        for (i, (carted, result)) in due.into_iter().zip(results) {
             let customer = &mut self.list[i];
+            customer.carted = carted;
             match result {
                 Ok(order) => customer.attempt = Attempt::Placed(order.id()),
                 Err(ShopError::OutOfStock { .. }) => customer.attempt = Attempt::Refused,
@@ -215,7 +231,10 @@ impl Customers {
                     customer.due = now + Duration::from_millis(rng.random_range(100..2_000));
                 }
                 Err(other) => {
-                    return Err(format!("checkout {} refused: {other}", customer.key.as_str()));
+                    return Err(format!(
+                        "checkout {} refused: {other}",
+                        customer.key.as_str()
+                    ));
                 }
             }
         }
@@ -246,17 +265,25 @@ impl Customers {
     ) -> Result<Option<Outcome>, String> {
         let mut orders = Vec::new();
         for customer in &self.list {
-            if let Attempt::Placed(id) = customer.attempt {
-                let order = store
-                    .order(id)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or(format!("order {id} is gone"))?;
-                if !order.status().is_terminal() {
-                    return Ok(None);
+            let mut theirs = store
+                .orders_of(customer.user)
+                .await
+                .map_err(|e| e.to_string())?;
+            match (&customer.attempt, theirs.len()) {
+                (Attempt::Placed(id), 1) if theirs[0].id() == *id => {}
+                (Attempt::Refused, 0) => {}
+                (attempt, _) => {
+                    return Err(format!(
+                        "checkout {} ended {attempt:?} but the customer has orders {:?}",
+                        customer.key.as_str(),
+                        theirs.iter().map(|o| o.id()).collect::<Vec<_>>()
+                    ));
                 }
-                orders.push(order);
             }
+            if theirs.iter().any(|o| !o.status().is_terminal()) {
+                return Ok(None);
+            }
+            orders.append(&mut theirs);
         }
         let holds = gateway.holds();
         let mut delivered_total = 0;
@@ -317,8 +344,9 @@ impl Customers {
         let ups_delivered = parties.ups.stats().delivered as usize;
         if ups_delivered != outcome.delivered {
             return Err(format!(
-                "the UPS delivered {ups_delivered} packages, the shop counts {} delivered orders",
-                outcome.delivered
+                "the UPS delivered {ups_delivered} packages, the shop counts {} delivered orders: {}",
+                outcome.delivered,
+                orders.iter().map(describe).collect::<Vec<_>>().join("; ")
             ));
         }
         for product in store.catalog().await.map_err(|e| e.to_string())? {
@@ -346,24 +374,26 @@ impl Customers {
     }
 }
 
-/// One checkout as a customer makes it: the product in the cart (unless still there from an
-/// attempt that failed), then checkout with the customer's key.
-async fn attempt(shop: &weshop_core::service::ShopService<SimStore>, c: &Customer) -> Result<Order, ShopError> {
-    if shop.cart(c.user).await?.is_empty() {
-        shop.add_to_cart(c.user, c.product, c.quantity).await?;
+/// One checkout as a customer makes it: the product into the cart (once), then checkout with
+/// the customer's key.
+async fn attempt(
+    shop: &weshop_core::service::ShopService<SimStore>,
+    c: &Customer,
+) -> (bool, Result<Order, ShopError>) {
+    if !c.carted
+        && let Err(error) = shop.add_to_cart(c.user, c.product, c.quantity).await
+    {
+        return (false, Err(error));
     }
-    shop.checkout(
-        c.user,
-        Checkout {
-            destination: c.destination,
-            delivery: c.delivery,
-            payment_method: c.card.clone(),
-            ups_account: None,
-            idempotency_key: c.key.clone(),
-            expected_total: None,
-        },
-    )
-    .await
+    let checkout = Checkout {
+        destination: c.destination,
+        delivery: c.delivery,
+        payment_method: c.card.clone(),
+        ups_account: None,
+        idempotency_key: c.key.clone(),
+        expected_total: None,
+    };
+    (true, shop.checkout(c.user, checkout).await)
 }
 
 fn describe(order: &Order) -> String {

@@ -57,10 +57,18 @@ impl Ledger {
             self.note_world(buy.seqnum, None, format!("{buy:?}"));
         }
         for pack in &message.topack {
-            self.note_world(pack.seqnum, Some((Kind::Pack, pack.shipid)), format!("{pack:?}"));
+            self.note_world(
+                pack.seqnum,
+                Some((Kind::Pack, pack.shipid)),
+                format!("{pack:?}"),
+            );
         }
         for load in &message.load {
-            self.note_world(load.seqnum, Some((Kind::Load, load.shipid)), format!("{load:?}"));
+            self.note_world(
+                load.seqnum,
+                Some((Kind::Load, load.shipid)),
+                format!("{load:?}"),
+            );
         }
     }
 
@@ -112,7 +120,9 @@ impl Ledger {
     fn note_ups(&mut self, seqnum: Seqnum, key: (Kind, i64), text: String) {
         if let Some((_, before)) = self.ups.get(&seqnum) {
             if *before != text {
-                self.broken(format!("UPS seqnum {seqnum} reused: first {before}, then {text}"));
+                self.broken(format!(
+                    "UPS seqnum {seqnum} reused: first {before}, then {text}"
+                ));
             }
             return;
         }

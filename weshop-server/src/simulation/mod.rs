@@ -40,10 +40,10 @@ use weshop_core::{
 use weshop_storage::{Interleaved, MemoryStore};
 
 use crate::config::default_warehouses;
-pub use net::{Faults, NetStats};
-use shop::{ShopNode, SimStore};
 use customers::{Customers, Outcome};
+pub use net::{Faults, NetStats};
 use parties::Parties;
+use shop::{ShopNode, SimStore};
 
 /// One simulation's settings, all drawn from its seed by [`SimConfig::from_seed`].
 #[derive(Debug, Clone)]
@@ -68,6 +68,8 @@ pub struct SimConfig {
     pub place_over: Duration,
     /// Most virtual time allowed for everything to settle after that.
     pub settle: Duration,
+    /// Prints every message delivered, crash and restart to stderr (to study a failing seed).
+    pub trace: bool,
 }
 
 impl SimConfig {
@@ -92,6 +94,7 @@ impl SimConfig {
             linger: Duration::from_millis(rng.random_range(200..15_000)),
             place_over: Duration::from_secs(rng.random_range(1..60)),
             settle: Duration::from_secs(3_600),
+            trace: false,
         }
     }
 }
@@ -270,6 +273,7 @@ impl Sim {
             start,
         ))?;
         parties.products = products;
+        parties.trace = config.trace.then_some(start);
         let horizon = config.place_over + Duration::from_secs(30);
         let mut crash_at: Vec<Instant> = (0..config.crashes)
             .map(|_| start + horizon.mul_f64(rng.random_range(0.0..1.0)))
@@ -396,6 +400,9 @@ impl Sim {
     }
 
     fn kill(&mut self) {
+        if self.config.trace {
+            eprintln!("{:>10.3?} CRASH", self.now - self.start);
+        }
         self.shop = None;
         self.crashes += 1;
         let far = self.now + Duration::from_secs(365 * 24 * 3600);
@@ -406,6 +413,9 @@ impl Sim {
     }
 
     fn restart(&mut self) -> Result<(), String> {
+        if self.config.trace {
+            eprintln!("{:>10.3?} RESTART", self.now - self.start);
+        }
         self.restart_at = None;
         self.store.restart();
         let node = self.runtime.block_on(ShopNode::start(
@@ -439,13 +449,19 @@ impl Sim {
 
     /// Why the run has not settled, in words.
     fn unsettled(&self) -> String {
-        let orders = self.runtime.block_on(self.customers.open_orders(&self.store));
+        let orders = self
+            .runtime
+            .block_on(self.customers.open_orders(&self.store));
         format!(
             "{}; pending checkouts {}; world quiescent {}, UPS quiescent {}, network empty {}, shop up {}",
             orders,
             self.customers.pending(),
             self.parties.world.is_quiescent(),
-            self.parties.ups.is_quiescent(),
+            if self.parties.ups.is_quiescent() {
+                "true".to_string()
+            } else {
+                format!("false: {:?}", self.parties.ups)
+            },
             self.parties.net.is_empty(),
             self.shop.is_some()
         )
@@ -456,9 +472,7 @@ impl Sim {
         let Some(shop) = &self.shop else {
             return Ok(None);
         };
-        if self.customers.pending() > 0
-            || !self.crash_at.is_empty()
-            || !self.parties.at_rest(shop)
+        if self.customers.pending() > 0 || !self.crash_at.is_empty() || !self.parties.at_rest(shop)
         {
             return Ok(None);
         }

@@ -173,7 +173,10 @@ impl Network {
         }
         if self.rng.random_bool(self.faults.reset) {
             self.stats.resets += 1;
-            let down = self.faults.max_down.mul_f64(self.rng.random_range(0.05..1.0));
+            let down = self
+                .faults
+                .max_down
+                .mul_f64(self.rng.random_range(0.05..1.0));
             self.take_down(wire, now + down);
             return;
         }
@@ -185,7 +188,10 @@ impl Network {
         };
         let packet = packet.through_the_wire();
         for _ in 0..copies {
-            let delay = self.faults.max_delay.mul_f64(self.rng.random_range(0.0..1.0));
+            let delay = self
+                .faults
+                .max_delay
+                .mul_f64(self.rng.random_range(0.0..1.0));
             self.in_flight
                 .insert((now + delay, self.next_id), packet.clone());
             self.next_id += 1;

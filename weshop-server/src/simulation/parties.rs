@@ -37,6 +37,8 @@ pub struct Parties {
     warehouses: Vec<i32>,
     /// Products to watch the world's stock of.
     pub products: Vec<i64>,
+    /// When tracing, the start of virtual time (deliveries are printed to stderr).
+    pub trace: Option<Instant>,
 }
 
 impl Parties {
@@ -83,6 +85,7 @@ impl Parties {
                 .collect(),
             warehouses: warehouses.iter().map(|w| w.id.get()).collect(),
             products: Vec::new(),
+            trace: None,
         }
     }
 
@@ -130,6 +133,9 @@ impl Parties {
         let wire = packet.wire();
         if !self.up[&wire] {
             return None;
+        }
+        if let Some(start) = self.trace {
+            eprintln!("{:>10.3?} {packet:?}", now - start);
         }
         let failed = match packet {
             Packet::ShopToWorld(m) => {

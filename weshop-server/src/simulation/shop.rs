@@ -55,7 +55,11 @@ pub struct SimLink<P: LinkProtocol> {
 }
 
 impl<P: LinkProtocol> SimLink<P> {
-    async fn load(store: Arc<SimStore>, config: SessionConfig, first: Seqnum) -> Result<Self, String> {
+    async fn load(
+        store: Arc<SimStore>,
+        config: SessionConfig,
+        first: Seqnum,
+    ) -> Result<Self, String> {
         let state = link::load::<P>(store.as_ref() as &dyn LinkStore, config, first).await?;
         Ok(Self {
             slot: Mutex::new(LinkSlot {
@@ -88,25 +92,37 @@ impl<P: LinkProtocol> SimLink<P> {
 
     /// The messages due at `now` (requests, resends, acks).
     pub fn transmit(&self, now: Instant) -> Vec<P::Message> {
-        let mut slot = self.slot.try_lock().expect("no step runs while the loop transmits");
+        let mut slot = self
+            .slot
+            .try_lock()
+            .expect("no step runs while the loop transmits");
         std::iter::from_fn(|| slot.state.session().poll_transmit(now)).collect()
     }
 
     /// When the session next wants to resend.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut slot = self.slot.try_lock().expect("no step runs while the loop asks");
+        let mut slot = self
+            .slot
+            .try_lock()
+            .expect("no step runs while the loop asks");
         slot.state.session().poll_timeout()
     }
 
     /// The connection came back: everything unacked goes again at once.
     pub fn reconnected(&self) {
-        let mut slot = self.slot.try_lock().expect("no step runs while the loop reconnects");
+        let mut slot = self
+            .slot
+            .try_lock()
+            .expect("no step runs while the loop reconnects");
         slot.state.session().resend_all_now();
     }
 
     /// True when nothing waits for an ack and no ack waits to go.
     pub fn is_idle(&self) -> bool {
-        let mut slot = self.slot.try_lock().expect("no step runs while the loop asks");
+        let mut slot = self
+            .slot
+            .try_lock()
+            .expect("no step runs while the loop asks");
         slot.state.session().is_idle()
     }
 }

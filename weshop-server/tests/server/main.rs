@@ -17,6 +17,7 @@ mod limits;
 mod peer;
 mod policy;
 mod sim_cli;
+mod simulation;
 mod throttle;
 mod ups_sim;
 mod web;

@@ -33,8 +33,8 @@ pub use checkout::{
     checkout_race,
 };
 use gateway::RecordingGateway;
-use weshop_storage::Interleaved;
 use rig::Rig;
+use weshop_storage::Interleaved;
 
 /// Runs every checkout check, each on a fresh store from `new_store`, printing each check's
 /// name before it runs (so a failure's captured output names the check).

@@ -54,14 +54,8 @@ impl UpsSim {
                 self.shop_error(seqnum, err);
                 return;
             }
-            let left_without = known.stage == Stage::TruckArrived
-                && known.truck.is_some_and(|t| {
-                    self.trucks
-                        .get(&t)
-                        .is_some_and(|t| t.plan != Plan::AtWarehouse(known.warehouse))
-                });
-            if left_without {
-                self.call_another_truck(request.ship_id, seqnum);
+            if known.stage == Stage::TruckArrived {
+                self.truck_again(request.ship_id, seqnum);
             }
             return;
         }
@@ -83,6 +77,33 @@ impl UpsSim {
         }
     }
 
+    /// The shop asks again for a truck for a package whose truck was announced: it could not
+    /// load it there (the truck had left). If that truck is back at the warehouse, it is
+    /// announced again; if it is on its way there, it takes the package again; otherwise
+    /// another truck is called. Either way the truck waits for the package before it leaves.
+    fn truck_again(&mut self, ship_id: i64, seqnum: Seqnum) {
+        let shipment = self.shipments.get_mut(&ship_id).expect("known");
+        let warehouse = shipment.warehouse;
+        let Some(truckid) = shipment.truck else {
+            return self.call_another_truck(ship_id, seqnum);
+        };
+        shipment.request_seqnum = seqnum;
+        let truck = self.trucks.get_mut(&truckid).expect("known truck");
+        let plan = truck.plan;
+        if !matches!(plan, Plan::AtWarehouse(w) | Plan::ToWarehouse(w) if w == warehouse) {
+            return self.call_another_truck(ship_id, seqnum);
+        }
+        truck.kept.retain(|s| *s != ship_id);
+        if !truck.called_for.contains(&ship_id) {
+            truck.called_for.push(ship_id);
+        }
+        if plan == Plan::AtWarehouse(warehouse) {
+            self.truck_arrived_for(ship_id, truckid);
+        } else {
+            self.shipments.get_mut(&ship_id).expect("known").stage = Stage::TruckCalled;
+        }
+    }
+
     /// Takes a package off the truck that left without it and calls another one.
     fn call_another_truck(&mut self, ship_id: i64, seqnum: Seqnum) {
         let shipment = self.shipments.get_mut(&ship_id).expect("known");
@@ -93,7 +114,9 @@ impl UpsSim {
             truck.called_for.retain(|s| *s != ship_id);
             truck.kept.retain(|s| *s != ship_id);
         }
-        if !self.assign(ship_id, old) {
+        // Another truck if there is one; else the same one comes back (with one truck, or
+        // all others busy, excluding it would leave the package waiting for ever).
+        if !self.assign(ship_id, old) && !self.assign(ship_id, None) {
             self.waiting.push_back(ship_id);
         }
     }

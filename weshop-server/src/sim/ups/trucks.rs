@@ -166,7 +166,27 @@ impl UpsSim {
 
     /// `UGoDeliver` for these packages aboard a truck, and a `FinalDest` for each one not sent
     /// off before.
+    ///
+    /// Packages sent off before (a pickup interrupted their delivery) each go in a command of
+    /// their own that answers to no shop request: the world may have delivered one just before
+    /// the pickup, with its `delivered` still on the way, and then refuses the command naming
+    /// it. Alone, that refusal costs nothing; in one command with other packages it would
+    /// refuse them too, and the shop would be told their delivery failed.
     fn send_off(&mut self, truckid: i32, ship_ids: Vec<i64>) {
+        let (again, fresh): (Vec<i64>, Vec<i64>) = ship_ids
+            .into_iter()
+            .partition(|s| self.shipments[s].stage == Stage::Delivering);
+        for ship_id in again {
+            self.deliver_command(truckid, vec![ship_id]);
+        }
+        if !fresh.is_empty() {
+            self.deliver_command(truckid, fresh);
+        }
+    }
+
+    /// One `UGoDeliver`, with the shop request behind its newly released packages (if any) as
+    /// its cause.
+    fn deliver_command(&mut self, truckid: i32, ship_ids: Vec<i64>) {
         self.trucks.get_mut(&truckid).expect("known truck").plan = Plan::Delivering;
         let mut packages = Vec::new();
         let mut cause = None;
