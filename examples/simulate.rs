@@ -44,7 +44,13 @@ fn main() -> ExitCode {
     let mut failures = 0;
     for seed in from..from + count {
         match run(&SimConfig::from_seed(seed)) {
-            Ok(report) => reports.push(report),
+            Ok(report) => {
+                if report.failed > 0 {
+                    // Allowed (voided, units back) but worth a look: which seeds, how many.
+                    println!("{report}");
+                }
+                reports.push(report);
+            }
             Err(failure) => {
                 failures += 1;
                 println!("{failure}");

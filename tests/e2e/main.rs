@@ -2,6 +2,7 @@
 //! an embedded SurrealDB on disk.
 
 mod browser;
+mod chaos;
 mod support;
 
 use std::time::Duration;

@@ -82,9 +82,8 @@ pub async fn start_ups_with(
         UpsConfig {
             simspeed: Some(simspeed),
             eager_dispatch: eager,
-            // A truck leaves packages it was called for behind only after this long; a loaded
-            // 2-core machine can take seconds to load one, so the guard must be far longer.
-            linger: Duration::from_secs(120),
+            // The default linger: a truck that leaves before a package is loaded keeps it, and
+            // the shop's truck request again brings it (or another) back.
             session: weshop::core::session::SessionConfig {
                 initial_resend: Duration::from_millis(100),
                 ..Default::default()

@@ -9,7 +9,8 @@
 //! | placed, or bought stock `arrived` | → packing if its units are on hand, else → waiting for stock | `Pack` |
 //! | `ready` (packed) | → packed → truck requested | `RequestTruck` |
 //! | `TruckArrived` | → loading | `Load` |
-//! | `loaded` | → loaded → delivering | `Deliver` |
+//! | `loaded` | → loaded | |
+//! | no package is still loading onto its truck ([`Fulfilment::release_truck`]) | every loaded one → delivering | `Deliver` for each, together |
 //! | the world refuses a `Load` (no truck there) | → truck requested again, at most [`MAX_TRUCK_REQUESTS`] trucks | `RequestTruck` |
 //! | `FinalDest` | records where it goes | |
 //! | `U2ADelivered` | → delivered | capture the payment |
@@ -203,6 +204,8 @@ impl FulfilmentEvent {
         }
     }
 }
+
+mod release;
 
 /// The outcome of one event: what to commit, atomically.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -486,13 +489,9 @@ impl Fulfilment {
                     ship_id: ship_id_of(order.id()),
                 }));
             }
+            // Released with the truck's other packages ([`Fulfilment::release_truck`]).
             FulfilmentEvent::Loaded { .. } if status == OrderStatus::Loading => {
                 order.advance(OrderStatus::Loaded, now).expect("loading");
-                order.advance(OrderStatus::Delivering, now).expect("loaded");
-                step.effects
-                    .push(Effect::Shipping(ShippingCommand::Deliver {
-                        ship_id: ship_id_of(order.id()),
-                    }));
             }
             FulfilmentEvent::FinalDestination { location, .. }
                 if !status.is_terminal() && order.reported_destination() != Some(*location) =>

@@ -31,7 +31,7 @@ use crate::stage_times::{Stage, StageTimes};
 
 use crate::catalog_index::IndexKeeper;
 use crate::domain::{
-    Order, OrderId, OrderStatus, ProductId, Quantity, Stock, StockDelta, WarehouseId,
+    Order, OrderId, OrderStatus, ProductId, Quantity, Stock, StockDelta, TruckId, WarehouseId,
 };
 use crate::fulfilment::{
     Effect, Fulfilment, FulfilmentEvent, Item, Refused, Step, WarehouseCommand, order_of,
@@ -267,7 +267,33 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         for warehouse in warehouses {
             self.serve(warehouse).await?;
         }
+        self.release_held_trucks().await?;
         self.outbox_ready.notify_one();
+        Ok(())
+    }
+
+    /// Releases every truck whose loaded packages wait for no other (a safety net at start:
+    /// events release trucks as they come, in the same commit).
+    async fn release_held_trucks(&self) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut trucks: BTreeMap<(WarehouseId, TruckId), Vec<Order>> = BTreeMap::new();
+        for order in self
+            .store
+            .orders_in(&[OrderStatus::Loading, OrderStatus::Loaded])
+            .await?
+        {
+            if let (Some(warehouse), Some(truck)) = (order.warehouse(), order.truck()) {
+                trucks.entry((warehouse, truck)).or_default().push(order);
+            }
+        }
+        let now = self.clock.now();
+        let step = trucks
+            .into_values()
+            .map(|mates| self.engine.release_truck(mates, now))
+            .fold(Step::default(), Step::then);
+        if !step.is_empty() {
+            self.commit(step, Vec::new(), Vec::new()).await?;
+        }
         Ok(())
     }
 
@@ -319,11 +345,51 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 Some(order) => Some(order),
                 None => self.store.order(id).await.map_err(|e| fail(committed, e))?,
             };
+            // An order that leaves `loading` (loaded, refused, failed) may free its truck.
+            let loading_onto = order
+                .as_ref()
+                .filter(|o| o.status() == OrderStatus::Loading)
+                .and_then(|o| Some((o.warehouse()?, o.truck()?)));
             batch.absorb(self.engine.package_event(&event, order, now), link);
+            if let Some((warehouse, truck)) = loading_onto {
+                let mates = self
+                    .truck_mates(&batch, warehouse, truck)
+                    .await
+                    .map_err(|e| fail(committed, e))?;
+                batch.add(self.engine.release_truck(mates, now));
+            }
         }
         batch.commit(self).await.map_err(|e| fail(committed, e))?;
         self.stages.since(Stage::EventBatch, started);
         Ok(())
+    }
+
+    /// The orders loading onto, or loaded onto and held for, `truck` at `warehouse`: the
+    /// store's, with the batch's newer versions over them.
+    async fn truck_mates(
+        &self,
+        batch: &Batch,
+        warehouse: WarehouseId,
+        truck: TruckId,
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut mates: BTreeMap<OrderId, Order> = self
+            .store
+            .orders_in(&[OrderStatus::Loading, OrderStatus::Loaded])
+            .await?
+            .into_iter()
+            .map(|o| (o.id(), o))
+            .collect();
+        for (order, _) in &batch.step.orders {
+            mates.insert(order.id(), order.clone());
+        }
+        Ok(mates
+            .into_values()
+            .filter(|o| {
+                matches!(o.status(), OrderStatus::Loading | OrderStatus::Loaded)
+                    && o.warehouse() == Some(warehouse)
+                    && o.truck() == Some(truck)
+            })
+            .collect())
     }
 
     /// The step of an event that reads a warehouse's queue and stock.
@@ -471,6 +537,15 @@ impl Batch {
     }
 
     fn absorb(&mut self, step: Step, link: Option<(String, Vec<u8>)>) {
+        self.add(step);
+        if link.is_some() {
+            self.link = link;
+        }
+        self.events += 1;
+    }
+
+    /// Adds a step that follows from an event already absorbed (a truck it released).
+    fn add(&mut self, step: Step) {
         for (order, version) in step.orders {
             match self.at.get(&order.id()) {
                 Some(&i) => self.step.orders[i].0 = order,
@@ -483,10 +558,6 @@ impl Batch {
         self.step.stock.extend(step.stock);
         self.step.effects.extend(step.effects);
         self.step.ignored.extend(step.ignored);
-        if link.is_some() {
-            self.link = link;
-        }
-        self.events += 1;
     }
 
     /// Commits what is pending; returns how many events that was.

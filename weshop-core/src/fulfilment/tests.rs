@@ -270,11 +270,15 @@ fn one_order_goes_all_the_way_to_its_door() {
         ]
     );
 
-    // Loaded: UPS delivers it.
+    // Loaded: it waits for its truck-mates (none here), then UPS delivers it.
     let t = Timestamp(5_000);
     let event = FulfilmentEvent::Loaded { ship_id: ship(5) };
     let step = engine.package_event(&event, Some(loading.clone()), t);
-    let delivering = changed(&step, &loading, 2, t);
+    let loaded = changed(&step, &loading, 1, t);
+    assert_eq!(loaded.status(), OrderStatus::Loaded);
+    assert_eq!(step.effects, [notified(&loaded)]);
+    let step = engine.release_truck(vec![loaded.clone()], t);
+    let delivering = changed(&step, &loaded, 1, t);
     assert_eq!(delivering.status(), OrderStatus::Delivering);
     assert_eq!(
         last_kinds(&delivering, 2),
@@ -760,6 +764,61 @@ fn a_refused_load_asks_for_another_truck_up_to_the_limit() {
 }
 
 #[test]
+fn a_truck_is_released_only_when_nothing_is_still_loading_onto_it() {
+    let engine = engine();
+    let t = Timestamp(4_000);
+    let on_truck_7 = |id| {
+        let mut order = order_at(id, OrderStatus::TruckRequested);
+        order.truck_arrived(truck(7), PLACED_AT);
+        order.advance(OrderStatus::Loading, PLACED_AT).unwrap();
+        order
+    };
+    let (first, second) = (on_truck_7(1), on_truck_7(2));
+
+    // The first is loaded while the second is still loading: it waits, and nothing goes.
+    let loaded = FulfilmentEvent::Loaded { ship_id: ship(1) };
+    let first = changed(
+        &engine.package_event(&loaded, Some(first), t),
+        &on_truck_7(1),
+        1,
+        t,
+    );
+    assert_eq!(first.status(), OrderStatus::Loaded);
+    assert!(
+        engine
+            .release_truck(vec![first.clone(), second.clone()], t)
+            .is_empty()
+    );
+
+    // The second is loaded too: both go, in one step.
+    let loaded = FulfilmentEvent::Loaded { ship_id: ship(2) };
+    let second = changed(
+        &engine.package_event(&loaded, Some(second), t),
+        &on_truck_7(2),
+        1,
+        t,
+    );
+    let step = engine.release_truck(vec![first.clone(), second], t);
+    assert_eq!(
+        statuses(&step).into_values().collect::<Vec<_>>(),
+        [OrderStatus::Delivering; 2]
+    );
+    let delivers: Vec<_> = step
+        .effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Shipping(ShippingCommand::Deliver { .. })))
+        .collect();
+    assert_eq!(delivers.len(), 2);
+
+    // A mate whose load was refused (back to asking for a truck) holds nothing up.
+    let mut gone = on_truck_7(3);
+    gone.advance(OrderStatus::TruckRequested, t).unwrap();
+    let step = engine.release_truck(vec![first], t);
+    assert_eq!(statuses(&step)[&oid(1)], OrderStatus::Delivering);
+    assert!(engine.release_truck(vec![gone], t).is_empty());
+}
+
+#[test]
 fn cancel_releases_the_reservation_until_packing_starts() {
     let engine = engine();
     let t = Timestamp(3_000);
@@ -808,6 +867,21 @@ enum Action {
     Delivered(i64),
     Refused(i64, u8),
     Cancel(i64),
+}
+
+impl Action {
+    /// The order a package event is about.
+    fn package(&self) -> Option<i64> {
+        match *self {
+            Action::Packed(o)
+            | Action::TruckArrived(o, _)
+            | Action::Loaded(o)
+            | Action::FinalDestination(o, _)
+            | Action::Delivered(o)
+            | Action::Refused(o, _) => Some(o),
+            Action::Serve(_) | Action::Arrive(..) | Action::Cancel(_) => None,
+        }
+    }
 }
 
 /// An order id, or now and then one no order has.
@@ -947,6 +1021,11 @@ fn run(
     for (i, action) in actions.into_iter().enumerate() {
         let now = Timestamp(10_000 + i as u64);
         let package = |o: i64| orders.get(&oid(o)).cloned();
+        // A package event about a loading order may release its truck, as the driver does.
+        let loading_onto = action
+            .package()
+            .and_then(package)
+            .and_then(|o| (o.status() == OrderStatus::Loading).then(|| (o.warehouse(), o.truck())));
         let step = match action {
             Action::Serve(w) => engine.serve(
                 wh(w),
@@ -1009,6 +1088,24 @@ fn run(
                 package(o),
                 now,
             ),
+        };
+
+        let step = match loading_onto {
+            Some(truck) => {
+                let mut mates = orders.clone();
+                for (order, _) in &step.orders {
+                    mates.insert(order.id(), order.clone());
+                }
+                let mates = mates
+                    .into_values()
+                    .filter(|o| {
+                        matches!(o.status(), OrderStatus::Loading | OrderStatus::Loaded)
+                            && (o.warehouse(), o.truck()) == truck
+                    })
+                    .collect();
+                step.then(engine.release_truck(mates, now))
+            }
+            None => step,
         };
 
         // Stock: every delta applies, in order, without a count going negative.

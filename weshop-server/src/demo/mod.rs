@@ -125,8 +125,6 @@ impl Demo {
             UpsConfig {
                 seed: options.seed,
                 simspeed: Some(options.simspeed),
-                // Only a guard for packages never released: a busy shop may take seconds.
-                linger: Duration::from_secs(120),
                 session: weshop_core::session::SessionConfig {
                     initial_resend: Duration::from_millis(200),
                     ..Default::default()

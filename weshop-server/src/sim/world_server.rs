@@ -57,6 +57,13 @@ enum ToActor {
         world: i64,
         conn: u64,
     },
+    /// Units on hand, for tests that check the world's stock against the shop's.
+    Stock {
+        world: i64,
+        warehouse: i32,
+        product: i64,
+        reply: oneshot::Sender<Option<i64>>,
+    },
 }
 
 enum Hello {
@@ -119,6 +126,7 @@ pub struct WorldServer {
     amazon_addr: SocketAddr,
     ups_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    to_actor: mpsc::UnboundedSender<ToActor>,
     task: JoinHandle<()>,
 }
 
@@ -141,13 +149,29 @@ impl WorldServer {
             .expect("a bound listener has an address");
         let ups_addr = ups.local_addr().expect("a bound listener has an address");
         let (shutdown, stop) = watch::channel(false);
-        let task = tokio::spawn(run(amazon, ups, config, stop));
+        let (to_actor, inbox) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(amazon, ups, config, stop, to_actor.clone(), inbox));
         Self {
             amazon_addr,
             ups_addr,
             shutdown,
+            to_actor,
             task,
         }
+    }
+
+    /// Units of `product` on hand in `warehouse` of world `world` (`None`: no such world).
+    pub async fn stock(&self, world: i64, warehouse: i32, product: i64) -> Option<i64> {
+        let (reply, answer) = oneshot::channel();
+        self.to_actor
+            .send(ToActor::Stock {
+                world,
+                warehouse,
+                product,
+                reply,
+            })
+            .ok()?;
+        answer.await.ok().flatten()
     }
 
     /// Where shops connect.
@@ -172,8 +196,9 @@ async fn run(
     ups: TcpListener,
     config: WorldConfig,
     mut stop: watch::Receiver<bool>,
+    to_actor: mpsc::UnboundedSender<ToActor>,
+    inbox: mpsc::UnboundedReceiver<ToActor>,
 ) {
-    let (to_actor, inbox) = mpsc::unbounded_channel();
     let next_conn = std::sync::Arc::new(AtomicU64::new(1));
     let actor = tokio::spawn(actor(WorldSim::new(config), inbox, stop.clone()));
     loop {
@@ -340,6 +365,15 @@ async fn actor(
                     sim.disconnect(side, world);
                     info!("world {world}: {side} disconnected");
                 }
+                Vec::new()
+            }
+            Some(ToActor::Stock {
+                world,
+                warehouse,
+                product,
+                reply,
+            }) => {
+                let _ = reply.send(sim.world(world).map(|w| w.stock(warehouse, product)));
                 Vec::new()
             }
         };

@@ -91,7 +91,7 @@ impl SimConfig {
             crashes: rng.random_range(0..=5),
             trucks: rng.random_range(1..=6),
             eager_ups: rng.random_bool(0.5),
-            linger: Duration::from_millis(rng.random_range(200..15_000)),
+            linger: Duration::from_millis(rng.random_range(1_000..15_000)),
             place_over: Duration::from_secs(rng.random_range(1..60)),
             settle: Duration::from_secs(3_600),
             trace: false,
