@@ -450,7 +450,7 @@ async fn a_thousand_orders_through_half_the_frames_lost_and_resets_are_each_deli
         for line in order.lines() {
             *delivered_units
                 .entry((order.warehouse().unwrap(), line.product))
-                .or_insert(0i64) += line.quantity.get();
+                .or_insert(0i64) += i64::from(line.quantity.get());
         }
     }
     assert_eq!(app.gateway().ledger().net_captured_minor(), charged);
