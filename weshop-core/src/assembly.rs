@@ -210,6 +210,9 @@ impl<S: Store + ?Sized + 'static> AssembledShop<S> {
             serving,
         };
         running.driver.resume().await?;
+        if let Err(error) = running.shop.release_stray_holds().await {
+            tracing::warn!("stray holds not released (tried again at the next start): {error}");
+        }
         Ok(running)
     }
 }

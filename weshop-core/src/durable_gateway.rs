@@ -247,6 +247,10 @@ impl Payments for DurableGateway {
         }
     }
 
+    async fn open_authorizations(&self) -> Result<Vec<String>, PaymentError> {
+        self.ledger().open_authorizations().await
+    }
+
     async fn void(&self, authorization: &str, key: &IdempotencyKey) -> Result<(), PaymentError> {
         let record = Record::Void(key.clone(), authorization.to_string());
         match self.call(record).await? {

@@ -117,6 +117,12 @@ pub trait Payments: Send + Sync {
     ) -> Result<(), PaymentError>;
     /// Releases what is held and not captured (an order that will not ship).
     async fn void(&self, authorization: &str, key: &IdempotencyKey) -> Result<(), PaymentError>;
+    /// The authorizations still holding money that is neither captured nor released (real
+    /// gateways list their uncaptured payments). The shop releases those no order stands
+    /// behind. A gateway that cannot list them returns none.
+    async fn open_authorizations(&self) -> Result<Vec<String>, PaymentError> {
+        Ok(Vec::new())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,6 +331,15 @@ impl Payments for SimulatedGateway {
         key: &IdempotencyKey,
     ) -> Result<(), PaymentError> {
         self.move_money(Movement::Refund, authorization, amount, key)
+    }
+
+    async fn open_authorizations(&self) -> Result<Vec<String>, PaymentError> {
+        Ok(self
+            .holds()
+            .into_iter()
+            .filter(|(_, hold)| hold.authorized.minor() > hold.captured.minor())
+            .map(|(id, _)| id)
+            .collect())
     }
 
     async fn void(&self, authorization: &str, key: &IdempotencyKey) -> Result<(), PaymentError> {

@@ -201,6 +201,33 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         }
     }
 
+    /// Voids the holds no order stands behind: a checkout killed between its authorization
+    /// and placing its order leaves one, and the customer's retry authorizes afresh. Run at
+    /// start, before any checkout of this process (a checkout in flight has such a hold for a
+    /// moment). Returns how many were released.
+    pub async fn release_stray_holds(&self) -> Result<usize, ShopError> {
+        let open = self.payments.open_authorizations().await?;
+        if open.is_empty() {
+            return Ok(0);
+        }
+        let held: std::collections::BTreeSet<String> = self
+            .store
+            .orders_in(&crate::domain::OrderStatus::ALL)
+            .await?
+            .iter()
+            .map(|o| o.payment().to_string())
+            .collect();
+        let mut released = 0;
+        for authorization in open.iter().filter(|a| !held.contains(*a)) {
+            let key = IdempotencyKey::parse(&format!("void-stray-{authorization}"))
+                .map_err(ShopError::Payment)?;
+            self.payments.void(authorization, &key).await?;
+            tracing::warn!(%authorization, "released a hold no order stands behind");
+            released += 1;
+        }
+        Ok(released)
+    }
+
     /// Tells each line's seller when this order took their product below the low-stock
     /// threshold (only on the crossing, not on every order after it). Best effort: the order is
     /// placed whatever happens here.

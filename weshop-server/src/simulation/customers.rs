@@ -18,7 +18,7 @@ use weshop_core::{
         OrderStatus, Password, PasswordHash, PersonName, ProductId, ProductName, Quantity, Roles,
         Timestamp, UserId, WarehouseSite, Weight,
     },
-    payments::{IdempotencyKey, SimulatedGateway},
+    payments::{IdempotencyKey, PaymentError, SimulatedGateway},
     shop::{Checkout, ProductDraft, Shop, ShopError},
     store::{AccountStore, CatalogStore, NewUser, OrderStore},
 };
@@ -203,6 +203,14 @@ impl Customers {
             .min()
     }
 
+    /// How many checkouts are due at `now`.
+    pub fn due(&self, now: Instant) -> usize {
+        self.list
+            .iter()
+            .filter(|c| c.attempt == Attempt::Pending && c.due <= now)
+            .count()
+    }
+
     /// Runs every checkout due at `now`, together.
     pub fn check_out(
         &mut self,
@@ -227,7 +235,10 @@ impl Customers {
             match result {
                 Ok(order) => customer.attempt = Attempt::Placed(order.id()),
                 Err(ShopError::OutOfStock { .. }) => customer.attempt = Attempt::Refused,
-                Err(ShopError::Unavailable(_)) => {
+                // The shop died under the checkout (its store or its bank calls refused).
+                Err(
+                    ShopError::Unavailable(_) | ShopError::Payment(PaymentError::Unavailable(_)),
+                ) => {
                     customer.due = now + Duration::from_millis(rng.random_range(100..2_000));
                 }
                 Err(other) => {

@@ -234,6 +234,8 @@ struct Sim {
     restart_at: Option<Instant>,
     crash_at: Vec<Instant>,
     crashes: usize,
+    /// The shop dies in the middle of the next checkouts.
+    die_in_checkout: bool,
     parties: Parties,
     customers: Customers,
     steps: u64,
@@ -294,6 +296,7 @@ impl Sim {
             restart_at: None,
             crash_at,
             crashes: 0,
+            die_in_checkout: false,
             parties,
             customers,
             steps: 0,
@@ -340,6 +343,10 @@ impl Sim {
         self.parties.timers(self.now);
 
         if let Some(shop) = &self.shop {
+            let due = self.customers.due(self.now);
+            if due > 0 && std::mem::take(&mut self.die_in_checkout) {
+                self.store.crash_after(self.rng.random_range(0..due));
+            }
             self.customers
                 .check_out(self.now, shop, &self.runtime, &mut self.rng)?;
         }
@@ -384,10 +391,12 @@ impl Sim {
         if self.shop.is_none() {
             return;
         }
-        if self.rng.random_bool(0.5) {
-            self.kill();
-        } else {
-            self.store.crash_after(self.rng.random_range(0..4));
+        match self.rng.random_range(0..3) {
+            0 => self.kill(),
+            1 => self.store.crash_after(self.rng.random_range(1..4)),
+            // In the middle of the next checkouts: some place their orders, the rest die
+            // between their payment's authorization and their order.
+            _ => self.die_in_checkout = true,
         }
     }
 

@@ -12,11 +12,14 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use weshop_core::{
     assembly::ShopBuilder,
+    domain::{CardNumber, Money},
     domain::{ShipId, WarehouseSite},
     driver::{FulfilmentDriver, Ports},
     fulfilment::{ShippingCommand, WarehouseCommand},
     notify::InMemoryNotifier,
-    payments::SimulatedGateway,
+    payments::{
+        Authorization, CardToken, IdempotencyKey, PaymentError, Payments, SimulatedGateway,
+    },
     ports::{Clock, PartlyTaken, PortError, Shipping, Warehouse},
     service::ShopService,
     session::{Seqnum, SessionConfig},
@@ -127,6 +130,72 @@ impl<P: LinkProtocol> SimLink<P> {
     }
 }
 
+/// The bank as a process sees it: once the process is dead (its store refuses commits), it
+/// cannot call the bank either — so a checkout killed between its authorization and its order
+/// cannot void its hold on the way out, as a real `kill -9` would not let it.
+struct DyingPayments {
+    bank: Arc<SimulatedGateway>,
+    store: Arc<SimStore>,
+}
+
+impl DyingPayments {
+    fn alive(&self) -> Result<(), PaymentError> {
+        if self.store.crashed() {
+            Err(PaymentError::Unavailable("the process died".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Payments for DyingPayments {
+    async fn tokenize(&self, card: &CardNumber) -> Result<CardToken, PaymentError> {
+        self.alive()?;
+        self.bank.tokenize(card).await
+    }
+
+    async fn authorize(
+        &self,
+        token: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<Authorization, PaymentError> {
+        self.alive()?;
+        self.bank.authorize(token, amount, key).await
+    }
+
+    async fn capture(
+        &self,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError> {
+        self.alive()?;
+        self.bank.capture(authorization, amount, key).await
+    }
+
+    async fn refund(
+        &self,
+        authorization: &str,
+        amount: Money,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError> {
+        self.alive()?;
+        self.bank.refund(authorization, amount, key).await
+    }
+
+    async fn void(&self, authorization: &str, key: &IdempotencyKey) -> Result<(), PaymentError> {
+        self.alive()?;
+        self.bank.void(authorization, key).await
+    }
+
+    async fn open_authorizations(&self) -> Result<Vec<String>, PaymentError> {
+        self.alive()?;
+        self.bank.open_authorizations().await
+    }
+}
+
 /// The world port over the simulated world link.
 struct SimWarehouse(Arc<SimLink<ShopToWorld>>);
 
@@ -194,11 +263,16 @@ impl ShopNode {
         clock: Arc<dyn Clock>,
         session: SessionConfig,
     ) -> Result<Self, String> {
+        let payments: Arc<dyn Payments> = Arc::new(DyingPayments {
+            bank: gateway,
+            store: store.clone(),
+        });
+        let notifier = Arc::new(InMemoryNotifier::new());
         let assembled = ShopBuilder::new(store.clone())
             .warehouses(warehouses)
             .clock(clock)
-            .payments(gateway.clone())
-            .notifier(Arc::new(InMemoryNotifier::new()))
+            .payments(payments.clone())
+            .notifier(notifier.clone())
             .build()
             .await
             .map_err(|e| format!("build: {e}"))?;
@@ -206,13 +280,19 @@ impl ShopNode {
         let ups = Arc::new(SimLink::load(store, session, CONNECT_SEQNUM + 1).await?);
         let driver = assembled.driver().clone();
         driver.resume().await.map_err(|e| format!("resume: {e}"))?;
+        // As `AssembledShop::start` does, before any checkout of this process.
+        assembled
+            .shop()
+            .release_stray_holds()
+            .await
+            .map_err(|e| format!("stray holds: {e}"))?;
         Ok(Self {
             shop: assembled.shop().clone(),
             ports: Ports {
                 warehouse: Arc::new(SimWarehouse(world.clone())),
                 shipping: Arc::new(SimShipping(ups.clone())),
-                payments: gateway,
-                notifier: Arc::new(InMemoryNotifier::new()),
+                payments,
+                notifier,
             },
             driver,
             world,

@@ -13,6 +13,7 @@ const GUARD: Duration = Duration::from_secs(30);
 
 mod api;
 mod conventions;
+mod kill9;
 mod limits;
 mod peer;
 mod policy;
