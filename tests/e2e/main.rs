@@ -111,6 +111,60 @@ async fn orders_sharing_trucks_with_an_eager_ups_are_all_delivered() {
     system.shutdown().await;
 }
 
+/// The world loses a warehouse's only mug without telling the shop: the shop believes it has
+/// one, the world refuses to pack it, and the shop buys one again instead of failing the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_refused_for_stock_the_world_lost_is_bought_again_and_delivered() {
+    let data = tempfile::tempdir().unwrap();
+    let system = System::start(&data.path().join("db"), 0, 1).await;
+    let http = client();
+    let shopper = Shopper::register(&http, &system.base, "unlucky@example.com").await;
+    let mug = shopper.find("mug").await;
+    let world_id = system.app.world_id().await.expect("joined a world");
+    let sites = weshop::server::config::default_warehouses();
+    // The seeded unit arrives everywhere, then is lost everywhere.
+    tokio::time::timeout(PATIENCE, async {
+        for site in &sites {
+            while system.world.stock(world_id, site.id.get(), mug).await != Some(1) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    })
+    .await
+    .expect("the seeded mugs arrive");
+    for site in &sites {
+        let lost = system.world.lose(world_id, site.id.get(), mug, 1).await;
+        assert_eq!(lost, Some(1));
+    }
+
+    shopper.add_to_cart(mug, 1).await;
+    let id = shopper.checkout("unlucky-1").await["id"].as_i64().unwrap();
+    let order = &settle(&shopper, &[id]).await[0];
+    assert_eq!(order["status"], "delivered", "{order}");
+    assert_eq!(deliveries(order), 1);
+    let setbacks: Vec<&str> = order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "setback")
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert_eq!(setbacks.len(), 1, "{order}");
+    assert!(
+        setbacks[0].starts_with("The warehouse could not pack it"),
+        "{setbacks:?}"
+    );
+    // Lost one, bought one, shipped one.
+    let warehouse = order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e["warehouse_id"].as_i64())
+        .expect("assigned") as i32;
+    assert_eq!(system.world.stock(world_id, warehouse, mug).await, Some(0));
+    system.shutdown().await;
+}
+
 /// `count` customers (`{prefix}{i}@example.com`) register and each buy one unit of the
 /// product found by `searches[i % len]`, all at once; each with its order id.
 async fn buy_at_once(

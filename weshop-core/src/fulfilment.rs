@@ -12,6 +12,7 @@
 //! | `loaded` | → loaded | |
 //! | no package is still loading onto its truck ([`Fulfilment::release_truck`]) | every loaded one → delivering | `Deliver` for each, together |
 //! | the world refuses a `Load` (no truck there) | → truck requested again, at most [`MAX_TRUCK_REQUESTS`] trucks | `RequestTruck` |
+//! | the world refuses a `Pack` (not enough stock) | → waiting for stock, at most [`MAX_PACK_TRIES`] packs | `Purchase` of its units |
 //! | `FinalDest` | records where it goes | |
 //! | `U2ADelivered` | → delivered | capture the payment |
 //! | a world or UPS error about a command | → failed, with the reason; units go back | void the payment |
@@ -261,6 +262,44 @@ fn trucks_requested(order: &Order) -> usize {
         .count()
 }
 
+/// Most times the shop asks the world to pack one package: after each refusal its units are
+/// bought again, and after the last the order fails.
+pub const MAX_PACK_TRIES: usize = 3;
+
+/// How many times the world has been asked to pack an order's package.
+fn pack_tries(order: &Order) -> usize {
+    order
+        .history()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                OrderEventKind::StatusChanged {
+                    to: OrderStatus::Packing,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+/// The stock changes of buying an order's units again after a refused pack: they are
+/// incoming and reserved for it once more (what packing took stays taken: the warehouse does
+/// not have it).
+fn rebuy_of(order: &Order, warehouse: WarehouseId) -> Vec<StockDelta> {
+    order
+        .lines()
+        .iter()
+        .map(|line| StockDelta {
+            warehouse,
+            product: line.product,
+            on_hand: 0,
+            incoming: i64::from(line.quantity.get()),
+            reserved: i64::from(line.quantity.get()),
+        })
+        .collect()
+}
+
 /// The request for a truck to take an order's package from `warehouse`.
 fn request_truck(order: &Order, warehouse: WarehouseSite) -> Effect {
     Effect::Shipping(ShippingCommand::RequestTruck {
@@ -472,10 +511,45 @@ impl Fulfilment {
                         format!("it could not be loaded onto any of {asked} trucks: {reason}");
                     return self.fail(order, &reason, now, false);
                 };
+                order.setback(
+                    format!("The truck could not be loaded ({reason}): another truck is asked for"),
+                    now,
+                );
                 order
                     .advance(OrderStatus::TruckRequested, now)
                     .expect("loading");
                 step.effects.push(request_truck(&order, warehouse));
+            }
+            // The warehouse has less than the shop believed (units lost, or counts out of
+            // step): the units are bought again and the order waits for them.
+            FulfilmentEvent::Refused {
+                command: Refused::Warehouse(WarehouseCommand::Pack { .. }),
+                reason,
+            } if status == OrderStatus::Packing => {
+                let tries = pack_tries(&order);
+                let warehouse = self.site_of(&order);
+                let (Some(warehouse), true) = (warehouse, tries < MAX_PACK_TRIES) else {
+                    let reason = match tries {
+                        1 => format!("the warehouse could not pack it: {reason}"),
+                        n => format!("the warehouse could not pack it ({n} tries): {reason}"),
+                    };
+                    return self.fail(order, &reason, now, true);
+                };
+                order.setback(
+                    format!(
+                        "The warehouse could not pack it ({reason}): its units are bought again"
+                    ),
+                    now,
+                );
+                order
+                    .advance(OrderStatus::WaitingForStock, now)
+                    .expect("packing");
+                step.stock = rebuy_of(&order, warehouse.id);
+                step.effects
+                    .push(Effect::Warehouse(WarehouseCommand::Purchase {
+                        warehouse: warehouse.id,
+                        items: items_of(&order),
+                    }));
             }
             FulfilmentEvent::TruckArrived { truck, .. }
                 if status == OrderStatus::TruckRequested =>

@@ -95,6 +95,8 @@ impl OrderStatus {
             (Placed, WaitingForStock | Packing) => true,
             (WaitingForStock, Packing) => true,
             (Packing, Packed) => true,
+            // The world refused to pack it (it has less than the shop believed): bought again.
+            (Packing, WaitingForStock) => true,
             (Packed, TruckRequested) => true,
             (TruckRequested, Loading) => true,
             // The world refused the load (the truck left, or was never there): another truck.
@@ -229,6 +231,11 @@ pub enum OrderEventKind {
     FinalDestination {
         /// Where it goes.
         location: Location,
+    },
+    /// Something went wrong that the shop works around (a refused load or pack); why.
+    Setback {
+        /// What happened and what the shop does about it, for the customer.
+        reason: String,
     },
 }
 
@@ -467,6 +474,16 @@ impl Order {
         self.history.push(OrderEvent {
             at,
             kind: OrderEventKind::TruckArrived { truck },
+        });
+    }
+
+    /// Records a setback the shop works around, so the customer sees each attempt.
+    pub fn setback(&mut self, reason: impl Into<String>, at: Timestamp) {
+        self.history.push(OrderEvent {
+            at,
+            kind: OrderEventKind::Setback {
+                reason: reason.into(),
+            },
         });
     }
 

@@ -641,8 +641,19 @@ fn void_of(order: &Order) -> Effect {
     }
 }
 
+fn refused_pack(order: &Order, reason: &str) -> FulfilmentEvent {
+    FulfilmentEvent::Refused {
+        command: Refused::Warehouse(WarehouseCommand::Pack {
+            warehouse: wh(1),
+            ship_id: ship_id_of(order.id()),
+            items: items_of(order),
+        }),
+        reason: reason.into(),
+    }
+}
+
 #[test]
-fn a_refused_pack_puts_the_units_back_on_hand() {
+fn a_refused_pack_buys_the_units_again_and_packs_when_they_arrive() {
     let engine = engine();
     let placed = order(4, 1, &[(1, 2), (2, 1)]);
     let mut at_warehouse =
@@ -651,28 +662,84 @@ fn a_refused_pack_puts_the_units_back_on_hand() {
     apply(&mut at_warehouse, &step.stock);
     let packing = step.orders[0].0.clone();
 
+    // The world has less than the shop believed: the units are bought again and reserved.
     let t = Timestamp(3_000);
-    let command = Refused::Warehouse(WarehouseCommand::Pack {
-        warehouse: wh(1),
-        ship_id: ship(4),
-        items: items_of(&packing),
-    });
-    let event = FulfilmentEvent::Refused {
-        command,
-        reason: "out of boxes".into(),
-    };
-    let step = engine.package_event(&event, Some(packing.clone()), t);
-    let failed = changed(&step, &packing, 2, t);
-    assert_eq!(failed.status(), OrderStatus::Failed);
-    assert_eq!(
-        failed.end_reason(),
-        Some("the warehouse could not pack it: out of boxes")
+    let step = engine.package_event(
+        &refused_pack(&packing, "not enough stock"),
+        Some(packing.clone()),
+        t,
     );
-    assert_eq!(step.stock, [delta(1, 1, 2, 0, 0), delta(1, 2, 1, 0, 0)]);
-    assert_eq!(step.effects, [void_of(&failed), notified(&failed)]);
+    let waiting = changed(&step, &packing, 2, t);
+    assert_eq!(waiting.status(), OrderStatus::WaitingForStock);
+    assert_eq!(
+        last_kinds(&waiting, 2)[0],
+        OrderEventKind::Setback {
+            reason:
+                "The warehouse could not pack it (not enough stock): its units are bought again"
+                    .into()
+        }
+    );
+    assert_eq!(step.stock, [delta(1, 1, 0, 2, 2), delta(1, 2, 0, 1, 1)]);
+    assert_eq!(
+        step.effects,
+        [
+            Effect::Warehouse(WarehouseCommand::Purchase {
+                warehouse: wh(1),
+                items: items_of(&waiting),
+            }),
+            notified(&waiting),
+        ]
+    );
     apply(&mut at_warehouse, &step.stock);
-    assert_eq!(at_warehouse[&product(1)], stock(2, 0, 0));
-    assert_eq!(at_warehouse[&product(2)], stock(3, 0, 0));
+    assert_eq!(at_warehouse[&product(1)], stock(0, 2, 2));
+    assert_eq!(at_warehouse[&product(2)], stock(2, 1, 1));
+
+    // They arrive: it is packed again.
+    let t = Timestamp(4_000);
+    let items = [(product(1), q(2)), (product(2), q(1))];
+    let step = engine.arrived(wh(1), &items, vec![waiting.clone()], &at_warehouse, t);
+    let packing = changed(&step, &waiting, 1, t);
+    assert_eq!(packing.status(), OrderStatus::Packing);
+    assert_eq!(packed_ids(&step), [ship(4)]);
+    apply(&mut at_warehouse, &step.stock);
+    assert_eq!(at_warehouse[&product(1)], stock(0, 0, 0));
+    assert_eq!(at_warehouse[&product(2)], stock(2, 0, 0));
+}
+
+#[test]
+fn a_pack_refused_every_time_fails_and_puts_the_units_back_on_hand() {
+    let engine = engine();
+    let mut packing = order(4, 1, &[(1, 2)]);
+    let mut at_warehouse = BTreeMap::from([(product(1), stock(2, 0, 2))]);
+    let mut t = 2_000;
+    for tries in 1..=MAX_PACK_TRIES {
+        let step = engine.serve(wh(1), vec![packing.clone()], &at_warehouse, Timestamp(t));
+        apply(&mut at_warehouse, &step.stock);
+        packing = step.orders[0].0.clone();
+        assert_eq!(packing.status(), OrderStatus::Packing);
+        t += 1_000;
+        let step = engine.package_event(
+            &refused_pack(&packing, "out of boxes"),
+            Some(packing.clone()),
+            Timestamp(t),
+        );
+        apply(&mut at_warehouse, &step.stock);
+        let after = step.orders[0].0.clone();
+        if tries < MAX_PACK_TRIES {
+            assert_eq!(after.status(), OrderStatus::WaitingForStock);
+            at_warehouse = BTreeMap::from([(product(1), stock(2, 0, 2))]);
+            packing = after;
+            continue;
+        }
+        assert_eq!(after.status(), OrderStatus::Failed);
+        assert_eq!(
+            after.end_reason(),
+            Some("the warehouse could not pack it (3 tries): out of boxes")
+        );
+        assert_eq!(step.stock, [delta(1, 1, 2, 0, 0)]);
+        assert_eq!(step.effects, [void_of(&after), notified(&after)]);
+        assert_eq!(at_warehouse[&product(1)], stock(2, 0, 0));
+    }
 }
 
 #[test]
@@ -730,11 +797,20 @@ fn a_refused_load_asks_for_another_truck_up_to_the_limit() {
     let mut order = order_at(1, OrderStatus::Loading);
     for attempt in 2..=MAX_TRUCK_REQUESTS {
         let step = engine.package_event(&refused, Some(order.clone()), t);
-        let again = changed(&step, &order, 1, t);
+        // The setback is in its history, then the new request.
+        let again = changed(&step, &order, 2, t);
         assert_eq!(
             again.status(),
             OrderStatus::TruckRequested,
             "attempt {attempt}"
+        );
+        assert_eq!(
+            last_kinds(&again, 2)[0],
+            OrderEventKind::Setback {
+                reason: "The truck could not be loaded (truck 2 is not at warehouse 1 (it is \
+                         delivering)): another truck is asked for"
+                    .into()
+            }
         );
         assert_eq!(
             step.effects,
@@ -926,6 +1002,7 @@ fn initial_stock() -> impl Strategy<Value = Vec<(u64, u64)>> {
 #[derive(Debug, Default)]
 struct Sent {
     pack: usize,
+    rebuy: usize,
     request_truck: usize,
     load: usize,
     deliver: usize,
@@ -1140,7 +1217,8 @@ fn run(
             }
             prop_assert_eq!(status, after.status());
         }
-        for (after, _) in step.orders {
+        let orders_before = orders.clone();
+        for (after, _) in step.orders.iter().cloned() {
             orders.insert(after.id(), after);
         }
 
@@ -1166,16 +1244,35 @@ fn run(
                 Effect::Capture { order, .. } | Effect::Void { order, .. } => {
                     (*order, &mut sent.entry(*order).or_default().money)
                 }
-                Effect::Warehouse(WarehouseCommand::Purchase { .. }) => {
-                    return Err(TestCaseError::fail("the engine never buys"));
+                // The engine buys only an order's own units again, after the world refused to
+                // pack them (the order is back to waiting for stock in the same step).
+                Effect::Warehouse(WarehouseCommand::Purchase { warehouse, items }) => {
+                    let rebought = step.orders.iter().find(|(o, _)| {
+                        o.status() == OrderStatus::WaitingForStock
+                            && o.warehouse() == Some(*warehouse)
+                            && items_of(o) == *items
+                            && orders_before
+                                .get(&o.id())
+                                .is_some_and(|b| b.status() == OrderStatus::Packing)
+                    });
+                    let Some((order, _)) = rebought else {
+                        return Err(TestCaseError::fail(format!(
+                            "a purchase no refused pack asked for: {effect:?}"
+                        )));
+                    };
+                    let id = order.id();
+                    (id, &mut sent.entry(id).or_default().rebuy)
                 }
                 Effect::Notify { .. } => continue,
             };
             *count += 1;
             // A refused load asks for another truck and loads again, a bounded number of times.
+            // A refused pack buys the units again and packs again, a bounded number of times.
             let most = match effect {
                 Effect::Shipping(ShippingCommand::RequestTruck { .. })
                 | Effect::Warehouse(WarehouseCommand::Load { .. }) => MAX_TRUCK_REQUESTS,
+                Effect::Warehouse(WarehouseCommand::Pack { .. }) => MAX_PACK_TRIES,
+                Effect::Warehouse(WarehouseCommand::Purchase { .. }) => MAX_PACK_TRIES - 1,
                 _ => 1,
             };
             prop_assert!(

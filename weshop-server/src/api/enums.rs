@@ -82,6 +82,7 @@ pub enum EventKindDto {
     Assigned,
     TruckArrived,
     FinalDestination,
+    Setback,
 }
 
 /// What an account may do.

@@ -51,7 +51,7 @@ pub struct OrderEventDto {
     /// For status_changed: the new status; for ended: the final one.
     #[oai(skip_serializing_if_is_none)]
     pub status: Option<StatusDto>,
-    /// For ended: why.
+    /// For ended: why; for setback: what went wrong and what the shop does about it.
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
     /// For assigned: the warehouse.
@@ -181,6 +181,10 @@ fn event(event: &weshop_core::domain::OrderEvent) -> OrderEventDto {
         OrderEventKind::FinalDestination { location } => {
             dto.location = Some((*location).into());
             EventKindDto::FinalDestination
+        }
+        OrderEventKind::Setback { reason } => {
+            dto.reason = Some(reason.clone());
+            EventKindDto::Setback
         }
     };
     dto.kind = kind;

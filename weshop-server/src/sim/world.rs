@@ -138,6 +138,13 @@ impl World {
         self.state.stock(warehouse, product)
     }
 
+    /// Loses up to `units` of `product` in `warehouse` without telling anyone (theft, breakage,
+    /// a miscount): a fault for tests, so the shop's belief and the world's stock part ways.
+    /// Returns how many were lost.
+    pub fn lose(&mut self, warehouse: i32, product: i64, units: i64) -> i64 {
+        self.state.lose(warehouse, product, units)
+    }
+
     /// A package's status.
     pub fn package_status(&self, shipid: i64) -> Option<PackageStatus> {
         self.state.packages.get(&shipid).map(|p| p.status)

@@ -64,6 +64,14 @@ enum ToActor {
         product: i64,
         reply: oneshot::Sender<Option<i64>>,
     },
+    /// Loses units without telling the shop, for tests.
+    Lose {
+        world: i64,
+        warehouse: i32,
+        product: i64,
+        units: i64,
+        reply: oneshot::Sender<Option<i64>>,
+    },
 }
 
 enum Hello {
@@ -168,6 +176,22 @@ impl WorldServer {
                 world,
                 warehouse,
                 product,
+                reply,
+            })
+            .ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// Loses up to `units` of `product` in `warehouse` of world `world` without telling the
+    /// shop (a fault for tests); how many were lost (`None`: no such world).
+    pub async fn lose(&self, world: i64, warehouse: i32, product: i64, units: i64) -> Option<i64> {
+        let (reply, answer) = oneshot::channel();
+        self.to_actor
+            .send(ToActor::Lose {
+                world,
+                warehouse,
+                product,
+                units,
                 reply,
             })
             .ok()?;
@@ -374,6 +398,19 @@ async fn actor(
                 reply,
             }) => {
                 let _ = reply.send(sim.world(world).map(|w| w.stock(warehouse, product)));
+                Vec::new()
+            }
+            Some(ToActor::Lose {
+                world,
+                warehouse,
+                product,
+                units,
+                reply,
+            }) => {
+                let lost = sim
+                    .world_mut(world)
+                    .map(|w| w.lose(warehouse, product, units));
+                let _ = reply.send(lost);
                 Vec::new()
             }
         };

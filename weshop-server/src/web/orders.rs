@@ -144,6 +144,7 @@ fn history(order: &Order) -> Vec<(String, String)> {
                 OrderEventKind::FinalDestination { location } => {
                     format!("UPS will deliver to ({}, {})", location.x, location.y)
                 }
+                OrderEventKind::Setback { reason } => reason.clone(),
             };
             (when(event.at), what)
         })

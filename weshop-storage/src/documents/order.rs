@@ -30,6 +30,7 @@ enum EventKindDoc {
     Assigned { warehouse: i32, ship_id: i64 },
     TruckArrived { truck: i32 },
     FinalDestination { x: i32, y: i32 },
+    Setback { reason: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -112,6 +113,9 @@ impl From<&Order> for OrderDoc {
                                 y: location.y,
                             }
                         }
+                        OrderEventKind::Setback { reason } => EventKindDoc::Setback {
+                            reason: reason.clone(),
+                        },
                     },
                 })
                 .collect(),
@@ -150,6 +154,7 @@ impl OrderDoc {
                                 location: Location::new(x, y),
                             }
                         }
+                        EventKindDoc::Setback { reason } => OrderEventKind::Setback { reason },
                     },
                 })
             })

@@ -218,6 +218,16 @@ impl State {
         self.stock.get(&(warehouse, product)).copied().unwrap_or(0)
     }
 
+    /// Takes up to `units` of `product` out of `warehouse`; how many it took.
+    pub(super) fn lose(&mut self, warehouse: i32, product: i64, units: i64) -> i64 {
+        let Some(on_hand) = self.stock.get_mut(&(warehouse, product)) else {
+            return 0;
+        };
+        let lost = units.clamp(0, *on_hand);
+        *on_hand -= lost;
+        lost
+    }
+
     /// Runs `work` at `at`.
     pub(super) fn schedule(&mut self, at: Instant, work: Work) {
         self.timer_seq += 1;
