@@ -19,13 +19,15 @@ use std::sync::{
 use async_trait::async_trait;
 use weshop::core::{
     domain::{
-        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Picture, PictureId,
-        PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId, WarehouseId,
-        WarehouseSite,
+        Cart, Category, Email, LoginSession, NotificationId, Order, OrderId, OrderStatus, Picture,
+        PictureId, PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId,
+        WarehouseId, WarehouseSite,
     },
+    inbox::{InboxEntry, MailState, NewNotification},
     store::{
-        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, StepCommit, StoreError, StoreLifecycle,
+        AccountStore, CartStore, CatalogStore, InboxStore, NewProduct, NewUser, OrderStore,
+        OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, StepCommit, StoreError,
+        StoreLifecycle,
     },
 };
 use weshop::storage::{MemoryStore, conformance};
@@ -206,6 +208,43 @@ impl OrderStore for AuditedStore {
     }
     async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
         self.inner.payment_records().await
+    }
+}
+
+#[async_trait]
+impl InboxStore for AuditedStore {
+    async fn file_notifications(
+        &self,
+        batch: Vec<NewNotification>,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        self.audit(format_args!("file {} notifications", batch.len()));
+        self.inner.file_notifications(batch).await
+    }
+    async fn notifications(
+        &self,
+        user: UserId,
+        before: Option<NotificationId>,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        self.inner.notifications(user, before, limit).await
+    }
+    async fn unread_notifications(&self, user: UserId) -> Result<u64, StoreError> {
+        self.inner.unread_notifications(user).await
+    }
+    async fn mark_notifications_read(
+        &self,
+        user: UserId,
+        ids: Option<&[NotificationId]>,
+    ) -> Result<u64, StoreError> {
+        self.audit(format_args!("mark notifications of user {user} read"));
+        self.inner.mark_notifications_read(user, ids).await
+    }
+    async fn mail_queue(&self, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
+        self.inner.mail_queue(limit).await
+    }
+    async fn record_mail(&self, id: NotificationId, state: MailState) -> Result<(), StoreError> {
+        self.audit(format_args!("record the mail of notification {id}"));
+        self.inner.record_mail(id, state).await
     }
 }
 

@@ -20,7 +20,8 @@ use crate::catalog_index::{IndexKeeper, SearchIndex};
 use crate::domain::WarehouseSite;
 use crate::driver::{FulfilmentDriver, Ports};
 use crate::fulfilment::Fulfilment;
-use crate::notify::{InMemoryNotifier, Notifier};
+use crate::inbox::InboxNotifier;
+use crate::notify::Notifier;
 use crate::payments::{Payments, SimulatedGateway};
 use crate::ports::{Clock, Shipping, SystemClock, Warehouse};
 use crate::service::{ShopConfig, ShopService};
@@ -35,7 +36,7 @@ pub struct ShopBuilder<S: ?Sized> {
     warehouses: Vec<WarehouseSite>,
     clock: Arc<dyn Clock>,
     payments: Arc<dyn Payments>,
-    notifier: Arc<dyn Notifier>,
+    notifier: Option<Arc<dyn Notifier>>,
     config: ShopConfig,
     outbox_retry: Duration,
     index: Option<Arc<dyn SearchIndex>>,
@@ -43,14 +44,15 @@ pub struct ShopBuilder<S: ?Sized> {
 
 impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
     /// A shop over `store`, with no warehouses yet, the system clock, a simulated payment
-    /// gateway, an in-memory notifier and the default configuration.
+    /// gateway, notifications filed in the store's inboxes (not mailed) and the default
+    /// configuration.
     pub fn new(store: Arc<S>) -> Self {
         Self {
             store,
             warehouses: Vec::new(),
             clock: Arc::new(SystemClock),
             payments: Arc::new(SimulatedGateway::new()),
-            notifier: Arc::new(InMemoryNotifier::new()),
+            notifier: None,
             config: ShopConfig::default(),
             outbox_retry: DEFAULT_OUTBOX_RETRY,
             index: None,
@@ -77,7 +79,7 @@ impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
 
     /// Where notifications go.
     pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
-        self.notifier = notifier;
+        self.notifier = Some(notifier);
         self
     }
 
@@ -116,6 +118,13 @@ impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
             let count = keeper.rebuild(&*self.store).await?;
             tracing::info!(products = count, "search index rebuilt from the store");
         }
+        let notifier = self.notifier.unwrap_or_else(|| {
+            Arc::new(InboxNotifier::new(
+                self.store.clone(),
+                self.clock.clone(),
+                false,
+            ))
+        });
         let driver = Arc::new(
             FulfilmentDriver::new(
                 self.store.clone(),
@@ -128,7 +137,7 @@ impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
             ShopService::new(
                 self.store.clone(),
                 self.payments.clone(),
-                self.notifier.clone(),
+                notifier.clone(),
                 driver.clone(),
                 self.clock,
                 self.config,
@@ -139,7 +148,7 @@ impl<S: Store + ?Sized + 'static> ShopBuilder<S> {
             shop,
             driver,
             payments: self.payments,
-            notifier: self.notifier,
+            notifier,
             outbox_retry: self.outbox_retry,
         })
     }

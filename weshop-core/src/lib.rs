@@ -10,6 +10,7 @@
 //!   machine and append-only history;
 //! - [`payments`]: the payment port with idempotency keys, and a simulated gateway;
 //! - [`notify`]: the notifier port, and an in-memory notifier;
+//! - [`inbox`]: notifications kept in the store, read in the app and mailed from there;
 //! - [`store`]: the storage port (implemented by `weshop-storage`);
 //! - [`catalog_index`]: the search index port (implemented by `weshop-search`), a read model
 //!   of the catalog kept in step with the store;
@@ -26,6 +27,7 @@ pub mod domain;
 pub mod driver;
 pub mod durable_gateway;
 pub mod fulfilment;
+pub mod inbox;
 pub mod login_throttle;
 pub mod notify;
 pub mod payments;

@@ -31,25 +31,87 @@ pub enum Notification {
         /// The text.
         text: String,
     },
+    /// A new account: hello, and what the shop will send them.
+    Welcome,
+}
+
+impl Notification {
+    /// Whether it is worth a mail as well as an inbox entry: the moments a customer waits for
+    /// (confirmed — packing or waiting for stock —, on its way, delivered, failed or cancelled), a seller's low stock, promotions
+    /// and the welcome; not every step in between.
+    pub fn deserves_mail(&self) -> bool {
+        match self {
+            Notification::OrderStatus { status, .. } => matches!(
+                status,
+                OrderStatus::Placed
+                    | OrderStatus::WaitingForStock
+                    | OrderStatus::Packing
+                    | OrderStatus::Delivering
+                    | OrderStatus::Delivered
+                    | OrderStatus::Failed
+                    | OrderStatus::Cancelled
+            ),
+            Notification::LowStock { .. }
+            | Notification::Promotion { .. }
+            | Notification::Welcome => true,
+        }
+    }
 }
 
 /// Why a notification could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("notification not sent: {0}")]
-pub struct NotifyError(pub String);
+pub enum NotifyError {
+    /// Nothing was done and a later try may work (the store is down): the outbox retries.
+    #[error("notification not sent yet: {0}")]
+    Unavailable(String),
+    /// It will never go (no such user): the outbox logs it and moves on.
+    #[error("notification refused: {0}")]
+    Refused(String),
+}
 
 /// Sends notifications to users.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Sends one notification to one user.
-    async fn notify(&self, user: UserId, notification: Notification) -> Result<(), NotifyError>;
+    /// Sends one notification to one user. `key` names it for good (an outbox entry, a
+    /// registration): a notifier that keeps notifications files one key once, so a notify
+    /// retried after a crash does not tell the user twice.
+    async fn notify(
+        &self,
+        key: &str,
+        user: UserId,
+        notification: Notification,
+    ) -> Result<(), NotifyError>;
+
+    /// Sends many, each `(key, user, notification)`; a notifier that keeps them overrides
+    /// this to keep them in one write. `Unavailable` means none need be taken as sent.
+    async fn notify_all(
+        &self,
+        batch: Vec<(String, UserId, Notification)>,
+    ) -> Result<(), NotifyError> {
+        for (key, user, notification) in batch {
+            match self.notify(&key, user, notification).await {
+                Err(error @ NotifyError::Unavailable(_)) => return Err(error),
+                Err(error) => tracing::warn!(%user, "notification dropped: {error}"),
+                Ok(()) => {}
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Keeps every notification in memory, in order.
+/// Keeps every notification in memory, in order, each key once.
 #[derive(Debug, Default)]
 pub struct InMemoryNotifier {
-    sent: Mutex<Vec<(UserId, Notification)>>,
+    sent: Mutex<Sent>,
+}
+
+#[derive(Debug, Default)]
+struct Sent {
+    /// In order.
+    notifications: Vec<(UserId, Notification)>,
+    /// The keys seen.
+    keys: std::collections::HashSet<String>,
 }
 
 impl InMemoryNotifier {
@@ -60,7 +122,11 @@ impl InMemoryNotifier {
 
     /// Everything sent so far.
     pub fn sent(&self) -> Vec<(UserId, Notification)> {
-        self.sent.lock().expect("notifier lock").clone()
+        self.sent
+            .lock()
+            .expect("notifier lock")
+            .notifications
+            .clone()
     }
 
     /// What `user` was sent.
@@ -75,11 +141,16 @@ impl InMemoryNotifier {
 
 #[async_trait]
 impl Notifier for InMemoryNotifier {
-    async fn notify(&self, user: UserId, notification: Notification) -> Result<(), NotifyError> {
-        self.sent
-            .lock()
-            .expect("notifier lock")
-            .push((user, notification));
+    async fn notify(
+        &self,
+        key: &str,
+        user: UserId,
+        notification: Notification,
+    ) -> Result<(), NotifyError> {
+        let mut sent = self.sent.lock().expect("notifier lock");
+        if sent.keys.insert(key.to_string()) {
+            sent.notifications.push((user, notification));
+        }
         Ok(())
     }
 }
@@ -91,15 +162,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_what_was_sent_per_user() {
+    fn keeps_what_was_sent_per_user_each_key_once() {
         let notifier = InMemoryNotifier::new();
         let (ada, bob) = (UserId::new(1).unwrap(), UserId::new(2).unwrap());
         let delivered = Notification::OrderStatus {
             order: OrderId::new(9).unwrap(),
             status: OrderStatus::Delivered,
         };
-        block_on(notifier.notify(ada, delivered.clone())).unwrap();
+        block_on(notifier.notify("a", ada, delivered.clone())).unwrap();
+        block_on(notifier.notify("a", ada, delivered.clone())).unwrap();
         block_on(notifier.notify(
+            "b",
             bob,
             Notification::Promotion {
                 seller: ada,

@@ -11,7 +11,7 @@ use crate::domain::{
     Address, CardNumber, Cart, Category, Currency, DeliveryEstimate, DeliveryOption, Description,
     DomainError, Email, ImageRef, Location, Money, Order, OrderEvent, OrderId, OrderLine,
     OrderStatus, Password, PersonName, Picture, PictureId, PictureSize, Product, ProductId,
-    ProductName, Quantity, Roles, SessionToken, Stock, Timestamp, UpsAccount, User, UserId,
+    ProductName, Quantity, Roles, SessionToken, ShipId, Stock, Timestamp, UpsAccount, User, UserId,
     WarehouseId, WarehouseSite, Weight,
 };
 use crate::payments::{IdempotencyKey, PaymentError};
@@ -180,6 +180,8 @@ pub struct SellerOrder {
     pub lines: Vec<OrderLine>,
     /// Those lines' sum.
     pub amount: Money,
+    /// Its package has a shipping label ([`Shop::shipping_label`] gives it).
+    pub has_label: bool,
 }
 
 /// What a seller sold, over their newest orders (at most the service's sales window).
@@ -195,6 +197,31 @@ pub struct SellerSales {
     pub units: u64,
     /// Orders the figures are summed over.
     pub orders: usize,
+}
+
+/// What a package's shipping label says: the order (destination, UPS account, delivery
+/// option), its package id, where it leaves from and what it weighs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShippingLabel {
+    /// The order.
+    pub order: Order,
+    /// Its package id in the world (the label's barcode).
+    pub ship_id: ShipId,
+    /// The warehouse it leaves from.
+    pub warehouse: WarehouseSite,
+    /// Its lines at their products' unit weights, in grams; `None` when a product was
+    /// withdrawn since (orders keep no weights).
+    pub weight_grams: Option<u64>,
+}
+
+/// The package id an order's label shows, if it has a label: once a warehouse took the order
+/// (checkout assigns the package id), unless it was cancelled, since then nothing ships.
+pub fn label_ship_id(order: &Order) -> Option<ShipId> {
+    match (order.ship_id(), order.warehouse(), order.status()) {
+        (_, _, OrderStatus::Cancelled) => None,
+        (Some(ship_id), Some(_), _) => Some(ship_id),
+        _ => None,
+    }
 }
 
 /// Checkout.
@@ -432,4 +459,36 @@ pub trait Shop: Send + Sync {
     async fn order_events(&self, user: UserId, id: OrderId) -> Result<Vec<OrderEvent>, ShopError>;
     /// Cancels one of the user's orders before it is packed.
     async fn cancel_order(&self, user: UserId, id: OrderId) -> Result<Order, ShopError>;
+    /// What the shipping label of an order's package says, for the order's customer and the
+    /// sellers of its products (anyone else's looks missing); `Conflict` while the order has
+    /// no label (see [`label_ship_id`]).
+    async fn shipping_label(&self, user: UserId, id: OrderId) -> Result<ShippingLabel, ShopError>;
+
+    // Inbox.
+
+    /// The user's notifications, newest first (at most `limit`, 1 to 100, older than `before`
+    /// if given), with how many are unread.
+    async fn notifications(
+        &self,
+        user: UserId,
+        before: Option<crate::domain::NotificationId>,
+        limit: usize,
+    ) -> Result<Inbox, ShopError>;
+    /// Marks the user's notifications read (those in `ids`, or all); how many changed.
+    async fn mark_notifications_read(
+        &self,
+        user: UserId,
+        ids: Option<Vec<crate::domain::NotificationId>>,
+    ) -> Result<u64, ShopError>;
+}
+
+/// A page of a user's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbox {
+    /// Newest first.
+    pub entries: Vec<crate::inbox::InboxEntry>,
+    /// Unread in the whole inbox, not only this page.
+    pub unread: u64,
+    /// Whether older entries follow (ask with `before` = the last entry's id).
+    pub more: bool,
 }

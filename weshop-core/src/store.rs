@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::NotificationId;
 use crate::domain::{
     Cart, Category, Description, Email, ImageRef, LoginSession, Money, Order, OrderId, OrderStatus,
     PasswordHash, PersonName, Picture, PictureId, PictureSize, Product, ProductId, ProductName,
@@ -17,6 +18,7 @@ use crate::domain::{
     Weight,
 };
 use crate::fulfilment::Effect;
+use crate::inbox::{InboxEntry, MailState, NewNotification};
 
 /// Why a storage call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -350,6 +352,38 @@ pub trait OrderStore: Send + Sync {
     async fn payment_records(&self) -> Result<Vec<String>, StoreError>;
 }
 
+/// Users' inboxes ([`crate::inbox`]), and the mail queue they hold.
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// Files notifications, in order, as one atomic step, and returns the entries it filed.
+    /// One whose key is already filed (by this call or an earlier one), or whose user does not
+    /// exist, is skipped: filing is idempotent by key.
+    async fn file_notifications(
+        &self,
+        batch: Vec<NewNotification>,
+    ) -> Result<Vec<InboxEntry>, StoreError>;
+    /// A user's notifications, newest first: at most `limit`, older than `before` if given.
+    async fn notifications(
+        &self,
+        user: UserId,
+        before: Option<NotificationId>,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError>;
+    /// How many of a user's notifications are unread.
+    async fn unread_notifications(&self, user: UserId) -> Result<u64, StoreError>;
+    /// Marks a user's notifications read: those in `ids` (others' ids are ignored), or all
+    /// if `None`. Returns how many changed.
+    async fn mark_notifications_read(
+        &self,
+        user: UserId,
+        ids: Option<&[NotificationId]>,
+    ) -> Result<u64, StoreError>;
+    /// Notifications waiting to be mailed, oldest first, at most `limit`.
+    async fn mail_queue(&self, limit: usize) -> Result<Vec<InboxEntry>, StoreError>;
+    /// Records where a notification's mail stands (`NotFound` if there is no such entry).
+    async fn record_mail(&self, id: NotificationId, state: MailState) -> Result<(), StoreError>;
+}
+
 /// Opening and closing the store as a whole.
 #[async_trait]
 pub trait StoreLifecycle: Send + Sync {
@@ -364,9 +398,12 @@ pub trait StoreLifecycle: Send + Sync {
 }
 
 /// Everything the shop stores.
-pub trait Store: AccountStore + CatalogStore + CartStore + OrderStore + StoreLifecycle {}
+pub trait Store:
+    AccountStore + CatalogStore + CartStore + OrderStore + InboxStore + StoreLifecycle
+{
+}
 
-impl<T: AccountStore + CatalogStore + CartStore + OrderStore + StoreLifecycle + ?Sized> Store
-    for T
+impl<T> Store for T where
+    T: AccountStore + CatalogStore + CartStore + OrderStore + InboxStore + StoreLifecycle + ?Sized
 {
 }

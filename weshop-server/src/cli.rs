@@ -357,6 +357,10 @@ async fn demo(args: DemoArgs) -> io::Result<()> {
         "weshop demo: log in as {DEMO_EMAIL} / {DEMO_PASSWORD} (sellers: kitchen@weshop.test, sports@weshop.test, general@weshop.test / {SELLER_PASSWORD})"
     ));
     announce(&format!(
+        "weshop demo: the mail it sends is at {url}/demo/mailbox (SMTP server on {})",
+        demo.mail.addr()
+    ));
+    announce(&format!(
         "weshop demo: data in {}; Ctrl-C stops",
         demo.data_dir.display()
     ));

@@ -5,6 +5,7 @@
 //! storage = "surrealkv://data"     # WESHOP_STORAGE: surrealkv://DIR, mem://, ws://HOST:PORT, memory://
 //! secure_cookies = false           # WESHOP_SECURE_COOKIES (true behind HTTPS)
 //! cors_origins = []                # WESHOP_CORS_ORIGINS="https://a.example,https://b.example"
+//! public_url = "https://shop.example"  # WESHOP_PUBLIC_URL: links in mails (default http://HTTP)
 //!
 //! [world]
 //! address = "127.0.0.1:23456"      # WESHOP_WORLD
@@ -16,6 +17,8 @@
 //! listen = "0.0.0.0:34567"         # WESHOP_UPS_LISTEN (the default way: the UPS dials in)
 //! # connect = "ups.example:34567"  # WESHOP_UPS_CONNECT (the shop dials the UPS instead)
 //! ```
+//!
+//! Mail: see [`crate::mail::settings`] (`[smtp]`, `WESHOP_SMTP_*`).
 
 use std::{
     collections::HashMap,
@@ -90,6 +93,10 @@ pub struct Settings {
     /// MiB each of the embedded database's block cache and memtable (`surrealkv://`); more
     /// serves a large catalog from memory, at that cost in RSS.
     pub storage_cache_mb: u64,
+    /// Where people reach the shop (links in mails); `None`: `http://` + the HTTP address.
+    pub public_url: Option<String>,
+    /// Where mail goes; `None`: notifications stay in the inbox only.
+    pub smtp: Option<crate::mail::settings::SmtpSettings>,
 }
 
 impl Default for Settings {
@@ -108,6 +115,8 @@ impl Default for Settings {
             http_limits: HttpLimits::default(),
             grid_limit: 10_000,
             storage_cache_mb: 16,
+            public_url: None,
+            smtp: None,
         }
     }
 }
@@ -140,6 +149,8 @@ struct File {
     world: WorldFile,
     #[serde(default)]
     ups: UpsFile,
+    public_url: Option<String>,
+    smtp: Option<crate::mail::settings::SmtpFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,6 +277,12 @@ impl Settings {
             "ups",
         )
         .map_err(|e| e.to_string())?;
+        if let Some(url) = file.public_url {
+            self.public_url = Some(public_url("public_url", &url).map_err(|e| e.to_string())?);
+        }
+        if let Some(smtp) = file.smtp {
+            crate::mail::settings::apply_file(&mut self.smtp, smtp).map_err(|e| e.to_string())?;
+        }
         Ok(())
     }
 
@@ -374,7 +391,19 @@ impl Settings {
             get("WESHOP_UPS_CONNECT"),
             "WESHOP_UPS",
         )?;
+        if let Some(url) = get("WESHOP_PUBLIC_URL") {
+            self.public_url = Some(public_url("WESHOP_PUBLIC_URL", url)?);
+        }
+        crate::mail::settings::apply_env(&mut self.smtp, env)?;
         Ok(())
+    }
+
+    /// Where people reach the shop: [`Settings::public_url`], or the HTTP address it is bound
+    /// to (`bound`, which knows the port when the setting asked for any).
+    pub fn public_url_or(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 }
 
@@ -411,6 +440,20 @@ fn site(id: i32, x: i32, y: i32) -> Result<WarehouseSite, ConfigError> {
         })?,
         location: Location { x, y },
     })
+}
+
+/// An `http(s)://host[:port][/path]` URL, without a trailing slash.
+fn public_url(name: &str, text: &str) -> Result<String, ConfigError> {
+    let ok = (text.starts_with("http://") || text.starts_with("https://"))
+        && text.len() > "https://".len()
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        return Err(ConfigError::Value {
+            name: name.into(),
+            message: format!("{text:?} is not an http:// or https:// URL"),
+        });
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 fn address(name: &str, text: &str) -> Result<SocketAddr, ConfigError> {

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use weshop_core::{
     domain::{
-        Cart, Category, Email, LoginSession, Order, OrderId, OrderStatus, Picture, PictureId,
-        PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId, WarehouseId,
-        WarehouseSite,
+        Cart, Category, Email, LoginSession, NotificationId, Order, OrderId, OrderStatus, Picture,
+        PictureId, PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId,
+        WarehouseId, WarehouseSite,
     },
+    inbox::{InboxEntry, MailState, NewNotification},
     store::{
-        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, StepCommit, Store, StoreError, StoreLifecycle,
+        AccountStore, CartStore, CatalogStore, InboxStore, NewProduct, NewUser, OrderStore,
+        OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, StepCommit, Store, StoreError,
+        StoreLifecycle,
     },
 };
 
@@ -198,6 +200,48 @@ impl<S: Store + ?Sized> CartStore for Interleaved<S> {
     async fn save_cart(&self, user: UserId, cart: &Cart) -> Result<(), StoreError> {
         yield_now().await;
         self.0.save_cart(user, cart).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> InboxStore for Interleaved<S> {
+    async fn file_notifications(
+        &self,
+        batch: Vec<NewNotification>,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        yield_now().await;
+        self.1.spend()?;
+        self.0.file_notifications(batch).await
+    }
+    async fn notifications(
+        &self,
+        user: UserId,
+        before: Option<NotificationId>,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        yield_now().await;
+        self.0.notifications(user, before, limit).await
+    }
+    async fn unread_notifications(&self, user: UserId) -> Result<u64, StoreError> {
+        yield_now().await;
+        self.0.unread_notifications(user).await
+    }
+    async fn mark_notifications_read(
+        &self,
+        user: UserId,
+        ids: Option<&[NotificationId]>,
+    ) -> Result<u64, StoreError> {
+        yield_now().await;
+        self.0.mark_notifications_read(user, ids).await
+    }
+    async fn mail_queue(&self, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
+        yield_now().await;
+        self.0.mail_queue(limit).await
+    }
+    async fn record_mail(&self, id: NotificationId, state: MailState) -> Result<(), StoreError> {
+        yield_now().await;
+        self.1.spend()?;
+        self.0.record_mail(id, state).await
     }
 }
 

@@ -87,6 +87,10 @@ id!(
     /// A package: the world's `shipid`, unique in its world.
     ShipId(i64), "ship id"
 );
+id!(
+    /// A notification in a user's inbox (assigned by the store, increasing).
+    NotificationId(i64), "notification id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -29,7 +29,7 @@ pub use cart::Cart;
 pub use catalog::{Category, Description, ImageRef, Product, Weight};
 pub use error::DomainError;
 pub use estimate::{DeliveryEstimate, DeliveryPace};
-pub use ids::{OrderId, ProductId, ShipId, TruckId, UserId, WarehouseId};
+pub use ids::{NotificationId, OrderId, ProductId, ShipId, TruckId, UserId, WarehouseId};
 pub use location::Location;
 pub use money::{Currency, Money};
 pub use order::{

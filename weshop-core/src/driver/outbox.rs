@@ -10,8 +10,10 @@
 use std::{sync::Arc, time::Duration};
 
 use super::FulfilmentDriver;
+use crate::domain::UserId;
 use crate::fulfilment::{Effect, ShippingCommand, WarehouseCommand};
-use crate::notify::Notifier;
+use crate::notify::Notification;
+use crate::notify::{Notifier, NotifyError};
 use crate::payments::{IdempotencyKey, PaymentError, Payments};
 use crate::ports::{PartlyTaken, PortError, Shipping, Warehouse};
 use crate::store::{OutboxEntry, StepCommit, Store, StoreError};
@@ -115,6 +117,9 @@ enum Run {
     Warehouse(Vec<(u64, WarehouseCommand)>),
     Shipping(Vec<(u64, ShippingCommand)>),
     Single(OutboxEntry),
+    /// Every notification of the pass, in one call: nothing waits on them, and a notifier
+    /// that keeps them (the inbox) files them in one write.
+    Notify(Vec<(u64, UserId, Notification)>),
 }
 
 impl Run {
@@ -123,6 +128,7 @@ impl Run {
             Run::Warehouse(commands) => commands.iter().map(|(id, _)| *id).collect(),
             Run::Shipping(commands) => commands.iter().map(|(id, _)| *id).collect(),
             Run::Single(entry) => vec![entry.id],
+            Run::Notify(batch) => batch.iter().map(|(id, ..)| *id).collect(),
         }
     }
 
@@ -133,15 +139,39 @@ impl Run {
             Run::Single(entry) => perform(ports, &entry)
                 .await
                 .map_err(|error| PartlyTaken { taken: 0, error }),
+            // Keyed by their entries, so notifications performed again after a crash are
+            // filed once.
+            Run::Notify(batch) => {
+                let batch = batch
+                    .into_iter()
+                    .map(|(id, user, n)| (format!("outbox-{id}"), user, n))
+                    .collect();
+                match ports.notifier.notify_all(batch).await {
+                    Err(NotifyError::Unavailable(why)) => Err(PartlyTaken {
+                        taken: 0,
+                        error: PortError(format!("notifications not filed: {why}")),
+                    }),
+                    Err(error) => {
+                        tracing::warn!("notifications dropped: {error}");
+                        Ok(())
+                    }
+                    Ok(()) => Ok(()),
+                }
+            }
         }
     }
 }
 
-/// Splits entries, in order, into runs.
+/// Splits entries, in order, into runs; the notifications go first, together (nothing
+/// waits on them, so a world or UPS that refuses a command does not hold them up).
 fn runs(entries: Vec<OutboxEntry>) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
+    let mut notifications = Vec::new();
     for entry in entries {
         match (runs.last_mut(), entry.effect) {
+            (_, Effect::Notify { user, notification }) => {
+                notifications.push((entry.id, user, notification))
+            }
             (Some(Run::Warehouse(run)), Effect::Warehouse(command)) => {
                 run.push((entry.id, command))
             }
@@ -153,6 +183,9 @@ fn runs(entries: Vec<OutboxEntry>) -> Vec<Run> {
                 effect,
             })),
         }
+    }
+    if !notifications.is_empty() {
+        runs.insert(0, Run::Notify(notifications));
     }
     runs
 }
@@ -208,12 +241,8 @@ async fn perform(ports: &Ports, entry: &OutboxEntry) -> Result<(), PortError> {
             }
             Ok(())
         }
-        Effect::Notify { user, notification } => {
-            if let Err(error) = ports.notifier.notify(*user, notification.clone()).await {
-                tracing::warn!(%user, "notification lost: {error}");
-            }
-            Ok(())
-        }
+        // Notifications go in their own run ([`Run::Notify`]).
+        Effect::Notify { .. } => Ok(()),
     }
 }
 
@@ -249,7 +278,17 @@ mod tests {
                 payments: Arc::new(self.payments),
                 notifier: Arc::new(self.notifier),
             };
-            perform(&ports, &OutboxEntry { id, effect }).await
+            let entry = OutboxEntry { id, effect };
+            match &entry.effect {
+                // Notifications are performed as their own run.
+                Effect::Notify { .. } => {
+                    for run in runs(vec![entry]) {
+                        run.perform(&ports).await.map_err(|p| p.error)?;
+                    }
+                    Ok(())
+                }
+                _ => perform(&ports, &entry).await,
+            }
         }
     }
 
@@ -440,17 +479,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn notifications_go_to_the_notifier_and_a_lost_one_is_not_retried() {
-        for outcome in [Ok(()), Err(NotifyError("mail server down".into()))] {
+    async fn notifications_are_keyed_by_their_entry_and_only_an_unavailable_notifier_is_retried() {
+        let outcomes = [
+            (Ok(()), Ok(())),
+            (Err(NotifyError::Refused("no such user".into())), Ok(())),
+            (
+                Err(NotifyError::Unavailable("store down".into())),
+                Err(PortError("notifications not filed: store down".into())),
+            ),
+        ];
+        for (outcome, expected) in outcomes {
             let (user, notification, effect) = notify();
             let mut mocks = Mocks::default();
             mocks
                 .notifier
-                .expect_notify()
-                .with(eq(user), eq(notification))
+                .expect_notify_all()
+                .with(eq(vec![("outbox-7".to_string(), user, notification)]))
                 .times(1)
-                .return_once(move |_, _| outcome);
-            assert_eq!(mocks.perform(7, effect).await, Ok(()));
+                .return_once(move |_| outcome);
+            assert_eq!(mocks.perform(7, effect).await, expected);
         }
     }
 }

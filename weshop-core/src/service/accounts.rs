@@ -42,6 +42,15 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 created: self.clock.now(),
             })
             .await?;
+        // Best effort: the account exists whatever happens to its welcome.
+        let key = format!("welcome-{}", user.id);
+        if let Err(error) = self
+            .notifier
+            .notify(&key, user.id, crate::notify::Notification::Welcome)
+            .await
+        {
+            tracing::warn!(user = %user.id, "welcome not filed: {error}");
+        }
         Ok(user)
     }
 

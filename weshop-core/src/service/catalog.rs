@@ -210,7 +210,13 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 seller,
                 text: text.to_string(),
             };
-            if self.notifier.notify(customer, notification).await.is_ok() {
+            let key = format!("promotion-{seller}-{}-{customer}", now.millis());
+            if self
+                .notifier
+                .notify(&key, customer, notification)
+                .await
+                .is_ok()
+            {
                 sent += 1;
             }
         }

@@ -246,6 +246,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 let _ = self
                     .notifier
                     .notify(
+                        &format!("low-stock-{}-{}", product.id, self.clock.now().millis()),
                         product.seller,
                         Notification::LowStock {
                             product: product.id,

@@ -14,6 +14,7 @@ mod accounts;
 mod cart;
 mod catalog;
 mod checkout;
+mod inbox;
 mod orders;
 mod pictures;
 mod quote;
@@ -37,8 +38,8 @@ use crate::ports::Clock;
 use crate::read_cache::ProductCache;
 use crate::shop::{
     CatalogPage, CatalogQuery, Checkout, DeliveryQuote, LoggedIn, OrderUpdate, ProductDraft,
-    ProductPatch, ProfilePatch, QuoteFor, Registration, SellerProduct, SellerSales, Shop,
-    ShopError,
+    ProductPatch, ProfilePatch, QuoteFor, Registration, SellerProduct, SellerSales, ShippingLabel,
+    Shop, ShopError,
 };
 use crate::store::{Page, ProductQuery, Store};
 
@@ -400,5 +401,28 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn cancel_order(&self, user: UserId, id: OrderId) -> Result<Order, ShopError> {
         self.cancel_order_impl(user, id).await
+    }
+
+    async fn shipping_label(&self, user: UserId, id: OrderId) -> Result<ShippingLabel, ShopError> {
+        self.shipping_label_impl(user, id).await
+    }
+
+    // Inbox (inbox.rs).
+
+    async fn notifications(
+        &self,
+        user: UserId,
+        before: Option<crate::domain::NotificationId>,
+        limit: usize,
+    ) -> Result<crate::shop::Inbox, ShopError> {
+        self.notifications_impl(user, before, limit).await
+    }
+
+    async fn mark_notifications_read(
+        &self,
+        user: UserId,
+        ids: Option<Vec<crate::domain::NotificationId>>,
+    ) -> Result<u64, ShopError> {
+        self.mark_notifications_read_impl(user, ids).await
     }
 }

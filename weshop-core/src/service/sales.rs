@@ -2,7 +2,7 @@
 //! revenue those orders brought.
 
 use crate::domain::{Money, OrderStatus, ProductId, UserId};
-use crate::shop::{SellerOrder, SellerSales, ShopError};
+use crate::shop::{SellerOrder, SellerSales, ShopError, label_ship_id};
 use crate::store::Store;
 
 use super::ShopService;
@@ -66,6 +66,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                     status: order.status(),
                     lines,
                     amount,
+                    has_label: label_ship_id(order).is_some(),
                 });
             }
         }

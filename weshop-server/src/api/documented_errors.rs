@@ -39,6 +39,8 @@ const SPECIFIC: &[(&str, &[u16])] = &[
     ("placeOrder", &[402, 404, 409, 422]),
     // Too late to cancel; the void refused.
     ("cancelOrder", &[402, 409]),
+    // No package to label yet, or the order was cancelled.
+    ("getOrderLabel", &[409]),
 ];
 
 /// Secured reads that any logged-in user may make (no role, no CSRF check): no 403.
@@ -47,6 +49,7 @@ const OPEN_TO_ANY_USER: &[&str] = &[
     "listAddresses",
     "listPaymentMethods",
     "listOrders",
+    "listNotifications",
 ];
 
 /// The problem statuses `operation` can answer with.

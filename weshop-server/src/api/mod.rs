@@ -13,7 +13,9 @@ pub mod documented_errors;
 pub mod enums;
 pub mod events;
 pub mod health;
+pub mod labels;
 pub mod limits;
+pub mod notifications;
 pub mod omittable;
 pub mod orders;
 pub mod problem;
@@ -63,6 +65,8 @@ pub enum ApiTags {
     Cart,
     /// Checkout, orders and live tracking.
     Orders,
+    /// The caller's inbox.
+    Notifications,
 }
 
 /// Where the API is mounted.
@@ -111,7 +115,9 @@ pub fn routes(state: ApiState) -> BoxEndpoint<'static> {
             seller::SellerApi(state.clone()),
             cart::CartApi(state.clone()),
             orders::OrdersApi(state.clone()),
+            labels::LabelsApi(state.clone()),
             events::EventsApi(state.clone()),
+            notifications::NotificationsApi(state.clone()),
         ),
         "WeShop",
         env!("CARGO_PKG_VERSION"),

@@ -17,6 +17,8 @@ use weshop_core::{
     assembly::{RunningShop, ShopBuilder},
     domain::{DeliveryPace, OrderStatus},
     durable_gateway::DurableGateway,
+    inbox::InboxNotifier,
+    ports::SystemClock,
     service::ShopConfig,
     shop::{OrderUpdate, Shop},
     store::{Store, StoreError},
@@ -33,6 +35,10 @@ use crate::{
     api::{ApiState, routes},
     config::Settings,
     http_guard::GuardedAcceptor,
+    mail::{
+        compose::Composer,
+        mailer::{self, Mailer},
+    },
     metrics::Metrics,
     sim::time_model::DEFAULT_SIMSPEED,
 };
@@ -57,6 +63,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The mail settings do not work (a sender that is not a mailbox, an unreadable CA).
+    #[error("mail: {0}")]
+    Mail(String),
 }
 
 /// The pace delivery estimates plan with: the world's default pace, scaled by the simspeed
@@ -163,7 +172,15 @@ impl App {
                 .await
                 .map_err(|e| StartError::Storage(e.to_string()))?,
         );
+        // Notifications are filed in the store's inboxes; mailed too when SMTP is set up.
+        let notifier = Arc::new(InboxNotifier::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            settings.smtp.is_some(),
+        ));
+        let mail_queued = notifier.mail_queued();
         let assembled = ShopBuilder::new(store.clone())
+            .notifier(notifier)
             .warehouses(settings.warehouses.clone())
             .payments(gateway.clone())
             .config(ShopConfig {
@@ -179,7 +196,7 @@ impl App {
         let partners = Partners::connect(
             PartnerSettings::from(&settings),
             assembled.driver().clone(),
-            store,
+            store.clone(),
             metrics.clone(),
             stopped.clone(),
         )
@@ -241,6 +258,35 @@ impl App {
             }));
         }
         info!("http: listening on http://{http}");
+        match &settings.smtp {
+            Some(smtp) => {
+                let composer = Composer::new(&smtp.from, &settings.public_url_or(http))
+                    .map_err(StartError::Mail)?;
+                let transport = mailer::transport(smtp).map_err(StartError::Mail)?;
+                let mailer = Mailer::new(
+                    store,
+                    composer,
+                    transport,
+                    Arc::new(SystemClock),
+                    mail_queued,
+                );
+                let mut stopped = stopped.clone();
+                tasks.push(tokio::spawn(mailer.run(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })));
+                info!(
+                    "mail: sending through {}:{} ({:?}) as {}",
+                    smtp.host,
+                    smtp.port(),
+                    smtp.tls,
+                    smtp.from
+                );
+            }
+            None => info!(
+                "mail: no SMTP settings (WESHOP_SMTP_HOST or [smtp]): notifications stay in \
+                 the inbox only"
+            ),
+        }
         Ok(App {
             http,
             ups,

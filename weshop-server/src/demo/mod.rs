@@ -3,12 +3,14 @@
 
 //!
 //! [`catalog`] holds what is seeded (sellers, products, the demo customer); [`assets`] serves
-//! the products' pictures, mounted on the demo's server only.
+//! the products' pictures and [`mailbox`] the mails the shop sent (its SMTP server runs in the
+//! demo too), both mounted on the demo's server only.
 
 pub mod assets;
 pub mod catalog;
+pub mod mailbox;
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use weshop_core::shop::ShopError;
 
@@ -16,6 +18,10 @@ use crate::{
     adapters::UpsEndpoint,
     app::{App, StartError},
     config::{Settings, default_warehouses},
+    mail::{
+        catcher::MailCatcher,
+        settings::{SmtpSettings, SmtpTls},
+    },
     sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
 };
 
@@ -63,6 +69,8 @@ pub struct Demo {
     pub app: App,
     world: WorldServer,
     ups: UpsServer,
+    /// The demo's SMTP server, holding every mail the shop sent.
+    pub mail: Arc<MailCatcher>,
     _data: Option<tempfile::TempDir>,
     /// The database directory.
     pub data_dir: PathBuf,
@@ -104,6 +112,7 @@ impl Demo {
             },
         )
         .await?;
+        let mail = Arc::new(MailCatcher::bind(any).await?);
         let settings = Settings {
             http: ([127, 0, 0, 1], options.port).into(),
             storage: options
@@ -116,9 +125,19 @@ impl Demo {
             warehouses: default_warehouses(),
             ups: UpsEndpoint::Listen(any),
             resend: Duration::from_millis(200),
+            smtp: Some(SmtpSettings {
+                host: mail.addr().ip().to_string(),
+                port: Some(mail.addr().port()),
+                user: None,
+                password: None,
+                from: "WeShop demo <shop@weshop.test>".into(),
+                // The catcher is on loopback, in this process.
+                tls: SmtpTls::Plain,
+                ca_file: None,
+            }),
             ..Settings::default()
         };
-        let app = App::start(settings, app_options()).await?;
+        let app = App::start(settings, mailbox::mount(app_options(), mail.clone())).await?;
         let ups = UpsServer::start(
             world.ups_addr(),
             ShopEndpoint::Connect(app.ups_addr().expect("the demo shop listens for its UPS")),
@@ -138,6 +157,7 @@ impl Demo {
             app,
             world,
             ups,
+            mail,
             _data: temp,
             data_dir,
         })

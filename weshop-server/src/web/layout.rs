@@ -18,6 +18,8 @@ pub struct Viewer {
     pub user: User,
     /// Their session token (logout ends it).
     pub token: SessionToken,
+    /// Unread notifications (the header shows them).
+    pub unread: u64,
 }
 
 /// The visitor behind this request's session cookie, if the session is valid.
@@ -25,7 +27,16 @@ pub async fn viewer(state: &WebState, req: &Request) -> Option<Viewer> {
     let cookie = req.cookie().get(SESSION_COOKIE)?;
     let token = SessionToken::presented(cookie.value_str())?;
     let user = state.shop.authenticate(&token).await.ok()?;
-    Some(Viewer { user, token })
+    // The count is a courtesy: a page still renders if the inbox cannot be read.
+    let unread = match state.shop.notifications(user.id, None, 1).await {
+        Ok(inbox) => inbox.unread,
+        Err(_) => 0,
+    };
+    Some(Viewer {
+        user,
+        token,
+        unread,
+    })
 }
 
 /// The visitor, or a redirect to the login page.
@@ -54,6 +65,8 @@ pub struct Layout {
     pub q: String,
     /// The visitor sells (the header links to their shop).
     pub seller: bool,
+    /// The visitor's unread notifications.
+    pub unread: u64,
 }
 
 impl Layout {
@@ -64,6 +77,7 @@ impl Layout {
             csrf: state.csrf.token(req, state.secure_cookies),
             q: String::new(),
             seller: viewer.is_some_and(|v| v.user.roles.seller),
+            unread: viewer.map_or(0, |v| v.unread),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod checkout;
 pub mod csrf;
 pub mod images;
 pub mod layout;
+pub mod notifications;
 pub mod order_map;
 pub mod orders;
 pub mod products;
@@ -133,6 +134,11 @@ pub fn routes(state: WebState) -> impl Endpoint<Output = Response> + 'static {
         .at("/login", get(account::login_form).post(account::login))
         .at("/logout", post(account::logout))
         .at("/account", get(account::account))
+        .at("/account/notifications", get(notifications::inbox))
+        .at(
+            "/account/notifications/read",
+            post(notifications::mark_all_read),
+        )
         .at("/account/password", post(account::change_password))
         .at("/account/promotions", post(account::set_promotions))
         .at("/account/addresses", post(account::add_address))

@@ -15,7 +15,7 @@ use poem::{
 };
 use tokio::sync::broadcast::error::RecvError;
 use weshop_core::domain::{Money, Order, OrderEventKind, OrderId, OrderStatus, WarehouseSite};
-use weshop_core::shop::ShopError;
+use weshop_core::shop::{ShopError, label_ship_id};
 
 use super::{
     PageResult,
@@ -117,6 +117,14 @@ pub struct OrderPage {
     truck: Option<i32>,
     /// The map (an escaped HTML fragment).
     map: String,
+    /// Its shipping label, once its package has one.
+    label: Option<String>,
+}
+
+/// Where an order's shipping label is: the API's, which takes the page's session cookie on a
+/// plain GET, so the link works without JavaScript.
+pub fn label_href(order: OrderId) -> String {
+    format!("{}/orders/{order}/label.pdf", crate::api::API_PREFIX)
 }
 
 fn order_id(text: &str) -> poem::Result<OrderId> {
@@ -235,6 +243,7 @@ async fn order_page(
         error,
         truck: order.truck().map(|t| t.get()),
         map: map_of(order, &warehouses),
+        label: label_ship_id(order).map(|_| label_href(order.id())),
     })
 }
 

@@ -17,6 +17,7 @@ use weshop_core::{
 use super::{
     PageResult,
     layout::{Layout, State, Viewer, form_viewer, price, require_viewer, when, words},
+    orders::label_href,
     product_in_path, see_other, sentence, shop_error,
 };
 
@@ -52,6 +53,8 @@ pub struct SaleRow {
     pub lines: Vec<String>,
     /// Their sum.
     pub amount: String,
+    /// Its package's shipping label, once it has one.
+    pub label: Option<String>,
 }
 
 /// Orders shown on the dashboard.
@@ -127,6 +130,7 @@ async fn page(
                     .map(|l| format!("{} × {}", l.quantity.get(), l.name))
                     .collect(),
                 amount: price(sale.amount),
+                label: sale.has_label.then(|| label_href(sale.order)),
             })
             .collect(),
         revenue: price(sales.revenue),

@@ -207,7 +207,7 @@ async fn every_operation_has_an_id_and_one_tag() {
     assert_eq!(password["maxLength"], 128, "{password}");
     assert_eq!(
         schemas["OrderEventKind"]["enum"].as_array().unwrap().len(),
-        6
+        7
     );
 }
 

@@ -15,6 +15,7 @@ mod api;
 mod conventions;
 mod kill9;
 mod limits;
+mod mail;
 mod peer;
 mod policy;
 mod sim_cli;

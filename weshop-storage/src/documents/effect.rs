@@ -137,6 +137,11 @@ pub enum EffectDoc {
         /// Text.
         text: String,
     },
+    /// A welcome.
+    NotifyWelcome {
+        /// User.
+        user: i64,
+    },
 }
 
 impl From<&Effect> for EffectDoc {
@@ -215,6 +220,7 @@ impl From<&Effect> for EffectDoc {
                     seller: seller.get(),
                     text: text.clone(),
                 },
+                Notification::Welcome => EffectDoc::NotifyWelcome { user: user.get() },
             },
         }
     }
@@ -322,6 +328,10 @@ impl EffectDoc {
                     seller: user(seller)?,
                     text,
                 },
+            },
+            EffectDoc::NotifyWelcome { user: u } => Effect::Notify {
+                user: user(u)?,
+                notification: Notification::Welcome,
             },
         })
     }

@@ -3,10 +3,11 @@
 //! rather than an invalid value.
 //!
 //! One document per kind of record: [`UserDoc`], [`ProductDoc`], [`OrderDoc`] and the outbox's
-//! [`EffectDoc`], written with [`to_json`] and read back with [`from_json`] and their `parse`.
+//! [`EffectDoc`] (which inbox entries reuse, [`NotificationDoc`]), written with [`to_json`] and read back with [`from_json`] and their `parse`.
 
 mod account;
 mod effect;
+mod inbox;
 mod order;
 mod product;
 
@@ -20,6 +21,7 @@ use crate::corrupt;
 
 pub use account::UserDoc;
 pub use effect::{EffectDoc, ItemDoc};
+pub use inbox::{MailDoc, NotificationDoc};
 pub use order::OrderDoc;
 pub use product::ProductDoc;
 

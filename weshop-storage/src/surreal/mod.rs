@@ -20,12 +20,13 @@
 //!
 //! Inside: this module connects and runs blocks (retrying write conflicts); `schema` holds the
 //! versioned migrations, `query` the query builder, `rows` what queries return, and
-//! `accounts`, `catalog`, `carts` and `orders` implement one storage trait each.
+//! `accounts`, `catalog`, `carts`, `orders` and `inbox` implement one storage trait each.
 
 mod accounts;
 mod carts;
 mod catalog;
 mod embedded;
+mod inbox;
 mod orders;
 mod query;
 mod rows;

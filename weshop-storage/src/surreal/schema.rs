@@ -122,6 +122,24 @@ DEFINE FIELD IF NOT EXISTS line ON payment_record TYPE string;
 DEFINE SEQUENCE IF NOT EXISTS payment_seq START 1;
 "#,
     ),
+    // Users' inboxes, and the mail queue they hold (`pending`); each key filed once.
+    (
+        8,
+        r#"
+DEFINE TABLE IF NOT EXISTS notification SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON notification TYPE int;
+DEFINE FIELD IF NOT EXISTS read ON notification TYPE bool;
+DEFINE FIELD IF NOT EXISTS pending ON notification TYPE bool;
+DEFINE FIELD IF NOT EXISTS doc ON notification TYPE string;
+DEFINE FIELD IF NOT EXISTS mail ON notification TYPE string;
+DEFINE INDEX IF NOT EXISTS notification_user ON notification FIELDS user, read;
+DEFINE INDEX IF NOT EXISTS notification_pending ON notification FIELDS pending;
+DEFINE SEQUENCE IF NOT EXISTS notification_seq START 1;
+
+DEFINE TABLE IF NOT EXISTS notification_key SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS notification ON notification_key TYPE record<notification>;
+"#,
+    ),
 ];
 
 impl SurrealStore {

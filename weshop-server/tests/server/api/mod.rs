@@ -5,6 +5,8 @@
 mod access;
 mod accounts;
 mod catalog;
+mod labels;
+mod notifications;
 mod orders;
 mod service;
 
@@ -36,6 +38,7 @@ use crate::{CARD, GUARD, PASSWORD};
 
 struct App {
     client: TestClient<BoxEndpoint<'static>>,
+    store: Arc<MemoryStore>,
     driver: Arc<FulfilmentDriver<MemoryStore>>,
     gateway: Arc<SimulatedGateway>,
 }
@@ -77,7 +80,8 @@ async fn app() -> App {
     let gateway = Arc::new(SimulatedGateway::new());
     // Built but never started: no outbox runs, and tests feed the driver events themselves.
     // With a search index, as the server has one.
-    let shop = ShopBuilder::new(Arc::new(MemoryStore::new()))
+    let store = Arc::new(MemoryStore::new());
+    let shop = ShopBuilder::new(store.clone())
         .warehouses([warehouse])
         .search_index(Arc::new(CatalogIndex::in_memory().unwrap()))
         .payments(gateway.clone())
@@ -91,6 +95,7 @@ async fn app() -> App {
     };
     App {
         client: TestClient::new(routes(state)),
+        store,
         driver: shop.driver().clone(),
         gateway,
     }

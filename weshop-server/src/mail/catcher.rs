@@ -1,0 +1,321 @@
+//! A small SMTP server that keeps every mail it receives in memory: the demo's mail server
+//! (shown at `/demo/mailbox`) and the tests' one.
+//!
+//! It speaks plain SMTP (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), without TLS
+//! or authentication, so it belongs on loopback. For tests it can be told to refuse mail for a
+//! while, with a transient (4xx) or permanent (5xx) reply, like a real server having a bad day.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU16, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader},
+    net::TcpListener,
+    sync::{broadcast, watch},
+    task::JoinHandle,
+};
+
+/// The largest mail it takes.
+const MAX_MAIL: usize = 10 << 20;
+/// The longest command or text line (RFC 5321 allows 1000 bytes with CRLF; be lenient).
+const MAX_LINE: usize = 4096;
+/// A client silent this long is hung up on.
+const IDLE: Duration = Duration::from_secs(300);
+
+/// A mail as it arrived.
+#[derive(Debug, Clone)]
+pub struct CaughtMail {
+    /// Its number, from 1, in order of arrival.
+    pub id: usize,
+    /// The envelope sender.
+    pub from: String,
+    /// The envelope recipients.
+    pub to: Vec<String>,
+    /// The message, as sent (headers and body, dot-stuffing undone).
+    pub data: Vec<u8>,
+    /// When it arrived.
+    pub at: SystemTime,
+}
+
+#[derive(Default)]
+struct Shared {
+    mails: Mutex<Vec<CaughtMail>>,
+    /// 0: accept; else the reply code to refuse RCPT with.
+    refusing: AtomicU16,
+}
+
+/// The running server.
+pub struct MailCatcher {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    arrived: broadcast::Sender<usize>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl MailCatcher {
+    /// Listens on `addr` (port 0: any free port).
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let (arrived, _) = broadcast::channel(256);
+        let (stop, mut stopped) = watch::channel(false);
+        let task = {
+            let (shared, arrived) = (shared.clone(), arrived.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stopped.wait_for(|s| *s) => return,
+                        accepted = listener.accept() => {
+                            let Ok((socket, peer)) = accepted else { continue };
+                            let (shared, arrived) = (shared.clone(), arrived.clone());
+                            tokio::spawn(async move {
+                                let (read, write) = socket.into_split();
+                                if let Err(error) = session(read, write, &shared, &arrived).await {
+                                    tracing::debug!(%peer, "smtp session ended: {error}");
+                                }
+                            });
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            addr,
+            shared,
+            arrived,
+            stop,
+            task,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every mail so far, in order.
+    pub fn mails(&self) -> Vec<CaughtMail> {
+        self.shared.mails.lock().expect("mails lock").clone()
+    }
+
+    /// One mail by number.
+    pub fn mail(&self, id: usize) -> Option<CaughtMail> {
+        self.shared
+            .mails
+            .lock()
+            .expect("mails lock")
+            .get(id.checked_sub(1)?)
+            .cloned()
+    }
+
+    /// Told the number of each mail as it arrives.
+    pub fn subscribe(&self) -> broadcast::Receiver<usize> {
+        self.arrived.subscribe()
+    }
+
+    /// From now on, refuses every recipient with `code` (e.g. 451: try later; 550: never), or
+    /// accepts again with `None`.
+    pub fn refuse(&self, code: Option<u16>) {
+        self.shared
+            .refusing
+            .store(code.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Waits until at least `count` mails are in, or `patience` runs out; the mails so far.
+    pub async fn wait_for(&self, count: usize, patience: Duration) -> Vec<CaughtMail> {
+        let mut arrived = self.subscribe();
+        let _ = tokio::time::timeout(patience, async {
+            while self.mails().len() < count {
+                let _ = arrived.recv().await;
+            }
+        })
+        .await;
+        self.mails()
+    }
+
+    /// Stops listening (sessions under way finish on their own).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// One client connection.
+async fn session(
+    read: impl AsyncRead + Unpin,
+    mut write: impl AsyncWrite + Unpin,
+    shared: &Shared,
+    arrived: &broadcast::Sender<usize>,
+) -> std::io::Result<()> {
+    let mut read = BufReader::new(read);
+    let w = &mut write;
+    reply(w, "220 weshop mail catcher ESMTP").await?;
+    let mut from: Option<String> = None;
+    let mut to: Vec<String> = Vec::new();
+    loop {
+        let Some(line) = next_line(&mut read).await? else {
+            return Ok(());
+        };
+        let line = String::from_utf8_lossy(&line);
+        let (verb, rest) = line.split_once(' ').unwrap_or((&line, ""));
+        match verb.to_ascii_uppercase().as_str() {
+            "EHLO" => {
+                reply(
+                    &mut *w,
+                    &format!("250-weshop\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE {MAX_MAIL}"),
+                )
+                .await?
+            }
+            "HELO" => reply(w, "250 weshop").await?,
+            "MAIL" => match path(rest, "FROM:") {
+                Some(sender) => {
+                    from = Some(sender);
+                    to.clear();
+                    reply(w, "250 OK").await?
+                }
+                None => reply(w, "501 Syntax: MAIL FROM:<address>").await?,
+            },
+            "RCPT" => match (&from, path(rest, "TO:")) {
+                (None, _) => reply(w, "503 MAIL first").await?,
+                (_, None) => reply(w, "501 Syntax: RCPT TO:<address>").await?,
+                (Some(_), Some(recipient)) => match shared.refusing.load(Ordering::Relaxed) {
+                    0 => {
+                        to.push(recipient);
+                        reply(w, "250 OK").await?
+                    }
+                    code if code < 500 => {
+                        reply(w, &format!("{code} 4.3.2 Not now, try again later")).await?
+                    }
+                    code => reply(w, &format!("{code} 5.1.1 Mailbox unavailable")).await?,
+                },
+            },
+            "DATA" => {
+                let Some(sender) = from.take().filter(|_| !to.is_empty()) else {
+                    reply(w, "503 RCPT first").await?;
+                    continue;
+                };
+                reply(w, "354 End data with <CR><LF>.<CR><LF>").await?;
+                let Some(data) = message(&mut read).await? else {
+                    reply(w, "552 Message too large").await?;
+                    to.clear();
+                    continue;
+                };
+                let id = {
+                    let mut mails = shared.mails.lock().expect("mails lock");
+                    let id = mails.len() + 1;
+                    mails.push(CaughtMail {
+                        id,
+                        from: sender,
+                        to: std::mem::take(&mut to),
+                        data,
+                        at: SystemTime::now(),
+                    });
+                    id
+                };
+                let _ = arrived.send(id);
+                reply(w, &format!("250 OK queued as {id}")).await?
+            }
+            "RSET" => {
+                from = None;
+                to.clear();
+                reply(w, "250 OK").await?
+            }
+            "NOOP" => reply(w, "250 OK").await?,
+            "QUIT" => {
+                reply(w, "221 Bye").await?;
+                return Ok(());
+            }
+            _ => reply(w, "502 Command not implemented").await?,
+        }
+    }
+}
+
+/// Sends one reply (the text may hold several CRLF-separated lines).
+async fn reply(write: &mut (impl AsyncWrite + Unpin), text: &str) -> std::io::Result<()> {
+    write.write_all(text.as_bytes()).await?;
+    write.write_all(b"\r\n").await?;
+    write.flush().await
+}
+
+/// The address in `FROM:<a@b> …` / `TO:<a@b>`.
+fn path(rest: &str, prefix: &str) -> Option<String> {
+    let rest = rest.trim_start();
+    if !rest.get(..prefix.len())?.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    let rest = rest[prefix.len()..].trim_start();
+    let inner = rest.strip_prefix('<')?;
+    let end = inner.find('>')?;
+    Some(inner[..end].to_string())
+}
+
+/// The next line without its CRLF; `None` at the end of the stream or when idle too long.
+async fn next_line(read: &mut (impl AsyncBufReadExt + Unpin)) -> std::io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    let got = tokio::time::timeout(IDLE, async {
+        let mut limited = (&mut *read).take(MAX_LINE as u64);
+        limited.read_until(b'\n', &mut line).await
+    })
+    .await;
+    match got {
+        Err(_) | Ok(Ok(0)) => Ok(None),
+        Ok(Err(error)) => Err(error),
+        Ok(Ok(_)) => {
+            while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                line.pop();
+            }
+            Ok(Some(line))
+        }
+    }
+}
+
+/// The message after DATA, up to the lone dot; `None` if it grows past [`MAX_MAIL`] (what
+/// is left of it is read and dropped).
+async fn message(read: &mut (impl AsyncBufReadExt + Unpin)) -> std::io::Result<Option<Vec<u8>>> {
+    let mut data = Vec::new();
+    let mut too_big = false;
+    loop {
+        let Some(line) = next_line(read).await? else {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        };
+        if line == b"." {
+            return Ok((!too_big).then_some(data));
+        }
+        let line = line.strip_prefix(b".").unwrap_or(&line);
+        if data.len() + line.len() + 2 > MAX_MAIL {
+            too_big = true;
+        }
+        if !too_big {
+            data.extend_from_slice(line);
+            data.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_come_out_of_their_brackets() {
+        assert_eq!(
+            path("FROM:<a@b.example>", "FROM:").as_deref(),
+            Some("a@b.example")
+        );
+        assert_eq!(
+            path("from: <a@b.example> SIZE=10", "FROM:").as_deref(),
+            Some("a@b.example")
+        );
+        assert_eq!(path("TO:<>", "TO:").as_deref(), Some(""));
+        assert_eq!(path("TO:a@b", "TO:"), None);
+        assert_eq!(path("FROM:<a@b>", "TO:"), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! The mailer: sends the inbox's pending mails over SMTP, oldest first, and records each one's
+//! fate on its entry.
+//!
+//! A server that is down or answers 4xx is retried with backoff (1 s doubling to a minute),
+//! and the mails wait in the store meanwhile, so nothing is lost across a restart. A 5xx is
+//! final: recorded on the entry (the inbox shows it) and never retried. A mail is marked sent
+//! only after the server took it, so a crash in between sends it again, with the same
+//! Message-ID, which is the best SMTP allows.
+
+use std::{sync::Arc, time::Duration};
+
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
+    transport::smtp::{
+        authentication::Credentials,
+        client::{Certificate, Tls, TlsParameters},
+    },
+};
+use tokio::sync::Notify;
+use weshop_core::{
+    inbox::{InboxEntry, MailState},
+    notify::Notification,
+    ports::Clock,
+    store::{Store, StoreError},
+};
+
+use super::{
+    compose::{Composer, Facts},
+    settings::{SmtpSettings, SmtpTls},
+};
+
+/// Mails taken from the queue at a time.
+const BATCH: usize = 50;
+/// The longest wait between tries while the server fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often the queue is looked at without being woken.
+const IDLE_LOOK: Duration = Duration::from_secs(30);
+
+/// Why a pass stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The SMTP server is unreachable or said "later".
+    #[error("smtp server: {0}")]
+    Unavailable(String),
+}
+
+/// Sends the mail queue.
+pub struct Mailer {
+    store: Arc<dyn Store>,
+    composer: Composer,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    clock: Arc<dyn Clock>,
+    queued: Arc<Notify>,
+}
+
+/// The SMTP client for `settings`.
+pub fn transport(settings: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let tls = if settings.tls == SmtpTls::Plain {
+        Tls::None
+    } else {
+        let mut params = TlsParameters::builder(settings.host.clone());
+        if let Some(path) = &settings.ca_file {
+            let pem =
+                std::fs::read(path).map_err(|e| format!("SMTP CA file {}: {e}", path.display()))?;
+            let ca = Certificate::from_pem(&pem)
+                .map_err(|e| format!("SMTP CA file {}: {e}", path.display()))?;
+            params = params.add_root_certificate(ca);
+        }
+        let params = params
+            .build_rustls()
+            .map_err(|e| format!("SMTP TLS: {e}"))?;
+        match settings.tls {
+            SmtpTls::Tls => Tls::Wrapper(params),
+            _ => Tls::Required(params),
+        }
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+        .port(settings.port())
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(30)));
+    if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    Ok(builder.build())
+}
+
+impl Mailer {
+    /// A mailer over `store`'s queue, woken by `queued`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        composer: Composer,
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        clock: Arc<dyn Clock>,
+        queued: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            composer,
+            transport,
+            clock,
+            queued,
+        }
+    }
+
+    /// Sends until the queue is empty or the server fails; how many it sent or recorded.
+    pub async fn pass(&self) -> Result<usize, MailError> {
+        let mut handled = 0;
+        loop {
+            let queue = self.store.mail_queue(BATCH).await?;
+            if queue.is_empty() {
+                return Ok(handled);
+            }
+            for entry in queue {
+                let state = self.send(&entry).await?;
+                self.store.record_mail(entry.id, state).await?;
+                handled += 1;
+            }
+        }
+    }
+
+    /// Sends one entry's mail; its new state, or `Unavailable` to try again later.
+    async fn send(&self, entry: &InboxEntry) -> Result<MailState, MailError> {
+        let Some(facts) = self.facts(entry).await? else {
+            return Ok(MailState::Failed {
+                reason: "the recipient's account is gone".into(),
+            });
+        };
+        let message = match self.composer.compose(entry, &facts) {
+            Ok(message) => message,
+            Err(reason) => return Ok(MailState::Failed { reason }),
+        };
+        match self.transport.send(message).await {
+            Ok(_) => Ok(MailState::Sent {
+                at: self.clock.now(),
+            }),
+            Err(error) if error.is_permanent() => {
+                tracing::warn!(notification = %entry.id, "mail refused for good: {error}");
+                Ok(MailState::Failed {
+                    reason: error.to_string(),
+                })
+            }
+            Err(error) => Err(MailError::Unavailable(error.to_string())),
+        }
+    }
+
+    /// What the entry's mail needs from the store; `None` if the recipient is gone.
+    async fn facts(&self, entry: &InboxEntry) -> Result<Option<Facts>, StoreError> {
+        let Some(user) = self.store.user(entry.user).await? else {
+            return Ok(None);
+        };
+        let mut facts = Facts {
+            user,
+            order: None,
+            product: None,
+            seller: None,
+            unsubscribe: None,
+        };
+        match &entry.notification {
+            Notification::OrderStatus { order, .. } => {
+                facts.order = self.store.order(*order).await?;
+            }
+            Notification::LowStock { product, .. } => {
+                facts.product = self.store.product(*product).await?;
+            }
+            Notification::Promotion { seller, .. } => {
+                facts.seller = self
+                    .store
+                    .user(*seller)
+                    .await?
+                    .map(|s| s.name.as_str().to_string());
+            }
+            Notification::Welcome => {}
+        }
+        Ok(Some(facts))
+    }
+
+    /// Sends whenever a mail is queued (and every so often), backing off while the server
+    /// fails, until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let wait = match self.pass().await {
+                Ok(_) => {
+                    backoff = Duration::from_secs(1);
+                    IDLE_LOOK
+                }
+                Err(error) => {
+                    tracing::warn!("mail waits: {error}; trying again in {backoff:?}");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.queued.notified(), if wait == IDLE_LOOK => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! Mail against a real SMTP server (the in-process catcher): sent once with a stable
+//! Message-ID, sent after a "crash" by the next mailer, held while the server says "later",
+//! recorded and never retried when it says "never".
+
+use std::sync::Arc;
+
+use mail_parser::MessageParser;
+use weshop_core::{
+    assembly::ShopBuilder,
+    domain::{Email, Password, PersonName, Roles, User},
+    inbox::{InboxNotifier, MailState},
+    ports::SystemClock,
+    shop::{Registration, Shop},
+    store::{InboxStore, Store},
+};
+use weshop_server::mail::{
+    catcher::MailCatcher,
+    compose::Composer,
+    mailer::{self, MailError, Mailer},
+    settings::{SmtpSettings, SmtpTls},
+};
+use weshop_storage::memory::MemoryStore;
+
+use crate::{GUARD, PASSWORD};
+
+const FROM: &str = "WeShop <shop@weshop.test>";
+const PUBLIC: &str = "https://shop.example";
+
+struct Setup {
+    store: Arc<MemoryStore>,
+    shop: Arc<dyn Shop>,
+    catcher: MailCatcher,
+}
+
+async fn setup() -> Setup {
+    let store = Arc::new(MemoryStore::new());
+    let notifier = Arc::new(InboxNotifier::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        true,
+    ));
+    let shop = ShopBuilder::new(store.clone())
+        .notifier(notifier)
+        .build()
+        .await
+        .unwrap();
+    let catcher = MailCatcher::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+    Setup {
+        store,
+        shop: shop.shop().clone(),
+        catcher,
+    }
+}
+
+impl Setup {
+    fn mailer(&self) -> Mailer {
+        let smtp = SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: Some(self.catcher.addr().port()),
+            user: None,
+            password: None,
+            from: FROM.into(),
+            tls: SmtpTls::Plain,
+            ca_file: None,
+        };
+        Mailer::new(
+            self.store.clone(),
+            Composer::new(FROM, PUBLIC).unwrap(),
+            mailer::transport(&smtp).unwrap(),
+            Arc::new(SystemClock),
+            Arc::new(tokio::sync::Notify::new()),
+        )
+    }
+
+    async fn register(&self, email: &str) -> User {
+        self.shop
+            .register(Registration {
+                email: Email::parse(email).unwrap(),
+                password: Password::new(PASSWORD).unwrap(),
+                name: PersonName::parse("Ada Lovelace").unwrap(),
+                roles: Roles::new(true, false).unwrap(),
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn mail_state(&self, user: &User) -> MailState {
+        self.store.notifications(user.id, None, 1).await.unwrap()[0]
+            .mail
+            .clone()
+    }
+}
+
+#[tokio::test]
+async fn a_welcome_goes_out_once_as_text_and_html_with_a_stable_message_id() {
+    let setup = setup().await;
+    let ada = setup.register("ada@example.com").await;
+    let entry = setup.store.notifications(ada.id, None, 1).await.unwrap()[0].clone();
+    assert_eq!(entry.mail, MailState::Pending);
+
+    assert_eq!(setup.mailer().pass().await.unwrap(), 1);
+    assert_eq!(setup.mailer().pass().await.unwrap(), 0, "sent once");
+    let mails = setup.catcher.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["ada@example.com"]);
+    assert_eq!(mails[0].from, "shop@weshop.test");
+    let mail = MessageParser::default().parse(&mails[0].data).unwrap();
+    assert_eq!(mail.subject(), Some("Welcome to WeShop"));
+    let expected_id = Composer::new(FROM, PUBLIC).unwrap().message_id(&entry);
+    assert_eq!(
+        mail.message_id().map(|id| format!("<{id}>")),
+        Some(expected_id)
+    );
+    let text = mail.body_text(0).unwrap();
+    let html = mail.body_html(0).unwrap();
+    assert!(text.contains("Hello Ada Lovelace"), "{text}");
+    assert!(text.contains("https://shop.example/account"), "{text}");
+    assert!(html.contains("<h1"), "{html}");
+    assert!(
+        html.contains("href=\"https://shop.example/account\""),
+        "{html}"
+    );
+    assert!(matches!(
+        setup.mail_state(&ada).await,
+        MailState::Sent { .. }
+    ));
+}
+
+/// The process dies after the notification is filed and before its mail went: the next
+/// mailer (after a restart, over the same store) sends it, once. Had it died after the server
+/// took the mail but before recording that, the mail goes again with the same Message-ID.
+#[tokio::test]
+async fn a_mail_not_sent_before_a_crash_is_sent_once_after_it_with_the_same_id() {
+    let setup = setup().await;
+    let ada = setup.register("ada@example.com").await;
+    let first = setup.mailer();
+    drop(first); // the process that filed it is gone before sending
+    assert_eq!(setup.mailer().pass().await.unwrap(), 1);
+    assert_eq!(setup.catcher.mails().len(), 1);
+
+    // Sent but not recorded: the entry is pending again, as a crash would leave it.
+    setup
+        .store
+        .record_mail(
+            setup.store.notifications(ada.id, None, 1).await.unwrap()[0].id,
+            MailState::Pending,
+        )
+        .await
+        .unwrap();
+    assert_eq!(setup.mailer().pass().await.unwrap(), 1);
+    let mails = setup.catcher.mails();
+    assert_eq!(mails.len(), 2);
+    let ids: Vec<_> = mails
+        .iter()
+        .map(|m| {
+            MessageParser::default()
+                .parse(&m.data)
+                .unwrap()
+                .message_id()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1], "the same mail, which receivers can tell");
+}
+
+#[tokio::test]
+async fn a_server_that_says_later_gets_the_mail_later_and_one_that_says_never_is_recorded() {
+    let setup = setup().await;
+    let ada = setup.register("ada@example.com").await;
+    setup.catcher.refuse(Some(451));
+    for _ in 0..3 {
+        assert!(matches!(
+            setup.mailer().pass().await,
+            Err(MailError::Unavailable(_))
+        ));
+    }
+    assert_eq!(setup.mail_state(&ada).await, MailState::Pending);
+    setup.catcher.refuse(None);
+    assert_eq!(setup.mailer().pass().await.unwrap(), 1);
+    assert_eq!(setup.catcher.wait_for(1, GUARD).await.len(), 1);
+
+    let bob = setup.register("bob@example.com").await;
+    setup.catcher.refuse(Some(550));
+    assert_eq!(
+        setup.mailer().pass().await.unwrap(),
+        1,
+        "recorded, not retried"
+    );
+    let MailState::Failed { reason } = setup.mail_state(&bob).await else {
+        panic!("bob's welcome should have failed");
+    };
+    assert!(reason.contains("550"), "{reason}");
+    setup.catcher.refuse(None);
+    assert_eq!(setup.mailer().pass().await.unwrap(), 0, "never retried");
+    assert_eq!(setup.catcher.mails().len(), 1);
+}
+
+/// The mailer's own loop: woken by a filed notification, it sends without being asked.
+#[tokio::test]
+async fn the_running_mailer_sends_what_is_filed() {
+    let setup = setup().await;
+    let store: Arc<dyn Store> = setup.store.clone();
+    let notifier = InboxNotifier::new(store.clone(), Arc::new(SystemClock), true);
+    let queued = notifier.mail_queued();
+    let smtp = SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: Some(setup.catcher.addr().port()),
+        user: None,
+        password: None,
+        from: FROM.into(),
+        tls: SmtpTls::Plain,
+        ca_file: None,
+    };
+    let mailer = Mailer::new(
+        store,
+        Composer::new(FROM, PUBLIC).unwrap(),
+        mailer::transport(&smtp).unwrap(),
+        Arc::new(SystemClock),
+        queued,
+    );
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(mailer.run(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    let ada = setup.register("ada@example.com").await;
+    use weshop_core::notify::{Notification, Notifier};
+    notifier
+        .notify("promo-1", ada.id, Notification::Welcome)
+        .await
+        .unwrap();
+    let mails = setup.catcher.wait_for(2, GUARD).await;
+    assert_eq!(
+        mails.len(),
+        2,
+        "the registration's welcome and the one filed here"
+    );
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+/// Certificates for `localhost`, made with the `openssl` command: a CA and a leaf it signed.
+/// Returns (CA, leaf certificate, leaf key) paths.
+fn certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command (Debian openssl) makes the test certificates");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=WeShop test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
+/// A separate SMTP server process — Python's aiosmtpd (Debian `python3-aiosmtpd`, installed
+/// by `.ci/run`) — that requires STARTTLS: the shop's mail goes over TLS to it, checked
+/// against the server's private CA; without that CA the mail waits, and a shop set to send
+/// in plain text is refused by the server and told so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = tokio::process::Command::new("/usr/bin/python3")
+        .args(["-m", "aiosmtpd", "-n", "-l"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--tlscert")
+        .arg(&cert)
+        .arg("--tlskey")
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let up = tokio::time::timeout(GUARD, async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if let Ok(Some(status)) = server.try_wait() {
+                return Err(status);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(())
+    })
+    .await
+    .expect("the SMTP server starts");
+    if let Err(status) = up {
+        let mut stderr = String::new();
+        use tokio::io::AsyncReadExt;
+        server
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        panic!(
+            "aiosmtpd exited ({status}): {stderr}\n(install Debian python3-aiosmtpd; .ci/run does)"
+        );
+    }
+
+    let setup = setup().await;
+    let ada = setup.register("ada@example.com").await;
+    let entry = setup.store.notifications(ada.id, None, 1).await.unwrap()[0].clone();
+    let mailer = |tls: SmtpTls, ca_file: Option<std::path::PathBuf>| {
+        let smtp = SmtpSettings {
+            host: "localhost".into(),
+            port: Some(port),
+            user: None,
+            password: None,
+            from: FROM.into(),
+            tls,
+            ca_file,
+        };
+        Mailer::new(
+            setup.store.clone(),
+            Composer::new(FROM, PUBLIC).unwrap(),
+            mailer::transport(&smtp).unwrap(),
+            Arc::new(SystemClock),
+            Arc::new(tokio::sync::Notify::new()),
+        )
+    };
+
+    // Not trusting the server's CA: no mail, and it waits.
+    assert!(matches!(
+        mailer(SmtpTls::Starttls, None).pass().await,
+        Err(MailError::Unavailable(_))
+    ));
+    assert_eq!(setup.mail_state(&ada).await, MailState::Pending);
+    // Trusting it: sent over TLS.
+    assert_eq!(mailer(SmtpTls::Starttls, Some(ca)).pass().await.unwrap(), 1);
+    assert!(matches!(
+        setup.mail_state(&ada).await,
+        MailState::Sent { .. }
+    ));
+    let expected_id = Composer::new(FROM, PUBLIC).unwrap().message_id(&entry);
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(GUARD, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let hit = line.contains(&expected_id);
+            seen.push(line);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        found,
+        "the server printed the mail with its Message-ID: {seen:#?}"
+    );
+
+    // A shop told to send in plain text: the server refuses (530) and the refusal is kept.
+    let bob = setup.register("bob@example.com").await;
+    assert_eq!(mailer(SmtpTls::Plain, None).pass().await.unwrap(), 1);
+    let MailState::Failed { reason } = setup.mail_state(&bob).await else {
+        panic!("a plain-text mail to a STARTTLS-only server is refused");
+    };
+    assert!(
+        reason.contains("530") || reason.to_lowercase().contains("starttls"),
+        "{reason}"
+    );
+    server.kill().await.unwrap();
+}

@@ -1,0 +1,242 @@
+//! Inboxes: one `notification` record per entry (queryable `user`, `read` and `pending`
+//! columns, the rest as documents) and one `notification_key` record per key, written in the
+//! same block, so a key is filed once even when two notifies race.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use surrealdb::types::{RecordId, SurrealValue};
+use weshop_core::{
+    domain::{NotificationId, UserId},
+    inbox::{InboxEntry, MailState, NewNotification},
+    store::{InboxStore, StoreError},
+};
+
+use super::{SurrealStore, TxError, backend, message, query::Sql};
+use crate::{
+    corrupt,
+    documents::{MailDoc, NotificationDoc, from_json, to_json},
+};
+
+#[derive(SurrealValue)]
+struct EntryRow {
+    nid: i64,
+    read: bool,
+    doc: String,
+    mail: String,
+}
+
+const COLUMNS: &str = "record::id(id) AS nid, read, doc, mail";
+
+fn entry_of(row: EntryRow) -> Result<InboxEntry, StoreError> {
+    let id = NotificationId::new(row.nid).map_err(corrupt)?;
+    let mail = from_json::<MailDoc>(&row.mail)?.into();
+    from_json::<NotificationDoc>(&row.doc)?.parse(id, row.read, mail)
+}
+
+fn entries_of(rows: Vec<EntryRow>) -> Result<Vec<InboxEntry>, StoreError> {
+    rows.into_iter().map(entry_of).collect()
+}
+
+#[derive(SurrealValue)]
+struct KeyRow {
+    key: String,
+}
+
+/// Most tries of a batch that keeps racing another filing of the same keys.
+const MAX_TRIES: usize = 5;
+
+impl SurrealStore {
+    /// The batch without keys already filed or users that do not exist (read outside any
+    /// transaction; the filing block checks the keys again).
+    async fn fileable(
+        &self,
+        batch: Vec<NewNotification>,
+    ) -> Result<Vec<NewNotification>, StoreError> {
+        let mut sql = Sql::default();
+        let keys = sql.var(
+            batch
+                .iter()
+                .map(|n| RecordId::new("notification_key", n.key.clone()))
+                .collect::<Vec<_>>(),
+        );
+        let users = sql.var(
+            batch
+                .iter()
+                .map(|n| RecordId::new("account", n.user.get()))
+                .collect::<Vec<_>>(),
+        );
+        sql.push(&format!("SELECT record::id(id) AS key FROM {keys}"));
+        sql.push(&format!("SELECT VALUE record::id(id) FROM {users}"));
+        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        let filed: Vec<KeyRow> = response.take(0).map_err(backend)?;
+        let users: Vec<i64> = response.take(1).map_err(backend)?;
+        let mut filed: HashSet<String> = filed.into_iter().map(|r| r.key).collect();
+        let users: HashSet<i64> = users.into_iter().collect();
+        Ok(batch
+            .into_iter()
+            .filter(|n| users.contains(&n.user.get()) && filed.insert(n.key.clone()))
+            .collect())
+    }
+
+    /// `count` fresh notification ids, in one round trip.
+    async fn notification_ids(&self, count: usize) -> Result<Vec<i64>, StoreError> {
+        let mut sql = Sql::default();
+        for _ in 0..count {
+            sql.push("RETURN sequence::nextval('notification_seq')");
+        }
+        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        (0..count)
+            .map(|i| {
+                let id: Option<i64> = response.take(i).map_err(backend)?;
+                id.ok_or_else(|| backend("notification_seq returned nothing"))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl InboxStore for SurrealStore {
+    async fn file_notifications(
+        &self,
+        batch: Vec<NewNotification>,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut batch = batch;
+        for _ in 0..MAX_TRIES {
+            let fresh = self.fileable(batch.clone()).await?;
+            if fresh.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids = self.notification_ids(fresh.len()).await?;
+            let mut entries = Vec::with_capacity(fresh.len());
+            let mut sql = Sql::default();
+            sql.push("BEGIN TRANSACTION");
+            for (new, id) in fresh.iter().zip(ids) {
+                let entry = InboxEntry {
+                    id: NotificationId::new(id).map_err(corrupt)?,
+                    user: new.user,
+                    at: new.at,
+                    notification: new.notification.clone(),
+                    read: false,
+                    mail: new.mail.clone(),
+                };
+                let key = sql.var(new.key.clone());
+                let nid = sql.var(id);
+                let record = sql.var(RecordId::new("notification", id));
+                let user = sql.var(entry.user.get());
+                let pending = sql.var(entry.mail == MailState::Pending);
+                let doc = sql.var(to_json(&NotificationDoc::new(
+                    entry.user,
+                    entry.at,
+                    &entry.notification,
+                )));
+                let mail = sql.var(to_json(&MailDoc::from(&entry.mail)));
+                // Filed meanwhile by a racing call: the block aborts and the batch is read again.
+                sql.push(&format!(
+                    "IF (SELECT id FROM type::record('notification_key', {key})) != [] \
+                     {{ THROW 'filed' }}"
+                ));
+                sql.push(&format!(
+                    "CREATE type::record('notification_key', {key}) SET notification = {record} \
+                     RETURN NONE"
+                ));
+                sql.push(&format!(
+                    "CREATE type::record('notification', {nid}) SET user = {user}, read = false, \
+                     pending = {pending}, doc = {doc}, mail = {mail} RETURN NONE"
+                ));
+                entries.push(entry);
+            }
+            sql.push("COMMIT TRANSACTION");
+            match self.transact(|| sql.clone()).await {
+                Ok(_) => return Ok(entries),
+                Err(TxError::Thrown(text)) if text.contains("filed") => batch = fresh,
+                Err(e) => return Err(backend(message(e))),
+            }
+        }
+        Err(StoreError::Conflict(
+            "notifications kept being filed by another call".into(),
+        ))
+    }
+
+    async fn notifications(
+        &self,
+        user: UserId,
+        before: Option<NotificationId>,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut sql = Sql::default();
+        let u = sql.var(user.get());
+        let before = sql.var(before.map_or(i64::MAX, |b| b.get()));
+        let limit = sql.var(limit as i64);
+        sql.push(&format!(
+            "SELECT {COLUMNS} FROM notification WHERE user = {u} AND record::id(id) < {before} \
+             ORDER BY nid DESC LIMIT {limit}"
+        ));
+        entries_of(self.read(sql).await?)
+    }
+
+    async fn unread_notifications(&self, user: UserId) -> Result<u64, StoreError> {
+        let mut sql = Sql::default();
+        let u = sql.var(user.get());
+        sql.push(&format!(
+            "RETURN count(SELECT id FROM notification WHERE user = {u} AND read = false)"
+        ));
+        let counts: Vec<i64> = self.read(sql).await?;
+        Ok(counts.first().copied().unwrap_or(0).max(0) as u64)
+    }
+
+    async fn mark_notifications_read(
+        &self,
+        user: UserId,
+        ids: Option<&[NotificationId]>,
+    ) -> Result<u64, StoreError> {
+        let mut sql = Sql::default();
+        let u = sql.var(user.get());
+        let only = match ids {
+            Some(ids) => {
+                let ids = sql.var(ids.iter().map(|i| i.get()).collect::<Vec<i64>>());
+                format!(" AND record::id(id) IN {ids}")
+            }
+            None => String::new(),
+        };
+        sql.push(&format!(
+            "UPDATE notification SET read = true WHERE user = {u} AND read = false{only} \
+             RETURN VALUE record::id(id)"
+        ));
+        let mut response = self
+            .transact(|| sql.clone())
+            .await
+            .map_err(|e| backend(message(e)))?;
+        let changed: Vec<i64> = response.take(0).map_err(backend)?;
+        Ok(changed.len() as u64)
+    }
+
+    async fn mail_queue(&self, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut sql = Sql::default();
+        let limit = sql.var(limit as i64);
+        sql.push(&format!(
+            "SELECT {COLUMNS} FROM notification WHERE pending = true ORDER BY nid LIMIT {limit}"
+        ));
+        entries_of(self.read(sql).await?)
+    }
+
+    async fn record_mail(&self, id: NotificationId, state: MailState) -> Result<(), StoreError> {
+        let mut sql = Sql::default();
+        let nid = sql.var(id.get());
+        let pending = sql.var(state == MailState::Pending);
+        let mail = sql.var(to_json(&MailDoc::from(&state)));
+        sql.push(&format!(
+            "UPDATE type::record('notification', {nid}) SET pending = {pending}, mail = {mail} \
+             RETURN VALUE record::id(id)"
+        ));
+        let mut response = self
+            .transact(|| sql.clone())
+            .await
+            .map_err(|e| backend(message(e)))?;
+        let changed: Vec<i64> = response.take(0).map_err(backend)?;
+        if changed.is_empty() {
+            return Err(StoreError::NotFound(format!("notification {id}")));
+        }
+        Ok(())
+    }
+}
