@@ -3,6 +3,7 @@
 
 mod browser;
 mod chaos;
+mod mail;
 mod support;
 
 use std::time::Duration;

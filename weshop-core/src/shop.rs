@@ -464,6 +464,15 @@ pub trait Shop: Send + Sync {
     /// no label (see [`label_ship_id`]).
     async fn shipping_label(&self, user: UserId, id: OrderId) -> Result<ShippingLabel, ShopError>;
 
+    // Promotions.
+
+    /// A token that takes `user` off promotions in one click, logged out: for the link and the
+    /// `List-Unsubscribe` header of a promotion's mail. The same user always gets the same one.
+    async fn unsubscribe_token(&self, user: UserId) -> Result<String, ShopError>;
+    /// Takes whoever `token` names off promotions (again is fine); `NotFound` for a token the
+    /// shop did not make.
+    async fn unsubscribe(&self, token: &str) -> Result<UserId, ShopError>;
+
     // Inbox.
 
     /// The user's notifications, newest first (at most `limit`, 1 to 100, older than `before`

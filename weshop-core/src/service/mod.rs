@@ -19,6 +19,7 @@ mod orders;
 mod pictures;
 mod quote;
 mod sales;
+mod unsubscribe;
 
 use std::sync::Arc;
 
@@ -107,6 +108,8 @@ pub struct ShopService<S: ?Sized> {
     logins: LoginThrottle<String>,
     /// When each seller's last promotion went out (their rate limit).
     promotions_sent: std::sync::Mutex<std::collections::HashMap<UserId, crate::domain::Timestamp>>,
+    /// The key unsubscribe links are signed with, read from (or first made in) the store.
+    signing_key: tokio::sync::OnceCell<Vec<u8>>,
 }
 
 impl<S: Store + ?Sized + 'static> ShopService<S> {
@@ -128,6 +131,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             products: ProductCache::new(config.product_cache),
             logins: LoginThrottle::new(config.login_throttle),
             promotions_sent: std::sync::Mutex::default(),
+            signing_key: tokio::sync::OnceCell::new(),
             config,
             index: None,
         }
@@ -405,6 +409,16 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn shipping_label(&self, user: UserId, id: OrderId) -> Result<ShippingLabel, ShopError> {
         self.shipping_label_impl(user, id).await
+    }
+
+    // Promotions: one-click unsubscribe (unsubscribe.rs).
+
+    async fn unsubscribe_token(&self, user: UserId) -> Result<String, ShopError> {
+        self.unsubscribe_token_impl(user).await
+    }
+
+    async fn unsubscribe(&self, token: &str) -> Result<UserId, ShopError> {
+        self.unsubscribe_impl(token).await
     }
 
     // Inbox (inbox.rs).

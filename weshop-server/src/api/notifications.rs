@@ -9,7 +9,9 @@ use weshop_core::{
     notify::Notification,
 };
 
-use super::{ApiState, ApiTags, auth::Auth, enums::StatusDto, problem::ApiResult};
+use super::{
+    ApiState, ApiTags, auth::Auth, enums::StatusDto, omittable::Omittable, problem::ApiResult,
+};
 use crate::notices;
 
 /// What a notification is about.
@@ -141,9 +143,9 @@ pub struct InboxDto {
 /// Which notifications to mark read.
 #[derive(Debug, Object)]
 pub struct MarkReadRequest {
-    /// These (1 to 100 ids; ids that are not the caller's are ignored); absent: all.
-    #[oai(validator(min_items = 1, max_items = 100))]
-    pub ids: Option<Vec<i64>>,
+    /// These (1 to 100 ids, each ≥ 1; ids that are not the caller's are ignored); absent: all.
+    #[oai(validator(min_items = 1, max_items = 100, minimum(value = "1")))]
+    pub ids: Omittable<Vec<i64>>,
 }
 
 /// How many were marked.
@@ -206,6 +208,7 @@ impl NotificationsApi {
         let ids = body
             .0
             .ids
+            .0
             .map(|ids| {
                 ids.into_iter()
                     .map(NotificationId::new)

@@ -269,7 +269,8 @@ impl App {
                     transport,
                     Arc::new(SystemClock),
                     mail_queued,
-                );
+                )
+                .with_unsubscribe_links(shop.clone());
                 let mut stopped = stopped.clone();
                 tasks.push(tokio::spawn(mailer.run(async move {
                     let _ = stopped.wait_for(|s| *s).await;

@@ -101,6 +101,11 @@ impl Composer {
         })
     }
 
+    /// The absolute URL of a path on the shop.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+
     /// The Message-ID of an entry's mail: the same whenever it is made.
     pub fn message_id(&self, entry: &InboxEntry) -> String {
         format!(
@@ -168,7 +173,7 @@ impl Composer {
 
     fn view(&self, entry: &InboxEntry, facts: &Facts) -> MailView {
         let n = &entry.notification;
-        let url = |path: &str| format!("{}{path}", self.public_url);
+        let url = |path: &str| self.url(path);
         let mut view = MailView {
             greeting: format!("Hello {},", facts.user.name.as_str()),
             headline: notices::headline(n),

@@ -21,6 +21,7 @@ use weshop_core::{
     inbox::{InboxEntry, MailState},
     notify::Notification,
     ports::Clock,
+    shop::Shop,
     store::{Store, StoreError},
 };
 
@@ -54,6 +55,8 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     clock: Arc<dyn Clock>,
     queued: Arc<Notify>,
+    /// Signs promotions' unsubscribe links; without it they go out with none.
+    shop: Option<Arc<dyn Shop>>,
 }
 
 /// The SMTP client for `settings`.
@@ -102,7 +105,14 @@ impl Mailer {
             transport,
             clock,
             queued,
+            shop: None,
         }
+    }
+
+    /// Gives promotions an unsubscribe link (and `List-Unsubscribe`) signed by `shop`.
+    pub fn with_unsubscribe_links(mut self, shop: Arc<dyn Shop>) -> Self {
+        self.shop = Some(shop);
+        self
     }
 
     /// Sends until the queue is empty or the server fails; how many it sent or recorded.
@@ -171,6 +181,13 @@ impl Mailer {
                     .user(*seller)
                     .await?
                     .map(|s| s.name.as_str().to_string());
+                if let Some(shop) = &self.shop {
+                    let token = shop
+                        .unsubscribe_token(entry.user)
+                        .await
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                    facts.unsubscribe = Some(self.composer.url(&format!("/unsubscribe/{token}")));
+                }
             }
             Notification::Welcome => {}
         }

@@ -19,6 +19,7 @@ pub mod order_map;
 pub mod orders;
 pub mod products;
 pub mod seller;
+pub mod unsubscribe;
 
 use std::sync::Arc;
 
@@ -134,6 +135,10 @@ pub fn routes(state: WebState) -> impl Endpoint<Output = Response> + 'static {
         .at("/login", get(account::login_form).post(account::login))
         .at("/logout", post(account::logout))
         .at("/account", get(account::account))
+        .at(
+            "/unsubscribe/:token",
+            get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_one_click),
+        )
         .at("/account/notifications", get(notifications::inbox))
         .at(
             "/account/notifications/read",

@@ -213,6 +213,13 @@ async fn bad_inbox_requests_are_problems() {
     )
     .await
     .problem(StatusCode::BAD_REQUEST);
+    app.post(
+        "/api/v1/me/notifications/read",
+        &customer,
+        json!({"ids": null}),
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST);
     app.send(Method::GET, "/api/v1/me/notifications", None, None)
         .await
         .problem(StatusCode::UNAUTHORIZED);
