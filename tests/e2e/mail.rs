@@ -116,6 +116,11 @@ async fn an_order_mails_its_customer_as_it_moves_and_promotions_respect_consent(
         .unwrap();
     assert!(confirmed.1.contains("2 x Stoneware mug"), "{}", confirmed.1);
     assert!(
+        confirmed.1.contains("It should arrive in"),
+        "{}",
+        confirmed.1
+    );
+    assert!(
         confirmed
             .1
             .contains(&format!("https://shop.example/orders/{id}")),

@@ -464,6 +464,10 @@ pub trait Shop: Send + Sync {
     /// no label (see [`label_ship_id`]).
     async fn shipping_label(&self, user: UserId, id: OrderId) -> Result<ShippingLabel, ShopError>;
 
+    /// What is left of an order's delivery window, from now, at the world's pace (`None` once
+    /// it has ended or if its warehouse is unknown).
+    fn delivery_estimate(&self, order: &Order) -> Option<crate::domain::DeliveryEstimate>;
+
     // Promotions.
 
     /// A token that takes `user` off promotions in one click, logged out: for the link and the

@@ -43,6 +43,31 @@ impl DeliveryPace {
         }
     }
 
+    /// What is left of the window for an order at `status` shipping from `from` to `to`: the
+    /// whole window while it waits for stock, without the restock once it is being packed, the
+    /// drive alone once it is on its truck; `None` once it has ended (delivered, failed,
+    /// cancelled).
+    pub fn remaining(
+        &self,
+        status: super::OrderStatus,
+        from: Location,
+        to: Location,
+    ) -> Option<DeliveryEstimate> {
+        use super::OrderStatus::*;
+        match status {
+            Placed | WaitingForStock => Some(self.estimate(from, to, true)),
+            Packing | Packed | TruckRequested | Loading => Some(self.estimate(from, to, false)),
+            Loaded | Delivering => {
+                let drive = Self {
+                    handling: std::time::Duration::ZERO,
+                    ..*self
+                };
+                Some(drive.estimate(from, to, false))
+            }
+            Delivered | Failed | Cancelled => None,
+        }
+    }
+
     /// The window for a package leaving `from` for `to`; `restock` when its units are still
     /// incoming at the warehouse.
     pub fn estimate(&self, from: Location, to: Location, restock: bool) -> DeliveryEstimate {
@@ -94,6 +119,23 @@ impl DeliveryEstimate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_remains_shrinks_as_the_order_moves_and_ends_with_it() {
+        use crate::domain::OrderStatus::*;
+        let pace = DeliveryPace::default();
+        let (from, to) = (Location::new(0, 0), Location::new(30, 40));
+        let waiting = pace.remaining(WaitingForStock, from, to).unwrap();
+        let packing = pace.remaining(Packing, from, to).unwrap();
+        let driving = pace.remaining(Delivering, from, to).unwrap();
+        assert!(waiting.latest > packing.latest);
+        assert_eq!(packing, pace.estimate(from, to, false));
+        assert!(driving.latest < packing.earliest + pace.handling * 2);
+        assert_eq!(driving.earliest, pace.per_grid_unit * 50);
+        for ended in [Delivered, Failed, Cancelled] {
+            assert_eq!(pace.remaining(ended, from, to), None);
+        }
+    }
 
     #[test]
     fn the_window_grows_with_distance_and_restocking() {

@@ -411,6 +411,19 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
         self.shipping_label_impl(user, id).await
     }
 
+    fn delivery_estimate(&self, order: &Order) -> Option<crate::domain::DeliveryEstimate> {
+        let warehouse = order.warehouse()?;
+        let site = self
+            .fulfilment
+            .engine()
+            .warehouses()
+            .find(|w| w.id == warehouse)?;
+        let to = order.reported_destination().unwrap_or(order.destination());
+        self.config
+            .pace
+            .remaining(order.status(), site.location, to)
+    }
+
     // Promotions: one-click unsubscribe (unsubscribe.rs).
 
     async fn unsubscribe_token(&self, user: UserId) -> Result<String, ShopError> {

@@ -270,7 +270,7 @@ impl App {
                     Arc::new(SystemClock),
                     mail_queued,
                 )
-                .with_unsubscribe_links(shop.clone());
+                .with_shop(shop.clone());
                 let mut stopped = stopped.clone();
                 tasks.push(tokio::spawn(mailer.run(async move {
                     let _ = stopped.wait_for(|s| *s).await;

@@ -29,6 +29,8 @@ pub struct Facts {
     pub seller: Option<String>,
     /// The one-click unsubscribe URL, for a promotion.
     pub unsubscribe: Option<String>,
+    /// What is left of an order's delivery window, in words ("in 2–5 minutes").
+    pub estimate: Option<String>,
 }
 
 /// One line of an order in a mail.
@@ -192,6 +194,17 @@ impl Composer {
                 view.action_text = "Follow your order".into();
                 if let Some(order) = &facts.order {
                     view.paragraphs = order_paragraphs(order, *status);
+                    if let Some(window) = &facts.estimate
+                        && matches!(
+                            status,
+                            OrderStatus::WaitingForStock
+                                | OrderStatus::Packing
+                                | OrderStatus::Delivering
+                        )
+                    {
+                        view.paragraphs
+                            .push(format!("It should arrive {window} from this mail."));
+                    }
                     if matches!(status, OrderStatus::WaitingForStock | OrderStatus::Packing) {
                         view.lines = order
                             .lines()

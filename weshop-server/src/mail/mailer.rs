@@ -55,7 +55,8 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     clock: Arc<dyn Clock>,
     queued: Arc<Notify>,
-    /// Signs promotions' unsubscribe links; without it they go out with none.
+    /// Signs promotions' unsubscribe links and estimates deliveries; without it promotions go
+    /// out with no link and order mails with no estimate.
     shop: Option<Arc<dyn Shop>>,
 }
 
@@ -109,8 +110,9 @@ impl Mailer {
         }
     }
 
-    /// Gives promotions an unsubscribe link (and `List-Unsubscribe`) signed by `shop`.
-    pub fn with_unsubscribe_links(mut self, shop: Arc<dyn Shop>) -> Self {
+    /// Gives promotions an unsubscribe link (and `List-Unsubscribe`) signed by `shop`, and
+    /// order mails `shop`'s delivery estimate.
+    pub fn with_shop(mut self, shop: Arc<dyn Shop>) -> Self {
         self.shop = Some(shop);
         self
     }
@@ -167,10 +169,14 @@ impl Mailer {
             product: None,
             seller: None,
             unsubscribe: None,
+            estimate: None,
         };
         match &entry.notification {
             Notification::OrderStatus { order, .. } => {
                 facts.order = self.store.order(*order).await?;
+                if let (Some(shop), Some(order)) = (&self.shop, &facts.order) {
+                    facts.estimate = shop.delivery_estimate(order).map(|e| e.in_words());
+                }
             }
             Notification::LowStock { product, .. } => {
                 facts.product = self.store.product(*product).await?;

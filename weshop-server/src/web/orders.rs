@@ -119,6 +119,8 @@ pub struct OrderPage {
     map: String,
     /// Its shipping label, once its package has one.
     label: Option<String>,
+    /// What is left of its delivery window, in words (empty once it has ended).
+    estimate: String,
 }
 
 /// Where an order's shipping label is: the API's, which takes the page's session cookie on a
@@ -244,6 +246,7 @@ async fn order_page(
         truck: order.truck().map(|t| t.get()),
         map: map_of(order, &warehouses),
         label: label_ship_id(order).map(|_| label_href(order.id())),
+        estimate: estimate_words(state.shop.as_ref(), order),
     })
 }
 
@@ -292,7 +295,7 @@ pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageR
                 if let Some(order) = first {
                     let ended = order.status().is_terminal();
                     return Some((
-                        events(&order, &warehouses),
+                        events(&order, &warehouses, shop.as_ref()),
                         (updates, None, order.version(), ended),
                     ));
                 }
@@ -307,7 +310,7 @@ pub async fn live(state: Data<&State>, req: &Request, id: Path<String>) -> PageR
                         version = order.version();
                         let ended = order.status().is_terminal();
                         return Some((
-                            events(&order, &warehouses),
+                            events(&order, &warehouses, shop.as_ref()),
                             (updates, None, version, ended),
                         ));
                     }
@@ -328,9 +331,24 @@ pub const TIMELINE_EVENT: &str = "timeline";
 /// The SSE event name the order page swaps into its map.
 pub const MAP_EVENT: &str = "map";
 
-/// What one change of the order sends: its status, its whole history as list items, and its
-/// map.
-fn events(order: &Order, warehouses: &[WarehouseSite]) -> Vec<Event> {
+/// The SSE event name the order page swaps into its delivery estimate.
+pub const ESTIMATE_EVENT: &str = "estimate";
+
+/// What is left of the order's delivery window, in words ("expected in 2–5 minutes").
+pub fn estimate_words(shop: &dyn weshop_core::shop::Shop, order: &Order) -> String {
+    match shop.delivery_estimate(order) {
+        Some(estimate) => format!("expected {}", estimate.in_words()),
+        None => String::new(),
+    }
+}
+
+/// What one change of the order sends: its status, its whole history as list items, its map
+/// and what is left of its delivery window.
+fn events(
+    order: &Order,
+    warehouses: &[WarehouseSite],
+    shop: &dyn weshop_core::shop::Shop,
+) -> Vec<Event> {
     let timeline: String = history(order)
         .into_iter()
         .map(|(at, what)| format!("<li><time>{}</time> — {}</li>", escaped(at), escaped(what)))
@@ -339,6 +357,13 @@ fn events(order: &Order, warehouses: &[WarehouseSite]) -> Vec<Event> {
         Event::message(escaped(status_words(order.status()))).event_type(STATUS_EVENT),
         Event::message(timeline).event_type(TIMELINE_EVENT),
         Event::message(map_of(order, warehouses)).event_type(MAP_EVENT),
+        // An event with no data is never dispatched (the SSE spec), so an order that has
+        // ended clears the estimate with a comment.
+        Event::message(match estimate_words(shop, order) {
+            words if words.is_empty() => "<!-- nothing expected -->".to_string(),
+            words => escaped(words),
+        })
+        .event_type(ESTIMATE_EVENT),
     ]
 }
 

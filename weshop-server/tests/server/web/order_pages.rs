@@ -194,6 +194,11 @@ async fn cart_checkout_and_orders() {
     assert!(order.body.contains("Express"));
     assert!(order.body.contains("Order placed"), "the history");
     assert!(
+        order.body.contains(r#"sse-swap="estimate">expected in "#),
+        "the delivery window: {}",
+        order.body
+    );
+    assert!(
         order
             .body
             .contains(r#"<svg xmlns="http://www.w3.org/2000/svg""#),
@@ -252,6 +257,10 @@ async fn cart_checkout_and_orders() {
         map.contains("Warehouse 1") && map.contains("Destination (20, 30)"),
         "{map}"
     );
+    // And what is left of its delivery window.
+    let (name, estimate) = next().await.unwrap();
+    assert_eq!(name, "estimate");
+    assert!(estimate.starts_with("expected in "), "{estimate}");
     // Cancelled from its page, while packing has not started.
     assert!(
         order
@@ -275,6 +284,11 @@ async fn cart_checkout_and_orders() {
     assert_eq!(name, "timeline");
     assert!(timeline.contains("— Cancelled</li>"), "{timeline}");
     assert_eq!(next().await.map(|(name, _)| name), Some("map".into()));
+    // Cancelled: nothing is expected any more.
+    assert_eq!(
+        next().await,
+        Some(("estimate".into(), "<!-- nothing expected -->".into()))
+    );
     let again = browser
         .post(&format!("{order_path}/cancel"), &[("csrf", &order.csrf())])
         .await;
