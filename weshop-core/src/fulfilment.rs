@@ -245,43 +245,18 @@ impl Step {
 /// Most trucks asked for one package: after that many refused loads, the order fails.
 pub const MAX_TRUCK_REQUESTS: usize = 5;
 
-/// How many trucks have been asked for an order's package.
-fn trucks_requested(order: &Order) -> usize {
+/// How many times an order has become `status` (trucks asked for, packs tried).
+fn times_became(order: &Order, status: OrderStatus) -> usize {
     order
         .history()
         .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                OrderEventKind::StatusChanged {
-                    to: OrderStatus::TruckRequested,
-                    ..
-                }
-            )
-        })
+        .filter(|e| matches!(e.kind, OrderEventKind::StatusChanged { to, .. } if to == status))
         .count()
 }
 
 /// Most times the shop asks the world to pack one package: after each refusal its units are
 /// bought again, and after the last the order fails.
 pub const MAX_PACK_TRIES: usize = 3;
-
-/// How many times the world has been asked to pack an order's package.
-fn pack_tries(order: &Order) -> usize {
-    order
-        .history()
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                OrderEventKind::StatusChanged {
-                    to: OrderStatus::Packing,
-                    ..
-                }
-            )
-        })
-        .count()
-}
 
 /// The stock changes of buying an order's units again after a refused pack: they are
 /// incoming and reserved for it once more (what packing took stays taken: the warehouse does
@@ -504,7 +479,7 @@ impl Fulfilment {
                 command: Refused::Warehouse(WarehouseCommand::Load { .. }),
                 reason,
             } if status == OrderStatus::Loading => {
-                let asked = trucks_requested(&order);
+                let asked = times_became(&order, OrderStatus::TruckRequested);
                 let warehouse = self.site_of(&order);
                 let (Some(warehouse), true) = (warehouse, asked < MAX_TRUCK_REQUESTS) else {
                     let reason =
@@ -526,7 +501,7 @@ impl Fulfilment {
                 command: Refused::Warehouse(WarehouseCommand::Pack { .. }),
                 reason,
             } if status == OrderStatus::Packing => {
-                let tries = pack_tries(&order);
+                let tries = times_became(&order, OrderStatus::Packing);
                 let warehouse = self.site_of(&order);
                 let (Some(warehouse), true) = (warehouse, tries < MAX_PACK_TRIES) else {
                     let reason = match tries {

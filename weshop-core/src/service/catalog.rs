@@ -166,7 +166,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     }
 
     /// See [`crate::shop::Shop::promote`]: the seller is not told about their own promotion,
-    /// and the count is of notifications the notifier took.
+    /// and the count is of notifications the notifier took (all of them, or none).
     pub(super) async fn promote_impl(&self, seller: UserId, text: &str) -> Result<u64, ShopError> {
         self.seller(seller).await?;
         // Checked before trimming, so a tab at either end is refused like one inside.
@@ -201,26 +201,28 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             }
             last.insert(seller, now);
         }
-        let mut sent = 0;
-        for customer in self.store.promotion_audience().await? {
-            if customer == seller {
-                continue;
-            }
-            let notification = Notification::Promotion {
-                seller,
-                text: text.to_string(),
-            };
-            let key = format!("promotion-{seller}-{}-{customer}", now.millis());
-            if self
-                .notifier
-                .notify(&key, customer, notification)
-                .await
-                .is_ok()
-            {
-                sent += 1;
-            }
-        }
-        Ok(sent)
+        // One batch: a notifier that keeps them (the inbox) files the campaign in one write.
+        let batch: Vec<_> = self
+            .store
+            .promotion_audience()
+            .await?
+            .into_iter()
+            .filter(|customer| *customer != seller)
+            .map(|customer| {
+                let key = format!("promotion-{seller}-{}-{customer}", now.millis());
+                let notification = Notification::Promotion {
+                    seller,
+                    text: text.to_string(),
+                };
+                (key, customer, notification)
+            })
+            .collect();
+        let recipients = batch.len() as u64;
+        self.notifier
+            .notify_all(batch)
+            .await
+            .map_err(|error| ShopError::Unavailable(format!("promotion not sent: {error}")))?;
+        Ok(recipients)
     }
 
     /// See [`crate::shop::Shop::product`].

@@ -75,6 +75,8 @@ impl MailCatcher {
                         _ = stopped.wait_for(|s| *s) => return,
                         accepted = listener.accept() => {
                             let Ok((socket, peer)) = accepted else { continue };
+                            // Replies go at once, not held back to be merged (Nagle).
+                            let _ = socket.set_nodelay(true);
                             let (shared, arrived) = (shared.clone(), arrived.clone());
                             tokio::spawn(async move {
                                 let (read, write) = socket.into_split();

@@ -56,29 +56,13 @@ struct MailView {
 #[derive(Template)]
 #[template(path = "mail/notice.txt")]
 struct TextMail<'a> {
-    greeting: &'a str,
-    headline: &'a str,
-    paragraphs: &'a [String],
-    lines: &'a [MailLine],
-    total: &'a Option<String>,
-    action_text: &'a str,
-    action_url: &'a str,
-    footer: &'a str,
-    unsubscribe: &'a Option<String>,
+    view: &'a MailView,
 }
 
 #[derive(Template)]
 #[template(path = "mail/notice.html")]
 struct HtmlMail<'a> {
-    greeting: &'a str,
-    headline: &'a str,
-    paragraphs: &'a [String],
-    lines: &'a [MailLine],
-    total: &'a Option<String>,
-    action_text: &'a str,
-    action_url: &'a str,
-    footer: &'a str,
-    unsubscribe: &'a Option<String>,
+    view: &'a MailView,
 }
 
 /// Makes mails from inbox entries.
@@ -122,32 +106,12 @@ impl Composer {
     /// The mail for `entry`.
     pub fn compose(&self, entry: &InboxEntry, facts: &Facts) -> Result<Message, String> {
         let view = self.view(entry, facts);
-        let text = TextMail {
-            greeting: &view.greeting,
-            headline: &view.headline,
-            paragraphs: &view.paragraphs,
-            lines: &view.lines,
-            total: &view.total,
-            action_text: &view.action_text,
-            action_url: &view.action_url,
-            footer: &view.footer,
-            unsubscribe: &view.unsubscribe,
-        }
-        .render()
-        .map_err(|e| format!("text template: {e}"))?;
-        let html = HtmlMail {
-            greeting: &view.greeting,
-            headline: &view.headline,
-            paragraphs: &view.paragraphs,
-            lines: &view.lines,
-            total: &view.total,
-            action_text: &view.action_text,
-            action_url: &view.action_url,
-            footer: &view.footer,
-            unsubscribe: &view.unsubscribe,
-        }
-        .render()
-        .map_err(|e| format!("html template: {e}"))?;
+        let text = TextMail { view: &view }
+            .render()
+            .map_err(|e| format!("text template: {e}"))?;
+        let html = HtmlMail { view: &view }
+            .render()
+            .map_err(|e| format!("html template: {e}"))?;
         let to = Mailbox::new(
             Some(facts.user.name.as_str().to_string()),
             facts

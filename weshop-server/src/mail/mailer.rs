@@ -9,6 +9,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures::StreamExt;
+
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
     transport::smtp::{
@@ -32,6 +34,8 @@ use super::{
 
 /// Mails taken from the queue at a time.
 const BATCH: usize = 50;
+/// Mails sent at once (over as many pooled connections).
+const IN_FLIGHT: usize = 8;
 /// The longest wait between tries while the server fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How often the queue is looked at without being woken.
@@ -125,10 +129,24 @@ impl Mailer {
             if queue.is_empty() {
                 return Ok(handled);
             }
-            for entry in queue {
-                let state = self.send(&entry).await?;
-                self.store.record_mail(entry.id, state).await?;
-                handled += 1;
+            // Several at once: each mail costs the server's round trips, not our CPU.
+            let sent: Vec<_> = futures::stream::iter(queue)
+                .map(|entry| async move { (entry.id, self.send(&entry).await) })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+            let mut unavailable = None;
+            for (id, state) in sent {
+                match state {
+                    Ok(state) => {
+                        self.store.record_mail(id, state).await?;
+                        handled += 1;
+                    }
+                    Err(error) => unavailable = Some(error),
+                }
+            }
+            if let Some(error) = unavailable {
+                return Err(error);
             }
         }
     }

@@ -52,24 +52,43 @@ async fn setup() -> Setup {
     }
 }
 
+/// Settings for a server on this machine.
+fn smtp(host: &str, port: u16, tls: SmtpTls, ca_file: Option<std::path::PathBuf>) -> SmtpSettings {
+    SmtpSettings {
+        host: host.into(),
+        port: Some(port),
+        user: None,
+        password: None,
+        from: FROM.into(),
+        tls,
+        ca_file,
+    }
+}
+
+/// A mailer over `store` sending through `smtp`, woken by `queued`.
+fn mailer_to(
+    store: Arc<dyn Store>,
+    smtp: &SmtpSettings,
+    queued: Arc<tokio::sync::Notify>,
+) -> Mailer {
+    Mailer::new(
+        store,
+        Composer::new(FROM, PUBLIC).unwrap(),
+        mailer::transport(smtp).unwrap(),
+        Arc::new(SystemClock),
+        queued,
+    )
+}
+
 impl Setup {
     fn mailer(&self) -> Mailer {
-        let smtp = SmtpSettings {
-            host: "127.0.0.1".into(),
-            port: Some(self.catcher.addr().port()),
-            user: None,
-            password: None,
-            from: FROM.into(),
-            tls: SmtpTls::Plain,
-            ca_file: None,
-        };
-        Mailer::new(
-            self.store.clone(),
-            Composer::new(FROM, PUBLIC).unwrap(),
-            mailer::transport(&smtp).unwrap(),
-            Arc::new(SystemClock),
-            Arc::new(tokio::sync::Notify::new()),
-        )
+        let smtp = smtp(
+            "127.0.0.1",
+            self.catcher.addr().port(),
+            SmtpTls::Plain,
+            None,
+        );
+        mailer_to(self.store.clone(), &smtp, Default::default())
     }
 
     async fn register(&self, email: &str) -> User {
@@ -203,22 +222,13 @@ async fn the_running_mailer_sends_what_is_filed() {
     let store: Arc<dyn Store> = setup.store.clone();
     let notifier = InboxNotifier::new(store.clone(), Arc::new(SystemClock), true);
     let queued = notifier.mail_queued();
-    let smtp = SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: Some(setup.catcher.addr().port()),
-        user: None,
-        password: None,
-        from: FROM.into(),
-        tls: SmtpTls::Plain,
-        ca_file: None,
-    };
-    let mailer = Mailer::new(
-        store,
-        Composer::new(FROM, PUBLIC).unwrap(),
-        mailer::transport(&smtp).unwrap(),
-        Arc::new(SystemClock),
-        queued,
+    let smtp = smtp(
+        "127.0.0.1",
+        setup.catcher.addr().port(),
+        SmtpTls::Plain,
+        None,
     );
+    let mailer = mailer_to(store, &smtp, queued);
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(mailer.run(async move {
         let _ = stopped.wait_for(|s| *s).await;
@@ -372,21 +382,10 @@ async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
     let ada = setup.register("ada@example.com").await;
     let entry = setup.store.notifications(ada.id, None, 1).await.unwrap()[0].clone();
     let mailer = |tls: SmtpTls, ca_file: Option<std::path::PathBuf>| {
-        let smtp = SmtpSettings {
-            host: "localhost".into(),
-            port: Some(port),
-            user: None,
-            password: None,
-            from: FROM.into(),
-            tls,
-            ca_file,
-        };
-        Mailer::new(
+        mailer_to(
             setup.store.clone(),
-            Composer::new(FROM, PUBLIC).unwrap(),
-            mailer::transport(&smtp).unwrap(),
-            Arc::new(SystemClock),
-            Arc::new(tokio::sync::Notify::new()),
+            &smtp("localhost", port, tls, ca_file),
+            Default::default(),
         )
     };
 

@@ -196,13 +196,8 @@ pub async fn mail_queue<S: Store + ?Sized + 'static>(store: Arc<S>) {
             pending.push(entry.id);
         }
     }
-    let queue: Vec<_> = store
-        .mail_queue(10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let queue = store.mail_queue(10).await.unwrap();
+    let queue: Vec<_> = queue.iter().map(|e| e.id).collect();
     assert_eq!(queue, pending, "pending only, oldest first");
     assert_eq!(store.mail_queue(2).await.unwrap().len(), 2);
     store
@@ -216,13 +211,8 @@ pub async fn mail_queue<S: Store + ?Sized + 'static>(store: Arc<S>) {
         .record_mail(pending[1], refused.clone())
         .await
         .unwrap();
-    let queue: Vec<_> = store
-        .mail_queue(10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let queue = store.mail_queue(10).await.unwrap();
+    let queue: Vec<_> = queue.iter().map(|e| e.id).collect();
     assert_eq!(queue, [pending[2]]);
     let entries = store.notifications(ada.id, None, 10).await.unwrap();
     let mail_of = |id| entries.iter().find(|e| e.id == id).unwrap().mail.clone();

@@ -79,6 +79,15 @@ impl SurrealStore {
             .collect())
     }
 
+    /// Runs an update whose first statement returns the ids it changed; those ids.
+    async fn changed(&self, sql: Sql) -> Result<Vec<i64>, StoreError> {
+        let mut response = self
+            .transact(|| sql.clone())
+            .await
+            .map_err(|e| backend(message(e)))?;
+        response.take(0).map_err(backend)
+    }
+
     /// `count` fresh notification ids, in one round trip.
     async fn notification_ids(&self, count: usize) -> Result<Vec<i64>, StoreError> {
         let mut sql = Sql::default();
@@ -203,12 +212,7 @@ impl InboxStore for SurrealStore {
             "UPDATE notification SET read = true WHERE user = {u} AND read = false{only} \
              RETURN VALUE record::id(id)"
         ));
-        let mut response = self
-            .transact(|| sql.clone())
-            .await
-            .map_err(|e| backend(message(e)))?;
-        let changed: Vec<i64> = response.take(0).map_err(backend)?;
-        Ok(changed.len() as u64)
+        Ok(self.changed(sql).await?.len() as u64)
     }
 
     async fn mail_queue(&self, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
@@ -229,12 +233,7 @@ impl InboxStore for SurrealStore {
             "UPDATE type::record('notification', {nid}) SET pending = {pending}, mail = {mail} \
              RETURN VALUE record::id(id)"
         ));
-        let mut response = self
-            .transact(|| sql.clone())
-            .await
-            .map_err(|e| backend(message(e)))?;
-        let changed: Vec<i64> = response.take(0).map_err(backend)?;
-        if changed.is_empty() {
+        if self.changed(sql).await?.is_empty() {
             return Err(StoreError::NotFound(format!("notification {id}")));
         }
         Ok(())
