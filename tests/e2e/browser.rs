@@ -190,6 +190,13 @@ impl Browser {
         }
     }
 
+    /// Logs out and waits for the logged-out page: a navigation started before the logout's
+    /// redirect lands would be overtaken by it.
+    pub async fn log_out(&self) {
+        self.click("form[action='/logout'] button").await;
+        self.find("a[href='/login']").await;
+    }
+
     /// Registers and ends logged in.
     pub async fn register(&self, email: &str, name: &str, seller: bool) {
         self.go("/register").await;
@@ -361,7 +368,7 @@ async fn a_customer_shops_in_the_browser_and_watches_the_order_arrive() {
     assert_eq!(orders.len(), 1, "two submits of one form make one order");
 
     // Flow 3: another customer opening that order's page gets a 404 page.
-    browser.click("form[action='/logout'] button").await;
+    browser.log_out().await;
     browser
         .register("dave@example.com", "Dave Customer", false)
         .await;
@@ -472,7 +479,7 @@ async fn a_seller_lists_a_product_with_a_picture_and_a_customer_finds_it() {
     browser.snap("seller").await;
 
     // A customer finds it, with its (re-encoded) picture loaded.
-    browser.click("form[action='/logout'] button").await;
+    browser.log_out().await;
     browser
         .register("tom@example.com", "Tom Customer", false)
         .await;

@@ -97,6 +97,10 @@ pub struct WorldSimArgs {
     /// Seed of everything random (the same seed drops the same requests).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// At shutdown (SIGINT or SIGTERM), write every world's stock to this file, a line each:
+    /// `world W warehouse H product P units N` (for checking a shop from outside).
+    #[arg(long)]
+    pub stock_report: Option<PathBuf>,
 }
 
 /// `weshop ups-sim …`
@@ -268,6 +272,17 @@ async fn world_sim(args: WorldSimArgs) -> io::Result<()> {
     );
     shutdown.recv().await;
     tracing::info!("world-sim: shutting down");
+    if let Some(path) = &args.stock_report {
+        let report: String = server
+            .stock_report()
+            .await
+            .into_iter()
+            .map(|(world, warehouse, product, units)| {
+                format!("world {world} warehouse {warehouse} product {product} units {units}\n")
+            })
+            .collect();
+        std::fs::write(path, report)?;
+    }
     server.shutdown().await;
     Ok(())
 }

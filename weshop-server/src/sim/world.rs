@@ -138,6 +138,18 @@ impl World {
         self.state.stock(warehouse, product)
     }
 
+    /// Every (warehouse, product, units on hand) it holds, in order.
+    pub fn stock_levels(&self) -> Vec<(i32, i64, i64)> {
+        let mut levels: Vec<_> = self
+            .state
+            .stock
+            .iter()
+            .map(|(&(warehouse, product), &units)| (warehouse, product, units))
+            .collect();
+        levels.sort_unstable();
+        levels
+    }
+
     /// Loses up to `units` of `product` in `warehouse` without telling anyone (theft, breakage,
     /// a miscount): a fault for tests, so the shop's belief and the world's stock part ways.
     /// Returns how many were lost.

@@ -64,6 +64,10 @@ enum ToActor {
         product: i64,
         reply: oneshot::Sender<Option<i64>>,
     },
+    /// Every world's stock, for the stock report.
+    Report {
+        reply: oneshot::Sender<Vec<(i64, i32, i64, i64)>>,
+    },
     /// Loses units without telling the shop, for tests.
     Lose {
         world: i64,
@@ -180,6 +184,15 @@ impl WorldServer {
             })
             .ok()?;
         answer.await.ok().flatten()
+    }
+
+    /// Every world's stock: (world, warehouse, product, units on hand), in order.
+    pub async fn stock_report(&self) -> Vec<(i64, i32, i64, i64)> {
+        let (reply, answer) = oneshot::channel();
+        if self.to_actor.send(ToActor::Report { reply }).is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
     }
 
     /// Loses up to `units` of `product` in `warehouse` of world `world` without telling the
@@ -398,6 +411,16 @@ async fn actor(
                 reply,
             }) => {
                 let _ = reply.send(sim.world(world).map(|w| w.stock(warehouse, product)));
+                Vec::new()
+            }
+            Some(ToActor::Report { reply }) => {
+                let ids: Vec<i64> = sim.world_ids().collect();
+                let report = ids
+                    .into_iter()
+                    .filter_map(|id| sim.world(id).map(|w| (id, w.stock_levels())))
+                    .flat_map(|(id, levels)| levels.into_iter().map(move |(w, p, n)| (id, w, p, n)))
+                    .collect();
+                let _ = reply.send(report);
                 Vec::new()
             }
             Some(ToActor::Lose {

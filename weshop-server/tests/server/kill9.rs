@@ -1,8 +1,8 @@
 //! Issue 15: `weshop serve` on surrealkv, as a child process, killed with SIGKILL five times
-//! while customers place 500 orders over HTTP (the world and the UPS simulators run in this
-//! test's process, apart from the shop's): every order is delivered exactly once, captured
-//! exactly once, and the world's stock ends exactly where the orders put it — so no package
-//! was packed twice.
+//! while customers place 500 orders over HTTP, with the world and the UPS simulators in their
+//! own processes (`weshop world-sim`, `weshop ups-sim`): every order is delivered exactly once,
+//! captured exactly once, and the world's stock (its report at shutdown) ends exactly where the
+//! orders put it — so no package was packed twice.
 
 use std::{
     collections::BTreeMap,
@@ -24,11 +24,7 @@ use weshop_core::{
     notify::InMemoryNotifier,
     ports::{PortError, Shipping, Warehouse},
 };
-use weshop_server::{
-    config::default_warehouses,
-    demo::seed,
-    sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
-};
+use weshop_server::{config::default_warehouses, demo::seed};
 
 const CUSTOMERS: usize = 10;
 const ORDERS_EACH: usize = 50;
@@ -239,10 +235,22 @@ async fn register(http: &reqwest::Client, base: &str, n: usize) -> Customer {
 async fn the_shop_killed_five_times_delivers_and_charges_every_order_exactly_once() {
     let data = tempfile::tempdir().unwrap();
     let storage = format!("surrealkv://{}", data.path().join("db").display());
-    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let world = WorldServer::bind(any, any, WorldConfig::default())
-        .await
-        .unwrap();
+    let (world_amazon, world_ups) = (free_port(), free_port());
+    let report = data.path().join("world-stock.txt");
+    let mut world = simulator(
+        data.path(),
+        "world-sim",
+        &[
+            "--amazon-listen".into(),
+            world_amazon.to_string(),
+            "--ups-listen".into(),
+            world_ups.to_string(),
+            "--stock-report".into(),
+            report.display().to_string(),
+        ],
+        world_amazon,
+    )
+    .await;
 
     // The catalog and its stock purchases, committed before the shop first runs.
     {
@@ -260,21 +268,25 @@ async fn the_shop_killed_five_times_delivers_and_charges_every_order_exactly_onc
     let env = vec![
         ("WESHOP_HTTP", http_addr.to_string()),
         ("WESHOP_STORAGE", storage.clone()),
-        ("WESHOP_WORLD", world.amazon_addr().to_string()),
+        ("WESHOP_WORLD", world_amazon.to_string()),
         ("WESHOP_SIMSPEED", SIMSPEED.to_string()),
         ("WESHOP_UPS_LISTEN", ups_addr.to_string()),
     ];
     let shop = Arc::new(Mutex::new(Shop::start(data.path(), http_addr, env).await));
-    let ups = UpsServer::start(
-        world.ups_addr(),
-        ShopEndpoint::Connect(ups_addr),
-        UpsConfig {
-            simspeed: Some(SIMSPEED),
-            ..UpsConfig::default()
-        },
+    let mut ups = simulator(
+        data.path(),
+        "ups-sim",
+        &[
+            "--world".into(),
+            world_ups.to_string(),
+            "--connect".into(),
+            ups_addr.to_string(),
+            "--simspeed".into(),
+            SIMSPEED.to_string(),
+        ],
+        world_ups,
     )
-    .await
-    .unwrap();
+    .await;
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
@@ -443,22 +455,71 @@ async fn the_shop_killed_five_times_delivers_and_charges_every_order_exactly_onc
                 .or_insert(0i64) += i64::from(line.quantity.get());
         }
     }
+    // The world stops (SIGTERM) and reports its stock.
+    ups.start_kill().unwrap();
+    let _ = ups.wait().await;
+    let pid = world.id().expect("the world runs").to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = tokio::time::timeout(PATIENCE, world.wait())
+        .await
+        .expect("the world stops")
+        .unwrap();
+    assert!(status.success(), "world-sim: {status}");
     let world_id = store_world(&store).await;
+    let stock: BTreeMap<(i32, i64), i64> = std::fs::read_to_string(&report)
+        .expect("the world's stock report")
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let number = |i: usize| words.get(i).and_then(|w| w.parse::<i64>().ok());
+            (number(1)? == world_id)
+                .then(|| Some(((number(3)? as i32, number(5)?), number(7)?)))
+                .flatten()
+        })
+        .collect();
     for site in default_warehouses() {
         for product in &products {
             let product = weshop_core::domain::ProductId::new(*product).unwrap();
             let sent = units.get(&(site.id, product)).copied().unwrap_or(0);
             assert_eq!(
-                world.stock(world_id, site.id.get(), product.get()).await,
-                Some(i64::from(STOCK) - sent),
+                stock
+                    .get(&(site.id.get(), product.get()))
+                    .copied()
+                    .unwrap_or(0),
+                i64::from(STOCK) - sent,
                 "product {product} at warehouse {}: packed once per order",
                 site.id
             );
         }
     }
     store.close().await.unwrap();
-    ups.shutdown().await;
-    world.shutdown().await;
+}
+
+/// `weshop NAME ARGS…` as a child process, once it accepts connections on `ready`.
+async fn simulator(data: &Path, name: &str, args: &[String], ready: SocketAddr) -> Child {
+    let log = std::fs::File::create(data.join(format!("{name}.log"))).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_weshop"))
+        .arg(name)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the simulator starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(ready).await.is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited: {status}; see {}", data.display());
+        }
+        assert!(Instant::now() < deadline, "{name} did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
 }
 
 /// No world and no UPS: after the last kill only payments and notices may be left to do.
