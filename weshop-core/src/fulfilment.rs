@@ -258,23 +258,6 @@ fn times_became(order: &Order, status: OrderStatus) -> usize {
 /// bought again, and after the last the order fails.
 pub const MAX_PACK_TRIES: usize = 3;
 
-/// The stock changes of buying an order's units again after a refused pack: they are
-/// incoming and reserved for it once more (what packing took stays taken: the warehouse does
-/// not have it).
-fn rebuy_of(order: &Order, warehouse: WarehouseId) -> Vec<StockDelta> {
-    order
-        .lines()
-        .iter()
-        .map(|line| StockDelta {
-            warehouse,
-            product: line.product,
-            on_hand: 0,
-            incoming: i64::from(line.quantity.get()),
-            reserved: i64::from(line.quantity.get()),
-        })
-        .collect()
-}
-
 /// The request for a truck to take an order's package from `warehouse`.
 fn request_truck(order: &Order, warehouse: WarehouseSite) -> Effect {
     Effect::Shipping(ShippingCommand::RequestTruck {
@@ -309,22 +292,31 @@ pub fn items_of(order: &Order) -> Vec<Item> {
         .collect()
 }
 
-/// The stock changes that hand an order's reserved (not yet packed) units back.
-pub fn release_of(order: &Order) -> Vec<StockDelta> {
+/// One stock change per line of an order, at its warehouse (none before it has one): `change`
+/// turns the line's units into (on hand, incoming, reserved).
+fn per_line(order: &Order, change: impl Fn(i64) -> (i64, i64, i64)) -> Vec<StockDelta> {
     let Some(warehouse) = order.warehouse() else {
         return Vec::new();
     };
     order
         .lines()
         .iter()
-        .map(|line| StockDelta {
-            warehouse,
-            product: line.product,
-            on_hand: 0,
-            incoming: 0,
-            reserved: -i64::from(line.quantity.get()),
+        .map(|line| {
+            let (on_hand, incoming, reserved) = change(i64::from(line.quantity.get()));
+            StockDelta {
+                warehouse,
+                product: line.product,
+                on_hand,
+                incoming,
+                reserved,
+            }
         })
         .collect()
+}
+
+/// The stock changes that hand an order's reserved (not yet packed) units back.
+pub fn release_of(order: &Order) -> Vec<StockDelta> {
+    per_line(order, |units| (0, 0, -units))
 }
 
 /// The fulfilment engine. Pure: every method takes the current state and returns a [`Step`].
@@ -519,7 +511,9 @@ impl Fulfilment {
                 order
                     .advance(OrderStatus::WaitingForStock, now)
                     .expect("packing");
-                step.stock = rebuy_of(&order, warehouse.id);
+                // Incoming and reserved for it once more; what packing took stays taken (the
+                // warehouse does not have it).
+                step.stock = per_line(&order, |units| (0, units, units));
                 step.effects
                     .push(Effect::Warehouse(WarehouseCommand::Purchase {
                         warehouse: warehouse.id,
@@ -640,14 +634,7 @@ impl Fulfilment {
             step.stock = release_of(&order);
         } else if unpacked && before == OrderStatus::Packing {
             // The world did not take the units: they are on hand again (and free).
-            step.stock = release_of(&order)
-                .into_iter()
-                .map(|d| StockDelta {
-                    on_hand: -d.reserved,
-                    reserved: 0,
-                    ..d
-                })
-                .collect();
+            step.stock = per_line(&order, |units| (units, 0, 0));
         }
         step.effects.push(Effect::Void {
             order: order.id(),

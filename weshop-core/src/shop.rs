@@ -487,6 +487,8 @@ pub trait Shop: Send + Sync {
         before: Option<crate::domain::NotificationId>,
         limit: usize,
     ) -> Result<Inbox, ShopError>;
+    /// How many of the user's notifications are unread (the header's badge).
+    async fn unread_notifications(&self, user: UserId) -> Result<u64, ShopError>;
     /// Marks the user's notifications read (those in `ids`, or all); how many changed.
     async fn mark_notifications_read(
         &self,

@@ -445,6 +445,10 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
         self.notifications_impl(user, before, limit).await
     }
 
+    async fn unread_notifications(&self, user: UserId) -> Result<u64, ShopError> {
+        Ok(self.store.unread_notifications(user).await?)
+    }
+
     async fn mark_notifications_read(
         &self,
         user: UserId,

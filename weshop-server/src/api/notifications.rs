@@ -217,7 +217,7 @@ impl NotificationsApi {
             .transpose()?;
         let shop = &self.0.shop;
         let marked = shop.mark_notifications_read(auth.user_id(), ids).await?;
-        let unread = shop.notifications(auth.user_id(), None, 1).await?.unread;
+        let unread = shop.unread_notifications(auth.user_id()).await?;
         Ok(Json(MarkedRead { marked, unread }))
     }
 }

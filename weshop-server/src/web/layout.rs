@@ -28,10 +28,7 @@ pub async fn viewer(state: &WebState, req: &Request) -> Option<Viewer> {
     let token = SessionToken::presented(cookie.value_str())?;
     let user = state.shop.authenticate(&token).await.ok()?;
     // The count is a courtesy: a page still renders if the inbox cannot be read.
-    let unread = match state.shop.notifications(user.id, None, 1).await {
-        Ok(inbox) => inbox.unread,
-        Err(_) => 0,
-    };
+    let unread = state.shop.unread_notifications(user.id).await.unwrap_or(0);
     Some(Viewer {
         user,
         token,
