@@ -328,8 +328,7 @@ async fn instance(
                 other => {
                     if let Some(Err(e)) = other { warn!("ups (world {world_id}): shop link: {e}"); }
                     info!("ups (world {world_id}): shop detached");
-                    shop = None;
-                    if let Some(closed) = shop_closed.take() { let _ = closed.send(()); }
+                    detach(&mut shop, &mut shop_closed);
                 }
             },
             frame = next_frame(&mut world) => match frame {
@@ -388,12 +387,21 @@ async fn instance(
                     debug!("ups (world {world_id}): -> shop {message:?}");
                     if let Err(e) = link.send(message).await {
                         warn!("ups (world {world_id}): shop write: {e}");
-                        shop = None;
+                        detach(&mut shop, &mut shop_closed);
                     }
                 }
                 None => break,
             }
         }
+    }
+}
+
+/// Lets go of the shop's link and tells whoever handed it over (a dialer waits for this before
+/// it dials again: a link dropped without it would leave the UPS never dialling the shop again).
+fn detach(shop: &mut Option<ShopLink>, closed: &mut Option<oneshot::Sender<()>>) {
+    *shop = None;
+    if let Some(closed) = closed.take() {
+        let _ = closed.send(());
     }
 }
 
