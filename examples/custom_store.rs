@@ -19,15 +19,15 @@ use std::sync::{
 use async_trait::async_trait;
 use weshop::core::{
     domain::{
-        Cart, Category, Email, LoginSession, NotificationId, Order, OrderId, OrderStatus, Picture,
-        PictureId, PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId,
-        WarehouseId, WarehouseSite,
+        Campaign, CampaignId, Cart, Category, Email, LoginSession, NotificationId, Order, OrderId,
+        OrderStatus, Picture, PictureId, PictureSize, Product, ProductId, PromotionText, Stock,
+        StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
     },
     inbox::{InboxEntry, MailState, NewNotification},
     store::{
-        AccountStore, CartStore, CatalogStore, InboxStore, NewProduct, NewUser, OrderStore,
-        OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, StepCommit, StoreError,
-        StoreLifecycle,
+        AccountStore, CampaignStart, CampaignStore, CartStore, CatalogStore, InboxStore,
+        NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery,
+        StepCommit, StoreError, StoreLifecycle,
     },
 };
 use weshop::storage::{MemoryStore, conformance};
@@ -245,6 +245,43 @@ impl InboxStore for AuditedStore {
     async fn record_mail(&self, id: NotificationId, state: MailState) -> Result<(), StoreError> {
         self.audit(format_args!("record the mail of notification {id}"));
         self.inner.record_mail(id, state).await
+    }
+}
+
+#[async_trait]
+impl CampaignStore for AuditedStore {
+    async fn start_campaign(
+        &self,
+        seller: UserId,
+        text: &PromotionText,
+        at: Timestamp,
+        recipients: u64,
+        interval: std::time::Duration,
+    ) -> Result<CampaignStart, StoreError> {
+        self.audit(format_args!("start a campaign of seller {seller}"));
+        self.inner
+            .start_campaign(seller, text, at, recipients, interval)
+            .await
+    }
+    async fn finish_campaign(&self, id: CampaignId, recipients: u64) -> Result<(), StoreError> {
+        self.audit(format_args!(
+            "finish campaign {id} ({recipients} recipients)"
+        ));
+        self.inner.finish_campaign(id, recipients).await
+    }
+    async fn withdraw_campaign(&self, id: CampaignId) -> Result<(), StoreError> {
+        self.audit(format_args!("withdraw campaign {id}"));
+        self.inner.withdraw_campaign(id).await
+    }
+    async fn campaigns(
+        &self,
+        seller: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<Campaign>, StoreError> {
+        self.inner.campaigns(seller, limit).await
+    }
+    async fn unsent_campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
+        self.inner.unsent_campaigns().await
     }
 }
 

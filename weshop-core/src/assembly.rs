@@ -222,6 +222,11 @@ impl<S: Store + ?Sized + 'static> AssembledShop<S> {
         if let Err(error) = running.shop.release_stray_holds().await {
             tracing::warn!("stray holds not released (tried again at the next start): {error}");
         }
+        if let Err(error) = running.shop.resume_campaigns().await {
+            tracing::warn!(
+                "cut-off campaigns not finished (tried again at the next start): {error}"
+            );
+        }
         Ok(running)
     }
 }

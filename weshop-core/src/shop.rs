@@ -8,11 +8,11 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Address, CardNumber, Cart, Category, Currency, DeliveryEstimate, DeliveryOption, Description,
-    DomainError, Email, ImageRef, Location, Money, Order, OrderEvent, OrderId, OrderLine,
-    OrderStatus, Password, PersonName, Picture, PictureId, PictureSize, Product, ProductId,
-    ProductName, Quantity, Roles, SessionToken, ShipId, Stock, Timestamp, UpsAccount, User, UserId,
-    WarehouseId, WarehouseSite, Weight,
+    Address, Campaign, CardNumber, Cart, Category, Currency, DeliveryEstimate, DeliveryOption,
+    Description, DomainError, Email, ImageRef, Location, Money, Order, OrderEvent, OrderId,
+    OrderLine, OrderStatus, Password, PersonName, Picture, PictureId, PictureSize, Product,
+    ProductId, ProductName, Quantity, Roles, SessionToken, ShipId, Stock, Timestamp, UpsAccount,
+    User, UserId, WarehouseId, WarehouseSite, Weight,
 };
 use crate::payments::{IdempotencyKey, PaymentError};
 use crate::store::{Page, ProductQuery, StoreError};
@@ -391,6 +391,8 @@ pub trait Shop: Send + Sync {
     /// Sends a promotion to the customers who opted in (plain text, 1 to 1000 characters; one
     /// per seller per `ShopConfig::promotion_interval`); returns how many got it.
     async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError>;
+    /// The seller's campaigns, newest first, at most `limit` (capped at 100).
+    async fn campaigns(&self, seller: UserId, limit: usize) -> Result<Vec<Campaign>, ShopError>;
 
     /// Stores a product picture for a seller (the caller has decoded the upload and
     /// re-encoded it into [`PictureSize`]s); returns the path of its large size, to put in a

@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::NotificationId;
+use crate::domain::{Campaign, CampaignId, NotificationId, PromotionText};
 use crate::domain::{
     Cart, Category, Description, Email, ImageRef, LoginSession, Money, Order, OrderId, OrderStatus,
     PasswordHash, PersonName, Picture, PictureId, PictureSize, Product, ProductId, ProductName,
@@ -384,6 +384,46 @@ pub trait InboxStore: Send + Sync {
     async fn record_mail(&self, id: NotificationId, state: MailState) -> Result<(), StoreError>;
 }
 
+/// What [`CampaignStore::start_campaign`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CampaignStart {
+    /// Recorded, not yet sent.
+    Started(Campaign),
+    /// The seller's last campaign is too recent; nothing recorded.
+    TooSoon {
+        /// When that campaign went out.
+        last: Timestamp,
+    },
+}
+
+/// Sellers' promotion campaigns: their record and their rate limit.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// Records a campaign of `seller` at `at` — atomically, only if the seller's last one is at
+    /// least `interval` older (two racing starts: one wins) — unsent, with `recipients`.
+    async fn start_campaign(
+        &self,
+        seller: UserId,
+        text: &PromotionText,
+        at: Timestamp,
+        recipients: u64,
+        interval: std::time::Duration,
+    ) -> Result<CampaignStart, StoreError>;
+    /// Marks a campaign sent, to `recipients` customers (`NotFound` if there is no such one).
+    async fn finish_campaign(&self, id: CampaignId, recipients: u64) -> Result<(), StoreError>;
+    /// Forgets an unsent campaign whose notifications could not be filed, and gives its
+    /// seller's rate-limit slot back (a sent one stays: `Conflict`; an unknown id is fine).
+    async fn withdraw_campaign(&self, id: CampaignId) -> Result<(), StoreError>;
+    /// Campaigns, newest first: a seller's, or everyone's if `None`; at most `limit`.
+    async fn campaigns(
+        &self,
+        seller: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<Campaign>, StoreError>;
+    /// Campaigns not yet sent (cut off by a crash), oldest first.
+    async fn unsent_campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
+}
+
 /// Opening and closing the store as a whole.
 #[async_trait]
 pub trait StoreLifecycle: Send + Sync {
@@ -399,11 +439,18 @@ pub trait StoreLifecycle: Send + Sync {
 
 /// Everything the shop stores.
 pub trait Store:
-    AccountStore + CatalogStore + CartStore + OrderStore + InboxStore + StoreLifecycle
+    AccountStore + CatalogStore + CartStore + OrderStore + InboxStore + CampaignStore + StoreLifecycle
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + CatalogStore + CartStore + OrderStore + InboxStore + StoreLifecycle + ?Sized
+    T: AccountStore
+        + CatalogStore
+        + CartStore
+        + OrderStore
+        + InboxStore
+        + CampaignStore
+        + StoreLifecycle
+        + ?Sized
 {
 }

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use weshop_core::{
     domain::{
-        Cart, Category, Email, LoginSession, NotificationId, Order, OrderId, OrderStatus, Picture,
-        PictureId, PictureSize, Product, ProductId, Stock, StockDelta, TokenHash, User, UserId,
-        WarehouseId, WarehouseSite,
+        Campaign, CampaignId, Cart, Category, Email, LoginSession, NotificationId, Order, OrderId,
+        OrderStatus, Picture, PictureId, PictureSize, Product, ProductId, PromotionText, Stock,
+        StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
     },
     inbox::{InboxEntry, MailState, NewNotification},
     store::{
-        AccountStore, CartStore, CatalogStore, InboxStore, NewProduct, NewUser, OrderStore,
-        OutboxEntry, Page, PlaceOrder, Placed, ProductQuery, StepCommit, Store, StoreError,
-        StoreLifecycle,
+        AccountStore, CampaignStart, CampaignStore, CartStore, CatalogStore, InboxStore,
+        NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery,
+        StepCommit, Store, StoreError, StoreLifecycle,
     },
 };
 
@@ -242,6 +242,46 @@ impl<S: Store + ?Sized> InboxStore for Interleaved<S> {
         yield_now().await;
         self.1.spend()?;
         self.0.record_mail(id, state).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> CampaignStore for Interleaved<S> {
+    async fn start_campaign(
+        &self,
+        seller: UserId,
+        text: &PromotionText,
+        at: Timestamp,
+        recipients: u64,
+        interval: std::time::Duration,
+    ) -> Result<CampaignStart, StoreError> {
+        yield_now().await;
+        self.1.spend()?;
+        self.0
+            .start_campaign(seller, text, at, recipients, interval)
+            .await
+    }
+    async fn finish_campaign(&self, id: CampaignId, recipients: u64) -> Result<(), StoreError> {
+        yield_now().await;
+        self.1.spend()?;
+        self.0.finish_campaign(id, recipients).await
+    }
+    async fn withdraw_campaign(&self, id: CampaignId) -> Result<(), StoreError> {
+        yield_now().await;
+        self.1.spend()?;
+        self.0.withdraw_campaign(id).await
+    }
+    async fn campaigns(
+        &self,
+        seller: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<Campaign>, StoreError> {
+        yield_now().await;
+        self.0.campaigns(seller, limit).await
+    }
+    async fn unsent_campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
+        yield_now().await;
+        self.0.unsent_campaigns().await
     }
 }
 

@@ -27,6 +27,9 @@ pub enum DomainError {
     /// A malformed email address.
     #[error("invalid email address {0:?}: {1}")]
     Email(String, &'static str),
+    /// A promotion's text that breaks a rule (the message says which).
+    #[error("{0}")]
+    Promotion(&'static str),
     /// A malformed product name.
     #[error("invalid product name: {0}")]
     ProductName(&'static str),

@@ -91,6 +91,10 @@ id!(
     /// A notification in a user's inbox (assigned by the store, increasing).
     NotificationId(i64), "notification id"
 );
+id!(
+    /// A seller's promotion campaign (assigned by the store, increasing).
+    CampaignId(i64), "campaign id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 //! is parsed into these once, and the rest of the code can rely on them.
 
 mod account;
+mod campaign;
 mod card;
 mod cart;
 mod catalog;
@@ -24,12 +25,15 @@ pub use account::{
     Address, LoginSession, Password, PasswordHash, PaymentMethod, PersonName, Roles, SessionToken,
     TokenHash, User,
 };
+pub use campaign::{Campaign, PromotionText};
 pub use card::{CardBrand, CardNumber};
 pub use cart::Cart;
 pub use catalog::{Category, Description, ImageRef, Product, Weight};
 pub use error::DomainError;
 pub use estimate::{DeliveryEstimate, DeliveryPace};
-pub use ids::{NotificationId, OrderId, ProductId, ShipId, TruckId, UserId, WarehouseId};
+pub use ids::{
+    CampaignId, NotificationId, OrderId, ProductId, ShipId, TruckId, UserId, WarehouseId,
+};
 pub use location::Location;
 pub use money::{Currency, Money};
 pub use order::{

@@ -1,5 +1,5 @@
-//! The catalog: sellers managing their own products (create, edit, delete, restock, list,
-//! promote) and anyone browsing (a product, search, categories).
+//! The catalog: sellers managing their own products (create, edit, delete, restock, list)
+//! and anyone browsing (a product, search, categories).
 //!
 //! A seller may touch only their own products; someone else's looks missing (`NotFound`), so
 //! product ids cannot be probed for their owners. Restocking buys units from the world through
@@ -13,7 +13,6 @@ use crate::domain::{
     Category, Product, ProductId, ProductName, Quantity, Stock, User, UserId, WarehouseId,
 };
 use crate::driver::item;
-use crate::notify::Notification;
 use crate::shop::{
     CatalogPage, CatalogQuery, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MAX_SUGGESTIONS, ProductDraft,
     ProductPatch, SellerProduct, ShopError,
@@ -163,66 +162,6 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 return Ok(out);
             }
         }
-    }
-
-    /// See [`crate::shop::Shop::promote`]: the seller is not told about their own promotion,
-    /// and the count is of notifications the notifier took (all of them, or none).
-    pub(super) async fn promote_impl(&self, seller: UserId, text: &str) -> Result<u64, ShopError> {
-        self.seller(seller).await?;
-        // Checked before trimming, so a tab at either end is refused like one inside.
-        if text.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ShopError::BadRequest(
-                "a promotion is plain text: no control characters but line breaks".into(),
-            ));
-        }
-        let text = text.trim();
-        if text.is_empty() || text.chars().count() > 1000 {
-            return Err(ShopError::BadRequest(
-                "a promotion is 1 to 1000 characters".into(),
-            ));
-        }
-        // One campaign per seller per interval: the interval starts when one is accepted.
-        let now = self.clock.now();
-        {
-            let mut last = self
-                .promotions_sent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let interval = self.config.promotion_interval;
-            if let Some(at) = last.get(&seller) {
-                let since =
-                    std::time::Duration::from_millis(now.millis().saturating_sub(at.millis()));
-                if since < interval {
-                    return Err(ShopError::TooMany {
-                        what: format!("one promotion per {}", interval_words(interval)),
-                        retry_after: interval - since,
-                    });
-                }
-            }
-            last.insert(seller, now);
-        }
-        // One batch: a notifier that keeps them (the inbox) files the campaign in one write.
-        let batch: Vec<_> = self
-            .store
-            .promotion_audience()
-            .await?
-            .into_iter()
-            .filter(|customer| *customer != seller)
-            .map(|customer| {
-                let key = format!("promotion-{seller}-{}-{customer}", now.millis());
-                let notification = Notification::Promotion {
-                    seller,
-                    text: text.to_string(),
-                };
-                (key, customer, notification)
-            })
-            .collect();
-        let recipients = batch.len() as u64;
-        self.notifier
-            .notify_all(batch)
-            .await
-            .map_err(|error| ShopError::Unavailable(format!("promotion not sent: {error}")))?;
-        Ok(recipients)
     }
 
     /// See [`crate::shop::Shop::product`].
@@ -453,22 +392,5 @@ fn index_error(error: IndexError) -> ShopError {
     match error {
         IndexError::TooManyTerms { .. } => ShopError::BadRequest(error.to_string()),
         IndexError::Failed(_) => ShopError::Unavailable(error.to_string()),
-    }
-}
-
-/// An interval in words: "30 seconds", "10 minutes", "2 hours".
-fn interval_words(interval: std::time::Duration) -> String {
-    let secs = interval.as_secs().max(1);
-    let (n, unit) = if secs < 120 {
-        (secs, "second")
-    } else if secs < 2 * 3600 {
-        (secs.div_ceil(60), "minute")
-    } else {
-        (secs.div_ceil(3600), "hour")
-    };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
     }
 }

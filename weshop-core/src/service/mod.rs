@@ -11,6 +11,7 @@
 //! in one place, and each concern's rules next to each other.
 
 mod accounts;
+mod campaigns;
 mod cart;
 mod catalog;
 mod checkout;
@@ -27,9 +28,10 @@ use async_trait::async_trait;
 
 use crate::catalog_index::IndexKeeper;
 use crate::domain::{
-    Address, CardNumber, Cart, Category, Currency, DeliveryPace, Email, ImageRef, Location, Money,
-    Order, OrderEvent, OrderId, Password, Picture, PictureId, PictureSize, Product, ProductId,
-    ProductName, Quantity, SessionToken, ShippingRates, User, UserId, WarehouseId, WarehouseSite,
+    Address, Campaign, CardNumber, Cart, Category, Currency, DeliveryPace, Email, ImageRef,
+    Location, Money, Order, OrderEvent, OrderId, Password, Picture, PictureId, PictureSize,
+    Product, ProductId, ProductName, Quantity, SessionToken, ShippingRates, User, UserId,
+    WarehouseId, WarehouseSite,
 };
 use crate::driver::FulfilmentDriver;
 use crate::login_throttle::{LoginThrottle, ThrottlePolicy};
@@ -106,8 +108,6 @@ pub struct ShopService<S: ?Sized> {
     products: ProductCache,
     /// Failed logins per account.
     logins: LoginThrottle<String>,
-    /// When each seller's last promotion went out (their rate limit).
-    promotions_sent: std::sync::Mutex<std::collections::HashMap<UserId, crate::domain::Timestamp>>,
     /// The key unsubscribe links are signed with, read from (or first made in) the store.
     signing_key: tokio::sync::OnceCell<Vec<u8>>,
 }
@@ -130,7 +130,6 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             clock,
             products: ProductCache::new(config.product_cache),
             logins: LoginThrottle::new(config.login_throttle),
-            promotions_sent: std::sync::Mutex::default(),
             signing_key: tokio::sync::OnceCell::new(),
             config,
             index: None,
@@ -304,6 +303,10 @@ impl<S: Store + ?Sized + 'static> Shop for ShopService<S> {
 
     async fn promote(&self, seller: UserId, text: &str) -> Result<u64, ShopError> {
         self.promote_impl(seller, text).await
+    }
+
+    async fn campaigns(&self, seller: UserId, limit: usize) -> Result<Vec<Campaign>, ShopError> {
+        self.campaigns_impl(seller, limit).await
     }
 
     async fn add_picture(&self, seller: UserId, picture: Picture) -> Result<ImageRef, ShopError> {

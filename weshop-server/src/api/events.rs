@@ -109,7 +109,8 @@ impl EventsApi {
         };
         let stream = futures::stream::unfold(follow, |mut follow| async move {
             let order = follow.next().await?;
-            Some((OrderDto::of(&order), follow))
+            let dto = OrderDto::of(&order, follow.shop.as_ref());
+            Some((dto, follow))
         })
         .boxed();
         Ok(EventStream::new(stream)

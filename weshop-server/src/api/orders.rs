@@ -10,7 +10,7 @@ use poem_openapi::{
 use weshop_core::{
     domain::{Money, Order, OrderEventKind, OrderId, UpsAccount},
     payments::IdempotencyKey,
-    shop::Checkout,
+    shop::{Checkout, Shop},
 };
 
 use super::enums::{DeliveryDto, EventKindDto, StatusDto};
@@ -105,11 +105,26 @@ pub struct OrderDto {
     pub placed_at: u64,
     /// Everything that happened to it, oldest first.
     pub history: Vec<OrderEventDto>,
+    /// When it should arrive, from now at the world's pace; absent once it has ended.
+    #[oai(skip_serializing_if_is_none)]
+    pub estimate: Option<EstimateDto>,
+}
+
+/// A delivery window, from now.
+#[derive(Debug, Clone, Object)]
+pub struct EstimateDto {
+    /// Soonest arrival, in milliseconds from now.
+    pub earliest_ms: u64,
+    /// Latest expected arrival, in milliseconds from now.
+    pub latest_ms: u64,
+    /// The window in words ("in 2–5 minutes").
+    pub words: String,
 }
 
 impl OrderDto {
-    /// The DTO of an order (amounts that cannot overflow for a placed order).
-    pub fn of(order: &Order) -> Self {
+    /// The DTO of an order (amounts that cannot overflow for a placed order), with the
+    /// shop's estimate of when it arrives.
+    pub fn of(order: &Order, shop: &dyn Shop) -> Self {
         let currency = order.total().currency();
         let lines: Vec<OrderLineDto> = order
             .lines()
@@ -143,6 +158,15 @@ impl OrderDto {
             end_reason: order.end_reason().map(str::to_string),
             placed_at: order.placed_at().millis(),
             history: order.history().iter().map(event).collect(),
+            estimate: shop.delivery_estimate(order).map(|e| {
+                let millis =
+                    |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                EstimateDto {
+                    earliest_ms: millis(e.earliest),
+                    latest_ms: millis(e.latest),
+                    words: e.in_words(),
+                }
+            }),
         }
     }
 }
@@ -269,14 +293,22 @@ impl OrdersApi {
         };
         let order = self.0.shop.checkout(auth.user_id(), checkout).await?;
         let location = format!("/api/v1/orders/{}", order.id());
-        Ok(Placed::Created(Json(OrderDto::of(&order)), location))
+        Ok(Placed::Created(
+            Json(OrderDto::of(&order, self.0.shop.as_ref())),
+            location,
+        ))
     }
 
     /// The caller's orders, newest first.
     #[oai(path = "/", method = "get", operation_id = "listOrders")]
     async fn orders(&self, auth: Auth) -> ApiResult<Json<Vec<OrderDto>>> {
         let orders = self.0.shop.orders(auth.user_id()).await?;
-        Ok(Json(orders.iter().map(OrderDto::of).collect()))
+        Ok(Json(
+            orders
+                .iter()
+                .map(|o| OrderDto::of(o, self.0.shop.as_ref()))
+                .collect(),
+        ))
     }
 
     /// One of the caller's orders, with its status and history.
@@ -287,7 +319,7 @@ impl OrdersApi {
         #[oai(validator(minimum(value = "1")))] id: Path<i64>,
     ) -> ApiResult<Json<OrderDto>> {
         let order = self.0.shop.order(auth.user_id(), order_id(id.0)?).await?;
-        Ok(Json(OrderDto::of(&order)))
+        Ok(Json(OrderDto::of(&order, self.0.shop.as_ref())))
     }
 
     /// Cancels one of the caller's orders before it is packed (else 409).
@@ -302,6 +334,6 @@ impl OrdersApi {
             .shop
             .cancel_order(auth.user_id(), order_id(id.0)?)
             .await?;
-        Ok(Json(OrderDto::of(&order)))
+        Ok(Json(OrderDto::of(&order, self.0.shop.as_ref())))
     }
 }

@@ -1,5 +1,5 @@
-//! What sellers do outside `/products`: see their products' stock per warehouse and send
-//! promotions. (Listing, changing, withdrawing and restocking products are `/products` paths,
+//! What sellers do outside `/products`: see their products' stock per warehouse, send
+//! promotions and list them. (Listing, changing, withdrawing and restocking products are `/products` paths,
 //! which the catalog API routes.) The shop answers 403 to non-sellers.
 
 use std::sync::Arc;
@@ -46,6 +46,22 @@ pub struct PromotionRequest {
 pub struct PromotionResult {
     /// Customers notified.
     pub recipients: u64,
+}
+
+/// A promotion the seller sent.
+#[derive(Debug, Object)]
+pub struct CampaignDto {
+    /// Its id.
+    pub id: i64,
+    /// What it said.
+    pub text: String,
+    /// When it went out (ms since the epoch); the next may go a rate-limit interval later.
+    pub sent_at: u64,
+    /// Customers it went to.
+    pub recipients: u64,
+    /// False while it is still being delivered (or was cut off, and is finished at the
+    /// server's next start).
+    pub complete: bool,
 }
 
 /// One of the seller's recent orders (only their lines).
@@ -203,5 +219,40 @@ impl SellerApi {
     ) -> ApiResult<Json<PromotionResult>> {
         let recipients = self.0.shop.promote(auth.user_id(), &body.text).await?;
         Ok(Json(PromotionResult { recipients }))
+    }
+
+    /// The caller's promotions, newest first (`limit`, 1 to 100, default 20), with how many
+    /// customers each reached.
+    #[oai(
+        path = "/seller/promotions",
+        method = "get",
+        operation_id = "listPromotions"
+    )]
+    async fn campaigns(
+        &self,
+        auth: Auth,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<Vec<CampaignDto>>> {
+        let limit = limit.0.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(Problem::bad_request("limit is between 1 and 100"));
+        }
+        let campaigns = self
+            .0
+            .shop
+            .campaigns(auth.user_id(), limit as usize)
+            .await?;
+        Ok(Json(
+            campaigns
+                .into_iter()
+                .map(|c| CampaignDto {
+                    id: c.id.get(),
+                    text: c.text.to_string(),
+                    sent_at: c.at.millis(),
+                    recipients: c.recipients,
+                    complete: c.sent,
+                })
+                .collect(),
+        ))
     }
 }

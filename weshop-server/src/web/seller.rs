@@ -1,5 +1,6 @@
 //! The seller's pages: their products with stock per warehouse (on hand, incoming, reserved)
-//! and a low-stock badge, restocking from the world, and promotions to customers.
+//! and a low-stock badge, restocking from the world, and promotions to customers (with the
+//! ones sent and how many each reached).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -57,8 +58,23 @@ pub struct SaleRow {
     pub label: Option<String>,
 }
 
+/// A promotion the seller sent.
+pub struct CampaignRow {
+    /// When it went out.
+    pub sent: String,
+    /// What it said.
+    pub text: String,
+    /// How many customers it reached.
+    pub recipients: u64,
+    /// False while it is still going out.
+    pub complete: bool,
+}
+
 /// Orders shown on the dashboard.
 pub const RECENT_SALES: usize = 10;
+
+/// Promotions shown on the dashboard.
+pub const RECENT_CAMPAIGNS: usize = 10;
 
 /// `/seller`.
 #[derive(Template, WebTemplate)]
@@ -72,6 +88,7 @@ pub struct SellerPage {
     in_progress: String,
     units: u64,
     orders: usize,
+    campaigns: Vec<CampaignRow>,
     /// What happened last (a restock refused, a promotion sent), in words.
     notice: Option<String>,
     error: Option<String>,
@@ -114,6 +131,19 @@ async fn page(
         .seller_sales(viewer.user.id, RECENT_SALES)
         .await
         .map_err(shop_error)?;
+    let campaigns = state
+        .shop
+        .campaigns(viewer.user.id, RECENT_CAMPAIGNS)
+        .await
+        .map_err(shop_error)?
+        .into_iter()
+        .map(|c| CampaignRow {
+            sent: when(c.at),
+            text: c.text.to_string(),
+            recipients: c.recipients,
+            complete: c.sent,
+        })
+        .collect();
     Ok(SellerPage {
         layout: Layout::new(state, req, Some(viewer)),
         products,
@@ -137,6 +167,7 @@ async fn page(
         in_progress: price(sales.in_progress),
         units: sales.units,
         orders: sales.orders,
+        campaigns,
         notice,
         error,
     })
@@ -217,7 +248,8 @@ pub async fn promote(state: Data<&State>, req: &Request, form: Form<PromotionFor
     let viewer = form_viewer(&state, req, &form.csrf).await?;
     match state.shop.promote(viewer.user.id, &form.text).await {
         Ok(sent) => {
-            let notice = format!("Promotion sent to {sent} customers.");
+            let whom = if sent == 1 { "customer" } else { "customers" };
+            let notice = format!("Promotion sent to {sent} {whom}.");
             Ok(page(&state, req, &viewer, Some(notice), None)
                 .await?
                 .into_response())

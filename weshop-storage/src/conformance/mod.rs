@@ -18,7 +18,7 @@
 //! ```
 //!
 //! The checks test the storage traits alone, one module of checks per trait (accounts,
-//! catalog, carts, orders, fulfilment steps and inboxes); they need a tokio runtime (a password is
+//! catalog, carts, orders, fulfilment steps, inboxes and campaigns); they need a tokio runtime (a password is
 //! hashed on a blocking thread). Checks only compare ids with each other (they increase),
 //! never with fixed numbers, so a store need not start counting at 1.
 
@@ -27,6 +27,7 @@ use std::{future::Future, sync::Arc};
 use weshop_core::store::Store;
 
 mod accounts;
+mod campaigns;
 mod carts;
 mod catalog;
 mod common;
@@ -35,6 +36,7 @@ mod inbox;
 mod orders;
 
 pub use accounts::{sessions, users};
+pub use campaigns::campaigns;
 pub use carts::carts;
 pub use catalog::{catalog_listing, categories, pictures, products, search, stock, warehouses};
 pub use fulfilment::{commit_step, link_states, outbox_ids};
@@ -77,5 +79,6 @@ where
         inbox_filing,
         inbox_reading,
         mail_queue,
+        campaigns,
     );
 }

@@ -23,6 +23,7 @@
 //! `accounts`, `catalog`, `carts`, `orders` and `inbox` implement one storage trait each.
 
 mod accounts;
+mod campaigns;
 mod carts;
 mod catalog;
 mod embedded;

@@ -140,6 +140,25 @@ DEFINE TABLE IF NOT EXISTS notification_key SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS notification ON notification_key TYPE record<notification>;
 "#,
     ),
+    // Sellers' campaigns, and each seller's rate-limit slot (one record per seller, so two
+    // racing starts write the same record and one of them loses).
+    (
+        9,
+        r#"
+DEFINE TABLE IF NOT EXISTS campaign SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS seller ON campaign TYPE int;
+DEFINE FIELD IF NOT EXISTS text ON campaign TYPE string;
+DEFINE FIELD IF NOT EXISTS at ON campaign TYPE int;
+DEFINE FIELD IF NOT EXISTS recipients ON campaign TYPE int;
+DEFINE FIELD IF NOT EXISTS sent ON campaign TYPE bool;
+DEFINE INDEX IF NOT EXISTS campaign_seller ON campaign FIELDS seller;
+DEFINE INDEX IF NOT EXISTS campaign_sent ON campaign FIELDS sent;
+DEFINE SEQUENCE IF NOT EXISTS campaign_seq START 1;
+
+DEFINE TABLE IF NOT EXISTS campaign_clock SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS at ON campaign_clock TYPE int;
+"#,
+    ),
 ];
 
 impl SurrealStore {

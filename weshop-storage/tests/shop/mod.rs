@@ -10,6 +10,7 @@
 //! [`ShopBuilder`]: weshop_core::assembly::ShopBuilder
 
 mod batch;
+mod campaigns;
 mod checkout;
 mod gateway;
 mod rig;
@@ -28,6 +29,7 @@ use weshop_core::{
 };
 
 pub use batch::batch_crash;
+pub use campaigns::promotion_campaigns;
 pub use checkout::{
     checkout_declined, checkout_idempotency, checkout_one_cart_twice, checkout_quoted,
     checkout_race,
@@ -56,7 +58,8 @@ where
         checkout_declined,
         checkout_quoted,
         checkout_one_cart_twice,
-        batch_crash
+        batch_crash,
+        promotion_campaigns,
     );
 }
 

@@ -305,6 +305,17 @@ async fn sellers_manage_products_and_customers_may_not() {
             .starts_with("one promotion per 10 minutes; try again in "),
         "{again}"
     );
+    let campaigns = app
+        .get("/api/v1/seller/promotions", &seller)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(campaigns.as_array().unwrap().len(), 1, "{campaigns}");
+    assert_eq!(campaigns[0]["text"], "Mugs!\nHalf price.");
+    assert_eq!(campaigns[0]["recipients"], 1);
+    assert_eq!(campaigns[0]["complete"], true);
+    app.get("/api/v1/seller/promotions?limit=0", &seller)
+        .await
+        .problem(StatusCode::BAD_REQUEST);
 
     // Customers may do none of it.
     app.post("/api/v1/products", &customer, body)
@@ -324,6 +335,9 @@ async fn sellers_manage_products_and_customers_may_not() {
         .await
         .problem(StatusCode::FORBIDDEN);
     app.post("/api/v1/seller/promotions", &customer, json!({"text": "x"}))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    app.get("/api/v1/seller/promotions", &customer)
         .await
         .problem(StatusCode::FORBIDDEN);
     app.delete(&path, &customer)

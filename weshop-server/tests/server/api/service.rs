@@ -31,7 +31,14 @@ async fn order_events_stream_each_status_until_delivered() {
                 assert_eq!(event, "status");
                 let order: Value = serde_json::from_str(&data).unwrap();
                 assert_eq!(order["id"], id.get());
-                Some(order["status"].as_str().unwrap().to_string())
+                let status = order["status"].as_str().unwrap().to_string();
+                // The window travels with each update, until the order has ended.
+                assert_eq!(
+                    order.get("estimate").is_some(),
+                    status != "delivered",
+                    "{order}"
+                );
+                Some(status)
             }
             Event::Retry { .. } => panic!("unexpected retry event"),
         }

@@ -113,9 +113,20 @@ async fn the_seller_dashboard_restocks_and_promotes() {
         .await;
     assert_eq!(sent.status, StatusCode::OK);
     assert!(
-        sent.body.contains("Promotion sent to 1 customers."),
+        sent.body.contains("Promotion sent to 1 customer."),
         "{}",
         sent.body
+    );
+    // Both campaigns are listed, newest first, with how many each reached.
+    let listed = sent.body.split("Promotions sent").nth(1).expect("the list");
+    let (newest, oldest) = (
+        listed.find("Mugs half price").expect("the second campaign"),
+        listed.find("Nobody asked").expect("the first campaign"),
+    );
+    assert!(newest < oldest, "{listed}");
+    assert!(
+        listed.contains("<td>1</td>") && listed.contains("<td>0</td>"),
+        "{listed}"
     );
     assert_eq!(customer.get("/seller").await.status, StatusCode::FORBIDDEN);
 
