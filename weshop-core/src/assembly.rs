@@ -211,12 +211,23 @@ impl<S: Store + ?Sized + 'static> AssembledShop<S> {
                     .await;
             })
         };
+        let summaries = {
+            let shop = self.shop.clone();
+            let mut stopped = stop.subscribe();
+            tokio::spawn(async move {
+                shop.run_summaries(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+            })
+        };
         let running = RunningShop {
             shop: self.shop,
             driver: self.driver,
             stop,
             outbox,
             serving,
+            summaries,
         };
         running.driver.resume().await?;
         if let Err(error) = running.shop.release_stray_holds().await {
@@ -238,6 +249,8 @@ pub struct RunningShop<S: ?Sized> {
     stop: watch::Sender<bool>,
     outbox: JoinHandle<()>,
     serving: JoinHandle<()>,
+    /// Sellers' daily summaries.
+    summaries: JoinHandle<()>,
 }
 
 impl<S: Store + ?Sized + 'static> RunningShop<S> {
@@ -251,18 +264,22 @@ impl<S: Store + ?Sized + 'static> RunningShop<S> {
         &self.driver
     }
 
-    /// Stops the outbox after the effect it is performing, and the serving of warehouses.
+    /// Stops the outbox after the effect it is performing, the serving of warehouses and the
+    /// daily summaries.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.outbox.await;
         let _ = self.serving.await;
+        let _ = self.summaries.await;
     }
 
     /// Stops the outbox wherever it is, as a crash would (for crash-resume tests).
     pub async fn abort(self) {
         self.outbox.abort();
         self.serving.abort();
+        self.summaries.abort();
         let _ = self.outbox.await;
         let _ = self.serving.await;
+        let _ = self.summaries.await;
     }
 }

@@ -1,11 +1,11 @@
 //! The notifier port: how the shop tells a user something (order progress, low stock,
-//! promotions), and an in-memory implementation for tests and the demo.
+//! promotions, a seller's day), and an in-memory implementation for tests and the demo.
 
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::domain::{OrderId, OrderStatus, ProductId, UserId};
+use crate::domain::{Money, OrderId, OrderStatus, ProductId, Timestamp, UserId};
 
 /// What a notification is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,26 @@ pub enum Notification {
     },
     /// A new account: hello, and what the shop will send them.
     Welcome,
+    /// A seller's day in one notice rather than one per sale (see [`SellerDay`]).
+    SellerSummary(SellerDay),
+}
+
+/// What a seller's products did in one day (UTC), and which of them run low: sent once a
+/// day at most, and only for a day with something sold or delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellerDay {
+    /// The day's first moment (midnight UTC).
+    pub day: Timestamp,
+    /// Orders placed that day with the seller's products (cancelled ones not counted).
+    pub orders: u64,
+    /// The seller's units in them.
+    pub units: u64,
+    /// What the seller's lines of them come to.
+    pub amount: Money,
+    /// Orders with the seller's products delivered that day.
+    pub delivered: u64,
+    /// The seller's products under the low-stock threshold now: id, name, units left.
+    pub low_stock: Vec<(ProductId, String, u64)>,
 }
 
 impl Notification {
@@ -53,7 +73,8 @@ impl Notification {
             ),
             Notification::LowStock { .. }
             | Notification::Promotion { .. }
-            | Notification::Welcome => true,
+            | Notification::Welcome
+            | Notification::SellerSummary(_) => true,
         }
     }
 }

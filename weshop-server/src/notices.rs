@@ -29,7 +29,33 @@ pub fn headline(notification: &Notification) -> String {
             format!("Promotion: {first}")
         }
         Notification::Welcome => "Welcome to WeShop".to_string(),
+        Notification::SellerSummary(day) => {
+            let orders = plural(day.orders, "order");
+            format!(
+                "Your day on WeShop, {}: {orders}, {} delivered",
+                date(day.day),
+                day.delivered
+            )
+        }
     }
+}
+
+/// "1 order", "3 orders".
+pub fn plural(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// The date of `at` (UTC), like 2026-11-30.
+pub fn date(at: weshop_core::domain::Timestamp) -> String {
+    crate::web::layout::when(at)
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Where to go to see more (a path on the shop).
@@ -39,6 +65,7 @@ pub fn link(notification: &Notification) -> String {
         Notification::LowStock { .. } => "/seller".to_string(),
         Notification::Promotion { .. } => "/".to_string(),
         Notification::Welcome => "/account".to_string(),
+        Notification::SellerSummary(_) => "/seller".to_string(),
     }
 }
 
@@ -49,5 +76,6 @@ pub fn kind(notification: &Notification) -> &'static str {
         Notification::LowStock { .. } => "low_stock",
         Notification::Promotion { .. } => "promotion",
         Notification::Welcome => "welcome",
+        Notification::SellerSummary(_) => "seller_summary",
     }
 }

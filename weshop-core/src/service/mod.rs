@@ -20,7 +20,10 @@ mod orders;
 mod pictures;
 mod quote;
 mod sales;
+mod summaries;
 mod unsubscribe;
+
+pub use summaries::{DAY_MS, day_of};
 
 use std::sync::Arc;
 

@@ -23,6 +23,7 @@ pub enum NotificationKindDto {
     LowStock,
     Promotion,
     Welcome,
+    SellerSummary,
 }
 
 /// Where a notification's mail stands.
@@ -78,6 +79,40 @@ pub struct NotificationDto {
     /// For promotion: the seller's text.
     #[oai(skip_serializing_if_is_none)]
     pub text: Option<String>,
+    /// For seller_summary: the seller's day.
+    #[oai(skip_serializing_if_is_none)]
+    pub summary: Option<SellerDayDto>,
+}
+
+/// What a seller's products did in one day (UTC).
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "SellerDay")]
+pub struct SellerDayDto {
+    /// The day's first moment (midnight UTC), in milliseconds since the Unix epoch.
+    pub day: u64,
+    /// Orders placed that day with the seller's products (cancelled ones not counted).
+    pub orders: u64,
+    /// The seller's units in them.
+    pub units: u64,
+    /// What the seller's lines of them come to.
+    pub amount: String,
+    /// ISO 4217 code of the amount.
+    pub currency: String,
+    /// Orders with the seller's products delivered that day.
+    pub delivered: u64,
+    /// The seller's products under the low-stock threshold when it was sent.
+    pub low_stock: Vec<LowStockDto>,
+}
+
+/// A product running low.
+#[derive(Debug, Clone, Object)]
+pub struct LowStockDto {
+    /// The product.
+    pub product_id: i64,
+    /// Its name.
+    pub name: String,
+    /// Units still for sale.
+    pub available: u64,
 }
 
 impl From<&InboxEntry> for NotificationDto {
@@ -104,6 +139,7 @@ impl From<&InboxEntry> for NotificationDto {
             available: None,
             seller_id: None,
             text: None,
+            summary: None,
         };
         match n {
             Notification::OrderStatus { order, status } => {
@@ -122,6 +158,26 @@ impl From<&InboxEntry> for NotificationDto {
                 dto.text = Some(text.clone());
             }
             Notification::Welcome => {}
+            Notification::SellerSummary(day) => {
+                dto.kind = NotificationKindDto::SellerSummary;
+                dto.summary = Some(SellerDayDto {
+                    day: day.day.millis(),
+                    orders: day.orders,
+                    units: day.units,
+                    amount: crate::api::types::amount(day.amount),
+                    currency: day.amount.currency().to_string(),
+                    delivered: day.delivered,
+                    low_stock: day
+                        .low_stock
+                        .iter()
+                        .map(|(p, name, available)| LowStockDto {
+                            product_id: p.get(),
+                            name: name.clone(),
+                            available: *available,
+                        })
+                        .collect(),
+                });
+            }
         }
         dto
     }

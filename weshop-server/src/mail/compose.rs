@@ -220,6 +220,35 @@ impl Composer {
                 ];
                 view.action_text = "Your account".into();
             }
+            Notification::SellerSummary(day) => {
+                let mut said = vec![format!(
+                    "On {} your products were in {}: {} for {}.",
+                    notices::date(day.day),
+                    notices::plural(day.orders, "new order"),
+                    notices::plural(day.units, "unit"),
+                    price(day.amount)
+                )];
+                said.push(format!(
+                    "{} with your products {} delivered that day.",
+                    notices::plural(day.delivered, "order"),
+                    if day.delivered == 1 { "was" } else { "were" }
+                ));
+                if day.low_stock.is_empty() {
+                    said.push("None of your products is running low.".into());
+                } else {
+                    said.push("Running low, to restock from your dashboard:".into());
+                    said.extend(
+                        day.low_stock
+                            .iter()
+                            .map(|(_, name, left)| format!("\u{2022} {name}: {left} left to sell")),
+                    );
+                }
+                view.paragraphs = said;
+                view.action_text = "Your dashboard".into();
+                view.footer = "You get one summary for each day your products sell, not a mail \
+                               per sale."
+                    .into();
+            }
         }
         view
     }

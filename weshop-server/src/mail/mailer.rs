@@ -213,7 +213,7 @@ impl Mailer {
                     facts.unsubscribe = Some(self.composer.url(&format!("/unsubscribe/{token}")));
                 }
             }
-            Notification::Welcome => {}
+            Notification::Welcome | Notification::SellerSummary(_) => {}
         }
         Ok(Some(facts))
     }

@@ -145,6 +145,46 @@ async fn a_welcome_goes_out_once_as_text_and_html_with_a_stable_message_id() {
     ));
 }
 
+/// A seller's day goes out as one mail with the figures, the products running low and a
+/// link to the dashboard.
+#[tokio::test]
+async fn a_seller_s_day_is_one_mail_with_what_sold_and_what_runs_low() {
+    use weshop_core::domain::{Currency, Money, ProductId, Timestamp};
+    use weshop_core::notify::{Notification, Notifier, SellerDay};
+    let setup = setup().await;
+    let ada = setup.register("ada@example.com").await;
+    assert_eq!(setup.mailer().pass().await.unwrap(), 1, "the welcome");
+    let notifier = InboxNotifier::new(setup.store.clone(), Arc::new(SystemClock), true);
+    let day = SellerDay {
+        day: Timestamp::from_millis(1_764_460_800_000), // 2025-11-30
+        orders: 3,
+        units: 7,
+        amount: Money::from_minor(4_250, Currency::USD).unwrap(),
+        delivered: 1,
+        low_stock: vec![(ProductId::new(4).unwrap(), "Blue mug".into(), 2)],
+    };
+    notifier
+        .notify("summary-x", ada.id, Notification::SellerSummary(day))
+        .await
+        .unwrap();
+    assert_eq!(setup.mailer().pass().await.unwrap(), 1);
+    let mails = setup.catcher.mails();
+    let mail = MessageParser::default().parse(&mails[1].data).unwrap();
+    assert_eq!(
+        mail.subject(),
+        Some("Your day on WeShop, 2025-11-30: 3 orders, 1 delivered")
+    );
+    let text = mail.body_text(0).unwrap();
+    for said in [
+        "On 2025-11-30 your products were in 3 new orders: 7 units for 42.50 USD.",
+        "1 order with your products was delivered that day.",
+        "Blue mug: 2 left to sell",
+        "https://shop.example/seller",
+    ] {
+        assert!(text.contains(said), "{said:?} in {text}");
+    }
+}
+
 /// The process dies after the notification is filed and before its mail went: the next
 /// mailer (after a restart, over the same store) sends it, once. Had it died after the server
 /// took the mail but before recording that, the mail goes again with the same Message-ID.

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use weshop_core::{
-    domain::{NotificationId, OrderId, OrderStatus, ProductId, UserId},
+    domain::{Currency, Money, NotificationId, OrderId, OrderStatus, ProductId, UserId},
     inbox::{InboxEntry, MailState, NewNotification},
-    notify::Notification,
+    notify::{Notification, SellerDay},
     store::{Store, StoreError},
 };
 
@@ -50,6 +50,14 @@ pub async fn inbox_filing<S: Store + ?Sized + 'static>(store: Arc<S>) {
             text: "10% off mugs\nthis week".into(),
         },
         Notification::Welcome,
+        Notification::SellerSummary(SellerDay {
+            day: at(0),
+            orders: 3,
+            units: 7,
+            amount: Money::from_minor(4_250, Currency::USD).unwrap(),
+            delivered: 2,
+            low_stock: vec![(ProductId::new(3).unwrap(), "Blue mug — “large”".into(), 2)],
+        }),
     ];
     let mut last: Option<NotificationId> = None;
     for (i, kind) in kinds.iter().enumerate() {
@@ -68,7 +76,7 @@ pub async fn inbox_filing<S: Store + ?Sized + 'static>(store: Arc<S>) {
         last = Some(entry.id);
     }
     let first = store.notifications(ada.id, None, 10).await.unwrap();
-    assert_eq!(first.len(), 4);
+    assert_eq!(first.len(), kinds.len());
     let again = file(
         &*store,
         NewNotification {

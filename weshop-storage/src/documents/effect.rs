@@ -3,11 +3,11 @@
 use serde::{Deserialize, Serialize};
 use weshop_core::{
     domain::{
-        Location, OrderId, ProductId, Quantity, ShipId, TruckId, UpsAccount, UserId, WarehouseId,
-        WarehouseSite,
+        Location, OrderId, ProductId, Quantity, ShipId, Timestamp, TruckId, UpsAccount, UserId,
+        WarehouseId, WarehouseSite,
     },
     fulfilment::{Effect, Item, ShippingCommand, WarehouseCommand},
-    notify::Notification,
+    notify::{Notification, SellerDay},
     store::StoreError,
 };
 
@@ -142,6 +142,23 @@ pub enum EffectDoc {
         /// User.
         user: i64,
     },
+    /// A seller's day.
+    NotifySellerSummary {
+        /// User.
+        user: i64,
+        /// The day's first moment, ms.
+        day: u64,
+        /// Orders placed.
+        orders: u64,
+        /// Units in them.
+        units: u64,
+        /// What they come to.
+        amount: MoneyDoc,
+        /// Orders delivered.
+        delivered: u64,
+        /// Products running low: id, name, units left.
+        low_stock: Vec<(i64, String, u64)>,
+    },
 }
 
 impl From<&Effect> for EffectDoc {
@@ -221,6 +238,19 @@ impl From<&Effect> for EffectDoc {
                     text: text.clone(),
                 },
                 Notification::Welcome => EffectDoc::NotifyWelcome { user: user.get() },
+                Notification::SellerSummary(day) => EffectDoc::NotifySellerSummary {
+                    user: user.get(),
+                    day: day.day.millis(),
+                    orders: day.orders,
+                    units: day.units,
+                    amount: day.amount.into(),
+                    delivered: day.delivered,
+                    low_stock: day
+                        .low_stock
+                        .iter()
+                        .map(|(p, name, left)| (p.get(), name.clone(), *left))
+                        .collect(),
+                },
             },
         }
     }
@@ -332,6 +362,30 @@ impl EffectDoc {
             EffectDoc::NotifyWelcome { user: u } => Effect::Notify {
                 user: user(u)?,
                 notification: Notification::Welcome,
+            },
+            EffectDoc::NotifySellerSummary {
+                user: u,
+                day,
+                orders,
+                units,
+                amount,
+                delivered,
+                low_stock,
+            } => Effect::Notify {
+                user: user(u)?,
+                notification: Notification::SellerSummary(SellerDay {
+                    day: Timestamp::from_millis(day),
+                    orders,
+                    units,
+                    amount: amount.parse()?,
+                    delivered,
+                    low_stock: low_stock
+                        .into_iter()
+                        .map(|(p, name, left)| {
+                            Ok((ProductId::new(p).map_err(corrupt)?, name, left))
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                }),
             },
         })
     }

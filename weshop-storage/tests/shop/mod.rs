@@ -14,6 +14,7 @@ mod campaigns;
 mod checkout;
 mod gateway;
 mod rig;
+mod summaries;
 
 use std::{
     future::Future,
@@ -36,6 +37,7 @@ pub use checkout::{
 };
 use gateway::RecordingGateway;
 use rig::Rig;
+pub use summaries::seller_summaries;
 use weshop_storage::Interleaved;
 
 /// Runs every checkout check, each on a fresh store from `new_store`, printing each check's
@@ -60,6 +62,7 @@ where
         checkout_one_cart_twice,
         batch_crash,
         promotion_campaigns,
+        seller_summaries,
     );
 }
 

@@ -142,11 +142,20 @@ async fn checkout_is_idempotent_and_needs_a_key() {
     assert_eq!(first["lines"][0]["quantity"], 2);
     assert!(first["history"].as_array().unwrap().len() >= 2);
     let (earliest, latest) = (
-        first["estimate"]["earliest_ms"].as_u64().expect("an estimate"),
-        first["estimate"]["latest_ms"].as_u64().expect("an estimate"),
+        first["estimate"]["earliest_ms"]
+            .as_u64()
+            .expect("an estimate"),
+        first["estimate"]["latest_ms"]
+            .as_u64()
+            .expect("an estimate"),
     );
     assert!(0 < earliest && earliest <= latest, "{first}");
-    assert!(first["estimate"]["words"].as_str().unwrap().starts_with("in "));
+    assert!(
+        first["estimate"]["words"]
+            .as_str()
+            .unwrap()
+            .starts_with("in ")
+    );
     let again = app
         .checkout(&customer, &card, Some("key-1"))
         .await
