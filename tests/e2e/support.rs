@@ -32,9 +32,11 @@ pub fn settings(
     ups_listen: std::net::SocketAddr,
     simspeed: u32,
 ) -> Settings {
+    let (storage, storage_access) = storage_for(data);
     Settings {
         http: ([127, 0, 0, 1], 0).into(),
-        storage: format!("surrealkv://{}", data.display()),
+        storage,
+        storage_access,
         world: world.amazon_addr(),
         world_id: None,
         simspeed: Some(simspeed),
@@ -43,6 +45,37 @@ pub fn settings(
         resend: Duration::from_millis(100),
         ..Settings::default()
     }
+}
+
+/// Where a test's shop keeps its data: embedded on disk in `data`, or — when
+/// `WESHOP_TEST_SURREAL_URL` names a SurrealDB server (CI starts one) — in a database of that
+/// server named after `data`, so a shop restarted on the same `data` finds its data again.
+pub fn storage_for(data: &Path) -> (String, weshop::server::config::storage::StorageAccess) {
+    use weshop::server::config::storage::StorageAccess;
+    use weshop::storage::{AuthLevel, Credentials};
+    let Ok(url) = std::env::var("WESHOP_TEST_SURREAL_URL") else {
+        return (
+            format!("surrealkv://{}", data.display()),
+            StorageAccess::default(),
+        );
+    };
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "root".into());
+    let tag: String = data
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let access = StorageAccess {
+        credentials: Some(Credentials {
+            user: var("WESHOP_TEST_SURREAL_USER"),
+            password: var("WESHOP_TEST_SURREAL_PASS"),
+            level: AuthLevel::Root,
+        }),
+        namespace: "weshop_e2e".into(),
+        database: format!("p{}{tag}", std::process::id()),
+    };
+    (url, access)
 }
 
 pub async fn start_world(flakiness: u8) -> WorldServer {

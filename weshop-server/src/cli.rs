@@ -342,7 +342,7 @@ async fn serve(args: ServeArgs) -> io::Result<()> {
 async fn reindex(args: ServeArgs) -> io::Result<()> {
     let settings = Settings::load(args.config.as_deref())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    let count = crate::app::reindex(&settings.storage)
+    let count = crate::app::reindex(&settings.storage, settings.open_options())
         .await
         .map_err(io::Error::other)?;
     let place = match crate::app::index_dir(&settings.storage) {

@@ -26,7 +26,7 @@ pub mod documents;
 #[cfg(feature = "surrealdb")]
 pub mod surreal;
 #[cfg(feature = "surrealdb")]
-pub use surreal::{SurrealOptions, SurrealStore};
+pub use surreal::{AuthLevel, Credentials, SurrealOptions, SurrealStore};
 
 pub use weshop_core as core;
 

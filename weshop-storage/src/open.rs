@@ -32,8 +32,9 @@ pub struct OpenOptions {
     pub namespace: String,
     /// SurrealDB database (default `shop`); the in-memory store ignores it.
     pub database: String,
-    /// Root user and password for a SurrealDB server (embedded engines need none).
-    pub root: Option<(String, String)>,
+    /// Who signs in to a SurrealDB server (embedded engines need nobody); `None`: anonymous.
+    #[cfg(feature = "surrealdb")]
+    pub credentials: Option<crate::surreal::Credentials>,
     /// How long to wait for an on-disk database that is still locked (default 10 s): an
     /// embedded database is released a moment after its last handle drops, and a process
     /// being replaced may still hold it.
@@ -48,7 +49,8 @@ impl Default for OpenOptions {
         Self {
             namespace: "weshop".into(),
             database: "shop".into(),
-            root: None,
+            #[cfg(feature = "surrealdb")]
+            credentials: None,
             lock_wait: Duration::from_secs(10),
             #[cfg(feature = "surrealdb")]
             embedded_memory: crate::surreal::EmbeddedMemory::default(),
@@ -194,7 +196,7 @@ async fn surreal(
     let surreal = SurrealOptions {
         namespace: options.namespace,
         database: options.database,
-        root: options.root,
+        credentials: options.credentials,
         embedded_memory: options.embedded_memory,
     };
     let started = tokio::time::Instant::now();
@@ -408,10 +410,47 @@ mod tests {
             let options = OpenOptions {
                 namespace: "weshop_test".into(),
                 database: format!("open{}", std::process::id()),
-                root: Some((user, pass)),
+                credentials: Some(crate::surreal::Credentials {
+                    user,
+                    password: pass,
+                    level: crate::surreal::AuthLevel::Root,
+                }),
                 ..OpenOptions::default()
             };
             works(&open_with(&url, options).await.unwrap()).await;
+        }
+
+        /// Against a SurrealDB server: a wrong password, and no credentials at all, stop the
+        /// open with errors that say what to set.
+        #[tokio::test]
+        async fn ws_server_refusals_say_what_to_set() {
+            let Ok(url) = std::env::var("WESHOP_TEST_SURREAL_URL") else {
+                eprintln!("WESHOP_TEST_SURREAL_URL not set: skipping");
+                return;
+            };
+            let wrong = OpenOptions {
+                credentials: Some(crate::surreal::Credentials {
+                    user: "root".into(),
+                    password: "not the password".into(),
+                    level: crate::surreal::AuthLevel::Root,
+                }),
+                ..OpenOptions::default()
+            };
+            let error = open_with(&url, wrong).await.err().expect("refused");
+            let text = error.to_string();
+            assert!(
+                text.contains("cannot sign in to") && text.contains("WESHOP_STORAGE_PASSWORD"),
+                "{text}"
+            );
+            assert!(!text.contains("not the password"), "never shown: {text}");
+            let error = open_with(&url, OpenOptions::default())
+                .await
+                .err()
+                .expect("refused");
+            assert!(
+                error.to_string().contains("refuses anonymous access"),
+                "{error}"
+            );
         }
     }
 }

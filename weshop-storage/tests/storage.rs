@@ -14,9 +14,9 @@ use std::sync::Arc;
 #[cfg(feature = "surrealdb")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use weshop_storage::{MemoryStore, conformance};
 #[cfg(feature = "surrealdb")]
-use weshop_storage::{OpenOptions, SurrealStore, open, open_with};
+use weshop_storage::{AuthLevel, Credentials, OpenOptions, SurrealStore, open, open_with};
+use weshop_storage::{MemoryStore, conformance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory() {
@@ -70,7 +70,11 @@ async fn surreal_server() {
         let options = OpenOptions {
             namespace: "weshop_test".into(),
             database: format!("run{run}_{}", next.fetch_add(1, Ordering::Relaxed)),
-            root: Some((user.clone(), pass.clone())),
+            credentials: Some(Credentials {
+                user: user.clone(),
+                password: pass.clone(),
+                level: AuthLevel::Root,
+            }),
             ..OpenOptions::default()
         };
         let url = url.clone();

@@ -34,8 +34,8 @@ pub fn open_index(url: &str) -> Result<Arc<CatalogIndex>, StartError> {
 /// `weshop reindex`: rebuilds the search index of the storage at `url` from the store, and
 /// returns how many products it holds. Only useful for an on-disk index (an in-RAM one is
 /// rebuilt at every start anyway), e.g. after restoring a database backup.
-pub async fn reindex(url: &str) -> Result<usize, StartError> {
-    let store = weshop_storage::open(url)
+pub async fn reindex(url: &str, options: weshop_storage::OpenOptions) -> Result<usize, StartError> {
+    let store = weshop_storage::open_with(url, options)
         .await
         .map_err(|e| StartError::Storage(e.to_string()))?;
     let index = open_index(url)?;

@@ -110,6 +110,62 @@ impl Handle {
     }
 }
 
+/// Who signs in to a SurrealDB server: a user defined at the root, on the namespace or on
+/// the database (`DEFINE USER … ON ROOT | NAMESPACE | DATABASE`). The password is never shown
+/// by `Debug`, so settings can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub user: String,
+    /// The password.
+    pub password: String,
+    /// Where the user is defined.
+    pub level: AuthLevel,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .field("level", &self.level)
+            .finish()
+    }
+}
+
+/// Where a SurrealDB user is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthLevel {
+    /// `ON ROOT` (the server's `--user`/`--pass`).
+    #[default]
+    Root,
+    /// `ON NAMESPACE`: the store's namespace.
+    Namespace,
+    /// `ON DATABASE`: the store's database.
+    Database,
+}
+
+impl AuthLevel {
+    /// Parses `root`, `namespace` or `database`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "root" => Some(Self::Root),
+            "namespace" | "ns" => Some(Self::Namespace),
+            "database" | "db" => Some(Self::Database),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Namespace => "namespace",
+            Self::Database => "database",
+        }
+    }
+}
+
 /// Credentials and names for a SurrealDB server.
 #[derive(Debug, Clone)]
 pub struct SurrealOptions {
@@ -117,8 +173,8 @@ pub struct SurrealOptions {
     pub namespace: String,
     /// Database.
     pub database: String,
-    /// Root user and password, for servers (embedded engines need none).
-    pub root: Option<(String, String)>,
+    /// Who signs in to a server (embedded engines need nobody); `None`: anonymous.
+    pub credentials: Option<Credentials>,
     /// Cache sizes of the embedded on-disk engine (servers size their own).
     pub embedded_memory: EmbeddedMemory,
 }
@@ -128,7 +184,7 @@ impl Default for SurrealOptions {
         Self {
             namespace: "weshop".into(),
             database: "shop".into(),
-            root: None,
+            credentials: None,
             embedded_memory: EmbeddedMemory::default(),
         }
     }
@@ -142,6 +198,37 @@ enum TxError {
     Thrown(String),
     /// Anything else.
     Other(String),
+}
+
+/// Signs in at the credentials' level.
+async fn sign_in(
+    db: &Surreal<Any>,
+    credentials: &Credentials,
+    namespace: &str,
+    database: &str,
+) -> Result<(), surrealdb::Error> {
+    use surrealdb::opt::auth::{Database, Namespace};
+    let (username, password) = (credentials.user.clone(), credentials.password.clone());
+    match credentials.level {
+        AuthLevel::Root => db.signin(Root { username, password }).await.map(drop),
+        AuthLevel::Namespace => db
+            .signin(Namespace {
+                namespace: namespace.to_string(),
+                username,
+                password,
+            })
+            .await
+            .map(drop),
+        AuthLevel::Database => db
+            .signin(Database {
+                namespace: namespace.to_string(),
+                database: database.to_string(),
+                username,
+                password,
+            })
+            .await
+            .map(drop),
+    }
 }
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
@@ -182,20 +269,38 @@ impl SurrealStore {
             let db = any::connect(url)
                 .await
                 .map_err(|e| StoreError::Backend(format!("cannot open {url}: {e}")))?;
-            if let Some((username, password)) = options.root {
-                db.signin(Root { username, password })
+            if let Some(credentials) = &options.credentials {
+                sign_in(&db, credentials, &options.namespace, &options.database)
                     .await
-                    .map_err(|e| StoreError::Backend(format!("sign-in to {url}: {e}")))?;
+                    .map_err(|e| {
+                        StoreError::Backend(format!(
+                            "cannot sign in to {url} as {} user {:?}: {e} (check the storage \
+                             user, password and auth level: WESHOP_STORAGE_USER, \
+                             WESHOP_STORAGE_PASSWORD, WESHOP_STORAGE_AUTH)",
+                            credentials.level.as_str(),
+                            credentials.user
+                        ))
+                    })?;
             }
-            db.use_ns(options.namespace)
-                .use_db(options.database)
+            db.use_ns(options.namespace.clone())
+                .use_db(options.database.clone())
                 .await
                 .map_err(backend)?;
             Handle::Server(db)
         };
+        let anonymous = options.credentials.is_none() && matches!(db, Handle::Server(_));
         let store = Self { db };
-        store.migrate().await?;
-        Ok(store)
+        match store.migrate().await {
+            Err(StoreError::Backend(e)) if anonymous && e.contains("Anonymous access") => {
+                Err(StoreError::Backend(format!(
+                    "{url} refuses anonymous access: give the storage a user and password \
+                     (WESHOP_STORAGE_USER and WESHOP_STORAGE_PASSWORD, or user and password \
+                     under [storage] in the settings file) ({e})"
+                )))
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(store),
+        }
     }
 
     /// The next value of a sequence (ids are never reused; a crash may leave gaps).

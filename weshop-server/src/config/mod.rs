@@ -18,7 +18,10 @@
 //! # connect = "ups.example:34567"  # WESHOP_UPS_CONNECT (the shop dials the UPS instead)
 //! ```
 //!
-//! Mail: see [`crate::mail::settings`] (`[smtp]`, `WESHOP_SMTP_*`).
+//! Storage credentials and names: see [`storage`] (`[storage]`, `WESHOP_STORAGE_*`). Mail: see
+//! [`crate::mail::settings`] (`[smtp]`, `WESHOP_SMTP_*`).
+
+pub mod storage;
 
 use std::{
     collections::HashMap,
@@ -68,6 +71,8 @@ pub struct Settings {
     pub http: SocketAddr,
     /// The storage URL.
     pub storage: String,
+    /// Who signs in to a storage server, and the namespace and database used.
+    pub storage_access: storage::StorageAccess,
     /// Adds `Secure` to the session cookie (set behind HTTPS).
     pub secure_cookies: bool,
     /// Other sites' origins whose pages may call the API from a browser (CORS); empty, the
@@ -104,6 +109,7 @@ impl Default for Settings {
         Self {
             http: ([127, 0, 0, 1], 8000).into(),
             storage: "surrealkv://data".into(),
+            storage_access: storage::StorageAccess::default(),
             secure_cookies: false,
             cors_origins: Vec::new(),
             world: ([127, 0, 0, 1], 23456).into(),
@@ -136,7 +142,7 @@ pub fn default_warehouses() -> Vec<WarehouseSite> {
 #[serde(deny_unknown_fields)]
 struct File {
     http: Option<String>,
-    storage: Option<String>,
+    storage: Option<storage::StorageFile>,
     secure_cookies: Option<bool>,
     cors_origins: Option<Vec<String>>,
     resend_ms: Option<u64>,
@@ -186,6 +192,9 @@ impl Settings {
                 block_cache_bytes: bytes,
                 memtable_bytes: bytes,
             },
+            namespace: self.storage_access.namespace.clone(),
+            database: self.storage_access.database.clone(),
+            credentials: self.storage_access.credentials.clone(),
             ..weshop_storage::OpenOptions::default()
         }
     }
@@ -229,7 +238,13 @@ impl Settings {
             self.http = address("http", &http).map_err(|e| value("http", e))?;
         }
         if let Some(storage) = file.storage {
-            self.storage = storage;
+            let url = self
+                .storage_access
+                .apply_file(storage)
+                .map_err(|e| e.to_string())?;
+            if let Some(url) = url {
+                self.storage = url;
+            }
         }
         if let Some(secure) = file.secure_cookies {
             self.secure_cookies = secure;
@@ -322,6 +337,7 @@ impl Settings {
         if let Some(v) = get("WESHOP_STORAGE") {
             self.storage = v.to_string();
         }
+        self.storage_access.apply_env(env)?;
         if let Some(v) = get("WESHOP_SECURE_COOKIES") {
             self.secure_cookies = v.parse().map_err(|_| {
                 bad(
