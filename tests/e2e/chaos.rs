@@ -414,6 +414,9 @@ async fn a_thousand_orders_through_half_the_frames_lost_and_resets_are_each_deli
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(orders.len(), CUSTOMERS * ORDERS_EACH);
+    // Captures come after the delivered status commits: wait for them before reading holds.
+    let total: i64 = orders.iter().map(|o| o.total().minor()).sum();
+    super::support::captured(&app, total).await;
 
     let holds = app.gateway().ledger().holds();
     let mut delivered_units = std::collections::BTreeMap::new();

@@ -383,6 +383,21 @@ pub async fn settle(shopper: &Shopper, ids: &[i64]) -> Vec<Value> {
     }
 }
 
+/// Waits (a guard, not a timing) until `app`'s gateway has captured `charged` in all, and
+/// returns what it captured: a capture is an outbox effect performed after the `delivered`
+/// status is committed, so it may come a moment after the order reads delivered (more so on a
+/// database server).
+pub async fn captured(app: &App, charged: i64) -> i64 {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let net = app.gateway().ledger().net_captured_minor();
+        if net >= charged || tokio::time::Instant::now() >= deadline {
+            return net;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// How many `delivered` entries an order's history holds.
 pub fn deliveries(order: &Value) -> usize {
     order["history"]
