@@ -420,6 +420,39 @@ mod tests {
             works(&open_with(&url, options).await.unwrap()).await;
         }
 
+        /// Against a SurrealDB server: stores opened at once — new databases side by side in
+        /// a new namespace, and several on one database, as nodes starting together — all
+        /// open (their migrations conflict, and are retried).
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ws_server_opens_at_once() {
+            let Ok(url) = std::env::var("WESHOP_TEST_SURREAL_URL") else {
+                eprintln!("WESHOP_TEST_SURREAL_URL not set: skipping");
+                return;
+            };
+            let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "root".into());
+            let namespace = format!("weshop_race{}", std::process::id());
+            let opens: Vec<_> = (0..8)
+                .map(|i| {
+                    let options = OpenOptions {
+                        namespace: namespace.clone(),
+                        database: format!("db{}", i % 4),
+                        credentials: Some(crate::surreal::Credentials {
+                            user: var("WESHOP_TEST_SURREAL_USER"),
+                            password: var("WESHOP_TEST_SURREAL_PASS"),
+                            level: crate::surreal::AuthLevel::Root,
+                        }),
+                        ..OpenOptions::default()
+                    };
+                    let url = url.clone();
+                    tokio::spawn(async move { open_with(&url, options).await })
+                })
+                .collect();
+            for open in opens {
+                let store = open.await.unwrap().expect("opens despite the others");
+                works(&store).await;
+            }
+        }
+
         /// Against a SurrealDB server: a wrong password, and no credentials at all, stop the
         /// open with errors that say what to set.
         #[tokio::test]

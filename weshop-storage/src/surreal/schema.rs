@@ -176,7 +176,30 @@ impl SurrealStore {
         Ok(row.map(|r| r.version).unwrap_or(0))
     }
 
+    /// Brings the schema up to date. Retried while it loses write conflicts: on a server,
+    /// stores opening at once (several nodes starting, or databases being created side by
+    /// side in one namespace) conflict on defining what they share, and every step here is
+    /// idempotent (`IF NOT EXISTS`, the version read again).
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
+        let mut backoff = std::time::Duration::from_millis(5);
+        let mut attempt = 1;
+        loop {
+            match self.migrate_once().await {
+                Err(StoreError::Backend(error))
+                    if attempt < 10 && error.to_lowercase().contains("conflict") =>
+                {
+                    tracing::debug!(attempt, "schema migration lost a write conflict: {error}");
+                    let jitter = super::rand_millis(backoff.as_millis() as u64 + 1);
+                    tokio::time::sleep(backoff + std::time::Duration::from_millis(jitter)).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_millis(500));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn migrate_once(&self) -> Result<(), StoreError> {
         self.db
             .query("DEFINE TABLE IF NOT EXISTS meta SCHEMALESS", &[])
             .await
