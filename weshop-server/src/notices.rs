@@ -33,7 +33,7 @@ pub fn headline(notification: &Notification) -> String {
             let orders = plural(day.orders, "order");
             format!(
                 "Your day on WeShop, {}: {orders}, {} delivered",
-                date(day.day),
+                crate::web::layout::date(day.day),
                 day.delivered
             )
         }
@@ -47,15 +47,6 @@ pub fn plural(n: u64, one: &str) -> String {
     } else {
         format!("{n} {one}s")
     }
-}
-
-/// The date of `at` (UTC), like 2026-11-30.
-pub fn date(at: weshop_core::domain::Timestamp) -> String {
-    crate::web::layout::when(at)
-        .split(' ')
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Where to go to see more (a path on the shop).

@@ -82,7 +82,7 @@ pub struct DeliveryQuoteDto {
 
 impl From<DeliveryQuote> for DeliveryQuoteDto {
     fn from(quote: DeliveryQuote) -> Self {
-        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        use super::types::millis;
         Self {
             delivery: quote.delivery.into(),
             shipping: amount(quote.shipping),

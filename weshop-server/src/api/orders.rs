@@ -158,14 +158,10 @@ impl OrderDto {
             end_reason: order.end_reason().map(str::to_string),
             placed_at: order.placed_at().millis(),
             history: order.history().iter().map(event).collect(),
-            estimate: shop.delivery_estimate(order).map(|e| {
-                let millis =
-                    |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-                EstimateDto {
-                    earliest_ms: millis(e.earliest),
-                    latest_ms: millis(e.latest),
-                    words: e.in_words(),
-                }
+            estimate: shop.delivery_estimate(order).map(|e| EstimateDto {
+                earliest_ms: super::types::millis(e.earliest),
+                latest_ms: super::types::millis(e.latest),
+                words: e.in_words(),
             }),
         }
     }

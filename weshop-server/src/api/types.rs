@@ -10,6 +10,11 @@ use weshop_core::{
 
 use super::problem::{ApiResult, Problem};
 
+/// A duration in whole milliseconds (saturating), as the API gives them.
+pub fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// An amount as a decimal string in the shop's currency ("12.34"), never a float.
 pub fn amount(money: Money) -> String {
     let digits = money.currency().minor_digits();

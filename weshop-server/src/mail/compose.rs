@@ -223,7 +223,7 @@ impl Composer {
             Notification::SellerSummary(day) => {
                 let mut said = vec![format!(
                     "On {} your products were in {}: {} for {}.",
-                    notices::date(day.day),
+                    crate::web::layout::date(day.day),
                     notices::plural(day.orders, "new order"),
                     notices::plural(day.units, "unit"),
                     price(day.amount)

@@ -123,8 +123,18 @@ pub fn price(money: Money) -> String {
 
 /// A moment as "2026-11-30 13:47 UTC".
 pub fn when(at: Timestamp) -> String {
-    let secs = (at.millis() / 1000) as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let rest = (at.millis() / 1000) as i64 % 86_400;
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(at),
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
+
+/// The day of a moment (UTC), as "2026-11-30".
+pub fn date(at: Timestamp) -> String {
+    let days = ((at.millis() / 1000) as i64).div_euclid(86_400);
     // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -135,11 +145,7 @@ pub fn when(at: Timestamp) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// A snake_case name in words: "waiting_for_stock" → "Waiting for stock".

@@ -248,8 +248,10 @@ pub async fn promote(state: Data<&State>, req: &Request, form: Form<PromotionFor
     let viewer = form_viewer(&state, req, &form.csrf).await?;
     match state.shop.promote(viewer.user.id, &form.text).await {
         Ok(sent) => {
-            let whom = if sent == 1 { "customer" } else { "customers" };
-            let notice = format!("Promotion sent to {sent} {whom}.");
+            let notice = format!(
+                "Promotion sent to {}.",
+                crate::notices::plural(sent, "customer")
+            );
             Ok(page(&state, req, &viewer, Some(notice), None)
                 .await?
                 .into_response())

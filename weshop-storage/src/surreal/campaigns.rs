@@ -109,8 +109,7 @@ impl CampaignStore for SurrealStore {
             "UPDATE type::record('campaign', {cid}) SET recipients = {r}, sent = true \
              RETURN VALUE record::id(id)"
         ));
-        let changed: Vec<i64> = self.read(sql).await?;
-        if changed.is_empty() {
+        if self.changed(sql).await?.is_empty() {
             return Err(StoreError::NotFound(format!("campaign {id}")));
         }
         Ok(())

@@ -80,7 +80,7 @@ impl SurrealStore {
     }
 
     /// Runs an update whose first statement returns the ids it changed; those ids.
-    async fn changed(&self, sql: Sql) -> Result<Vec<i64>, StoreError> {
+    pub(super) async fn changed(&self, sql: Sql) -> Result<Vec<i64>, StoreError> {
         let mut response = self
             .transact(|| sql.clone())
             .await
