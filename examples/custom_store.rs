@@ -24,10 +24,11 @@ use weshop::core::{
         StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
     },
     inbox::{InboxEntry, MailState, NewNotification},
+    lease::{Lease, LeaseClaim},
     store::{
         AccountStore, CampaignStart, CampaignStore, CartStore, CatalogStore, InboxStore,
-        NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery,
-        StepCommit, StoreError, StoreLifecycle,
+        LeaseStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed,
+        ProductQuery, StepCommit, StoreError, StoreLifecycle,
     },
 };
 use weshop::storage::{MemoryStore, conformance};
@@ -282,6 +283,27 @@ impl CampaignStore for AuditedStore {
     }
     async fn unsent_campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
         self.inner.unsent_campaigns().await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for AuditedStore {
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<LeaseClaim, StoreError> {
+        self.audit(format_args!("claim lease {name:?} for {holder}"));
+        self.inner.claim_lease(name, holder, now, ttl).await
+    }
+    async fn release_lease(&self, name: &str, holder: &str, term: u64) -> Result<(), StoreError> {
+        self.audit(format_args!("release lease {name:?} (term {term})"));
+        self.inner.release_lease(name, holder, term).await
+    }
+    async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        self.inner.lease(name).await
     }
 }
 

@@ -28,6 +28,7 @@ pub mod driver;
 pub mod durable_gateway;
 pub mod fulfilment;
 pub mod inbox;
+pub mod lease;
 pub mod login_throttle;
 pub mod notify;
 pub mod payments;

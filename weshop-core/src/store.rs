@@ -19,6 +19,7 @@ use crate::domain::{
 };
 use crate::fulfilment::Effect;
 use crate::inbox::{InboxEntry, MailState, NewNotification};
+use crate::lease::{Fence, Lease, LeaseClaim};
 
 /// Why a storage call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +45,10 @@ pub enum StoreError {
     /// Someone else changed the record first (an order's version moved on); nothing was changed.
     #[error("concurrent change: {0}")]
     Conflict(String),
+    /// A commit fenced by a lease term that is no longer the lease's (see [`crate::lease`]):
+    /// another node took the role over; nothing was changed, and retrying cannot help.
+    #[error("fenced off: {0}")]
+    Fenced(String),
     /// Stored data that does not parse into the domain (a bug or a foreign writer).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -237,6 +242,9 @@ pub struct StepCommit {
     pub done: Vec<u64>,
     /// Link state to save with the step, by link name (opaque to the store).
     pub links: Vec<(String, Vec<u8>)>,
+    /// When set, the step commits only while the lease is still at this term (else
+    /// [`StoreError::Fenced`], nothing changed).
+    pub fence: Option<Fence>,
 }
 
 /// Users, sessions and profiles.
@@ -424,6 +432,27 @@ pub trait CampaignStore: Send + Sync {
     async fn unsent_campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
 }
 
+/// Leases: which node plays a one-player role (see [`crate::lease`]).
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Claims (or renews) lease `name` for `holder` from `now` for `ttl`, atomically, as
+    /// [`crate::lease::decide`] says: granted when free, run out, or already `holder`'s.
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<LeaseClaim, StoreError>;
+
+    /// Gives lease `name` back if `holder` still holds it at `term` (it runs out at once;
+    /// the next holder gets a higher term). Otherwise does nothing.
+    async fn release_lease(&self, name: &str, holder: &str, term: u64) -> Result<(), StoreError>;
+
+    /// The lease `name` as stored, if it was ever claimed.
+    async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError>;
+}
+
 /// Opening and closing the store as a whole.
 #[async_trait]
 pub trait StoreLifecycle: Send + Sync {
@@ -439,7 +468,14 @@ pub trait StoreLifecycle: Send + Sync {
 
 /// Everything the shop stores.
 pub trait Store:
-    AccountStore + CatalogStore + CartStore + OrderStore + InboxStore + CampaignStore + StoreLifecycle
+    AccountStore
+    + CatalogStore
+    + CartStore
+    + OrderStore
+    + InboxStore
+    + CampaignStore
+    + LeaseStore
+    + StoreLifecycle
 {
 }
 
@@ -450,6 +486,7 @@ impl<T> Store for T where
         + OrderStore
         + InboxStore
         + CampaignStore
+        + LeaseStore
         + StoreLifecycle
         + ?Sized
 {

@@ -10,10 +10,11 @@ use weshop_core::{
         StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
     },
     inbox::{InboxEntry, MailState, NewNotification},
+    lease::{Lease, LeaseClaim},
     store::{
         AccountStore, CampaignStart, CampaignStore, CartStore, CatalogStore, InboxStore,
-        NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed, ProductQuery,
-        StepCommit, Store, StoreError, StoreLifecycle,
+        LeaseStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page, PlaceOrder, Placed,
+        ProductQuery, StepCommit, Store, StoreError, StoreLifecycle,
     },
 };
 
@@ -88,6 +89,28 @@ async fn yield_now() {
 impl<S: Store + ?Sized> StoreLifecycle for Interleaved<S> {
     async fn close(&self) -> Result<(), StoreError> {
         self.0.close().await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> LeaseStore for Interleaved<S> {
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<LeaseClaim, StoreError> {
+        yield_now().await;
+        self.0.claim_lease(name, holder, now, ttl).await
+    }
+    async fn release_lease(&self, name: &str, holder: &str, term: u64) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.release_lease(name, holder, term).await
+    }
+    async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        yield_now().await;
+        self.0.lease(name).await
     }
 }
 

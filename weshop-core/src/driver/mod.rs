@@ -36,9 +36,20 @@ use crate::domain::{
 use crate::fulfilment::{
     Effect, Fulfilment, FulfilmentEvent, Item, Refused, Step, WarehouseCommand, order_of,
 };
+use crate::lease::Fence;
 use crate::ports::Clock;
 use crate::shop::OrderUpdate;
 use crate::store::{OutboxEntry, StepCommit, Store, StoreError};
+
+/// The next tick of `interval`, or never without one.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
 
 /// Runs fulfilment for one shop.
 pub struct FulfilmentDriver<S: ?Sized> {
@@ -56,6 +67,11 @@ pub struct FulfilmentDriver<S: ?Sized> {
     serving_loop: AtomicBool,
     /// Where time goes (shared with the service, which records checkouts).
     stages: Arc<StageTimes>,
+    /// The lease term this driver commits under, when several nodes share the store.
+    fence: std::sync::Mutex<Option<Fence>>,
+    /// Set when several nodes share the store (see [`Self::share_store`]): how often the
+    /// serving loop looks for orders placed through other nodes.
+    pickup: std::sync::Mutex<Option<Duration>>,
 }
 
 impl<S: Store + ?Sized> FulfilmentDriver<S> {
@@ -73,7 +89,56 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             serve_ready: Notify::new(),
             serving_loop: AtomicBool::new(false),
             stages: Arc::default(),
+            fence: std::sync::Mutex::new(None),
+            pickup: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Makes this the driver of one node of several sharing the store, where only the leader
+    /// (see [`crate::lease`]) serves: checkouts through this node leave their orders in the
+    /// store ([`Self::order_placed`] serves nothing unless this node's serving loop runs, that
+    /// is, unless it leads), and the serving loop, when it runs, also looks in the store every
+    /// `pickup` for orders placed through other nodes.
+    pub fn share_store(&self, pickup: Duration) {
+        *self
+            .pickup
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pickup);
+    }
+
+    fn pickup(&self) -> Option<Duration> {
+        *self
+            .pickup
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The warehouses of the orders placed and not yet served (by any node).
+    async fn placed_elsewhere(&self) -> Result<BTreeSet<WarehouseId>, StoreError> {
+        Ok(self
+            .store
+            .orders_in(&[OrderStatus::Placed])
+            .await?
+            .iter()
+            .filter_map(Order::warehouse)
+            .collect())
+    }
+
+    /// Commits from now on only while the lease `fence` names is still at its term (see
+    /// [`crate::lease`]); `None` (the default, one node per store) commits unfenced.
+    pub fn fence_with(&self, fence: Option<Fence>) {
+        *self
+            .fence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fence;
+    }
+
+    /// The fence every commit of this driver carries.
+    fn fence(&self) -> Option<Fence> {
+        self.fence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Keeps a search index in step with the stock this driver commits (the in-stock filter).
@@ -128,6 +193,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 effects: step.effects,
                 done,
                 links,
+                fence: self.fence(),
             })
             .await?;
         self.stages.since(Stage::DriverCommit, started);
@@ -201,7 +267,8 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
 
     /// An order was placed at `warehouse`: serve it. With [`Self::run_serving`] running, the
     /// request is queued and this returns at once (checkouts that come together are served in
-    /// one step and one commit); without it, the warehouse is served before this returns.
+    /// one step and one commit); without it, the warehouse is served before this returns —
+    /// unless the store is shared ([`Self::share_store`]): then the leader's loop finds it.
     pub async fn order_placed(&self, warehouse: WarehouseId) -> Result<(), StoreError> {
         if self.serving_loop.load(Ordering::Acquire) {
             self.to_serve
@@ -209,6 +276,8 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(warehouse);
             self.serve_ready.notify_one();
+            Ok(())
+        } else if self.pickup().is_some() {
             Ok(())
         } else {
             self.serve(warehouse).await
@@ -233,6 +302,12 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         }
         self.serving_loop.store(true, Ordering::Release);
         let _running = Running(&self.serving_loop);
+        // Its own timer, so that a busy stream of local checkouts cannot keep putting it off.
+        let mut pickup = self.pickup().map(|every| {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
         loop {
             let wanted: Vec<WarehouseId> = std::mem::take(
                 &mut *self
@@ -257,6 +332,16 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 _ = &mut shutdown => return,
                 _ = self.serve_ready.notified(), if wait.is_none() => {}
                 _ = tokio::time::sleep(wait.unwrap_or(retry)), if wait.is_some() => {}
+                _ = tick(&mut pickup) => {
+                    match self.placed_elsewhere().await {
+                        Ok(warehouses) => self
+                            .to_serve
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .extend(warehouses),
+                        Err(error) => tracing::warn!("looking for orders placed elsewhere: {error}"),
+                    }
+                }
             }
         }
     }

@@ -62,6 +62,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             self.store
                 .commit_step(StepCommit {
                     done,
+                    fence: self.fence(),
                     ..StepCommit::default()
                 })
                 .await?;

@@ -72,6 +72,7 @@ pub async fn commit_step<S: Store + ?Sized + 'static>(store: Arc<S>) {
             effects: effects.clone(),
             done: vec![],
             links: vec![("world".into(), vec![1, 2, 3])],
+            fence: None,
         };
         match store.commit_step(step).await {
             Err(StoreError::Conflict(_)) => {}
@@ -87,6 +88,7 @@ pub async fn commit_step<S: Store + ?Sized + 'static>(store: Arc<S>) {
             effects: effects[..2].to_vec(),
             done: vec![],
             links: vec![("world".into(), vec![1, 2, 3])],
+            fence: None,
         })
         .await
         .expect("commit");
@@ -125,6 +127,7 @@ pub async fn commit_step<S: Store + ?Sized + 'static>(store: Arc<S>) {
             effects: effects[2..4].to_vec(),
             done: vec![entries[0].id],
             links: vec![("world".into(), vec![9]), ("ups".into(), vec![9])],
+            fence: None,
         })
         .await
     {

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! The checks test the storage traits alone, one module of checks per trait (accounts,
-//! catalog, carts, orders, fulfilment steps, inboxes and campaigns); they need a tokio runtime (a password is
+//! catalog, carts, orders, fulfilment steps, inboxes, campaigns and leases); they need a tokio runtime (a password is
 //! hashed on a blocking thread). Checks only compare ids with each other (they increase),
 //! never with fixed numbers, so a store need not start counting at 1.
 
@@ -33,6 +33,7 @@ mod catalog;
 mod common;
 mod fulfilment;
 mod inbox;
+mod leases;
 mod orders;
 
 pub use accounts::{sessions, users};
@@ -41,6 +42,7 @@ pub use carts::carts;
 pub use catalog::{catalog_listing, categories, pictures, products, search, stock, warehouses};
 pub use fulfilment::{commit_step, link_states, outbox_ids};
 pub use inbox::{inbox_filing, inbox_reading, mail_queue};
+pub use leases::leases;
 pub use orders::{order_ids, order_queries, order_round_trip, payment_journal, place_order};
 
 /// Runs every check, each on a fresh store from `new_store`, printing each check's name
@@ -80,5 +82,6 @@ where
         inbox_reading,
         mail_queue,
         campaigns,
+        leases,
     );
 }

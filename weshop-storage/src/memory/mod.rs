@@ -31,6 +31,7 @@ use crate::{CART_CHANGED, corrupt};
 
 mod campaigns;
 mod inbox;
+mod leases;
 
 /// Everything a shop stores, in memory, lost when dropped.
 ///
@@ -64,6 +65,7 @@ struct State {
     campaigns: BTreeMap<CampaignId, Campaign>,
     /// When each seller's last campaign went out (their rate-limit slot).
     campaign_clock: HashMap<UserId, Timestamp>,
+    leases: HashMap<String, weshop_core::lease::Lease>,
     last_campaign: i64,
     last_notification: i64,
     last_user: i64,
@@ -483,6 +485,7 @@ impl OrderStore for MemoryStore {
 
     async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut state = self.lock()?;
+        state.check_fence(step.fence.as_ref())?;
         for (order, version) in &step.orders {
             let stored = state.orders.get(&order.id()).map(Order::version);
             if stored != Some(*version) {

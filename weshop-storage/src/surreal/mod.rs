@@ -28,6 +28,7 @@ mod carts;
 mod catalog;
 mod embedded;
 mod inbox;
+mod leases;
 mod orders;
 mod query;
 mod rows;

@@ -186,6 +186,9 @@ impl OrderStore for SurrealStore {
                 let mut sql = Sql::default();
                 created.clear();
                 sql.push("BEGIN TRANSACTION");
+                if let Some(fence) = &step.fence {
+                    super::leases::push_fence(&mut sql, fence);
+                }
                 for (order, version) in &step.orders {
                     let id = sql.var(order.id().get());
                     let expected = sql.var(*version as i64);
@@ -222,7 +225,7 @@ impl OrderStore for SurrealStore {
                 sql
             })
             .await
-            .map_err(Self::failure)?;
+            .map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
         let mut entries = Vec::new();
         for (index, effect) in created.into_iter().zip(step.effects) {
             let rows: Vec<IdRow> = response.take(index).map_err(backend)?;

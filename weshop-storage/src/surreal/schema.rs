@@ -159,6 +159,18 @@ DEFINE TABLE IF NOT EXISTS campaign_clock SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS at ON campaign_clock TYPE int;
 "#,
     ),
+    // Leases: which node plays a one-player role (the fulfilment leader), until when, at
+    // which term; `commits` is written by every commit fenced by the lease (see leases.rs).
+    (
+        10,
+        r#"
+DEFINE TABLE IF NOT EXISTS lease SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS holder ON lease TYPE string;
+DEFINE FIELD IF NOT EXISTS term ON lease TYPE int;
+DEFINE FIELD IF NOT EXISTS until ON lease TYPE int;
+DEFINE FIELD IF NOT EXISTS commits ON lease TYPE int DEFAULT 0;
+"#,
+    ),
 ];
 
 impl SurrealStore {

@@ -13,6 +13,7 @@ mod batch;
 mod campaigns;
 mod checkout;
 mod gateway;
+mod leases;
 mod rig;
 mod summaries;
 
@@ -36,6 +37,7 @@ pub use checkout::{
     checkout_race,
 };
 use gateway::RecordingGateway;
+pub use leases::{deposed_leader, follower_checkouts_reach_the_leader};
 use rig::Rig;
 pub use summaries::seller_summaries;
 use weshop_storage::Interleaved;
@@ -63,6 +65,8 @@ where
         batch_crash,
         promotion_campaigns,
         seller_summaries,
+        deposed_leader,
+        follower_checkouts_reach_the_leader,
     );
 }
 
