@@ -49,6 +49,7 @@ async fn main() -> Result<(), common::Error> {
             simspeed: Some(SIMSPEED),
             ups: UpsEndpoint::Listen(any),
             resend: Duration::from_millis(200),
+            fence: None,
         },
         assembled.driver().clone(),
         store,

@@ -86,6 +86,7 @@ async fn main() -> Result<(), common::Error> {
             simspeed: args.simspeed,
             ups,
             resend: Duration::from_millis(500),
+            fence: None,
         },
         assembled.driver().clone(),
         store,

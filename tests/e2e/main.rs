@@ -3,6 +3,7 @@
 
 mod browser;
 mod chaos;
+mod cluster;
 mod mail;
 mod support;
 

@@ -134,8 +134,11 @@ enum Answer {
 pub struct DurableGateway {
     gateway: SimulatedGateway,
     store: Arc<dyn Store>,
-    /// One call at a time, so the journal's order is the order of application.
-    calls: Mutex<()>,
+    /// One call at a time, so the journal's order is the order of application. With
+    /// [`Self::shared`], how many journal lines the ledger has applied.
+    calls: Mutex<usize>,
+    /// Several nodes journal into one store (see [`Self::shared`]).
+    shared: bool,
 }
 
 impl DurableGateway {
@@ -160,8 +163,42 @@ impl DurableGateway {
         Ok(Self {
             gateway,
             store,
-            calls: Mutex::new(()),
+            calls: Mutex::new(lines.len()),
+            shared: false,
         })
+    }
+
+    /// For a node of several sharing the store: the one simulated provider all of them talk
+    /// to. Each call first applies what other nodes journaled since (a card saved through one
+    /// node is charged through another, an authorization made on one is captured by the
+    /// leader), then its own record in journal order. Costs a read of the journal per call.
+    pub fn shared(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
+    /// Applies the journal's lines from `applied` on; returns the answer to the first line
+    /// equal to `own` among them (an identical twin, a retry, answers the same).
+    async fn catch_up(
+        &self,
+        applied: &mut usize,
+        own: Option<&str>,
+    ) -> Result<Option<Answer>, PaymentError> {
+        let lines = self
+            .store
+            .payment_records()
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let mut answer = None;
+        for line in lines.iter().skip(*applied) {
+            let record = Record::parse(line).map_err(PaymentError::Unavailable)?;
+            let result = apply(&self.gateway, &record).await;
+            if answer.is_none() && Some(line.as_str()) == own {
+                answer = Some(result);
+            }
+        }
+        *applied = lines.len().max(*applied);
+        Ok(answer)
     }
 
     /// The gateway's ledger (for checks: what was captured, how many holds).
@@ -170,12 +207,19 @@ impl DurableGateway {
     }
 
     async fn call(&self, record: Record) -> Result<Answer, PaymentError> {
-        let _one_at_a_time = self.calls.lock().await;
+        let mut applied = self.calls.lock().await;
+        let line = record.line();
         self.store
-            .append_payment_record(&record.line())
+            .append_payment_record(&line)
             .await
             .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
-        Ok(apply(&self.gateway, &record).await)
+        if !self.shared {
+            *applied += 1;
+            return Ok(apply(&self.gateway, &record).await);
+        }
+        self.catch_up(&mut applied, Some(&line))
+            .await?
+            .ok_or_else(|| PaymentError::Unavailable("the journal lost a payment record".into()))
     }
 }
 
@@ -248,6 +292,10 @@ impl Payments for DurableGateway {
     }
 
     async fn open_authorizations(&self) -> Result<Vec<String>, PaymentError> {
+        if self.shared {
+            let mut applied = self.calls.lock().await;
+            self.catch_up(&mut applied, None).await?;
+        }
         self.ledger().open_authorizations().await
     }
 

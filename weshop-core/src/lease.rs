@@ -100,7 +100,7 @@ pub enum Lost {
     TakenOver(Lease),
     /// It could not be renewed before it ran out (the store failed every time).
     NotRenewed(String),
-    /// The node is shutting down (the lease was given back).
+    /// The node is shutting down (still holding the lease: give it back once stopped).
     ShutDown,
 }
 
@@ -174,8 +174,9 @@ impl<S: LeaseStore + ?Sized> LeaseKeeper<S> {
         }
     }
 
-    /// Renews `lease` every [`Self::period`] until it is lost or `shutdown` completes (then it
-    /// is given back, so another node need not wait for it to run out). A renewal that fails is
+    /// Renews `lease` every [`Self::period`] until it is lost or `shutdown` completes (then the
+    /// caller stops what it ran under the lease and gives it back with [`Self::release`], so
+    /// another node need not wait for it to run out). A renewal that fails is
     /// retried; once the lease would run out before the next try, it counts as lost: the
     /// caller must stop acting on it (its commits would be refused anyway once another node
     /// takes over).
@@ -187,10 +188,7 @@ impl<S: LeaseStore + ?Sized> LeaseKeeper<S> {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
-                _ = &mut shutdown => {
-                    self.release(&lease).await;
-                    return Lost::ShutDown;
-                }
+                _ = &mut shutdown => return Lost::ShutDown,
                 _ = tokio::time::sleep(self.period()) => {}
             }
             match self.claim().await {

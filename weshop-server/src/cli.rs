@@ -333,10 +333,20 @@ async fn serve(args: ServeArgs) -> io::Result<()> {
         announce(&format!("weshop: listening for the UPS on {ups}"));
     }
     announce(&format!("weshop: world simulator at {}", settings.world));
-    shutdown.recv().await;
+    let lost = tokio::select! {
+        _ = shutdown.recv() => None,
+        why = app.leadership_lost() => Some(why),
+    };
     tracing::info!("weshop: shutting down");
     app.shutdown().await;
-    Ok(())
+    match lost {
+        // Crash-only: a node that lost the lease (or could not lead) stops, and whatever
+        // supervises it starts it again as a follower.
+        Some(why) => Err(io::Error::other(format!(
+            "{why}; stopped so as to restart as a follower"
+        ))),
+        None => Ok(()),
+    }
 }
 
 async fn reindex(args: ServeArgs) -> io::Result<()> {

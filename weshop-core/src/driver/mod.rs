@@ -113,6 +113,11 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether [`Self::run_serving`] runs (on a node of several: whether this node leads).
+    pub fn is_serving(&self) -> bool {
+        self.serving_loop.load(Ordering::Acquire)
+    }
+
     /// The warehouses of the orders placed and not yet served (by any node).
     async fn placed_elsewhere(&self) -> Result<BTreeSet<WarehouseId>, StoreError> {
         Ok(self

@@ -14,8 +14,9 @@ use tokio::{
 };
 use tracing::{info, warn};
 use weshop_core::{
-    assembly::{RunningShop, ShopBuilder},
+    assembly::ShopBuilder,
     domain::{DeliveryPace, OrderStatus},
+    driver::FulfilmentDriver,
     durable_gateway::DurableGateway,
     inbox::InboxNotifier,
     ports::SystemClock,
@@ -24,6 +25,7 @@ use weshop_core::{
     store::{Store, StoreError},
 };
 
+mod leader;
 mod partners;
 mod search;
 
@@ -127,8 +129,18 @@ pub struct App {
     /// The store [`App::start`] opened, closed by [`App::shutdown`] (a store handed to
     /// [`App::start_with`] stays the caller's to close).
     owned_store: Option<Arc<dyn Store>>,
-    running: RunningShop<dyn Store>,
+    leadership: Leadership,
+    driver: Arc<FulfilmentDriver<dyn Store>>,
+    lost: watch::Receiver<Option<String>>,
     gateway: Arc<DurableGateway>,
+}
+
+/// Who runs fulfilment (see `leader.rs`).
+enum Leadership {
+    /// The only node: it leads from the start.
+    Alone(leader::Led),
+    /// One of several: a task that leads while this node holds the lease.
+    Elected(JoinHandle<()>),
 }
 
 impl LinkObserver for Metrics {
@@ -167,11 +179,13 @@ impl App {
         let index = open_index(&settings.storage)?;
         // The (simulated) payment gateway keeps its journal in the store, so saved cards and
         // authorizations outlive the process.
-        let gateway = Arc::new(
-            DurableGateway::open(store.clone())
-                .await
-                .map_err(|e| StartError::Storage(e.to_string()))?,
-        );
+        let gateway = DurableGateway::open(store.clone())
+            .await
+            .map_err(|e| StartError::Storage(e.to_string()))?;
+        let gateway = Arc::new(match settings.cluster {
+            Some(_) => gateway.shared(),
+            None => gateway,
+        });
         // Notifications are filed in the store's inboxes; mailed too when SMTP is set up.
         let notifier = Arc::new(InboxNotifier::new(
             store.clone(),
@@ -193,41 +207,15 @@ impl App {
             .await
             .map_err(storage)?;
 
-        let partners = Partners::connect(
-            PartnerSettings::from(&settings),
-            assembled.driver().clone(),
-            store.clone(),
-            metrics.clone(),
-            stopped.clone(),
-        )
-        .await
-        .map_err(StartError::Link)?;
-        let Partners {
-            world,
-            ups: ups_link,
-            ups_addr: ups,
-            world_id,
-            mut tasks,
-        } = partners;
-
+        let driver = assembled.driver().clone();
         // Subscribed before the shop starts, so the metrics see what resuming changes.
-        tasks.push(tokio::spawn(count_orders(
+        let mut tasks = vec![tokio::spawn(count_orders(
             metrics.clone(),
             assembled.shop().order_updates(),
             stopped.clone(),
-        )));
-        let running = assembled.start(world, ups_link).await.map_err(storage)?;
-        let shop: Arc<dyn Shop> = running.shop().clone();
+        ))];
+        let shop: Arc<dyn Shop> = assembled.shop().clone();
 
-        let api = options.routes.nest(
-            "/",
-            routes(ApiState {
-                shop: shop.clone(),
-                metrics: metrics.clone(),
-                secure_cookies: settings.secure_cookies,
-            }),
-        );
-        let api = cors(api, &settings.cors_origins);
         let acceptor = TcpListener::bind(settings.http.to_string())
             .into_acceptor()
             .await
@@ -242,6 +230,76 @@ impl App {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .unwrap_or(settings.http);
+        let mailer = match &settings.smtp {
+            Some(smtp) => {
+                let composer = Composer::new(&smtp.from, &settings.public_url_or(http))
+                    .map_err(StartError::Mail)?;
+                let transport = mailer::transport(smtp).map_err(StartError::Mail)?;
+                info!(
+                    "mail: sending through {}:{} ({:?}) as {}",
+                    smtp.host,
+                    smtp.port(),
+                    smtp.tls,
+                    smtp.from
+                );
+                Some(
+                    Mailer::new(
+                        store.clone(),
+                        composer,
+                        transport,
+                        Arc::new(SystemClock),
+                        mail_queued,
+                    )
+                    .with_shop(shop.clone()),
+                )
+            }
+            None => {
+                info!(
+                    "mail: no SMTP settings (WESHOP_SMTP_HOST or [smtp]): notifications stay \
+                     in the inbox only"
+                );
+                None
+            }
+        };
+        let leading = leader::Leading {
+            assembled,
+            partners: PartnerSettings::from(&settings),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            stopped: stopped.clone(),
+            mailer,
+        };
+        let (lost_tx, lost) = watch::channel(None);
+        let (leadership, ups, world_id) = match settings.cluster.clone() {
+            None => {
+                let (led, ups, world_id) = leader::lead(leading, None).await?;
+                (Leadership::Alone(led), ups, world_id)
+            }
+            Some(cluster) => {
+                driver.share_store(leader::PICKUP);
+                let (world_tx, world_id) = watch::channel(None);
+                let task = tokio::spawn(leader::elect(cluster, leading, world_tx, lost_tx.clone()));
+                (Leadership::Elected(task), None, world_id)
+            }
+        };
+        // Kept open so that `lost` never reads as closed while the app runs.
+        tasks.push(tokio::spawn({
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+                drop(lost_tx);
+            }
+        }));
+
+        let api = options.routes.nest(
+            "/",
+            routes(ApiState {
+                shop: shop.clone(),
+                metrics: metrics.clone(),
+                secure_cookies: settings.secure_cookies,
+            }),
+        );
+        let api = cors(api, &settings.cors_origins);
         {
             let mut stopped = stopped.clone();
             tasks.push(tokio::spawn(async move {
@@ -258,36 +316,6 @@ impl App {
             }));
         }
         info!("http: listening on http://{http}");
-        match &settings.smtp {
-            Some(smtp) => {
-                let composer = Composer::new(&smtp.from, &settings.public_url_or(http))
-                    .map_err(StartError::Mail)?;
-                let transport = mailer::transport(smtp).map_err(StartError::Mail)?;
-                let mailer = Mailer::new(
-                    store,
-                    composer,
-                    transport,
-                    Arc::new(SystemClock),
-                    mail_queued,
-                )
-                .with_shop(shop.clone());
-                let mut stopped = stopped.clone();
-                tasks.push(tokio::spawn(mailer.run(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })));
-                info!(
-                    "mail: sending through {}:{} ({:?}) as {}",
-                    smtp.host,
-                    smtp.port(),
-                    smtp.tls,
-                    smtp.from
-                );
-            }
-            None => info!(
-                "mail: no SMTP settings (WESHOP_SMTP_HOST or [smtp]): notifications stay in \
-                 the inbox only"
-            ),
-        }
         Ok(App {
             http,
             ups,
@@ -296,7 +324,9 @@ impl App {
             metrics,
             stop,
             tasks,
-            running,
+            leadership,
+            driver,
+            lost,
             owned_store: None,
             gateway,
         })
@@ -324,12 +354,31 @@ impl App {
 
     /// How long each stage of an order's path took so far (checkout, commits, outbox).
     pub fn stage_times(&self) -> Arc<weshop_core::stage_times::StageTimes> {
-        self.running.driver().stage_times().clone()
+        self.driver.stage_times().clone()
     }
 
     /// The metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// Resolves if this node, one of several, lost the fulfilment lease (or could not lead
+    /// once it got it), with why; never for the only node. The node then serves HTTP but
+    /// runs no fulfilment: restart it to follow.
+    pub async fn leadership_lost(&self) -> String {
+        let mut lost = self.lost.clone();
+        match lost.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Whether this node runs fulfilment now.
+    pub fn leads(&self) -> bool {
+        match &self.leadership {
+            Leadership::Alone(_) => true,
+            Leadership::Elected(task) => !task.is_finished() && self.driver.is_serving(),
+        }
     }
 
     /// The world the shop is in, once the world link has connected.
@@ -345,7 +394,12 @@ impl App {
         for task in self.tasks {
             let _ = task.await;
         }
-        self.running.shutdown().await;
+        match self.leadership {
+            Leadership::Alone(led) => led.shutdown().await,
+            Leadership::Elected(task) => {
+                let _ = task.await;
+            }
+        }
         // Dropping the shop's parts releases their store handles; closing here, with the
         // runtime still up, lets an embedded database flush and unlock cleanly.
         if let Some(store) = self.owned_store

@@ -10,8 +10,9 @@ use weshop_core::{
     domain::WarehouseSite,
     driver::{BatchFailed, FulfilmentDriver},
     fulfilment::FulfilmentEvent,
+    lease::Fence,
     session::SessionConfig,
-    store::{Store, StoreError},
+    store::{StepCommit, Store, StoreError},
 };
 
 use crate::{
@@ -37,6 +38,9 @@ pub struct PartnerSettings {
     pub ups: UpsEndpoint,
     /// First resend wait on both links.
     pub resend: Duration,
+    /// The fulfilment lease's fence the links save their state under (a node of several);
+    /// `None` for the only node.
+    pub fence: Option<Fence>,
 }
 
 impl From<&Settings> for PartnerSettings {
@@ -48,6 +52,7 @@ impl From<&Settings> for PartnerSettings {
             simspeed: settings.simspeed,
             ups: settings.ups,
             resend: settings.resend,
+            fence: None,
         }
     }
 }
@@ -83,7 +88,7 @@ impl Partners {
         };
         let context = LinkContext {
             sink: driver,
-            store: Arc::new(StoreLinks(store)),
+            store: Arc::new(StoreLinks(store, settings.fence)),
             observer,
             shutdown,
         };
@@ -140,8 +145,9 @@ impl<S: Store + ?Sized + 'static> EventSink for FulfilmentDriver<S> {
 }
 
 /// The shop's store as the links' [`LinkStore`] (an `Arc<dyn Store>` cannot be cast to an
-/// `Arc<dyn LinkStore>`, as `LinkStore` is not a supertrait of `Store`).
-struct StoreLinks(Arc<dyn Store>);
+/// `Arc<dyn LinkStore>`, as `LinkStore` is not a supertrait of `Store`), saving under the
+/// leader's fence when there is one.
+struct StoreLinks(Arc<dyn Store>, Option<Fence>);
 
 #[async_trait]
 impl LinkStore for StoreLinks {
@@ -150,6 +156,13 @@ impl LinkStore for StoreLinks {
     }
 
     async fn save(&self, link: &str, state: Vec<u8>) -> Result<(), StoreError> {
-        LinkStore::save(self.0.as_ref(), link, state).await
+        self.0
+            .commit_step(StepCommit {
+                links: vec![(link.to_string(), state)],
+                fence: self.1.clone(),
+                ..StepCommit::default()
+            })
+            .await
+            .map(|_| ())
     }
 }

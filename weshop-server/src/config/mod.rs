@@ -18,9 +18,11 @@
 //! # connect = "ups.example:34567"  # WESHOP_UPS_CONNECT (the shop dials the UPS instead)
 //! ```
 //!
-//! Storage credentials and names: see [`storage`] (`[storage]`, `WESHOP_STORAGE_*`). Mail: see
+//! Several nodes on one database: see [`cluster`] (`[cluster]`, `WESHOP_NODE`). Storage
+//! credentials and names: see [`storage`] (`[storage]`, `WESHOP_STORAGE_*`). Mail: see
 //! [`crate::mail::settings`] (`[smtp]`, `WESHOP_SMTP_*`).
 
+pub mod cluster;
 pub mod storage;
 
 use std::{
@@ -102,6 +104,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Where mail goes; `None`: notifications stay in the inbox only.
     pub smtp: Option<crate::mail::settings::SmtpSettings>,
+    /// This node's name when several share the store; `None`: the only node.
+    pub cluster: Option<cluster::ClusterSettings>,
 }
 
 impl Default for Settings {
@@ -123,6 +127,7 @@ impl Default for Settings {
             storage_cache_mb: 16,
             public_url: None,
             smtp: None,
+            cluster: None,
         }
     }
 }
@@ -157,6 +162,7 @@ struct File {
     ups: UpsFile,
     public_url: Option<String>,
     smtp: Option<crate::mail::settings::SmtpFile>,
+    cluster: Option<cluster::ClusterFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -298,6 +304,8 @@ impl Settings {
         if let Some(smtp) = file.smtp {
             crate::mail::settings::apply_file(&mut self.smtp, smtp).map_err(|e| e.to_string())?;
         }
+        cluster::apply(&mut self.cluster, file.cluster, &HashMap::new())
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -411,6 +419,7 @@ impl Settings {
             self.public_url = Some(public_url("WESHOP_PUBLIC_URL", url)?);
         }
         crate::mail::settings::apply_env(&mut self.smtp, env)?;
+        cluster::apply(&mut self.cluster, None, env)?;
         Ok(())
     }
 
