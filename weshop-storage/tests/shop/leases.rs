@@ -220,6 +220,7 @@ async fn keepers_hand_the_lease_over() {
     // B shuts down: the lease is given back, and C gets it at its first claim.
     let lost = b.hold(lease_b.clone(), async {}).await;
     assert_eq!(lost, Lost::ShutDown);
+    b.release(&lease_b).await;
     let c = keeper(&store, &clock, "c");
     let before = tokio::time::Instant::now();
     let lease_c = c.acquire(never()).await.expect("granted");
