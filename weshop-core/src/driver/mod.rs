@@ -106,6 +106,11 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pickup);
     }
 
+    /// Whether several nodes share the store ([`Self::share_store`]).
+    pub fn is_shared(&self) -> bool {
+        self.pickup().is_some()
+    }
+
     fn pickup(&self) -> Option<Duration> {
         *self
             .pickup

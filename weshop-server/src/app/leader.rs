@@ -132,12 +132,30 @@ pub(super) async fn elect(
     };
     info!(%holder, term = lease.term, "this node leads fulfilment");
     driver.fence_with(Some(lease.fence()));
-    let (led, _, mut world_id) = match lead(leading, Some(lease.fence())).await {
-        Ok(led) => led,
-        Err(e) => {
+    // Renewed from now on, while leading starts (connecting, resuming can outlast the lease).
+    let keeper = Arc::new(keeper);
+    let mut holding = tokio::spawn({
+        let (keeper, lease) = (keeper.clone(), lease.clone());
+        async move { keeper.hold(lease, until(stopped)).await }
+    });
+    let started = tokio::select! {
+        led = lead(leading, Some(lease.fence())) => Some(led),
+        _ = &mut holding => None,
+    };
+    let (led, mut world_id) = match started {
+        Some(Ok((led, _, world_id))) => (led, world_id),
+        Some(Err(e)) => {
             error!("cannot lead fulfilment: {e}");
+            holding.abort();
             keeper.release(&lease).await;
             let _ = lost.send(Some(format!("cannot lead fulfilment: {e}")));
+            return;
+        }
+        None => {
+            error!("the fulfilment lease was lost while this node started leading");
+            let _ = lost.send(Some(
+                "the fulfilment lease was lost while starting to lead".into(),
+            ));
             return;
         }
     };
@@ -150,7 +168,9 @@ pub(super) async fn elect(
             }
         }
     });
-    let outcome = keeper.hold(lease.clone(), until(stopped)).await;
+    let outcome = holding
+        .await
+        .unwrap_or_else(|e| Lost::NotRenewed(format!("the lease keeper failed: {e}")));
     forward.abort();
     let why = match outcome {
         Lost::ShutDown => None,

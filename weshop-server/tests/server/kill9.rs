@@ -34,7 +34,7 @@ const SIMSPEED: u32 = 2_000;
 /// Only a guard against a hang.
 const PATIENCE: Duration = Duration::from_secs(300);
 
-fn free_port() -> SocketAddr {
+pub(super) fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -105,15 +105,15 @@ fn spawn(data: &Path, start: usize, env: &[(&'static str, String)]) -> Child {
 
 /// One customer's HTTP calls, each retried until the shop (killed now and then) answers.
 #[derive(Clone)]
-struct Customer {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-    card: String,
+pub(super) struct Customer {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
+    pub(super) token: String,
+    pub(super) card: String,
 }
 
 impl Customer {
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -146,7 +146,7 @@ impl Customer {
     }
 
     /// Puts one unit of `product` in the cart unless a try that got no answer did.
-    async fn cart_one(&self, product: i64) {
+    pub(super) async fn cart_one(&self, product: i64) {
         loop {
             let (_, cart) = self
                 .call(reqwest::Method::GET, "/api/v1/cart", None, None)
@@ -171,7 +171,7 @@ impl Customer {
     }
 
     /// Checks out with `key`, again and again until answered: the same key, the same order.
-    async fn checkout(&self, key: &str) -> i64 {
+    pub(super) async fn checkout(&self, key: &str) -> i64 {
         let body = json!({
             "destination": {"x": 40, "y": 45},
             "delivery": "standard",
@@ -193,7 +193,7 @@ impl Customer {
     }
 }
 
-async fn register(http: &reqwest::Client, base: &str, n: usize) -> Customer {
+pub(super) async fn register(http: &reqwest::Client, base: &str, n: usize) -> Customer {
     let email = format!("kill{n}@example.com");
     let password = "correct horse battery";
     let ok = |r: reqwest::Response| async move {
@@ -500,12 +500,20 @@ async fn the_shop_killed_five_times_delivers_and_charges_every_order_exactly_onc
 }
 
 /// `weshop NAME ARGS…` as a child process, once it accepts connections on `ready`.
-async fn simulator(data: &Path, name: &str, args: &[String], ready: SocketAddr) -> Child {
+pub(super) async fn simulator(
+    data: &Path,
+    name: &str,
+    args: &[String],
+    ready: SocketAddr,
+) -> Child {
     let log = std::fs::File::create(data.join(format!("{name}.log"))).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_weshop"))
         .arg(name)
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("WESHOP_TEST_SIM_LOG").unwrap_or("warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .kill_on_drop(true)

@@ -12,6 +12,7 @@ const CARD: &str = "4242 4242 4242 4242";
 const GUARD: Duration = Duration::from_secs(30);
 
 mod api;
+mod cluster;
 mod conventions;
 mod kill9;
 mod limits;

@@ -270,15 +270,28 @@ impl OrderStore for SurrealStore {
             .transpose()
     }
 
+    /// Appends at the position after the journal's head, moving the head in the same
+    /// transaction: two appends (from two nodes) conflict on the head and one is retried, so
+    /// records commit in position order and a reader never sees a later record before an
+    /// earlier one (with ids drawn from a sequence, a lower id could commit after a higher one
+    /// was read, and nodes replaying the journal would apply calls in different orders).
     async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
-        let seq = self.next_id("payment_seq").await?;
         let mut sql = Sql::default();
-        let id = sql.var(seq);
         let text = sql.var(line.to_string());
+        sql.push("BEGIN TRANSACTION");
+        // A journal written before the head existed starts after its last record.
+        sql.push(
+            "LET $last = payment_head:head.last ?? (SELECT VALUE record::id(id) FROM \
+             payment_record ORDER BY id DESC LIMIT 1)[0] ?? 0",
+        );
+        sql.push("UPSERT payment_head:head SET last = $last + 1 RETURN NONE");
         sql.push(&format!(
-            "CREATE type::record('payment_record', {id}) SET line = {text} RETURN NONE"
+            "CREATE type::record('payment_record', $last + 1) SET line = {text} RETURN NONE"
         ));
-        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        sql.push("COMMIT TRANSACTION");
+        self.transact(|| sql.clone())
+            .await
+            .map_err(|e| backend(message(e)))?;
         Ok(())
     }
 

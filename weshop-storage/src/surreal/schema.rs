@@ -171,6 +171,15 @@ DEFINE FIELD IF NOT EXISTS until ON lease TYPE int;
 DEFINE FIELD IF NOT EXISTS commits ON lease TYPE int DEFAULT 0;
 "#,
     ),
+    // The payment journal's head: the last record's position, written by every append in
+    // the same transaction, so appends from several nodes commit in position order.
+    (
+        11,
+        r#"
+DEFINE TABLE IF NOT EXISTS payment_head SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS last ON payment_head TYPE int;
+"#,
+    ),
 ];
 
 impl SurrealStore {
