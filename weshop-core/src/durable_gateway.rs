@@ -144,28 +144,20 @@ pub struct DurableGateway {
 impl DurableGateway {
     /// The gateway as the store's journal left it (a new one for an empty journal).
     pub async fn open(store: Arc<dyn Store>) -> Result<Self, PaymentError> {
-        let lines = store
-            .payment_records()
-            .await
-            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
-        let gateway = SimulatedGateway::new();
-        for line in &lines {
-            let record = Record::parse(line).map_err(PaymentError::Unavailable)?;
-            // Refusals replay as refusals: only the ledger they leave matters.
-            let _ = apply(&gateway, &record).await;
-        }
-        if !lines.is_empty() {
-            tracing::info!(
-                calls = lines.len(),
-                "payment gateway restored from its journal"
-            );
-        }
-        Ok(Self {
-            gateway,
+        let gateway = Self {
+            gateway: SimulatedGateway::new(),
             store,
-            calls: Mutex::new(lines.len()),
+            calls: Mutex::new(0),
             shared: false,
-        })
+        };
+        // Refusals replay as refusals: only the ledger they leave matters.
+        let mut applied = 0;
+        gateway.catch_up(&mut applied, None).await?;
+        *gateway.calls.lock().await = applied;
+        if applied > 0 {
+            tracing::info!(calls = applied, "payment gateway restored from its journal");
+        }
+        Ok(gateway)
     }
 
     /// For a node of several sharing the store: the one simulated provider all of them talk
@@ -177,8 +169,9 @@ impl DurableGateway {
         self
     }
 
-    /// Applies the journal's lines from `applied` on; returns the answer to the first line
-    /// equal to `own` among them (an identical twin, a retry, answers the same).
+    /// Applies the journal's lines from `applied` on (all of them when opening); returns the
+    /// answer to the first line equal to `own` among them (an identical twin, a retry,
+    /// answers the same).
     async fn catch_up(
         &self,
         applied: &mut usize,

@@ -280,14 +280,14 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     /// one step and one commit); without it, the warehouse is served before this returns —
     /// unless the store is shared ([`Self::share_store`]): then the leader's loop finds it.
     pub async fn order_placed(&self, warehouse: WarehouseId) -> Result<(), StoreError> {
-        if self.serving_loop.load(Ordering::Acquire) {
+        if self.is_serving() {
             self.to_serve
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(warehouse);
             self.serve_ready.notify_one();
             Ok(())
-        } else if self.pickup().is_some() {
+        } else if self.is_shared() {
             Ok(())
         } else {
             self.serve(warehouse).await
