@@ -18,6 +18,7 @@ use std::sync::{
 
 use async_trait::async_trait;
 use weshop::core::{
+    changes::{Change, ChangeFeed},
     domain::{
         Campaign, CampaignId, Cart, Category, Email, LoginSession, NotificationId, Order, OrderId,
         OrderStatus, Picture, PictureId, PictureSize, Product, ProductId, PromotionText, Stock,
@@ -283,6 +284,15 @@ impl CampaignStore for AuditedStore {
     }
     async fn unsent_campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
         self.inner.unsent_campaigns().await
+    }
+}
+
+/// Changes committed by other processes sharing the store: the inner store reports them
+/// (this wrapper adds nothing to the changes themselves).
+#[async_trait]
+impl ChangeFeed for AuditedStore {
+    async fn changes(&self) -> Result<tokio::sync::broadcast::Receiver<Change>, StoreError> {
+        self.inner.changes().await
     }
 }
 

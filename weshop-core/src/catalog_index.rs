@@ -174,6 +174,20 @@ impl IndexKeeper {
         self.flush(store, [id]).await;
     }
 
+    /// Re-indexes products another process changed (their details or their stock), as
+    /// stored now, in one commit.
+    pub(crate) async fn changed_elsewhere<S: CatalogStore + ?Sized>(
+        &self,
+        store: &S,
+        ids: impl IntoIterator<Item = ProductId>,
+    ) {
+        let ids: Vec<ProductId> = ids.into_iter().collect();
+        for id in &ids {
+            self.units.forget(*id);
+        }
+        self.flush(store, ids).await;
+    }
+
     /// After stock deltas were committed: re-indexes the products whose availability crossed
     /// zero. A delta that keeps on hand + incoming − reserved (an arrival moving incoming to on
     /// hand, a packing taking reserved units off the shelf) cannot flip it, so only products

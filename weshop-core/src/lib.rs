@@ -23,6 +23,7 @@
 
 pub mod assembly;
 pub mod catalog_index;
+pub mod changes;
 pub mod domain;
 pub mod driver;
 pub mod durable_gateway;

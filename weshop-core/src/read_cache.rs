@@ -121,6 +121,13 @@ impl<V: Clone> ReadCache<V> {
         products.remove(&id);
     }
 
+    /// Forgets every product (changes by other processes may have been missed).
+    pub(crate) fn forget_all(&self) {
+        let mut products = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        products.clear();
+    }
+
     /// Products held now.
     #[cfg(test)]
     fn len(&self) -> usize {

@@ -17,6 +17,7 @@ use crate::domain::{
     Roles, Stock, StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
     Weight,
 };
+use crate::changes::ChangeFeed;
 use crate::fulfilment::Effect;
 use crate::inbox::{InboxEntry, MailState, NewNotification};
 use crate::lease::{Fence, Lease, LeaseClaim};
@@ -475,6 +476,7 @@ pub trait Store:
     + InboxStore
     + CampaignStore
     + LeaseStore
+    + ChangeFeed
     + StoreLifecycle
 {
 }
@@ -487,6 +489,7 @@ impl<T> Store for T where
         + InboxStore
         + CampaignStore
         + LeaseStore
+        + ChangeFeed
         + StoreLifecycle
         + ?Sized
 {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use weshop_core::{
+    changes::{Change, ChangeFeed},
     domain::{
         Campaign, CampaignId, Cart, Category, Email, LoginSession, NotificationId, Order, OrderId,
         OrderStatus, Picture, PictureId, PictureSize, Product, ProductId, PromotionText, Stock,
@@ -89,6 +90,14 @@ async fn yield_now() {
 impl<S: Store + ?Sized> StoreLifecycle for Interleaved<S> {
     async fn close(&self) -> Result<(), StoreError> {
         self.0.close().await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> ChangeFeed for Interleaved<S> {
+    async fn changes(&self) -> Result<tokio::sync::broadcast::Receiver<Change>, StoreError> {
+        yield_now().await;
+        self.0.changes().await
     }
 }
 

@@ -13,6 +13,7 @@
 //! stay where callers find them.
 
 mod outbox;
+mod updates;
 
 pub use outbox::{OutboxError, Ports};
 
@@ -26,6 +27,8 @@ use std::{
 };
 
 use tokio::sync::{Mutex, Notify, broadcast};
+
+use updates::OrderUpdates;
 
 use crate::stage_times::{Stage, StageTimes};
 
@@ -58,7 +61,7 @@ pub struct FulfilmentDriver<S: ?Sized> {
     clock: Arc<dyn Clock>,
     writer: Mutex<()>,
     outbox_ready: Notify,
-    updates: broadcast::Sender<OrderUpdate>,
+    updates: OrderUpdates,
     index: Option<Arc<IndexKeeper>>,
     /// Warehouses with orders placed since they were last served ([`Self::run_serving`]).
     to_serve: std::sync::Mutex<BTreeSet<WarehouseId>>,
@@ -83,7 +86,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             clock,
             writer: Mutex::new(()),
             outbox_ready: Notify::new(),
-            updates: broadcast::channel(1024).0,
+            updates: OrderUpdates::new(1024),
             index: None,
             to_serve: std::sync::Mutex::new(BTreeSet::new()),
             serve_ready: Notify::new(),
@@ -174,9 +177,18 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
 
     /// Tells followers about an order created outside the driver (checkout).
     pub fn announce(&self, order: &Order) {
-        let _ = self.updates.send(OrderUpdate {
-            order: order.clone(),
-        });
+        self.updates.publish(order.clone());
+    }
+
+    /// Whether followers were told of order `id` at `version` or later: a change heard
+    /// through the store's feed ([`crate::changes`]) then needs no read.
+    pub fn knows(&self, id: OrderId, version: usize) -> bool {
+        self.updates.told(id, version)
+    }
+
+    /// The orders followers were told of that have not ended yet.
+    pub fn unfinished(&self) -> Vec<OrderId> {
+        self.updates.unfinished()
     }
 
     async fn commit(
@@ -209,7 +221,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         self.stages.since(Stage::DriverCommit, started);
         for order in orders {
             tracing::info!(order = %order.id(), status = %order.status(), "order status");
-            let _ = self.updates.send(OrderUpdate { order });
+            self.updates.publish(order);
         }
         if let Some(index) = &self.index
             && !deltas.is_empty()

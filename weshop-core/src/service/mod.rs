@@ -14,6 +14,7 @@ mod accounts;
 mod campaigns;
 mod cart;
 mod catalog;
+mod changes;
 mod checkout;
 mod inbox;
 mod orders;

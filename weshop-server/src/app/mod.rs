@@ -193,6 +193,13 @@ impl App {
             settings.smtp.is_some(),
         ));
         let mail_queued = notifier.mail_queued();
+        // With several nodes, what the others commit (the leader's order steps, products
+        // listed elsewhere) comes through the store's change feed: followed from before the
+        // build rebuilds the search index, so no change falls in between.
+        let feed = match settings.cluster {
+            Some(_) => Some(store.changes().await.map_err(storage)?),
+            None => None,
+        };
         let assembled = ShopBuilder::new(store.clone())
             .notifier(notifier)
             .warehouses(settings.warehouses.clone())
@@ -215,6 +222,12 @@ impl App {
             stopped.clone(),
         ))];
         let shop: Arc<dyn Shop> = assembled.shop().clone();
+        if let Some(feed) = feed {
+            let (shop, stopped) = (assembled.shop().clone(), stopped.clone());
+            tasks.push(tokio::spawn(async move {
+                shop.follow_changes(feed, stopped).await;
+            }));
+        }
 
         let acceptor = TcpListener::bind(settings.http.to_string())
             .into_acceptor()

@@ -30,6 +30,7 @@ mod accounts;
 mod campaigns;
 mod carts;
 mod catalog;
+mod changes;
 mod common;
 mod fulfilment;
 mod inbox;
@@ -39,6 +40,7 @@ mod orders;
 pub use accounts::{sessions, users};
 pub use campaigns::campaigns;
 pub use carts::carts;
+pub use changes::changes;
 pub use catalog::{catalog_listing, categories, pictures, products, search, stock, warehouses};
 pub use fulfilment::{commit_step, link_states, outbox_ids};
 pub use inbox::{inbox_filing, inbox_reading, mail_queue};
@@ -83,5 +85,6 @@ where
         mail_queue,
         campaigns,
         leases,
+        changes,
     );
 }

@@ -30,6 +30,7 @@ use weshop_core::{
 use crate::{CART_CHANGED, corrupt};
 
 mod campaigns;
+mod changes;
 mod inbox;
 mod leases;
 
@@ -42,6 +43,7 @@ mod leases;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    feed: changes::Feed,
 }
 
 #[derive(Debug, Default)]
@@ -232,6 +234,7 @@ impl CatalogStore for MemoryStore {
         let id = ProductId::new(next_id(&mut state.last_product, "product")?).map_err(corrupt)?;
         let product = product.with_id(id);
         state.products.insert(id, product.clone());
+        self.feed.product(id);
         Ok(product)
     }
 
@@ -251,11 +254,17 @@ impl CatalogStore for MemoryStore {
             seller: stored.seller,
             ..product.clone()
         };
+        self.feed.product(product.id);
         Ok(())
     }
 
     async fn delete_product(&self, id: ProductId) -> Result<bool, StoreError> {
-        Ok(self.lock()?.products.remove(&id).is_some())
+        let state = &mut self.lock()?;
+        let removed = state.products.remove(&id).is_some();
+        if removed {
+            self.feed.product(id);
+        }
+        Ok(removed)
     }
 
     async fn search(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError> {
@@ -346,6 +355,7 @@ impl CatalogStore for MemoryStore {
         let mut state = self.lock()?;
         let staged = state.staged_stock(deltas)?;
         state.stock.extend(staged);
+        self.feed.stock(deltas);
         Ok(())
     }
 
@@ -422,6 +432,8 @@ impl OrderStore for MemoryStore {
             .insert(key.clone(), placement.fingerprint);
         state.keys.insert(key, id);
         state.orders.insert(id, order.clone());
+        self.feed.stock(&placement.reservations);
+        self.feed.order(&order);
         Ok(Placed::Created(order))
     }
 
@@ -503,7 +515,9 @@ impl OrderStore for MemoryStore {
             .ok_or_else(|| StoreError::Backend("outbox ids exhausted".into()))?;
         // Checked: from here on nothing can fail.
         state.stock.extend(staged);
+        self.feed.stock(&step.stock);
         for (order, _) in step.orders {
+            self.feed.order(&order);
             state.orders.insert(order.id(), order);
         }
         state.last_outbox = last;

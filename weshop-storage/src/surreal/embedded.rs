@@ -61,11 +61,16 @@ pub(super) async fn open(
             memory.memtable_bytes.to_string(),
         );
     let failed = |e: &dyn std::fmt::Display| StoreError::Backend(format!("cannot open {url}: {e}"));
+    // Live queries (the change feed, see `changes`) need the engine to send notifications,
+    // which the SDK then routes to each subscription.
+    let (notify, notifications) =
+        async_channel::bounded(surrealdb_cnf::NOTIFICATIONS_CHANNEL_SIZE);
     // The engine's futures are large: each is boxed, as the SDK's own connect is, so that
     // awaiting them does not put them on the caller's stack (a debug build overflows it).
     let datastore = Box::pin(
         Datastore::builder()
             .with_config(config)
+            .with_notify(notify)
             // Started below, once the version is settled (as the SDK's own connect does).
             .without_maintenance_tasks()
             .build_with_path(&path),
@@ -81,7 +86,7 @@ pub(super) async fn open(
     datastore.start_maintenance_tasks();
     let db = Box::pin(Surreal::<Db>::unstable_from_datastore(
         Arc::clone(&datastore),
-        None,
+        Some(notifications),
     ))
     .await
     .map_err(|e| failed(&e))?;

@@ -25,6 +25,7 @@
 mod accounts;
 mod campaigns;
 mod carts;
+mod changes;
 mod catalog;
 mod embedded;
 mod inbox;
@@ -60,6 +61,8 @@ const MAX_ATTEMPTS: u32 = 200;
 #[derive(Clone)]
 pub struct SurrealStore {
     db: Handle,
+    /// The live queries behind [`weshop_core::changes::ChangeFeed`], once someone follows.
+    feed: Arc<changes::Feed>,
 }
 
 /// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
@@ -241,6 +244,7 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
 #[async_trait::async_trait]
 impl weshop_core::store::StoreLifecycle for SurrealStore {
     async fn close(&self) -> Result<(), StoreError> {
+        self.feed.stop();
         match &self.db {
             Handle::Embedded(_, datastore) => Box::pin(datastore.shutdown())
                 .await
@@ -290,7 +294,10 @@ impl SurrealStore {
             Handle::Server(db)
         };
         let anonymous = options.credentials.is_none() && matches!(db, Handle::Server(_));
-        let store = Self { db };
+        let store = Self {
+            db,
+            feed: Arc::default(),
+        };
         match store.migrate().await {
             Err(StoreError::Backend(e)) if anonymous && e.contains("Anonymous access") => {
                 Err(StoreError::Backend(format!(
