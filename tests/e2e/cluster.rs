@@ -1,5 +1,7 @@
-//! Two nodes on one store: one leads fulfilment (the lease), both take orders; when the
-//! leader stops, the other takes the lease over and goes on in the same world.
+//! Two nodes on one store: one leads fulfilment (the lease), both take orders; the follower
+//! hears of the leader's order steps and of products listed elsewhere through the store's
+//! change feed; when the leader stops, the other takes the lease over and goes on in the
+//! same world.
 
 use std::{path::Path, time::Duration};
 
@@ -11,8 +13,10 @@ use weshop::server::{
     sim::{ShopEndpoint, UpsConfig, UpsServer},
 };
 
+use serde_json::json;
+
 use crate::support::{
-    FAST, PATIENCE, Shopper, captured, client, deliveries, settings, settle, start_world,
+    FAST, PATIENCE, Shopper, captured, client, deliveries, expect, settings, settle, start_world,
 };
 
 /// Waits (a guard, not a timing) until `app` leads fulfilment.
@@ -34,6 +38,55 @@ async fn buy(shoppers: &[&Shopper], product: i64, keys: std::ops::Range<u32>) ->
         ids.push(order["id"].as_i64().expect("order id"));
     }
     ids
+}
+
+/// Registers a seller through `base` and lists a product called `name` there.
+async fn list_product(http: &reqwest::Client, base: &str, name: &str) {
+    let (email, password) = (format!("{}@example.com", name.replace(' ', ".")), "correct horse battery");
+    expect(
+        http.post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": password, "name": "Seller", "roles": ["seller"]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let login = expect(
+        http.post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let token = login["token"].as_str().expect("token");
+    expect(
+        http.post(format!("{base}/api/v1/products"))
+            .bearer_auth(token)
+            .json(&json!({"name": name, "category": "lighting", "price": "25.00", "weight_grams": 800}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+}
+
+/// How many products a search for `text` finds.
+async fn search(shopper: &Shopper, text: &str) -> u64 {
+    let page = expect(
+        shopper
+            .get("/api/v1/products")
+            .query(&[("q", text)])
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    page["total"].as_u64().expect("a total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,6 +150,43 @@ async fn two_nodes_share_a_store_and_hand_fulfilment_over() {
     }
     let world_id = a.world_id().await;
     assert!(world_id.is_some());
+
+    // What the leader does reaches the follower's order followers through the store's change
+    // feed (B runs no fulfilment, so nothing else can tell it): an order placed through A is
+    // followed on B, by the shop's updates and over SSE, until it is delivered.
+    let mut on_b_updates = b.shop().order_updates();
+    let followed = buy(&[&on_a], mug, 100..101).await[0];
+    let statuses = tokio::time::timeout(PATIENCE, on_b.follow(followed))
+        .await
+        .expect("B's event stream follows A's order to its end");
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("delivered"),
+        "{statuses:?}"
+    );
+    let heard = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let update = on_b_updates.recv().await.expect("B's updates");
+            if update.order.id().get() == followed
+                && update.order.status() == weshop::core::domain::OrderStatus::Delivered
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "B was told of the delivery A's driver made");
+    ids.push(followed);
+
+    // A product listed through B is found by a search on A (each node keeps its own index).
+    let listed = tokio::time::Instant::now();
+    list_product(&http, &format!("http://{}", b.http_addr()), "Quokka lamp").await;
+    let deadline = listed + PATIENCE;
+    while search(&on_a, "quokka").await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never found on A");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("a product listed on one node was found on the other after {:?}", listed.elapsed());
 
     // A stops (and gives the lease back): B leads, in the same world, and delivers what is
     // placed through it from now on.
