@@ -134,6 +134,9 @@ pub(crate) struct IndexKeeper {
     /// commits passes through [`IndexKeeper::stock_changed`], which forgets the products it
     /// touched, so result pages can show stock badges without a stock read per product.
     pub(crate) units: ReadCache<u64>,
+    /// Whether each product was indexed as in stock: a stock change heard from another node
+    /// costs an index write only when it flips that.
+    in_stock: std::sync::Mutex<std::collections::HashMap<ProductId, bool>>,
 }
 
 /// Products waiting for the next flush, and that batch's number.
@@ -152,6 +155,7 @@ impl IndexKeeper {
             flushed: AtomicU64::new(0),
             lock: Mutex::new(()),
             units: ReadCache::new(cached),
+            in_stock: std::sync::Mutex::default(),
         }
     }
 
@@ -166,7 +170,27 @@ impl IndexKeeper {
         store: &S,
     ) -> Result<usize, StoreError> {
         let _guard = self.lock.lock().await;
-        rebuild_index(&*self.index, store).await
+        let products: Vec<IndexedProduct> = store
+            .catalog()
+            .await?
+            .into_iter()
+            .map(|(product, units)| IndexedProduct::new(product, units))
+            .collect();
+        let count = products.len();
+        *self.in_stock() = products
+            .iter()
+            .map(|p| (p.product.id, p.units_available > 0))
+            .collect();
+        self.index
+            .rebuild(products)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(count)
+    }
+
+    fn in_stock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<ProductId, bool>> {
+        self.in_stock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Re-indexes a product as stored now (created or edited), or removes it if it is gone.
@@ -174,18 +198,36 @@ impl IndexKeeper {
         self.flush(store, [id]).await;
     }
 
-    /// Re-indexes products another process changed (their details or their stock), as
-    /// stored now, in one commit.
+    /// Re-indexes, in one commit, the products another process edited (`products`), and
+    /// those whose stock it changed (`stock`) if that flipped whether they are in stock.
     pub(crate) async fn changed_elsewhere<S: CatalogStore + ?Sized>(
         &self,
         store: &S,
-        ids: impl IntoIterator<Item = ProductId>,
+        products: &BTreeSet<ProductId>,
+        stock: &BTreeSet<ProductId>,
     ) {
-        let ids: Vec<ProductId> = ids.into_iter().collect();
-        for id in &ids {
-            self.units.forget(*id);
+        let mut ids = products.clone();
+        for &id in stock {
+            self.units.forget(id);
+            if ids.contains(&id) {
+                continue;
+            }
+            let indexed = self.in_stock().get(&id).copied();
+            match store.stock(id).await {
+                Ok(now) => {
+                    let now = now.iter().any(|(_, s)| s.available() > 0);
+                    if indexed != Some(now) {
+                        ids.insert(id);
+                    }
+                }
+                Err(_) => {
+                    ids.insert(id);
+                }
+            }
         }
-        self.flush(store, ids).await;
+        if !ids.is_empty() {
+            self.flush(store, ids).await;
+        }
     }
 
     /// After stock deltas were committed: re-indexes the products whose availability crossed
@@ -269,16 +311,18 @@ impl IndexKeeper {
         let mut removed = Vec::new();
         for &id in ids {
             let Some(product) = store.product(id).await.map_err(|e| e.to_string())? else {
+                self.in_stock().remove(&id);
                 removed.push(id);
                 continue;
             };
-            let units = store
+            let units: u64 = store
                 .stock(id)
                 .await
                 .map_err(|e| e.to_string())?
                 .iter()
                 .map(|(_, s)| s.available())
                 .sum();
+            self.in_stock().insert(id, units > 0);
             upserts.push(IndexedProduct::new(product, units));
         }
         // A commit takes milliseconds of CPU and waits for the index's own threads: off the

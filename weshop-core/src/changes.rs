@@ -46,9 +46,11 @@ pub const FEED_CAPACITY: usize = 4096;
 /// Reports the changes committed to a store (see the [module docs](self)).
 #[async_trait]
 pub trait ChangeFeed: Send + Sync {
-    /// Follows every change committed from now on, by this process or any other sharing the
-    /// store. Several calls share one feed. A receiver that falls behind gets `Lagged`, which
-    /// means [`Change::Missed`].
+    /// Follows every change committed from now on by the other processes sharing the store.
+    /// Changes made through this handle may be reported too (followers re-read, so it costs
+    /// work, never a wrong answer): SurrealDB leaves them out, the memory store, which is
+    /// shared only within one process, reports them all. Several calls share one feed. A
+    /// receiver that falls behind gets `Lagged`, which means [`Change::Missed`].
     ///
     /// A store that only one process can open has nothing to report that the process did not
     /// do itself, and may keep this default, which says it cannot.

@@ -11,9 +11,10 @@
 //! service, which forgets the product *after* the store write (see [`ProductCache::forget`]).
 //! A read that missed fills the map only if no write was forgotten while it read the store
 //! (a generation counter bumped by each [`forget`](ProductCache::forget)), so a slow read of the
-//! old version cannot land after the write that replaced it. Several processes writing one store
-//! would each need to hear the others' writes; until they do, their listings may show a price up
-//! to one write old, while product pages, carts and checkout always read the store.
+//! old version cannot land after the write that replaced it. When several processes share one
+//! store, each forgets the products the others wrote as their changes arrive through the store's
+//! change feed ([`crate::changes`]): until then (milliseconds) a listing may show a price one
+//! write old, while product pages, carts and checkout always read the store.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

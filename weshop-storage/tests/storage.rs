@@ -22,6 +22,9 @@ use weshop_storage::{MemoryStore, conformance};
 async fn memory() {
     let new_store = || async { Arc::new(MemoryStore::new()) };
     conformance::run_all(&new_store).await;
+    // Shared within one process: the same handle writes and follows.
+    let store = new_store().await;
+    conformance::changes(store.clone(), store).await;
     shop::run_all(&new_store).await;
 }
 
@@ -66,21 +69,27 @@ async fn surreal_server() {
     let pass = std::env::var("WESHOP_TEST_SURREAL_PASS").unwrap_or_else(|_| "root".into());
     let run = std::process::id();
     let next = AtomicUsize::new(0);
+    let options = |database: String| OpenOptions {
+        namespace: "weshop_test".into(),
+        database,
+        credentials: Some(Credentials {
+            user: user.clone(),
+            password: pass.clone(),
+            level: AuthLevel::Root,
+        }),
+        ..OpenOptions::default()
+    };
     let new_store = || {
-        let options = OpenOptions {
-            namespace: "weshop_test".into(),
-            database: format!("run{run}_{}", next.fetch_add(1, Ordering::Relaxed)),
-            credentials: Some(Credentials {
-                user: user.clone(),
-                password: pass.clone(),
-                level: AuthLevel::Root,
-            }),
-            ..OpenOptions::default()
-        };
+        let options = options(format!("run{run}_{}", next.fetch_add(1, Ordering::Relaxed)));
         let url = url.clone();
         async move { open_with(&url, options).await.unwrap() }
     };
     conformance::run_all(&new_store).await;
+    // Two connections on one database, as two nodes have: one writes, the other follows.
+    let shared = format!("run{run}_changes");
+    let writer = open_with(&url, options(shared.clone())).await.unwrap();
+    let follower = open_with(&url, options(shared)).await.unwrap();
+    conformance::changes(writer, follower).await;
     shop::run_all(&new_store).await;
 }
 

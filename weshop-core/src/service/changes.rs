@@ -17,6 +17,7 @@ use crate::store::Store;
 struct Batch {
     orders: BTreeMap<OrderId, u64>,
     products: BTreeSet<ProductId>,
+    stock: BTreeSet<ProductId>,
     missed: bool,
 }
 
@@ -27,8 +28,11 @@ impl Batch {
                 let newest = self.orders.entry(id).or_default();
                 *newest = (*newest).max(version);
             }
-            Change::Product(id) | Change::Stock(id) => {
+            Change::Product(id) => {
                 self.products.insert(id);
+            }
+            Change::Stock(id) => {
+                self.stock.insert(id);
             }
             Change::Missed => self.missed = true,
         }
@@ -89,21 +93,19 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 self.tell_order(id).await;
             }
         }
-        for (&id, &version) in &batch.orders {
-            if !self.fulfilment.knows(id, version as usize) {
-                self.tell_order(id).await;
-            }
-        }
-        if batch.products.is_empty() {
-            return;
-        }
+        // Products first: one index commit for all, while orders cost a read each.
         for id in &batch.products {
             self.products.forget(*id);
         }
         if let Some(index) = &self.index {
             index
-                .changed_elsewhere(&*self.store, batch.products.iter().copied())
+                .changed_elsewhere(&*self.store, &batch.products, &batch.stock)
                 .await;
+        }
+        for (&id, &version) in &batch.orders {
+            if !self.fulfilment.knows(id, version as usize) {
+                self.tell_order(id).await;
+            }
         }
     }
 

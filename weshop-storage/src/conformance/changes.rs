@@ -43,13 +43,18 @@ impl Heard {
     }
 }
 
-/// Every commit that touches a product, stock or an order is reported, to every follower:
-/// a product listed, edited and withdrawn; stock changed; an order placed (with the stock it
-/// reserved) and moved on by a fulfilment step, each with its version after the change. A
-/// commit that was refused reports nothing.
-pub async fn changes<S: Store + ?Sized + 'static>(store: Arc<S>) {
-    let mut heard = Heard::new(store.changes().await.expect("the store reports its changes"));
-    let mut second = Heard::new(store.changes().await.expect("a second follower"));
+/// Every commit through `store` that touches a product, stock or an order is reported to
+/// every follower of `follower`, another handle on the same data (another process's
+/// connection; for a store shared within one process, the same one): a product listed, edited
+/// and withdrawn; stock changed; an order placed (with the stock it reserved) and moved on by
+/// a fulfilment step, each with its version after the change. A commit that was refused
+/// reports nothing.
+///
+/// Not part of [`run_all`](super::run_all), whose stores are each opened once: a backend's
+/// tests call it with two handles on one database.
+pub async fn changes<S: Store + ?Sized + 'static>(store: Arc<S>, follower: Arc<S>) {
+    let mut heard = Heard::new(follower.changes().await.expect("the store reports changes"));
+    let mut second = Heard::new(follower.changes().await.expect("a second follower"));
     let seller = user_with(&*store, "seller@example.com", seller_role()).await;
     let ada = user_with(&*store, "ada@example.com", customer_role()).await;
 

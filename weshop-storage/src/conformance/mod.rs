@@ -85,6 +85,5 @@ where
         mail_queue,
         campaigns,
         leases,
-        changes,
     );
 }

@@ -12,7 +12,9 @@ use weshop_core::{
 };
 
 use super::{
-    SurrealStore, backend, message,
+    SurrealStore, backend,
+    changes::{Touched, push_change},
+    message,
     query::Sql,
     rows::{
         CategoryRow, CountRow, PictureRow, ProductRow, StockRow, UnitsRow, WarehouseRow, int,
@@ -65,10 +67,17 @@ impl CatalogStore for SurrealStore {
     async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError> {
         let id = ProductId::new(self.next_id("product_seq").await?).map_err(corrupt)?;
         let product = product.with_id(id);
-        let mut sql = Sql::default();
-        let statement = product_write(&mut sql, &product, "CREATE");
-        sql.push(&statement);
-        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        self.transact(|| {
+            let mut sql = Sql::default();
+            sql.push("BEGIN TRANSACTION");
+            let statement = product_write(&mut sql, &product, "CREATE");
+            sql.push(&statement);
+            push_change(&mut sql, &self.feed.origin, &Touched::default().product(id));
+            sql.push("COMMIT TRANSACTION");
+            sql
+        })
+        .await
+        .map_err(Self::failure)?;
         Ok(product)
     }
 
@@ -83,10 +92,19 @@ impl CatalogStore for SurrealStore {
     }
 
     async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
-        let mut sql = Sql::default();
-        let statement = product_write(&mut sql, product, "UPDATE");
-        let updated = sql.push(&format!("{statement} RETURN VALUE record::id(id)"));
-        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        let mut updated = 0;
+        let mut response = self
+            .transact(|| {
+                let mut sql = Sql::default();
+                sql.push("BEGIN TRANSACTION");
+                let statement = product_write(&mut sql, product, "UPDATE");
+                updated = sql.push(&format!("{statement} RETURN VALUE record::id(id)"));
+                push_change(&mut sql, &self.feed.origin, &Touched::default().product(product.id));
+                sql.push("COMMIT TRANSACTION");
+                sql
+            })
+            .await
+            .map_err(Self::failure)?;
         let ids: Vec<i64> = response.take(updated).map_err(backend)?;
         if ids.is_empty() {
             return Err(StoreError::NotFound(format!("product {}", product.id)));
@@ -95,12 +113,22 @@ impl CatalogStore for SurrealStore {
     }
 
     async fn delete_product(&self, id: ProductId) -> Result<bool, StoreError> {
-        let mut sql = Sql::default();
-        let v = sql.var(id.get());
-        sql.push(&format!(
-            "DELETE type::record('product', {v}) RETURN BEFORE"
-        ));
-        let rows: Vec<Value> = self.read(sql).await?;
+        let mut deleted = 0;
+        let mut response = self
+            .transact(|| {
+                let mut sql = Sql::default();
+                sql.push("BEGIN TRANSACTION");
+                let v = sql.var(id.get());
+                deleted = sql.push(&format!(
+                    "DELETE type::record('product', {v}) RETURN BEFORE"
+                ));
+                push_change(&mut sql, &self.feed.origin, &Touched::default().product(id));
+                sql.push("COMMIT TRANSACTION");
+                sql
+            })
+            .await
+            .map_err(Self::failure)?;
+        let rows: Vec<Value> = response.take(deleted).map_err(backend)?;
         Ok(!rows.is_empty())
     }
 
@@ -212,14 +240,20 @@ impl CatalogStore for SurrealStore {
     }
 
     async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError> {
-        let mut sql = Sql::default();
-        let id = sql.var(i64::from(warehouse.id.get()));
-        let x = sql.var(i64::from(warehouse.location.x));
-        let y = sql.var(i64::from(warehouse.location.y));
-        sql.push(&format!(
-            "UPSERT type::record('warehouse', {id}) SET x = {x}, y = {y}"
-        ));
-        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        // Every node puts the same sites when it starts: nodes starting together conflict on
+        // them, so the write is retried like any transaction.
+        self.transact(|| {
+            let mut sql = Sql::default();
+            let id = sql.var(i64::from(warehouse.id.get()));
+            let x = sql.var(i64::from(warehouse.location.x));
+            let y = sql.var(i64::from(warehouse.location.y));
+            sql.push(&format!(
+                "UPSERT type::record('warehouse', {id}) SET x = {x}, y = {y}"
+            ));
+            sql
+        })
+        .await
+        .map_err(|e| backend(message(e)))?;
         Ok(())
     }
 
@@ -265,6 +299,7 @@ impl CatalogStore for SurrealStore {
             let mut sql = Sql::default();
             sql.push("BEGIN TRANSACTION");
             Self::push_stock(&mut sql, deltas);
+            push_change(&mut sql, &self.feed.origin, &Touched::default().stock(deltas));
             sql.push("COMMIT TRANSACTION");
             sql
         })

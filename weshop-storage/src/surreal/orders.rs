@@ -10,6 +10,7 @@ use weshop_core::{
 use super::{
     SurrealStore, TxError, backend,
     carts::cart_lines,
+    changes::{Touched, push_change},
     message,
     query::Sql,
     rows::{DocRow, IdRow, LinkRow, OutboxRow, PlacedRow, int, orders_from},
@@ -73,6 +74,10 @@ impl OrderStore for SurrealStore {
                 let create = push_order(&mut sql, &placement.order, "CREATE");
                 sql.push(&create);
                 sql.push(&format!("DELETE type::record('cart', {u})"));
+                let touched = Touched::default()
+                    .order(&placement.order)
+                    .stock(&placement.reservations);
+                push_change(&mut sql, &self.feed.origin, &touched);
                 sql.push("COMMIT TRANSACTION");
                 sql
             })
@@ -221,6 +226,10 @@ impl OrderStore for SurrealStore {
                         "UPSERT type::record('link', {n}) SET state = {s}"
                     ));
                 }
+                let touched = Touched::default()
+                    .orders(step.orders.iter().map(|(order, _)| order))
+                    .stock(&step.stock);
+                push_change(&mut sql, &self.feed.origin, &touched);
                 sql.push("COMMIT TRANSACTION");
                 sql
             })

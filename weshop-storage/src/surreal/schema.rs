@@ -180,6 +180,20 @@ DEFINE TABLE IF NOT EXISTS payment_head SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS last ON payment_head TYPE int;
 "#,
     ),
+    // The change journal the change feed follows (see changes.rs): every transaction that
+    // touches orders, products or stock also writes what it touched (and which process wrote
+    // it) to one of a bounded set of slots, so a live query hears one notification per
+    // transaction.
+    (
+        12,
+        r#"
+DEFINE TABLE IF NOT EXISTS change SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS origin ON change TYPE string;
+DEFINE FIELD IF NOT EXISTS orders ON change TYPE array<array<int>>;
+DEFINE FIELD IF NOT EXISTS products ON change TYPE array<int>;
+DEFINE FIELD IF NOT EXISTS stock ON change TYPE array<int>;
+"#,
+    ),
 ];
 
 impl SurrealStore {
