@@ -135,8 +135,8 @@ pub struct DurableGateway {
     gateway: SimulatedGateway,
     store: Arc<dyn Store>,
     /// One call at a time, so the journal's order is the order of application. With
-    /// [`Self::shared`], how many journal lines the ledger has applied.
-    calls: Mutex<usize>,
+    /// [`Self::shared`], the position of the last journal record the ledger has applied.
+    calls: Mutex<u64>,
     /// Several nodes journal into one store (see [`Self::shared`]).
     shared: bool,
 }
@@ -163,7 +163,8 @@ impl DurableGateway {
     /// For a node of several sharing the store: the one simulated provider all of them talk
     /// to. Each call first applies what other nodes journaled since (a card saved through one
     /// node is charged through another, an authorization made on one is captured by the
-    /// leader), then its own record in journal order. Costs a read of the journal per call.
+    /// leader), then its own record in journal order. Costs a read of the records journaled
+    /// since the last call.
     pub fn shared(mut self) -> Self {
         self.shared = true;
         self
@@ -174,23 +175,23 @@ impl DurableGateway {
     /// answers the same).
     async fn catch_up(
         &self,
-        applied: &mut usize,
+        applied: &mut u64,
         own: Option<&str>,
     ) -> Result<Option<Answer>, PaymentError> {
         let lines = self
             .store
-            .payment_records()
+            .payment_records_after(*applied)
             .await
             .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
         let mut answer = None;
-        for line in lines.iter().skip(*applied) {
+        for (position, line) in &lines {
             let record = Record::parse(line).map_err(PaymentError::Unavailable)?;
             let result = apply(&self.gateway, &record).await;
             if answer.is_none() && Some(line.as_str()) == own {
                 answer = Some(result);
             }
+            *applied = (*applied).max(*position);
         }
-        *applied = lines.len().max(*applied);
         Ok(answer)
     }
 

@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 
+use crate::changes::ChangeFeed;
 use crate::domain::{Campaign, CampaignId, NotificationId, PromotionText};
 use crate::domain::{
     Cart, Category, Description, Email, ImageRef, LoginSession, Money, Order, OrderId, OrderStatus,
@@ -17,7 +18,6 @@ use crate::domain::{
     Roles, Stock, StockDelta, Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
     Weight,
 };
-use crate::changes::ChangeFeed;
 use crate::fulfilment::Effect;
 use crate::inbox::{InboxEntry, MailState, NewNotification};
 use crate::lease::{Fence, Lease, LeaseClaim};
@@ -359,6 +359,15 @@ pub trait OrderStore: Send + Sync {
     async fn append_payment_record(&self, line: &str) -> Result<(), StoreError>;
     /// The payment journal, oldest line first.
     async fn payment_records(&self) -> Result<Vec<String>, StoreError>;
+    /// The journal's records after position `after` (positions count from 1 in journal
+    /// order; gaps are allowed), with their positions: a reader that keeps up reads only
+    /// what is new. The default reads the whole journal and numbers it.
+    async fn payment_records_after(&self, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        Ok((1..)
+            .zip(self.payment_records().await?)
+            .filter(|(position, _)| *position > after)
+            .collect())
+    }
 }
 
 /// Users' inboxes ([`crate::inbox`]), and the mail queue they hold.

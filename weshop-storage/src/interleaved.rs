@@ -377,4 +377,8 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
         yield_now().await;
         self.0.payment_records().await
     }
+    async fn payment_records_after(&self, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        yield_now().await;
+        self.0.payment_records_after(after).await
+    }
 }

@@ -40,7 +40,9 @@ impl OrderUpdates {
 
     /// Whether followers were told of `id` at `version` or later.
     pub(crate) fn told(&self, id: OrderId, version: usize) -> bool {
-        self.lock().get(&id).is_some_and(|(told, _)| *told >= version)
+        self.lock()
+            .get(&id)
+            .is_some_and(|(told, _)| *told >= version)
     }
 
     /// Tells followers of `order`, unless they heard of this version or a later one.

@@ -64,7 +64,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 Ok(change) => batch.add(change),
                 Err(broadcast::error::RecvError::Lagged(_)) => batch.missed = true,
                 Err(broadcast::error::RecvError::Closed) => {
-                    tracing::warn!("the store's change feed ended: other nodes' changes are no longer followed");
+                    tracing::warn!(
+                        "the store's change feed ended: other nodes' changes are no longer followed"
+                    );
                     return;
                 }
             }
@@ -81,7 +83,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
 
     async fn apply_changes(&self, batch: Batch) {
         if batch.missed {
-            tracing::info!("changes by other nodes may have been missed: reading everything followed again");
+            tracing::info!(
+                "changes by other nodes may have been missed: reading everything followed again"
+            );
             self.products.forget_all();
             if let Some(index) = &self.index {
                 index.units.forget_all();
@@ -114,7 +118,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         match self.store.order(id).await {
             Ok(Some(order)) => self.fulfilment.announce(&order),
             Ok(None) => {}
-            Err(error) => tracing::warn!(order = %id, "an order changed elsewhere could not be read: {error}"),
+            Err(error) => {
+                tracing::warn!(order = %id, "an order changed elsewhere could not be read: {error}")
+            }
         }
     }
 }

@@ -37,7 +37,10 @@ impl Heard {
             match tokio::time::timeout_at(deadline, self.feed.recv()).await {
                 Ok(Ok(heard)) => self.seen.push(heard),
                 Ok(Err(error)) => panic!("{why}: the feed failed ({error}); heard {:?}", self.seen),
-                Err(_) => panic!("{why}: {change:?} not heard within {WITHIN:?}; heard {:?}", self.seen),
+                Err(_) => panic!(
+                    "{why}: {change:?} not heard within {WITHIN:?}; heard {:?}",
+                    self.seen
+                ),
             }
         }
     }
@@ -59,15 +62,24 @@ pub async fn changes<S: Store + ?Sized + 'static>(store: Arc<S>, follower: Arc<S
     let ada = user_with(&*store, "ada@example.com", customer_role()).await;
 
     let mut mug = product_with(&*store, seller.id, "Mug", usd(500)).await;
-    heard.expect(Change::Product(mug.id), "a product listed").await;
-    second.expect(Change::Product(mug.id), "a second follower").await;
+    heard
+        .expect(Change::Product(mug.id), "a product listed")
+        .await;
+    second
+        .expect(Change::Product(mug.id), "a second follower")
+        .await;
     mug.price = usd(600);
     store.update_product(&mug).await.unwrap();
     heard.seen.clear();
-    heard.expect(Change::Product(mug.id), "a product edited").await;
+    heard
+        .expect(Change::Product(mug.id), "a product edited")
+        .await;
 
     let w = WarehouseId::new(1).unwrap();
-    store.change_stock(&[delta(w, mug.id, 5, 0, 0)]).await.unwrap();
+    store
+        .change_stock(&[delta(w, mug.id, 5, 0, 0)])
+        .await
+        .unwrap();
     heard.expect(Change::Stock(mug.id), "stock changed").await;
     heard.seen.clear();
 
@@ -78,7 +90,9 @@ pub async fn changes<S: Store + ?Sized + 'static>(store: Arc<S>, follower: Arc<S
         version: order.version() as u64,
     };
     heard.expect(placed, "an order placed").await;
-    heard.expect(Change::Stock(mug.id), "stock reserved by a checkout").await;
+    heard
+        .expect(Change::Stock(mug.id), "stock reserved by a checkout")
+        .await;
 
     let mut packing = order.clone();
     packing.advance(OrderStatus::Packing, at(50)).unwrap();
@@ -100,15 +114,23 @@ pub async fn changes<S: Store + ?Sized + 'static>(store: Arc<S>, follower: Arc<S
         version: packing.version() as u64,
     };
     heard.expect(moved, "an order moved on").await;
-    second.expect(moved, "an order moved on, to the second follower").await;
+    second
+        .expect(moved, "an order moved on, to the second follower")
+        .await;
     let orders: Vec<&Change> = heard
         .seen
         .iter()
         .filter(|c| matches!(c, Change::Order { .. }))
         .collect();
-    assert_eq!(orders, [&placed, &moved], "the refused step reported nothing");
+    assert_eq!(
+        orders,
+        [&placed, &moved],
+        "the refused step reported nothing"
+    );
 
     store.delete_product(mug.id).await.unwrap();
     heard.seen.clear();
-    heard.expect(Change::Product(mug.id), "a product withdrawn").await;
+    heard
+        .expect(Change::Product(mug.id), "a product withdrawn")
+        .await;
 }

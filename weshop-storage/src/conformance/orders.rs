@@ -478,7 +478,8 @@ pub async fn order_queries<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert_eq!(sold(vec![], 10).await, vec![]);
 }
 
-/// The payment journal: lines come back exactly, in the order they were appended.
+/// The payment journal: lines come back exactly, in the order they were appended, whole or
+/// from a position on.
 pub async fn payment_journal<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert_eq!(store.payment_records().await.unwrap(), Vec::<String>::new());
     let lines: Vec<String> = (0..25)
@@ -488,4 +489,17 @@ pub async fn payment_journal<S: Store + ?Sized + 'static>(store: Arc<S>) {
         store.append_payment_record(line).await.expect("append");
     }
     assert_eq!(store.payment_records().await.unwrap(), lines);
+    // Read from a position on: positions grow in journal order, and reading after the last
+    // one read gives exactly the rest.
+    let all = store.payment_records_after(0).await.unwrap();
+    assert_eq!(
+        all.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(),
+        lines
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "positions grow");
+    let (tenth, _) = all[9];
+    let rest = store.payment_records_after(tenth).await.unwrap();
+    assert_eq!(rest, all[10..].to_vec());
+    let (last, _) = all[24];
+    assert_eq!(store.payment_records_after(last).await.unwrap(), vec![]);
 }

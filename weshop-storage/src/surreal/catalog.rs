@@ -99,7 +99,11 @@ impl CatalogStore for SurrealStore {
                 sql.push("BEGIN TRANSACTION");
                 let statement = product_write(&mut sql, product, "UPDATE");
                 updated = sql.push(&format!("{statement} RETURN VALUE record::id(id)"));
-                push_change(&mut sql, &self.feed.origin, &Touched::default().product(product.id));
+                push_change(
+                    &mut sql,
+                    &self.feed.origin,
+                    &Touched::default().product(product.id),
+                );
                 sql.push("COMMIT TRANSACTION");
                 sql
             })
@@ -299,7 +303,11 @@ impl CatalogStore for SurrealStore {
             let mut sql = Sql::default();
             sql.push("BEGIN TRANSACTION");
             Self::push_stock(&mut sql, deltas);
-            push_change(&mut sql, &self.feed.origin, &Touched::default().stock(deltas));
+            push_change(
+                &mut sql,
+                &self.feed.origin,
+                &Touched::default().stock(deltas),
+            );
             sql.push("COMMIT TRANSACTION");
             sql
         })

@@ -127,10 +127,14 @@ fn changes_of(row: ChangeRow, origin: &str) -> Result<Vec<Change>, String> {
         });
     }
     for id in row.products {
-        changes.push(Change::Product(ProductId::new(id).map_err(|e| e.to_string())?));
+        changes.push(Change::Product(
+            ProductId::new(id).map_err(|e| e.to_string())?,
+        ));
     }
     for id in row.stock {
-        changes.push(Change::Stock(ProductId::new(id).map_err(|e| e.to_string())?));
+        changes.push(Change::Stock(
+            ProductId::new(id).map_err(|e| e.to_string())?,
+        ));
     }
     Ok(changes)
 }
@@ -147,7 +151,12 @@ pub(super) struct Feed {
 
 impl Drop for Feed {
     fn drop(&mut self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(task) = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             task.abort();
         }
     }
@@ -168,7 +177,12 @@ impl Default for Feed {
 impl Feed {
     /// Stops following the database (the store is closing).
     pub(super) fn stop(&self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(task) = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             task.abort();
         }
     }
@@ -182,10 +196,18 @@ type Changes = Pin<Box<dyn Stream<Item = Result<Vec<Change>, String>> + Send>>;
 /// when it is dropped: the query runs on a clone that the stream keeps.
 async fn subscribe(db: &Handle, origin: Arc<str>) -> Result<Changes, String> {
     const LIVE: &str = "LIVE SELECT origin, orders, products, stock FROM change";
-    let session = db.clone();
+    /// The session the live query belongs to.
+    enum Session {
+        Embedded(surrealdb::Surreal<surrealdb::engine::local::Db>),
+        Server(surrealdb::Surreal<surrealdb::engine::any::Any>),
+    }
+    let session = match db {
+        Handle::Embedded(db, _) => Session::Embedded(surrealdb::Surreal::clone(db)),
+        Handle::Server(db) => Session::Server(surrealdb::Surreal::clone(db)),
+    };
     let mut response = match &session {
-        Handle::Embedded(db, _) => db.query(LIVE).await,
-        Handle::Server(db) => db.query(LIVE).await,
+        Session::Embedded(db) => db.query(LIVE).await,
+        Session::Server(db) => db.query(LIVE).await,
     }
     .map_err(|e| e.to_string())?;
     let stream = response

@@ -63,8 +63,7 @@ pub(super) async fn open(
     let failed = |e: &dyn std::fmt::Display| StoreError::Backend(format!("cannot open {url}: {e}"));
     // Live queries (the change feed, see `changes`) need the engine to send notifications,
     // which the SDK then routes to each subscription.
-    let (notify, notifications) =
-        async_channel::bounded(surrealdb_cnf::NOTIFICATIONS_CHANNEL_SIZE);
+    let (notify, notifications) = async_channel::bounded(surrealdb_cnf::NOTIFICATIONS_CHANNEL_SIZE);
     // The engine's futures are large: each is boxed, as the SDK's own connect is, so that
     // awaiting them does not put them on the caller's stack (a debug build overflows it).
     let datastore = Box::pin(

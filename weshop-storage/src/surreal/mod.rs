@@ -25,8 +25,8 @@
 mod accounts;
 mod campaigns;
 mod carts;
-mod changes;
 mod catalog;
+mod changes;
 mod embedded;
 mod inbox;
 mod leases;
@@ -54,6 +54,12 @@ use query::Sql;
 
 pub use embedded::EmbeddedMemory;
 
+/// How long a query may go unanswered before its caller is told the database failed: a
+/// query whose answer is lost (a connection in trouble) must not hold its caller, and the
+/// locks it holds, forever. A transaction given up on may still commit; the version checks
+/// and fences of the writes that matter make a retry of it safe.
+const QUERY_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Most attempts of a transaction that keeps losing write conflicts.
 const MAX_ATTEMPTS: u32 = 200;
 
@@ -67,11 +73,16 @@ pub struct SurrealStore {
 
 /// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
 /// server through the SDK's `any` engine.
+///
+/// The SDK's handle is shared behind an `Arc`, not cloned: each clone of it is a session of
+/// its own, which the SDK creates (and a server sets up: namespace, database, credentials)
+/// before the clone's first query and ends when it is dropped; cloned per query, as it was,
+/// every query cost a session opened and closed.
 #[derive(Clone)]
 enum Handle {
     /// The SDK's handle and the engine under it, to close it.
-    Embedded(Surreal<Db>, Arc<surrealdb_engine_local::Datastore>),
-    Server(Surreal<Any>),
+    Embedded(Arc<Surreal<Db>>, Arc<surrealdb_engine_local::Datastore>),
+    Server(Arc<Surreal<Any>>),
 }
 
 impl Handle {
@@ -98,16 +109,23 @@ impl Handle {
         let (text, vars) = (text.to_string(), vars.to_vec());
         let task = match self {
             Handle::Embedded(db, _) => {
-                let db = db.clone();
-                tokio::spawn(async move { bound(db.query(text), &vars).await })
+                let db = Arc::clone(db);
+                tokio::spawn(async move {
+                    tokio::time::timeout(QUERY_PATIENCE, bound(db.query(text), &vars)).await
+                })
             }
             Handle::Server(db) => {
-                let db = db.clone();
-                tokio::spawn(async move { bound(db.query(text), &vars).await })
+                let db = Arc::clone(db);
+                tokio::spawn(async move {
+                    tokio::time::timeout(QUERY_PATIENCE, bound(db.query(text), &vars)).await
+                })
             }
         };
         match task.await {
-            Ok(result) => result,
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(surrealdb::Error::internal(format!(
+                "the database did not answer within {QUERY_PATIENCE:?}"
+            ))),
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(error) => panic!("a storage query task was cancelled: {error}"),
         }
@@ -269,7 +287,7 @@ impl SurrealStore {
                 .use_db(options.database)
                 .await
                 .map_err(backend)?;
-            Handle::Embedded(db, datastore)
+            Handle::Embedded(Arc::new(db), datastore)
         } else {
             let db = any::connect(url)
                 .await
@@ -291,7 +309,7 @@ impl SurrealStore {
                 .use_db(options.database.clone())
                 .await
                 .map_err(backend)?;
-            Handle::Server(db)
+            Handle::Server(Arc::new(db))
         };
         let anonymous = options.credentials.is_none() && matches!(db, Handle::Server(_));
         let store = Self {

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use surrealdb::types::SurrealValue;
 use weshop_core::{
     domain::{Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
@@ -39,6 +40,13 @@ pub(super) fn products_of(order: &Order) -> Vec<i64> {
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+/// A payment journal record and its position.
+#[derive(SurrealValue)]
+struct JournalRow {
+    id: i64,
+    line: String,
 }
 
 #[async_trait]
@@ -308,5 +316,19 @@ impl OrderStore for SurrealStore {
         let mut sql = Sql::default();
         sql.push("SELECT VALUE line FROM payment_record ORDER BY id");
         self.read(sql).await
+    }
+
+    /// A range scan of the records' ids (their positions): only the new ones are read.
+    async fn payment_records_after(&self, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut sql = Sql::default();
+        // An integer, formatted: a record range cannot take a bound variable.
+        let from = after.saturating_add(1).min(i64::MAX as u64);
+        sql.push(&format!(
+            "SELECT record::id(id) AS id, line FROM payment_record:{from}.. ORDER BY id"
+        ));
+        let rows: Vec<JournalRow> = self.read(sql).await?;
+        rows.into_iter()
+            .map(|row| Ok((u64::try_from(row.id).map_err(corrupt)?, row.line)))
+            .collect()
     }
 }
