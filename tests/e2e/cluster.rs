@@ -42,7 +42,10 @@ async fn buy(shoppers: &[&Shopper], product: i64, keys: std::ops::Range<u32>) ->
 
 /// Registers a seller through `base` and lists a product called `name` there.
 async fn list_product(http: &reqwest::Client, base: &str, name: &str) {
-    let (email, password) = (format!("{}@example.com", name.replace(' ', ".")), "correct horse battery");
+    let (email, password) = (
+        format!("{}@example.com", name.replace(' ', ".")),
+        "correct horse battery",
+    );
     expect(
         http.post(format!("{base}/api/v1/auth/register"))
             .json(&json!({"email": email, "password": password, "name": "Seller", "roles": ["seller"]}))
@@ -186,7 +189,10 @@ async fn two_nodes_share_a_store_and_hand_fulfilment_over() {
         assert!(tokio::time::Instant::now() < deadline, "never found on A");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("a product listed on one node was found on the other after {:?}", listed.elapsed());
+    println!(
+        "a product listed on one node was found on the other after {:?}",
+        listed.elapsed()
+    );
 
     // A stops (and gives the lease back): B leads, in the same world, and delivers what is
     // placed through it from now on.

@@ -1,7 +1,7 @@
 //! Issue 17: three `weshop serve` nodes on one SurrealDB server, the world and UPS simulators
 //! in their own processes. Customers place 60 orders round-robin through the three nodes (the
-//! issue asks 200: with 200, the new leader stalled after taking over, all orders in packing,
-//! not yet understood; see the closing note of issue 17); the
+//! issue asks 200: on this 2-core machine 200 take over five minutes even on one node, as the
+//! driver's reads grow with the orders in flight; see issue 14's closing note); the
 //! fulfilment leader is killed with SIGKILL mid-run (and started again, as a supervisor
 //! would: it comes back as a follower). Another node takes the lease over; every order is
 //! delivered exactly once and captured exactly once. Meanwhile an order placed through node 1
@@ -32,9 +32,15 @@ use weshop_storage::{AuthLevel, Credentials, OpenOptions, open_with};
 
 use super::kill9::{Customer, free_port, register, simulator};
 
-const NODES: usize = 3;
+/// Nodes and orders per customer: 3 and 10 unless `WESHOP_TEST_CLUSTER_NODES` /
+/// `WESHOP_TEST_CLUSTER_ORDERS_EACH` say otherwise (to compare one node with three).
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 const CUSTOMERS: usize = 6;
-const ORDERS_EACH: usize = 10;
 const STOCK: u32 = 300;
 const SIMSPEED: u32 = 500;
 const LEASE_TTL_MS: u64 = 3_000;
@@ -231,6 +237,10 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
         eprintln!("WESHOP_TEST_SURREAL_URL not set: skipping the three-node run");
         return;
     };
+    let (nodes_n, orders_each) = (
+        setting("WESHOP_TEST_CLUSTER_NODES", 3).max(1),
+        setting("WESHOP_TEST_CLUSTER_ORDERS_EACH", 10).max(1),
+    );
     let user = std::env::var("WESHOP_TEST_SURREAL_USER").unwrap_or_else(|_| "root".into());
     let pass = std::env::var("WESHOP_TEST_SURREAL_PASS").unwrap_or_else(|_| "root".into());
     let database = format!("cluster{}", std::process::id());
@@ -305,7 +315,7 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let (mut nodes, mut bases, mut addresses) = (Vec::new(), Vec::new(), Vec::new());
-    for n in 0..NODES {
+    for n in 0..nodes_n {
         let http = free_port();
         let mut env = env.clone();
         env.push(("WESHOP_HTTP".into(), http.to_string()));
@@ -330,7 +340,7 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
         .unwrap();
     let mut customers = Vec::new();
     for n in 0..CUSTOMERS {
-        customers.push(register(&http, &bases[n % NODES], n).await);
+        customers.push(register(&http, &bases[n % nodes_n], n).await);
     }
     let (_, page) = customers[0]
         .call(
@@ -356,7 +366,7 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
     let followed_id = followed.checkout("cluster-followed").await;
     let follower = tokio::spawn(follow(
         Customer {
-            base: bases[2].clone(),
+            base: bases[2 % nodes_n].clone(),
             ..customers[0].clone()
         },
         followed_id,
@@ -368,10 +378,10 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
         let (products, bases) = (products.clone(), bases.clone());
         buyers.push(tokio::spawn(async move {
             let mut ids = Vec::new();
-            for i in 0..ORDERS_EACH {
+            for i in 0..orders_each {
                 // Round-robin over the nodes, as a load balancer would.
                 let via = Customer {
-                    base: bases[(c + i) % NODES].clone(),
+                    base: bases[(c + i) % nodes_n].clone(),
                     ..customer.clone()
                 };
                 via.cart_one(products[(c * 3 + i) % products.len()]).await;
@@ -383,7 +393,7 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
 
     // Under that load, a product listed through node 2 is found by a search on node 3.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let found_after = listed_then_found(&http, &bases[1], &bases[2]).await;
+    let found_after = listed_then_found(&http, &bases[1 % nodes_n], &bases[2 % nodes_n]).await;
     assert!(
         found_after < Duration::from_secs(2),
         "found on node 3 {found_after:?} after it was listed on node 2"
@@ -415,7 +425,7 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
     for buyer in buyers {
         ids.extend(buyer.await.unwrap());
     }
-    assert_eq!(ids.len(), CUSTOMERS * ORDERS_EACH + 1);
+    assert_eq!(ids.len(), CUSTOMERS * orders_each + 1);
     let deadline = Instant::now() + PATIENCE;
     loop {
         let delivered = store
@@ -484,7 +494,7 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!(
-        "three nodes: {} orders delivered in {:.1} s ({:.1} orders/s); leader {first} killed, \
+        "{nodes_n} node(s): {} orders delivered in {:.1} s ({:.1} orders/s); leader {first} killed, \
          {second} took over in {} ms (lease {LEASE_TTL_MS} ms); a product listed on node 2 \
          was found on node 3 after {} ms; node 3 streamed {statuses:?}",
         orders.len(),
