@@ -16,7 +16,8 @@ use weshop::server::{
 use serde_json::json;
 
 use crate::support::{
-    FAST, PATIENCE, Shopper, captured, client, deliveries, expect, settings, settle, start_world,
+    FAST, PATIENCE, Shopper, captured, client, deliveries, expect, register_and_log_in, settings,
+    settle, start_world,
 };
 
 /// Waits (a guard, not a timing) until `app` leads fulfilment.
@@ -42,29 +43,8 @@ async fn buy(shoppers: &[&Shopper], product: i64, keys: std::ops::Range<u32>) ->
 
 /// Registers a seller through `base` and lists a product called `name` there.
 async fn list_product(http: &reqwest::Client, base: &str, name: &str) {
-    let (email, password) = (
-        format!("{}@example.com", name.replace(' ', ".")),
-        "correct horse battery",
-    );
-    expect(
-        http.post(format!("{base}/api/v1/auth/register"))
-            .json(&json!({"email": email, "password": password, "name": "Seller", "roles": ["seller"]}))
-            .send()
-            .await
-            .unwrap(),
-        201,
-    )
-    .await;
-    let login = expect(
-        http.post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
-    let token = login["token"].as_str().expect("token");
+    let email = format!("{}@example.com", name.replace(' ', "."));
+    let token = register_and_log_in(http, base, &email, "seller").await;
     expect(
         http.post(format!("{base}/api/v1/products"))
             .bearer_auth(token)
@@ -75,21 +55,6 @@ async fn list_product(http: &reqwest::Client, base: &str, name: &str) {
         201,
     )
     .await;
-}
-
-/// How many products a search for `text` finds.
-async fn search(shopper: &Shopper, text: &str) -> u64 {
-    let page = expect(
-        shopper
-            .get("/api/v1/products")
-            .query(&[("q", text)])
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
-    page["total"].as_u64().expect("a total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +150,7 @@ async fn two_nodes_share_a_store_and_hand_fulfilment_over() {
     let listed = tokio::time::Instant::now();
     list_product(&http, &format!("http://{}", b.http_addr()), "Quokka lamp").await;
     let deadline = listed + PATIENCE;
-    while search(&on_a, "quokka").await == 0 {
+    while on_a.search("quokka").await["total"] == 0 {
         assert!(tokio::time::Instant::now() < deadline, "never found on A");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -210,29 +210,39 @@ pub async fn expect(response: reqwest::Response, status: u16) -> Value {
     }
 }
 
+/// Registers `email` with `role` (`customer` or `seller`) and logs in; returns the token.
+pub async fn register_and_log_in(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    role: &str,
+) -> String {
+    let password = "correct horse battery";
+    expect(
+        http.post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": password, "name": "Test Shopper", "roles": [role]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let login = expect(
+        http.post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    login["token"].as_str().expect("token").to_string()
+}
+
 impl Shopper {
     /// Registers a customer, logs in and saves the demo card.
     pub async fn register(http: &reqwest::Client, base: &str, email: &str) -> Shopper {
-        let password = "correct horse battery";
-        expect(
-            http.post(format!("{base}/api/v1/auth/register"))
-                .json(&json!({"email": email, "password": password, "name": "Test Shopper", "roles": ["customer"]}))
-                .send()
-                .await
-                .unwrap(),
-            201,
-        )
-        .await;
-        let login = expect(
-            http.post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"email": email, "password": password}))
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
-        let token = login["token"].as_str().expect("token").to_string();
+        let token = register_and_log_in(http, base, email, "customer").await;
         let mut shopper = Shopper {
             http: http.clone(),
             base: base.to_string(),
@@ -267,7 +277,13 @@ impl Shopper {
 
     /// Finds a product by search text; returns its id.
     pub async fn find(&self, text: &str) -> i64 {
-        let page = expect(
+        let page = self.search(text).await;
+        page["items"][0]["id"].as_i64().expect("a product found")
+    }
+
+    /// The first page of a search for `text`.
+    pub async fn search(&self, text: &str) -> Value {
+        expect(
             self.get("/api/v1/products")
                 .query(&[("q", text)])
                 .send()
@@ -275,8 +291,7 @@ impl Shopper {
                 .unwrap(),
             200,
         )
-        .await;
-        page["items"][0]["id"].as_i64().expect("a product found")
+        .await
     }
 
     pub async fn add_to_cart(&self, product: i64, quantity: u32) {

@@ -100,11 +100,21 @@ pub async fn rebuild_index<S: CatalogStore + ?Sized>(
     index: &dyn SearchIndex,
     store: &S,
 ) -> Result<usize, StoreError> {
+    rebuild_with(index, store, |_| ()).await
+}
+
+/// Replaces `index` with the store's whole catalog, showing each product to `seen` first.
+async fn rebuild_with<S: CatalogStore + ?Sized>(
+    index: &dyn SearchIndex,
+    store: &S,
+    mut seen: impl FnMut(&IndexedProduct),
+) -> Result<usize, StoreError> {
     let products: Vec<IndexedProduct> = store
         .catalog()
         .await?
         .into_iter()
         .map(|(product, units)| IndexedProduct::new(product, units))
+        .inspect(|p| seen(p))
         .collect();
     let count = products.len();
     index
@@ -170,20 +180,12 @@ impl IndexKeeper {
         store: &S,
     ) -> Result<usize, StoreError> {
         let _guard = self.lock.lock().await;
-        let products: Vec<IndexedProduct> = store
-            .catalog()
-            .await?
-            .into_iter()
-            .map(|(product, units)| IndexedProduct::new(product, units))
-            .collect();
-        let count = products.len();
-        *self.in_stock() = products
-            .iter()
-            .map(|p| (p.product.id, p.units_available > 0))
-            .collect();
-        self.index
-            .rebuild(products)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut in_stock = std::collections::HashMap::new();
+        let count = rebuild_with(&*self.index, store, |p| {
+            in_stock.insert(p.product.id, p.units_available > 0);
+        })
+        .await?;
+        *self.in_stock() = in_stock;
         Ok(count)
     }
 

@@ -151,14 +151,7 @@ pub(super) struct Feed {
 
 impl Drop for Feed {
     fn drop(&mut self) {
-        if let Some(task) = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            task.abort();
-        }
+        self.stop();
     }
 }
 
