@@ -261,9 +261,23 @@ impl ChangeFeed for SurrealStore {
         let sender = feed
             .sender
             .get_or_try_init(|| async {
-                let changes = subscribe(&self.db, feed.origin.clone())
-                    .await
-                    .map_err(|e| backend(format!("cannot follow the database's changes: {e}")))?;
+                // Registering a live query writes to the database: nodes starting together
+                // conflict on it (seen: a node of three exited at start), so it is retried.
+                let mut attempt = 1;
+                let changes = loop {
+                    match subscribe(&self.db, feed.origin.clone()).await {
+                        Ok(changes) => break changes,
+                        Err(error) if attempt < 10 && error.to_lowercase().contains("conflict") => {
+                            tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                            attempt += 1;
+                        }
+                        Err(error) => {
+                            return Err(backend(format!(
+                                "cannot follow the database's changes: {error}"
+                            )));
+                        }
+                    }
+                };
                 let sender = broadcast::channel(FEED_CAPACITY).0;
                 let task = tokio::spawn(forward(
                     self.db.clone(),
