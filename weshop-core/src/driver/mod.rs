@@ -207,6 +207,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             _ => Vec::new(),
         };
         let started = Instant::now();
+        let size = (step.orders.len(), step.stock.len(), step.effects.len());
         let entries = self
             .store
             .commit_step(StepCommit {
@@ -219,6 +220,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             })
             .await?;
         self.stages.since(Stage::DriverCommit, started);
+        tracing::debug!(?size, took = ?started.elapsed(), "driver commit");
         for order in orders {
             tracing::info!(order = %order.id(), status = %order.status(), "order status");
             self.updates.publish(order);
@@ -435,6 +437,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         let mut batch = Batch::default();
         let mut committed = 0;
         let fail = |committed, error| BatchFailed { committed, error };
+        let total = events.len();
         for (event, link) in events {
             // An event about no package is an arrival or a refused purchase.
             let Some(ship_id) = event.ship_id() else {
@@ -460,7 +463,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             batch.absorb(self.engine.package_event(&event, order, now), link);
             if let Some((warehouse, truck)) = loading_onto {
                 let mates = self
-                    .truck_mates(&batch, warehouse, truck)
+                    .truck_mates(&mut batch, warehouse, truck)
                     .await
                     .map_err(|e| fail(committed, e))?;
                 batch.add(self.engine.release_truck(mates, now));
@@ -470,30 +473,39 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             }
         }
         batch.commit(self).await.map_err(|e| fail(committed, e))?;
+        tracing::debug!(events = total, took = ?started.elapsed(), "event batch");
         self.stages.since(Stage::EventBatch, started);
         Ok(())
     }
 
     /// The orders loading onto, or loaded onto and held for, `truck` at `warehouse`: the
     /// store's, with the batch's newer versions over them.
+    ///
+    /// The store is read once per batch (the first time a batch needs it), not once per
+    /// event: 200 orders in flight made that read the bulk of a batch's time. What the batch
+    /// changes since is laid over the snapshot; nothing else changes these orders meanwhile,
+    /// as the batch holds the writer (and, with several nodes, the lease).
     async fn truck_mates(
         &self,
-        batch: &Batch,
+        batch: &mut Batch,
         warehouse: WarehouseId,
         truck: TruckId,
     ) -> Result<Vec<Order>, StoreError> {
-        let mut mates: BTreeMap<OrderId, Order> = self
-            .store
-            .orders_in(&[OrderStatus::Loading, OrderStatus::Loaded])
-            .await?
-            .into_iter()
-            .map(|o| (o.id(), o))
-            .collect();
-        for (order, _) in &batch.step.orders {
-            mates.insert(order.id(), order.clone());
+        if batch.on_trucks.is_none() {
+            let read = self
+                .store
+                .orders_in(&[OrderStatus::Loading, OrderStatus::Loaded])
+                .await?
+                .into_iter()
+                .map(|o| (o.id(), o))
+                .collect();
+            batch.on_trucks = Some(read);
         }
-        Ok(mates
-            .into_values()
+        batch.track_trucks();
+        let on_trucks = batch.on_trucks.as_ref().expect("read above");
+        Ok(on_trucks
+            .values()
+            .cloned()
             .filter(|o| {
                 matches!(o.status(), OrderStatus::Loading | OrderStatus::Loaded)
                     && o.warehouse() == Some(warehouse)
@@ -645,12 +657,24 @@ struct Batch {
     link: Option<(String, Vec<u8>)>,
     /// Events absorbed since the last commit.
     events: usize,
+    /// The orders on trucks (loading or loaded), once read ([`FulfilmentDriver::truck_mates`]),
+    /// kept up to date with what the batch decides, across its commits.
+    on_trucks: Option<BTreeMap<OrderId, Order>>,
 }
 
 impl Batch {
     /// A pending order in its latest state.
     fn order(&self, id: OrderId) -> Option<Order> {
         self.at.get(&id).map(|&i| self.step.orders[i].0.clone())
+    }
+
+    /// Lays the pending orders over the snapshot of orders on trucks, if one was read.
+    fn track_trucks(&mut self) {
+        if let Some(on_trucks) = &mut self.on_trucks {
+            for (order, _) in &self.step.orders {
+                on_trucks.insert(order.id(), order.clone());
+            }
+        }
     }
 
     fn absorb(&mut self, step: Step, link: Option<(String, Vec<u8>)>) {
@@ -683,7 +707,15 @@ impl Batch {
         driver: &FulfilmentDriver<S>,
     ) -> Result<usize, StoreError> {
         let events = self.events;
-        let Batch { step, link, .. } = std::mem::take(self);
+        self.track_trucks();
+        let on_trucks = self.on_trucks.take();
+        let Batch { step, link, .. } = std::mem::replace(
+            self,
+            Batch {
+                on_trucks,
+                ..Batch::default()
+            },
+        );
         let links: Vec<_> = link.into_iter().collect();
         if !step.is_empty() || !links.is_empty() {
             driver.commit(step, Vec::new(), links).await?;

@@ -44,11 +44,17 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         if entries.is_empty() {
             return Ok(0);
         }
+        let read = started.elapsed();
+        let total = entries.len();
         let mut done = Vec::with_capacity(entries.len());
         let mut refused = None;
         for run in runs(entries) {
             let ids = run.ids();
-            match run.perform(ports).await {
+            let run_started = std::time::Instant::now();
+            let kind = run.kind();
+            let outcome = run.perform(ports).await;
+            tracing::debug!(kind, entries = ids.len(), took = ?run_started.elapsed(), "outbox run");
+            match outcome {
                 Ok(()) => done.extend(ids),
                 Err(PartlyTaken { taken, error }) => {
                     done.extend(&ids[..taken]);
@@ -58,6 +64,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             }
         }
         let performed = done.len();
+        let marking = std::time::Instant::now();
         if !done.is_empty() {
             self.store
                 .commit_step(StepCommit {
@@ -67,6 +74,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 })
                 .await?;
         }
+        tracing::debug!(total, performed, ?read, marked = ?marking.elapsed(), took = ?started.elapsed(), "outbox pass");
         self.stage_times()
             .since(crate::stage_times::Stage::OutboxPass, started);
         match refused {
@@ -124,6 +132,15 @@ enum Run {
 }
 
 impl Run {
+    fn kind(&self) -> &'static str {
+        match self {
+            Run::Warehouse(_) => "warehouse",
+            Run::Shipping(_) => "shipping",
+            Run::Single(_) => "single",
+            Run::Notify(_) => "notify",
+        }
+    }
+
     fn ids(&self) -> Vec<u64> {
         match self {
             Run::Warehouse(commands) => commands.iter().map(|(id, _)| *id).collect(),

@@ -32,8 +32,8 @@ use weshop_storage::{AuthLevel, Credentials, OpenOptions, open_with};
 
 use super::kill9::{Customer, free_port, register, simulator};
 
-/// Nodes and orders per customer: 3 and 10 unless `WESHOP_TEST_CLUSTER_NODES` /
-/// `WESHOP_TEST_CLUSTER_ORDERS_EACH` say otherwise (to compare one node with three).
+/// Nodes and orders in all: 3 and 200 (the run) unless `WESHOP_TEST_CLUSTER_NODES` /
+/// `WESHOP_TEST_CLUSTER_ORDERS` say otherwise (to compare one node with three).
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -237,10 +237,13 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
         eprintln!("WESHOP_TEST_SURREAL_URL not set: skipping the three-node run");
         return;
     };
-    let (nodes_n, orders_each) = (
+    let (nodes_n, orders) = (
         setting("WESHOP_TEST_CLUSTER_NODES", 3).max(1),
-        setting("WESHOP_TEST_CLUSTER_ORDERS_EACH", 10).max(1),
+        setting("WESHOP_TEST_CLUSTER_ORDERS", 200).max(CUSTOMERS + 1),
     );
+    // One order is the followed one; the customers share the rest.
+    let orders_of =
+        move |c: usize| (orders - 1) / CUSTOMERS + usize::from(c < (orders - 1) % CUSTOMERS);
     let user = std::env::var("WESHOP_TEST_SURREAL_USER").unwrap_or_else(|_| "root".into());
     let pass = std::env::var("WESHOP_TEST_SURREAL_PASS").unwrap_or_else(|_| "root".into());
     let database = format!("cluster{}", std::process::id());
@@ -378,7 +381,7 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
         let (products, bases) = (products.clone(), bases.clone());
         buyers.push(tokio::spawn(async move {
             let mut ids = Vec::new();
-            for i in 0..orders_each {
+            for i in 0..orders_of(c) {
                 // Round-robin over the nodes, as a load balancer would.
                 let via = Customer {
                     base: bases[(c + i) % nodes_n].clone(),
@@ -425,7 +428,7 @@ async fn three_nodes_deliver_every_order_once_when_the_leader_is_killed() {
     for buyer in buyers {
         ids.extend(buyer.await.unwrap());
     }
-    assert_eq!(ids.len(), CUSTOMERS * orders_each + 1);
+    assert_eq!(ids.len(), orders);
     let deadline = Instant::now() + PATIENCE;
     loop {
         let delivered = store

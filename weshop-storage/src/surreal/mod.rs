@@ -69,6 +69,11 @@ pub struct SurrealStore {
     db: Handle,
     /// The live queries behind [`weshop_core::changes::ChangeFeed`], once someone follows.
     feed: Arc<changes::Feed>,
+    /// Held by a fenced commit while it runs: fenced commits all write the lease's term
+    /// record (see leases.rs), so two of one process running at once would conflict, and the
+    /// loser, retried, kept losing to the next (a 500-entry outbox mark was retried for 5 s
+    /// behind the driver's commits). Taken in turn, they never meet.
+    fenced: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
@@ -315,6 +320,7 @@ impl SurrealStore {
         let store = Self {
             db,
             feed: Arc::default(),
+            fenced: Arc::default(),
         };
         match store.migrate().await {
             Err(StoreError::Backend(e)) if anonymous && e.contains("Anonymous access") => {

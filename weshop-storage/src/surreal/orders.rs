@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
-use surrealdb::types::SurrealValue;
+use surrealdb::types::{RecordId, SurrealValue};
 use weshop_core::{
     domain::{Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
@@ -194,6 +194,10 @@ impl OrderStore for SurrealStore {
             .map(|e| to_json(&EffectDoc::from(e)))
             .collect();
         let mut created = Vec::new();
+        let _turn = match step.fence {
+            Some(_) => Some(self.fenced.lock().await),
+            None => None,
+        };
         let mut response = self
             .transact(|| {
                 let mut sql = Sql::default();
@@ -223,9 +227,15 @@ impl OrderStore for SurrealStore {
                          SET doc = {d} RETURN record::id(id) AS id"
                     )));
                 }
-                for id in &step.done {
-                    let v = sql.var(*id as i64);
-                    sql.push(&format!("DELETE type::record('outbox', {v})"));
+                // One statement for every entry done (an outbox pass marks hundreds at once).
+                if !step.done.is_empty() {
+                    let ids = sql.var(
+                        step.done
+                            .iter()
+                            .map(|id| RecordId::new("outbox", *id as i64))
+                            .collect::<Vec<_>>(),
+                    );
+                    sql.push(&format!("DELETE {ids} RETURN NONE"));
                 }
                 for (name, state) in &step.links {
                     let n = sql.var(name.clone());

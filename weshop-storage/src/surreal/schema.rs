@@ -160,7 +160,7 @@ DEFINE FIELD IF NOT EXISTS at ON campaign_clock TYPE int;
 "#,
     ),
     // Leases: which node plays a one-player role (the fulfilment leader), until when, at
-    // which term; `commits` is written by every commit fenced by the lease (see leases.rs).
+    // which term; `commits` was written by every commit fenced by the lease (until 13).
     (
         10,
         r#"
@@ -192,6 +192,19 @@ DEFINE FIELD IF NOT EXISTS origin ON change TYPE string;
 DEFINE FIELD IF NOT EXISTS orders ON change TYPE array<array<int>>;
 DEFINE FIELD IF NOT EXISTS products ON change TYPE array<int>;
 DEFINE FIELD IF NOT EXISTS stock ON change TYPE array<int>;
+"#,
+    ),
+    // A lease's term apart from its expiry (see leases.rs): fenced commits write the term's
+    // record, renewals only the lease's, so the two never conflict.
+    (
+        13,
+        r#"
+DEFINE TABLE IF NOT EXISTS lease_term SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS term ON lease_term TYPE int;
+DEFINE FIELD IF NOT EXISTS commits ON lease_term TYPE int DEFAULT 0;
+FOR $lease IN (SELECT id, term FROM lease) {
+    UPSERT type::record('lease_term', record::id($lease.id)) SET term = $lease.term;
+};
 "#,
     ),
 ];

@@ -113,8 +113,12 @@ pub async fn persist<P>(
 where
     P: LinkProtocol,
 {
+    let started = std::time::Instant::now();
     let bytes = state.save();
-    match store.save(P::NAME, bytes.clone()).await {
+    let saving = started.elapsed();
+    let outcome = store.save(P::NAME, bytes.clone()).await;
+    debug!(link = P::NAME, bytes = bytes.len(), ?saving, took = ?started.elapsed(), "link saved");
+    match outcome {
         Ok(()) => {
             *saved = bytes;
             Ok(())
