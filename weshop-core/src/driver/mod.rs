@@ -505,12 +505,12 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         let on_trucks = batch.on_trucks.as_ref().expect("read above");
         Ok(on_trucks
             .values()
-            .cloned()
             .filter(|o| {
                 matches!(o.status(), OrderStatus::Loading | OrderStatus::Loaded)
                     && o.warehouse() == Some(warehouse)
                     && o.truck() == Some(truck)
             })
+            .cloned()
             .collect())
     }
 

@@ -72,7 +72,7 @@ impl CatalogStore for SurrealStore {
             sql.push("BEGIN TRANSACTION");
             let statement = product_write(&mut sql, &product, "CREATE");
             sql.push(&statement);
-            push_change(&mut sql, &self.feed.origin, &Touched::default().product(id));
+            push_change(&mut sql, &self.feed, &Touched::default().product(id));
             sql.push("COMMIT TRANSACTION");
             sql
         })
@@ -101,7 +101,7 @@ impl CatalogStore for SurrealStore {
                 updated = sql.push(&format!("{statement} RETURN VALUE record::id(id)"));
                 push_change(
                     &mut sql,
-                    &self.feed.origin,
+                    &self.feed,
                     &Touched::default().product(product.id),
                 );
                 sql.push("COMMIT TRANSACTION");
@@ -126,7 +126,7 @@ impl CatalogStore for SurrealStore {
                 deleted = sql.push(&format!(
                     "DELETE type::record('product', {v}) RETURN BEFORE"
                 ));
-                push_change(&mut sql, &self.feed.origin, &Touched::default().product(id));
+                push_change(&mut sql, &self.feed, &Touched::default().product(id));
                 sql.push("COMMIT TRANSACTION");
                 sql
             })
@@ -303,11 +303,7 @@ impl CatalogStore for SurrealStore {
             let mut sql = Sql::default();
             sql.push("BEGIN TRANSACTION");
             Self::push_stock(&mut sql, deltas);
-            push_change(
-                &mut sql,
-                &self.feed.origin,
-                &Touched::default().stock(deltas),
-            );
+            push_change(&mut sql, &self.feed, &Touched::default().stock(deltas));
             sql.push("COMMIT TRANSACTION");
             sql
         })

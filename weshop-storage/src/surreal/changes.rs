@@ -17,6 +17,10 @@
 //! small and no clean-up floods followers with deletions); two transactions picking the same
 //! slot conflict, and the later one is retried like any other write conflict.
 //!
+//! Only a store on a server keeps the journal: an embedded database belongs to one process,
+//! which skips its own records, so there nobody would ever read them (and every order step
+//! would pay for a write). Its feed is one that never reports anything.
+//!
 //! When the subscription fails (the server restarted, the connection dropped and the SDK made
 //! it again without the live query), the feed subscribes again and then reports
 //! [`Change::Missed`], so followers re-read everything they follow: a change made in between
@@ -89,10 +93,13 @@ impl Touched {
 
 /// Appends the journal record for `touched`, by the process `origin`, to a transaction
 /// (nothing if it touched nothing followed).
-pub(super) fn push_change(sql: &mut Sql, origin: &str, touched: &Touched) {
-    if touched.orders.is_empty() && touched.products.is_empty() && touched.stock.is_empty() {
+pub(super) fn push_change(sql: &mut Sql, feed: &Feed, touched: &Touched) {
+    if !feed.journal
+        || touched.orders.is_empty() && touched.products.is_empty() && touched.stock.is_empty()
+    {
         return;
     }
+    let origin = &*feed.origin;
     let orders = sql.var(
         touched
             .orders
@@ -145,6 +152,8 @@ pub(super) struct Feed {
     /// This process's name in the journal: random, so no two processes sharing the database
     /// take each other's changes for their own.
     pub(super) origin: Arc<str>,
+    /// Whether this store writes the journal (on a server) or not (embedded).
+    journal: bool,
     sender: OnceCell<broadcast::Sender<Change>>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -155,19 +164,19 @@ impl Drop for Feed {
     }
 }
 
-impl Default for Feed {
-    fn default() -> Self {
+impl Feed {
+    /// The feed of a store that keeps the journal if `journal` (a server's) or not.
+    pub(super) fn new(journal: bool) -> Self {
         let seed = std::collections::hash_map::RandomState::new();
         let random = std::hash::BuildHasher::hash_one(&seed, std::process::id());
         Self {
             origin: format!("{random:016x}").into(),
+            journal,
             sender: OnceCell::new(),
             task: Mutex::new(None),
         }
     }
-}
 
-impl Feed {
     /// Stops following the database (the store is closing).
     pub(super) fn stop(&self) {
         if let Some(task) = self
@@ -261,6 +270,9 @@ impl ChangeFeed for SurrealStore {
         let sender = feed
             .sender
             .get_or_try_init(|| async {
+                if !feed.journal {
+                    return Ok(broadcast::channel(1).0);
+                }
                 // Registering a live query writes to the database: nodes starting together
                 // conflict on it (seen: a node of three exited at start), so it is retried.
                 let mut attempt = 1;

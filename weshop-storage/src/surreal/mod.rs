@@ -318,8 +318,8 @@ impl SurrealStore {
         };
         let anonymous = options.credentials.is_none() && matches!(db, Handle::Server(_));
         let store = Self {
+            feed: Arc::new(changes::Feed::new(matches!(db, Handle::Server(_)))),
             db,
-            feed: Arc::default(),
             fenced: Arc::default(),
         };
         match store.migrate().await {

@@ -85,7 +85,7 @@ impl OrderStore for SurrealStore {
                 let touched = Touched::default()
                     .order(&placement.order)
                     .stock(&placement.reservations);
-                push_change(&mut sql, &self.feed.origin, &touched);
+                push_change(&mut sql, &self.feed, &touched);
                 sql.push("COMMIT TRANSACTION");
                 sql
             })
@@ -247,7 +247,7 @@ impl OrderStore for SurrealStore {
                 let touched = Touched::default()
                     .orders(step.orders.iter().map(|(order, _)| order))
                     .stock(&step.stock);
-                push_change(&mut sql, &self.feed.origin, &touched);
+                push_change(&mut sql, &self.feed, &touched);
                 sql.push("COMMIT TRANSACTION");
                 sql
             })
