@@ -221,6 +221,21 @@ impl<S: Store + ?Sized + 'static> AssembledShop<S> {
                 .await;
             })
         };
+        // With several nodes, a hold no order stands behind yet may be another node's
+        // checkout in flight: only one still stray after a grace period is released.
+        let holds = match self.driver.is_shared() {
+            true => {
+                let shop = self.shop.clone();
+                let mut stopped = stop.subscribe();
+                Some(tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    };
+                    shop.release_stray_holds_while_leading(stop).await;
+                }))
+            }
+            false => None,
+        };
         let running = RunningShop {
             shop: self.shop,
             driver: self.driver,
@@ -228,13 +243,12 @@ impl<S: Store + ?Sized + 'static> AssembledShop<S> {
             outbox,
             serving,
             summaries,
+            holds,
         };
         running.driver.resume().await?;
-        // With several nodes, a hold no order stands behind yet may be another node's checkout
-        // in flight: releasing it would fail that order's payment. Not done there (yet).
-        if running.driver.is_shared() {
-            tracing::info!("stray holds are not released when several nodes share the store");
-        } else if let Err(error) = running.shop.release_stray_holds().await {
+        if running.holds.is_none()
+            && let Err(error) = running.shop.release_stray_holds().await
+        {
             tracing::warn!("stray holds not released (tried again at the next start): {error}");
         }
         if let Err(error) = running.shop.resume_campaigns().await {
@@ -255,6 +269,9 @@ pub struct RunningShop<S: ?Sized> {
     serving: JoinHandle<()>,
     /// Sellers' daily summaries.
     summaries: JoinHandle<()>,
+    /// With several nodes, the release of holds still stray after a grace period, while
+    /// this node leads.
+    holds: Option<JoinHandle<()>>,
 }
 
 impl<S: Store + ?Sized + 'static> RunningShop<S> {
@@ -275,6 +292,9 @@ impl<S: Store + ?Sized + 'static> RunningShop<S> {
         let _ = self.outbox.await;
         let _ = self.serving.await;
         let _ = self.summaries.await;
+        if let Some(holds) = self.holds {
+            let _ = holds.await;
+        }
     }
 
     /// Stops the outbox wherever it is, as a crash would (for crash-resume tests).
@@ -285,5 +305,9 @@ impl<S: Store + ?Sized + 'static> RunningShop<S> {
         let _ = self.outbox.await;
         let _ = self.serving.await;
         let _ = self.summaries.await;
+        if let Some(holds) = self.holds {
+            holds.abort();
+            let _ = holds.await;
+        }
     }
 }

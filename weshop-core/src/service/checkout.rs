@@ -206,9 +206,45 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     /// start, before any checkout of this process (a checkout in flight has such a hold for a
     /// moment). Returns how many were released.
     pub async fn release_stray_holds(&self) -> Result<usize, ShopError> {
+        let stray = self.stray_holds().await?;
+        self.release_holds(&stray).await
+    }
+
+    /// [`Self::release_stray_holds`] for the leader of several nodes sharing the store, where
+    /// a hold without its order may be another node's checkout in flight: every
+    /// `ShopConfig::stray_hold_grace`, the holds found stray at the last look and still stray
+    /// are released (a checkout places its order, or voids its hold, within seconds). Runs
+    /// until `stop` completes; a node killed mid-checkout while this one leads is covered too.
+    pub async fn release_stray_holds_while_leading(
+        &self,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        let mut suspects = std::collections::BTreeSet::new();
+        loop {
+            match self.stray_holds().await {
+                Ok(stray) => {
+                    let (still, new): (Vec<String>, Vec<String>) =
+                        stray.into_iter().partition(|a| suspects.contains(a));
+                    if let Err(error) = self.release_holds(&still).await {
+                        tracing::warn!("stray holds not released (tried again later): {error}");
+                    }
+                    suspects = new.into_iter().collect();
+                }
+                Err(error) => tracing::warn!("stray holds not looked for: {error}"),
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(self.config.stray_hold_grace) => {}
+            }
+        }
+    }
+
+    /// The open authorizations no order stands behind.
+    async fn stray_holds(&self) -> Result<Vec<String>, ShopError> {
         let open = self.payments.open_authorizations().await?;
         if open.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let held: std::collections::BTreeSet<String> = self
             .store
@@ -217,8 +253,13 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             .iter()
             .map(|o| o.payment().to_string())
             .collect();
+        Ok(open.into_iter().filter(|a| !held.contains(a)).collect())
+    }
+
+    /// Voids these holds; returns how many.
+    async fn release_holds(&self, stray: &[String]) -> Result<usize, ShopError> {
         let mut released = 0;
-        for authorization in open.iter().filter(|a| !held.contains(*a)) {
+        for authorization in stray {
             let key = IdempotencyKey::parse(&format!("void-stray-{authorization}"))
                 .map_err(ShopError::Payment)?;
             self.payments.void(authorization, &key).await?;

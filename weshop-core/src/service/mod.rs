@@ -77,6 +77,10 @@ pub struct ShopConfig {
     /// Products kept in memory for search and listing pages (0: read every one from the
     /// store). About half a kilobyte each.
     pub product_cache: usize,
+    /// With several nodes on one store: how long a hold no order stands behind must stay so
+    /// before it is released (it may be another node's checkout, between its authorization
+    /// and its order, for a moment).
+    pub stray_hold_grace: std::time::Duration,
 }
 
 impl Default for ShopConfig {
@@ -93,6 +97,7 @@ impl Default for ShopConfig {
             product_cache: 20_000,
             login_throttle: ThrottlePolicy::default(),
             promotion_interval: std::time::Duration::from_secs(10 * 60),
+            stray_hold_grace: std::time::Duration::from_secs(5 * 60),
         }
     }
 }

@@ -106,4 +106,8 @@ impl Payments for RecordingGateway {
             .insert(authorization.to_string());
         Ok(())
     }
+
+    async fn open_authorizations(&self) -> Result<Vec<String>, PaymentError> {
+        self.inner.open_authorizations().await
+    }
 }

@@ -227,3 +227,72 @@ async fn keepers_hand_the_lease_over() {
     assert_eq!(before.elapsed(), Duration::ZERO, "no wait after a release");
     assert_eq!(lease_c.term, lease_b.term + 1);
 }
+
+/// With several nodes, the leader releases a hold no order stands behind only once it has
+/// stayed so for a grace period (it may be another node's checkout in flight): a hold left by
+/// a node killed mid-checkout is released at the second look after it appeared, a checkout's
+/// hold whose order is placed meanwhile never is.
+#[tokio::test(start_paused = true)]
+async fn the_leader_releases_holds_still_stray_after_a_grace_period() {
+    use weshop_core::payments::{IdempotencyKey, Payments};
+    let store = Arc::new(MemoryStore::new());
+    let rig = Rig::new(store.clone(), 10).await;
+    let grace = weshop_core::service::ShopConfig::default().stray_hold_grace;
+    let (customer, card) = rig.customer("holds@example.com", "4242424242424242").await;
+    let hold = |key: &'static str| {
+        let (gateway, card) = (rig.gateway.clone(), card.clone());
+        async move {
+            gateway
+                .authorize(&card, super::usd(500), &IdempotencyKey::parse(key).unwrap())
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    let dead_node = hold("killed-mid-checkout").await;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shop = rig.shop.clone();
+    let releasing = tokio::spawn(async move {
+        shop.release_stray_holds_while_leading(async move {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    // Half a grace period in: a checkout completes, another node's is still in flight.
+    tokio::time::sleep(grace / 2).await;
+    rig.shop
+        .add_to_cart(customer, rig.product.id, q(1))
+        .await
+        .unwrap();
+    let order = rig
+        .shop
+        .checkout(customer, checkout(&card, "holds-1"))
+        .await
+        .unwrap();
+    let in_flight = hold("in-flight").await;
+    let held = rig.gateway.held();
+    assert!(held.contains(&dead_node) && held.contains(&in_flight));
+
+    tokio::time::sleep(grace).await;
+    let held = rig.gateway.held();
+    assert!(
+        !held.contains(&dead_node),
+        "stray at two looks a grace period apart: released"
+    );
+    assert!(
+        held.contains(&in_flight),
+        "stray at one look only: kept (it may be a checkout in flight)"
+    );
+    assert!(held.contains(order.payment()), "an order stands behind it");
+
+    tokio::time::sleep(grace).await;
+    let held = rig.gateway.held();
+    assert!(
+        !held.contains(&in_flight),
+        "still stray a grace period later"
+    );
+    assert!(held.contains(order.payment()));
+    let _ = stop.send(());
+    releasing.await.unwrap();
+}
