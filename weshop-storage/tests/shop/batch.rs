@@ -8,11 +8,10 @@ use weshop_core::{
     domain::{OrderStatus, TruckId},
     fulfilment::{FulfilmentEvent, ship_id_of},
     ports::SystemClock,
-    shop::Shop,
     store::Store,
 };
 
-use super::{Interleaved, Rig, checkout::checkout, q};
+use super::{Interleaved, Rig, q};
 
 /// Two packages' events and a purchase's arrival come in one message. The store "crashes"
 /// after the first commit (the two `packed` events and the link state after them): the batch
@@ -24,16 +23,7 @@ pub async fn batch_crash<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let (customer, card) = rig.customer("batch@example.com", "4242424242424242").await;
     let mut orders = Vec::new();
     for key in ["batch-1", "batch-2"] {
-        rig.shop
-            .add_to_cart(customer, rig.product.id, q(1))
-            .await
-            .unwrap();
-        let order = rig
-            .shop
-            .checkout(customer, checkout(&card, key))
-            .await
-            .unwrap();
-        orders.push(order.id());
+        orders.push(rig.buy_one(customer, &card, key).await.id());
     }
     for id in &orders {
         let order = rig.store.order(*id).await.unwrap().unwrap();

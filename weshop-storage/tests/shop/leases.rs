@@ -261,15 +261,7 @@ async fn the_leader_releases_holds_still_stray_after_a_grace_period() {
     });
     // Half a grace period in: a checkout completes, another node's is still in flight.
     tokio::time::sleep(grace / 2).await;
-    rig.shop
-        .add_to_cart(customer, rig.product.id, q(1))
-        .await
-        .unwrap();
-    let order = rig
-        .shop
-        .checkout(customer, checkout(&card, "holds-1"))
-        .await
-        .unwrap();
+    let order = rig.buy_one(customer, &card, "holds-1").await;
     let in_flight = hold("in-flight").await;
     let held = rig.gateway.held();
     assert!(held.contains(&dead_node) && held.contains(&in_flight));

@@ -98,6 +98,18 @@ impl<S: Store + ?Sized + 'static> Rig<S> {
         (user.id, user.payment_methods[0].token.clone())
     }
 
+    /// `customer` buys one unit of the product with `card` under idempotency `key`.
+    pub async fn buy_one(&self, customer: UserId, card: &str, key: &str) -> Order {
+        self.shop
+            .add_to_cart(customer, self.product.id, super::q(1))
+            .await
+            .unwrap();
+        self.shop
+            .checkout(customer, super::checkout::checkout(card, key))
+            .await
+            .unwrap()
+    }
+
     /// The one stock row of the product: (on hand, incoming, reserved).
     pub async fn stock(&self) -> (u64, u64, u64) {
         let rows = self.store.stock(self.product.id).await.unwrap();
