@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
-use surrealdb::types::Value;
+use surrealdb::types::{SurrealValue, Value};
 use weshop_core::{
     domain::{
         Category, Location, Picture, PictureId, PictureSize, Product, ProductId, Stock, StockDelta,
@@ -34,31 +34,52 @@ fn product_terms(name: &str, description: &str, category: &str) -> String {
     terms.join(" ")
 }
 
+/// One stock change, bound as one value of an array (see `push_stock`).
+#[derive(SurrealValue)]
+struct StockWrite {
+    warehouse: i64,
+    product: i64,
+    on_hand: i64,
+    incoming: i64,
+    reserved: i64,
+    /// What the change adds to the units available (for the out-of-stock report).
+    net: i64,
+}
+
 impl SurrealStore {
     /// Appends stock changes to a block: each upserts its row and throws
     /// `stock:PRODUCT:WAREHOUSE:AVAILABLE_BEFORE` if its counts would break the invariant.
+    /// One statement and one bound value for all of them: SurrealDB copies every variable
+    /// of the query into each statement it runs, so a statement and variables per change made
+    /// a step of hundreds of changes cost their square.
     pub(super) fn push_stock(sql: &mut Sql, deltas: &[StockDelta]) {
-        for d in deltas {
-            let w = sql.var(i64::from(d.warehouse.get()));
-            let p = sql.var(d.product.get());
-            let oh = sql.var(d.on_hand);
-            let inc = sql.var(d.incoming);
-            let res = sql.var(d.reserved);
-            let net = sql.var(d.on_hand + d.incoming - d.reserved);
-            let row = format!("$s{}", sql.statements);
-            sql.push(&format!(
-                "LET {row} = (UPSERT ONLY type::record('stock', [{w}, {p}]) SET \
-                 warehouse = {w}, product = {p}, on_hand = (on_hand ?? 0) + {oh}, \
-                 incoming = (incoming ?? 0) + {inc}, reserved = (reserved ?? 0) + {res} \
-                 RETURN AFTER)"
-            ));
-            sql.push(&format!(
-                "IF {row}.on_hand < 0 OR {row}.incoming < 0 OR {row}.reserved < 0 \
-                 OR {row}.reserved > {row}.on_hand + {row}.incoming {{ \
-                 THROW 'stock:' + <string>{p} + ':' + <string>{w} + ':' + \
-                 <string>({row}.on_hand + {row}.incoming - {row}.reserved - {net}) }}"
-            ));
+        if deltas.is_empty() {
+            return;
         }
+        let writes = sql.var(
+            deltas
+                .iter()
+                .map(|d| StockWrite {
+                    warehouse: i64::from(d.warehouse.get()),
+                    product: d.product.get(),
+                    on_hand: d.on_hand,
+                    incoming: d.incoming,
+                    reserved: d.reserved,
+                    net: d.on_hand + d.incoming - d.reserved,
+                })
+                .collect::<Vec<_>>(),
+        );
+        sql.push(&format!(
+            "FOR $d IN {writes} {{ \
+             LET $row = (UPSERT ONLY type::record('stock', [$d.warehouse, $d.product]) SET \
+             warehouse = $d.warehouse, product = $d.product, \
+             on_hand = (on_hand ?? 0) + $d.on_hand, incoming = (incoming ?? 0) + $d.incoming, \
+             reserved = (reserved ?? 0) + $d.reserved RETURN AFTER); \
+             IF $row.on_hand < 0 OR $row.incoming < 0 OR $row.reserved < 0 \
+             OR $row.reserved > $row.on_hand + $row.incoming {{ \
+             THROW 'stock:' + <string>$d.product + ':' + <string>$d.warehouse + ':' + \
+             <string>($row.on_hand + $row.incoming - $row.reserved - $d.net) }} }}"
+        ));
     }
 }
 

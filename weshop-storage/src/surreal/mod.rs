@@ -389,6 +389,7 @@ impl SurrealStore {
         for attempt in 1..=MAX_ATTEMPTS {
             match self.run(&build()).await {
                 Err(TxError::Conflict) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, "lost a write conflict; running the block again");
                     let jitter = rand_millis(backoff.as_millis() as u64 + 1);
                     tokio::time::sleep(Duration::from_millis(jitter)).await;
                     backoff = (backoff * 2).min(Duration::from_millis(50));

@@ -14,7 +14,7 @@ use super::{
     changes::{Touched, push_change},
     message,
     query::Sql,
-    rows::{DocRow, IdRow, LinkRow, OutboxRow, PlacedRow, int, orders_from},
+    rows::{DocRow, LinkRow, OutboxRow, PlacedRow, int, orders_from},
 };
 use crate::{
     CART_CHANGED, corrupt,
@@ -32,6 +32,19 @@ fn push_order(sql: &mut Sql, order: &Order, verb: &str) -> String {
         "{verb} type::record('customer_order', {id}) SET customer = {customer}, \
          status = {status}, version = {version}, products = {products}, doc = {doc}"
     )
+}
+
+/// One order a step writes, bound as one value of an array (see `commit_step`).
+#[derive(Clone, SurrealValue)]
+struct OrderWrite {
+    id: i64,
+    /// The version the step read: another writer's change in between is a conflict.
+    expected: i64,
+    customer: i64,
+    status: String,
+    version: i64,
+    products: Vec<i64>,
+    doc: String,
 }
 
 /// The products an order has lines of (indexed, for sellers' sales).
@@ -193,38 +206,53 @@ impl OrderStore for SurrealStore {
             .iter()
             .map(|e| to_json(&EffectDoc::from(e)))
             .collect();
-        let mut created = Vec::new();
+        let orders: Vec<OrderWrite> = step
+            .orders
+            .iter()
+            .map(|(order, version)| OrderWrite {
+                id: order.id().get(),
+                expected: *version as i64,
+                customer: order.customer().get(),
+                status: order.status().as_str().to_string(),
+                version: order.version() as i64,
+                products: products_of(order),
+                doc: to_json(&OrderDoc::from(order)),
+            })
+            .collect();
+        let mut created = None;
         let _turn = match step.fence {
             Some(_) => Some(self.fenced.lock().await),
             None => None,
         };
+        // Each kind of write is one statement over one bound array: SurrealDB copies every
+        // variable of the query into each statement it runs, so statements and variables per
+        // order and per entry made a step of hundreds of orders cost their square (a step of
+        // 500 orders and 1,011 outbox entries took 1.4 s on surrealkv, one of 2,000 orders 31 s).
         let mut response = self
             .transact(|| {
                 let mut sql = Sql::default();
-                created.clear();
                 sql.push("BEGIN TRANSACTION");
                 if let Some(fence) = &step.fence {
                     super::leases::push_fence(&mut sql, fence);
                 }
-                for (order, version) in &step.orders {
-                    let id = sql.var(order.id().get());
-                    let expected = sql.var(*version as i64);
-                    let row = format!("$o{}", sql.statements);
+                if !orders.is_empty() {
+                    let writes = sql.var(orders.clone());
                     sql.push(&format!(
-                        "LET {row} = (SELECT version FROM ONLY type::record('customer_order', {id}))"
+                        "FOR $o IN {writes} {{ \
+                         IF (SELECT version FROM ONLY type::record('customer_order', $o.id)).version \
+                         != $o.expected {{ THROW 'conflict:order ' + <string>$o.id + ' changed meanwhile' }}; \
+                         UPDATE type::record('customer_order', $o.id) SET customer = $o.customer, \
+                         status = $o.status, version = $o.version, products = $o.products, doc = $o.doc }}"
                     ));
-                    sql.push(&format!(
-                        "IF {row}.version != {expected} {{ THROW 'conflict:order ' + <string>{id} + ' changed meanwhile' }}"
-                    ));
-                    let update = push_order(&mut sql, order, "UPDATE");
-                    sql.push(&update);
                 }
                 Self::push_stock(&mut sql, &step.stock);
-                for doc in &docs {
-                    let d = sql.var(doc.clone());
-                    created.push(sql.push(&format!(
-                        "CREATE type::record('outbox', sequence::nextval('outbox_seq')) \
-                         SET doc = {d} RETURN record::id(id) AS id"
+                created = None;
+                if !docs.is_empty() {
+                    let d = sql.var(docs.clone());
+                    // An expression, not RETURN: a RETURN would end the block here.
+                    created = Some(sql.push(&format!(
+                        "{d}.map(|$doc| (CREATE ONLY type::record('outbox', \
+                         sequence::nextval('outbox_seq')) SET doc = $doc RETURN VALUE record::id(id)))"
                     )));
                 }
                 // One statement for every entry done (an outbox pass marks hundreds at once).
@@ -253,16 +281,26 @@ impl OrderStore for SurrealStore {
             })
             .await
             .map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
-        let mut entries = Vec::new();
-        for (index, effect) in created.into_iter().zip(step.effects) {
-            let rows: Vec<IdRow> = response.take(index).map_err(backend)?;
-            let id = rows.first().ok_or_else(|| backend("no outbox id"))?.id;
-            entries.push(OutboxEntry {
-                id: int(id, "outbox id")?,
-                effect,
-            });
+        let ids: Vec<i64> = match created {
+            Some(index) => response.take(index).map_err(backend)?,
+            None => Vec::new(),
+        };
+        if ids.len() != step.effects.len() {
+            return Err(backend(format!(
+                "{} outbox ids for {} entries",
+                ids.len(),
+                step.effects.len()
+            )));
         }
-        Ok(entries)
+        ids.into_iter()
+            .zip(step.effects)
+            .map(|(id, effect)| {
+                Ok(OutboxEntry {
+                    id: int(id, "outbox id")?,
+                    effect,
+                })
+            })
+            .collect()
     }
 
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
