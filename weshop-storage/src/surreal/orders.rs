@@ -21,30 +21,36 @@ use crate::{
     documents::{EffectDoc, OrderDoc, from_json, to_json},
 };
 
-fn push_order(sql: &mut Sql, order: &Order, verb: &str) -> String {
-    let id = sql.var(order.id().get());
-    let customer = sql.var(order.customer().get());
-    let status = sql.var(order.status().as_str().to_string());
-    let version = sql.var(order.version() as i64);
-    let doc = sql.var(to_json(&OrderDoc::from(order)));
-    let products = sql.var(products_of(order));
-    format!(
-        "{verb} type::record('customer_order', {id}) SET customer = {customer}, \
-         status = {status}, version = {version}, products = {products}, doc = {doc}"
-    )
-}
-
-/// One order a step writes, bound as one value of an array (see `commit_step`).
+/// One order written, bound as one value (an array of them for a fulfilment step).
 #[derive(Clone, SurrealValue)]
 struct OrderWrite {
     id: i64,
-    /// The version the step read: another writer's change in between is a conflict.
+    /// The version the writer read (0 for a new order): another writer's change in between is
+    /// a conflict.
     expected: i64,
     customer: i64,
     status: String,
     version: i64,
     products: Vec<i64>,
     doc: String,
+}
+
+/// The columns an order write sets, from `$o`, an [`OrderWrite`].
+const ORDER_COLUMNS: &str = "customer = $o.customer, status = $o.status, version = $o.version, \
+     products = $o.products, doc = $o.doc";
+
+impl OrderWrite {
+    fn new(order: &Order, expected: usize) -> Self {
+        OrderWrite {
+            id: order.id().get(),
+            expected: expected as i64,
+            customer: order.customer().get(),
+            status: order.status().as_str().to_string(),
+            version: order.version() as i64,
+            products: products_of(order),
+            doc: to_json(&OrderDoc::from(order)),
+        }
+    }
 }
 
 /// The products an order has lines of (indexed, for sellers' sales).
@@ -92,8 +98,11 @@ impl OrderStore for SurrealStore {
                      fingerprint = {fingerprint}"
                 ));
                 Self::push_stock(&mut sql, &placement.reservations);
-                let create = push_order(&mut sql, &placement.order, "CREATE");
-                sql.push(&create);
+                let order = sql.var(OrderWrite::new(&placement.order, 0));
+                sql.push(&format!("LET $o = {order}"));
+                sql.push(&format!(
+                    "CREATE type::record('customer_order', $o.id) SET {ORDER_COLUMNS}"
+                ));
                 sql.push(&format!("DELETE type::record('cart', {u})"));
                 let touched = Touched::default()
                     .order(&placement.order)
@@ -209,15 +218,7 @@ impl OrderStore for SurrealStore {
         let orders: Vec<OrderWrite> = step
             .orders
             .iter()
-            .map(|(order, version)| OrderWrite {
-                id: order.id().get(),
-                expected: *version as i64,
-                customer: order.customer().get(),
-                status: order.status().as_str().to_string(),
-                version: order.version() as i64,
-                products: products_of(order),
-                doc: to_json(&OrderDoc::from(order)),
-            })
+            .map(|(order, version)| OrderWrite::new(order, *version))
             .collect();
         let mut created = None;
         let _turn = match step.fence {
@@ -241,8 +242,7 @@ impl OrderStore for SurrealStore {
                         "FOR $o IN {writes} {{ \
                          IF (SELECT version FROM ONLY type::record('customer_order', $o.id)).version \
                          != $o.expected {{ THROW 'conflict:order ' + <string>$o.id + ' changed meanwhile' }}; \
-                         UPDATE type::record('customer_order', $o.id) SET customer = $o.customer, \
-                         status = $o.status, version = $o.version, products = $o.products, doc = $o.doc }}"
+                         UPDATE type::record('customer_order', $o.id) SET {ORDER_COLUMNS} }}"
                     ));
                 }
                 Self::push_stock(&mut sql, &step.stock);
