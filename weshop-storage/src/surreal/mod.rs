@@ -31,6 +31,7 @@ mod embedded;
 mod inbox;
 mod leases;
 mod orders;
+mod outbox;
 mod query;
 mod rows;
 mod schema;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
-use surrealdb::types::{RecordId, SurrealValue};
+use surrealdb::types::SurrealValue;
 use weshop_core::{
     domain::{Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
@@ -12,13 +12,13 @@ use super::{
     SurrealStore, TxError, backend,
     carts::cart_lines,
     changes::{Touched, push_change},
-    message,
+    message, outbox,
     query::Sql,
-    rows::{DocRow, LinkRow, OutboxRow, PlacedRow, int, orders_from},
+    rows::{DocRow, LinkRow, PlacedRow, orders_from},
 };
 use crate::{
     CART_CHANGED, corrupt,
-    documents::{EffectDoc, OrderDoc, from_json, to_json},
+    documents::{OrderDoc, to_json},
 };
 
 /// One order written, bound as one value (an array of them for a fulfilment step).
@@ -210,11 +210,7 @@ impl OrderStore for SurrealStore {
     }
 
     async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError> {
-        let docs: Vec<String> = step
-            .effects
-            .iter()
-            .map(|e| to_json(&EffectDoc::from(e)))
-            .collect();
+        let records = outbox::step_records(&step.effects);
         let orders: Vec<OrderWrite> = step
             .orders
             .iter()
@@ -246,24 +242,9 @@ impl OrderStore for SurrealStore {
                     ));
                 }
                 Self::push_stock(&mut sql, &step.stock);
-                created = None;
-                if !docs.is_empty() {
-                    let d = sql.var(docs.clone());
-                    // An expression, not RETURN: a RETURN would end the block here.
-                    created = Some(sql.push(&format!(
-                        "{d}.map(|$doc| (CREATE ONLY type::record('outbox', \
-                         sequence::nextval('outbox_seq')) SET doc = $doc RETURN VALUE record::id(id)))"
-                    )));
-                }
-                // One statement for every entry done (an outbox pass marks hundreds at once).
+                created = (!records.is_empty()).then(|| outbox::push_append(&mut sql, &records));
                 if !step.done.is_empty() {
-                    let ids = sql.var(
-                        step.done
-                            .iter()
-                            .map(|id| RecordId::new("outbox", *id as i64))
-                            .collect::<Vec<_>>(),
-                    );
-                    sql.push(&format!("DELETE {ids} RETURN NONE"));
+                    outbox::push_done(&mut sql, &step.done);
                 }
                 for (name, state) in &step.links {
                     let n = sql.var(name.clone());
@@ -281,10 +262,11 @@ impl OrderStore for SurrealStore {
             })
             .await
             .map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
-        let ids: Vec<i64> = match created {
+        let steps: Vec<i64> = match created {
             Some(index) => response.take(index).map_err(backend)?,
             None => Vec::new(),
         };
+        let ids = outbox::entry_ids(&records, &steps)?;
         if ids.len() != step.effects.len() {
             return Err(backend(format!(
                 "{} outbox ids for {} entries",
@@ -292,32 +274,15 @@ impl OrderStore for SurrealStore {
                 step.effects.len()
             )));
         }
-        ids.into_iter()
+        Ok(ids
+            .into_iter()
             .zip(step.effects)
-            .map(|(id, effect)| {
-                Ok(OutboxEntry {
-                    id: int(id, "outbox id")?,
-                    effect,
-                })
-            })
-            .collect()
+            .map(|(id, effect)| OutboxEntry { id, effect })
+            .collect())
     }
 
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut sql = Sql::default();
-        sql.push("SELECT record::id(id) AS id, doc FROM outbox ORDER BY id ASC");
-        let rows: Vec<OutboxRow> = self.read(sql).await?;
-        let mut entries = rows
-            .into_iter()
-            .map(|r| {
-                Ok(OutboxEntry {
-                    id: int(r.id, "outbox id")?,
-                    effect: from_json::<EffectDoc>(&r.doc)?.parse()?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        entries.sort_by_key(|e| e.id);
-        Ok(entries)
+        self.outbox_entries().await
     }
 
     async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -77,12 +77,6 @@ pub(super) struct CartRow {
     pub(super) lines: Vec<Vec<i64>>,
 }
 
-#[derive(SurrealValue)]
-pub(super) struct OutboxRow {
-    pub(super) id: i64,
-    pub(super) doc: String,
-}
-
 /// One size of a picture, base64.
 #[derive(SurrealValue)]
 pub(super) struct PictureRow {

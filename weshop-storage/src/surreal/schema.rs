@@ -207,6 +207,20 @@ FOR $lease IN (SELECT id, term FROM lease) {
 };
 "#,
     ),
+    // The outbox as one record per fulfilment step (see outbox.rs); the entries written one
+    // per record move in, keeping their ids (entry n mod 2^20 of step floor(n / 2^20)).
+    (
+        14,
+        r#"
+DEFINE TABLE IF NOT EXISTS outbox_step SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS entries ON outbox_step TYPE array<{ i: int, doc: string }>;
+FOR $r IN (SELECT record::id(id) AS id, doc FROM outbox) {
+    UPSERT type::record('outbox_step', <int> math::floor($r.id / 1048576))
+        SET entries = (entries ?? []).concat([{ i: $r.id % 1048576, doc: $r.doc }]);
+};
+DELETE outbox;
+"#,
+    ),
 ];
 
 impl SurrealStore {
@@ -231,12 +245,21 @@ impl SurrealStore {
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
         let mut backoff = std::time::Duration::from_millis(5);
         let mut attempt = 1;
+        let mut reached = 0;
         loop {
             match self.migrate_once().await {
                 Err(StoreError::Backend(error))
-                    if attempt < 10 && error.to_lowercase().contains("conflict") =>
+                    if attempt < 30 && error.to_lowercase().contains("conflict") =>
                 {
                     tracing::debug!(attempt, "schema migration lost a write conflict: {error}");
+                    // Counted afresh after each migration that lands: stores opening
+                    // together take turns winning, and every migration is another chance to
+                    // conflict (eight opening at once on a server ran out of ten in all).
+                    let now = self.schema_version().await.unwrap_or(reached);
+                    if now > reached {
+                        reached = now;
+                        attempt = 1;
+                    }
                     let jitter = super::rand_millis(backoff.as_millis() as u64 + 1);
                     tokio::time::sleep(backoff + std::time::Duration::from_millis(jitter)).await;
                     backoff = (backoff * 2).min(std::time::Duration::from_millis(500));

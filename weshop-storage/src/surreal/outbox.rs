@@ -1,0 +1,205 @@
+//! The outbox on SurrealDB: one record per fulfilment step, holding all the step's effects.
+//!
+//! A record per effect cost a sequence draw and a record created, then a record deleted (with
+//! SurrealDB's reference purge) when performed: a step of 500 orders wrote 1,011 records and an
+//! outbox pass deleted as many. Now a step writes one `outbox_step` record whose id `s` is
+//! drawn from `outbox_seq`, and its `i`-th effect is entry `s · 2²⁰ + i`: ids still increase in
+//! commit order and are never reused. A pass that performs every effect of a step deletes the
+//! record; one stopped midway by a refusal keeps the effects left.
+//!
+//! Entries written one per record (`outbox:n`, before schema 14) are moved into step records
+//! by migration 14, keeping their ids (`n` is entry `n mod 2²⁰` of step `⌊n / 2²⁰⌋`): the
+//! links remember the last id they took, so an id changed upwards would send a command again.
+//! Steps drawn later have larger ids than every one of those: `⌊n / 2²⁰⌋ ≤ n` < the sequence.
+
+use std::collections::BTreeMap;
+
+use surrealdb::types::SurrealValue;
+use weshop_core::{
+    fulfilment::Effect,
+    store::{OutboxEntry, StoreError},
+};
+
+use super::{SurrealStore, backend, query::Sql, rows::int};
+use crate::documents::{EffectDoc, from_json, to_json};
+
+/// Effects per step record: an entry's index takes the low 20 bits of its id.
+pub(super) const PER_STEP: u64 = 1 << 20;
+
+/// One effect of a step record: its index in the step and its document.
+#[derive(Clone, SurrealValue)]
+pub(super) struct StepEntry {
+    i: i64,
+    doc: String,
+}
+
+/// A step record as read.
+#[derive(SurrealValue)]
+struct StepRow {
+    s: i64,
+    entries: Vec<StepEntry>,
+}
+
+/// The entries of one step record performed.
+#[derive(Clone, SurrealValue)]
+struct DoneInStep {
+    s: i64,
+    done: Vec<i64>,
+}
+
+/// A step's effects as the records that will hold them (one unless a step has more than
+/// 2²⁰ effects).
+pub(super) fn step_records(effects: &[Effect]) -> Vec<Vec<StepEntry>> {
+    effects
+        .chunks(PER_STEP as usize)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, effect)| StepEntry {
+                    i: i as i64,
+                    doc: to_json(&EffectDoc::from(effect)),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Appends the statement that creates the step records; its result is their ids, in order.
+pub(super) fn push_append(sql: &mut Sql, records: &[Vec<StepEntry>]) -> usize {
+    let r = sql.var(records.to_vec());
+    // An expression, not RETURN: a RETURN would end the block here.
+    sql.push(&format!(
+        "{r}.map(|$entries| (CREATE ONLY type::record('outbox_step', \
+         sequence::nextval('outbox_seq')) SET entries = $entries RETURN VALUE record::id(id)))"
+    ))
+}
+
+/// The entry ids of the step records created, in effect order, from their record ids.
+pub(super) fn entry_ids(records: &[Vec<StepEntry>], steps: &[i64]) -> Result<Vec<u64>, StoreError> {
+    if records.len() != steps.len() {
+        return Err(backend(format!(
+            "{} outbox records for {} created",
+            steps.len(),
+            records.len()
+        )));
+    }
+    let mut ids = Vec::new();
+    for (entries, step) in records.iter().zip(steps) {
+        let base = int::<u64>(*step, "outbox step")?
+            .checked_mul(PER_STEP)
+            .ok_or_else(|| StoreError::Corrupt(format!("outbox step {step} out of range")))?;
+        ids.extend((0..entries.len() as u64).map(|i| base + i));
+    }
+    Ok(ids)
+}
+
+/// Appends the statement that removes the entries performed: a record left with none is
+/// deleted, one stopped midway keeps the rest.
+pub(super) fn push_done(sql: &mut Sql, done: &[u64]) {
+    let mut steps: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for id in done {
+        steps
+            .entry(id / PER_STEP)
+            .or_default()
+            .push((id % PER_STEP) as i64);
+    }
+    let groups: Vec<DoneInStep> = steps
+        .into_iter()
+        .map(|(s, done)| DoneInStep {
+            s: s.min(i64::MAX as u64) as i64,
+            done,
+        })
+        .collect();
+    let g = sql.var(groups);
+    sql.push(&format!(
+        "FOR $g IN {g} {{ \
+         LET $r = type::record('outbox_step', $g.s); \
+         LET $left = ($r.entries ?? []).filter(|$e| $e.i NOTINSIDE $g.done); \
+         IF $left.len() = 0 {{ DELETE $r RETURN NONE }} \
+         ELSE {{ UPDATE $r SET entries = $left RETURN NONE }} }}"
+    ));
+}
+
+impl SurrealStore {
+    /// The outbox, oldest first.
+    pub(super) async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT record::id(id) AS s, entries FROM outbox_step");
+        let rows: Vec<StepRow> = self.read(sql).await?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let base = int::<u64>(row.s, "outbox step")?.saturating_mul(PER_STEP);
+            for entry in row.entries {
+                entries.push(OutboxEntry {
+                    id: base + int::<u64>(entry.i, "outbox entry")?,
+                    effect: from_json::<EffectDoc>(&entry.doc)?.parse()?,
+                });
+            }
+        }
+        entries.sort_by_key(|e| e.id);
+        Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weshop_core::{domain::UserId, notify::Notification, store::OrderStore};
+
+    use super::*;
+
+    /// An outbox written one record per entry (schema 13) keeps its entries and their ids
+    /// through migration 14, beside steps written since; a later step gets larger ids.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migration_14_moves_the_outbox_keeping_ids() {
+        let store = SurrealStore::connect("mem://").await.unwrap();
+        let effect = |n: i64| Effect::Notify {
+            user: UserId::new(n).unwrap(),
+            notification: Notification::Welcome,
+        };
+        // Back to schema 13, with entries written the old way: two in the first step's id
+        // range, one in the second's, and their sequence drawn past the first two.
+        let mut sql = Sql::default();
+        for id in [7_i64, 9, 1_048_576 + 3] {
+            let doc = sql.var(to_json(&EffectDoc::from(&effect(id))));
+            sql.push(&format!(
+                "CREATE type::record('outbox', {id}) SET doc = {doc}"
+            ));
+        }
+        sql.push("FOR $i IN 0..10 { sequence::nextval('outbox_seq') }");
+        sql.push("UPSERT meta:schema SET version = 13");
+        assert!(store.run(&sql).await.is_ok(), "schema 13 written");
+        store.migrate().await.unwrap();
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            SurrealStore::SCHEMA_VERSION
+        );
+
+        let moved = store.outbox().await.unwrap();
+        let ids: Vec<u64> = moved.iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![7, 9, 1_048_579]);
+        for entry in &moved {
+            assert_eq!(entry.effect, effect(entry.id as i64));
+        }
+        let mut sql = Sql::default();
+        sql.push("SELECT VALUE id FROM outbox");
+        let left: Vec<surrealdb::types::RecordId> = store.read(sql).await.unwrap();
+        assert!(left.is_empty(), "the old records are gone");
+
+        let later = store
+            .commit_step(weshop_core::store::StepCommit {
+                effects: vec![effect(1)],
+                done: vec![7, 1_048_579],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            later[0].id > 1_048_579,
+            "a later step's id: {}",
+            later[0].id
+        );
+        let ids: Vec<u64> = store.outbox().await.unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![9, later[0].id]);
+    }
+}
