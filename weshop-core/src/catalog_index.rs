@@ -241,6 +241,17 @@ impl IndexKeeper {
         store: &S,
         deltas: &[StockDelta],
     ) {
+        self.stock_changed_to(store, deltas, &BTreeMap::new()).await
+    }
+
+    /// [`Self::stock_changed`] for a caller that read some products' sellable units after the
+    /// commit (`after`): only the others are read again.
+    pub(crate) async fn stock_changed_to<S: CatalogStore + ?Sized>(
+        &self,
+        store: &S,
+        deltas: &[StockDelta],
+        after: &BTreeMap<ProductId, u64>,
+    ) {
         let mut net: BTreeMap<ProductId, i64> = BTreeMap::new();
         for d in deltas {
             *net.entry(d.product).or_default() += d.on_hand + d.incoming - d.reserved;
@@ -253,9 +264,15 @@ impl IndexKeeper {
             if change == 0 {
                 continue;
             }
-            match store.stock(id).await {
-                Ok(stock) => {
-                    let after: u64 = stock.iter().map(|(_, s)| s.available()).sum();
+            let units = match after.get(&id) {
+                Some(units) => Ok(*units),
+                None => store
+                    .stock(id)
+                    .await
+                    .map(|stock| stock.iter().map(|(_, s)| s.available()).sum::<u64>()),
+            };
+            match units {
+                Ok(after) => {
                     let before = after as i64 - change;
                     if (before > 0) != (after > 0) {
                         flipped.push(id);

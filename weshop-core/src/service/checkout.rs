@@ -7,7 +7,9 @@
 //! voids its own authorization rather than leave a hold on the card. Once placed, the order is
 //! handed to the fulfilment driver; a failure there only defers it.
 
-use crate::domain::{Money, NewOrder, Order, OrderId, OrderLine, StockDelta, UserId};
+use std::collections::BTreeMap;
+
+use crate::domain::{Money, NewOrder, Order, OrderId, OrderLine, ProductId, StockDelta, UserId};
 use crate::fulfilment::ship_id_of;
 use crate::notify::Notification;
 use crate::payments::IdempotencyKey;
@@ -94,6 +96,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         let items: Vec<_> = cart.lines().collect();
         let Priced {
             lines,
+            sellers,
             weight,
             warehouse,
             ..
@@ -178,11 +181,21 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             Ok(Placed::Created(order)) => {
                 tracing::info!(order = %order.id(), warehouse = %warehouse.id, total = %order.total(), "order placed");
                 self.fulfilment.announce(&order);
-                // Reservations may take a product's last units: the in-stock filter must know.
-                if let Some(index) = &self.index {
-                    index.stock_changed(&*self.store, &reservations).await;
+                // Each line's sellable units now, read once for both their readers:
+                // reservations may take a product's last units (the in-stock filter must know)
+                // or take it below the low-stock threshold (its seller must).
+                let mut after = BTreeMap::new();
+                for line in order.lines() {
+                    if let Ok(stock) = self.store.stock(line.product).await {
+                        after.insert(line.product, stock.iter().map(|(_, s)| s.available()).sum());
+                    }
                 }
-                self.tell_low_stock(order.lines()).await;
+                if let Some(index) = &self.index {
+                    index
+                        .stock_changed_to(&*self.store, &reservations, &after)
+                        .await;
+                }
+                self.tell_low_stock(order.lines(), &sellers, &after).await;
                 if let Err(error) = self.fulfilment.order_placed(warehouse.id).await {
                     // The order is safe; fulfilment picks it up on its next pass or restart.
                     tracing::warn!(order = %order.id(), "fulfilment deferred: {error}");
@@ -269,28 +282,29 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         Ok(released)
     }
 
-    /// Tells each line's seller when this order took their product below the low-stock
-    /// threshold (only on the crossing, not on every order after it). Best effort: the order is
-    /// placed whatever happens here.
-    async fn tell_low_stock(&self, lines: &[OrderLine]) {
-        for line in lines {
-            let Ok(Some(product)) = self.store.product(line.product).await else {
+    /// Tells each line's seller (`sellers`, by line) when this order took their product below
+    /// the low-stock threshold (only on the crossing, not on every order after it), from the
+    /// units sellable after it (`after`). Best effort: the order is placed whatever happens here.
+    async fn tell_low_stock(
+        &self,
+        lines: &[OrderLine],
+        sellers: &[UserId],
+        after: &BTreeMap<ProductId, u64>,
+    ) {
+        for (line, seller) in lines.iter().zip(sellers) {
+            let Some(&available) = after.get(&line.product) else {
                 continue;
             };
-            let Ok(stock) = self.store.stock(line.product).await else {
-                continue;
-            };
-            let available: u64 = stock.iter().map(|(_, s)| s.available()).sum();
             let before = available + u64::from(line.quantity.get());
             let threshold = self.config.low_stock_threshold;
             if available < threshold && before >= threshold {
                 let _ = self
                     .notifier
                     .notify(
-                        &format!("low-stock-{}-{}", product.id, self.clock.now().millis()),
-                        product.seller,
+                        &format!("low-stock-{}-{}", line.product, self.clock.now().millis()),
+                        *seller,
                         Notification::LowStock {
-                            product: product.id,
+                            product: line.product,
                             available,
                         },
                     )

@@ -17,6 +17,8 @@ use super::ShopService;
 pub(super) struct Priced {
     /// The lines, at today's prices.
     pub(super) lines: Vec<OrderLine>,
+    /// Each line's seller.
+    pub(super) sellers: Vec<UserId>,
     /// Their sum.
     pub(super) subtotal: Money,
     /// Their weight.
@@ -75,6 +77,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         destination: Location,
     ) -> Result<Priced, ShopError> {
         let mut lines = Vec::new();
+        let mut sellers = Vec::new();
         let mut grams: u64 = 0;
         for &(id, quantity) in items {
             let product = self
@@ -84,6 +87,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 .ok_or_else(|| ShopError::NotFound(format!("product {id}")))?;
             self.check_price(product.price)?;
             grams += u64::from(product.weight.get()) * u64::from(quantity.get());
+            sellers.push(product.seller);
             lines.push(OrderLine {
                 product: id,
                 name: product.name,
@@ -115,6 +119,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         });
         Ok(Priced {
             lines,
+            sellers,
             subtotal,
             weight,
             warehouse,
