@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Mutex;
 
-use crate::domain::{Category, Product, ProductId, ProductName, StockDelta};
+use crate::domain::{Category, Product, ProductId, ProductName, StockDelta, sellable};
 use crate::read_cache::ReadCache;
 use crate::shop::CatalogQuery;
 use crate::store::{CatalogStore, StoreError};
@@ -266,10 +266,7 @@ impl IndexKeeper {
             }
             let units = match after.get(&id) {
                 Some(units) => Ok(*units),
-                None => store
-                    .stock(id)
-                    .await
-                    .map(|stock| stock.iter().map(|(_, s)| s.available()).sum::<u64>()),
+                None => store.stock(id).await.map(|stock| sellable(&stock)),
             };
             match units {
                 Ok(after) => {

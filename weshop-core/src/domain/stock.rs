@@ -14,6 +14,11 @@ pub struct Stock {
     reserved: u64,
 }
 
+/// The units of a product that can still be sold, over all its warehouses.
+pub fn sellable(stock: &[(WarehouseId, Stock)]) -> u64 {
+    stock.iter().map(|(_, s)| s.available()).sum()
+}
+
 /// Not enough units to promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("only {available} available, {wanted} wanted")]

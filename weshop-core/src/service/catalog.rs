@@ -10,7 +10,7 @@ use std::{borrow::Cow, sync::Arc};
 
 use crate::catalog_index::IndexError;
 use crate::domain::{
-    Category, Product, ProductId, ProductName, Quantity, Stock, User, UserId, WarehouseId,
+    Category, Product, ProductId, ProductName, Quantity, User, UserId, WarehouseId, sellable,
 };
 use crate::driver::item;
 use crate::shop::{
@@ -185,13 +185,10 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         &self,
         ids: &[ProductId],
     ) -> Result<Vec<u64>, ShopError> {
-        let units_of = |stock: Vec<(WarehouseId, Stock)>| -> u64 {
-            stock.iter().map(|(_, s)| s.available()).sum()
-        };
         let Some(index) = &self.index else {
             let mut out = Vec::with_capacity(ids.len());
             for &id in ids {
-                out.push(units_of(self.store.stock(id).await?));
+                out.push(sellable(&self.store.stock(id).await?));
             }
             return Ok(out);
         };
@@ -199,7 +196,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         let units = index
             .units
             .read_through(ids, |id| async move {
-                Ok::<_, StoreError>(Some(units_of(store.stock(id).await?)))
+                Ok::<_, StoreError>(Some(sellable(&store.stock(id).await?)))
             })
             .await?;
         Ok(units.into_iter().map(Option::unwrap_or_default).collect())
@@ -348,7 +345,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     /// can still be sold is below the configured threshold.
     async fn seller_view(&self, product: Product) -> Result<SellerProduct, ShopError> {
         let stock = self.store.stock(product.id).await?;
-        let available = stock.iter().map(|(_, s)| s.available()).sum();
+        let available = sellable(&stock);
         Ok(SellerProduct {
             product,
             stock,

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{Money, NewOrder, Order, OrderId, OrderLine, ProductId, StockDelta, UserId};
+use crate::domain::{
+    Money, NewOrder, Order, OrderId, OrderLine, ProductId, StockDelta, UserId, sellable,
+};
 use crate::fulfilment::ship_id_of;
 use crate::notify::Notification;
 use crate::payments::IdempotencyKey;
@@ -187,7 +189,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                 let mut after = BTreeMap::new();
                 for line in order.lines() {
                     if let Ok(stock) = self.store.stock(line.product).await {
-                        after.insert(line.product, stock.iter().map(|(_, s)| s.available()).sum());
+                        after.insert(line.product, sellable(&stock));
                     }
                 }
                 if let Some(index) = &self.index {

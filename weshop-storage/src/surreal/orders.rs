@@ -266,15 +266,8 @@ impl OrderStore for SurrealStore {
             Some(index) => response.take(index).map_err(backend)?,
             None => Vec::new(),
         };
-        let ids = outbox::entry_ids(&records, &steps)?;
-        if ids.len() != step.effects.len() {
-            return Err(backend(format!(
-                "{} outbox ids for {} entries",
-                ids.len(),
-                step.effects.len()
-            )));
-        }
-        Ok(ids
+        // One id per effect: the records hold every effect, in order.
+        Ok(outbox::entry_ids(&records, &steps)?
             .into_iter()
             .zip(step.effects)
             .map(|(id, effect)| OutboxEntry { id, effect })

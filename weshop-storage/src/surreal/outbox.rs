@@ -24,7 +24,7 @@ use super::{SurrealStore, backend, query::Sql, rows::int};
 use crate::documents::{EffectDoc, from_json, to_json};
 
 /// Effects per step record: an entry's index takes the low 20 bits of its id.
-pub(super) const PER_STEP: u64 = 1 << 20;
+const PER_STEP: u64 = 1 << 20;
 
 /// One effect of a step record: its index in the step and its document.
 #[derive(Clone, SurrealValue)]
@@ -41,7 +41,7 @@ struct StepRow {
 }
 
 /// The entries of one step record performed.
-#[derive(Clone, SurrealValue)]
+#[derive(SurrealValue)]
 struct DoneInStep {
     s: i64,
     done: Vec<i64>,
@@ -75,11 +75,12 @@ pub(super) fn push_append(sql: &mut Sql, records: &[Vec<StepEntry>]) -> usize {
     ))
 }
 
-/// The entry ids of the step records created, in effect order, from their record ids.
+/// The entry ids of the step records created, in effect order (one per effect of
+/// [`step_records`]), from their record ids.
 pub(super) fn entry_ids(records: &[Vec<StepEntry>], steps: &[i64]) -> Result<Vec<u64>, StoreError> {
     if records.len() != steps.len() {
         return Err(backend(format!(
-            "{} outbox records for {} created",
+            "{} outbox records created of {}",
             steps.len(),
             records.len()
         )));
@@ -106,10 +107,8 @@ pub(super) fn push_done(sql: &mut Sql, done: &[u64]) {
     }
     let groups: Vec<DoneInStep> = steps
         .into_iter()
-        .map(|(s, done)| DoneInStep {
-            s: s.min(i64::MAX as u64) as i64,
-            done,
-        })
+        // s = id / 2²⁰ < 2⁴⁴: it fits.
+        .map(|(s, done)| DoneInStep { s: s as i64, done })
         .collect();
     let g = sql.var(groups);
     sql.push(&format!(
