@@ -9,9 +9,13 @@
 //! (default 100 × 5 on surrealkv: SurrealDB on disk with a sync per commit; `mem` is
 //! SurrealDB in memory, `memory` the in-memory `MemoryStore`, to show what storage costs).
 //! It runs with the binary's allocator and log subscriber (its log on stderr, `RUST_LOG`).
+//! With `--queries` (SurrealDB stores) it also sums the store's queries by kind: how many ran
+//! per order and how long they took, the attribution a CPU profile cannot give (the engine runs
+//! each query in a task of its own).
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -119,6 +123,92 @@ impl Customer {
     }
 }
 
+/// Queries summed by kind from the store's timing events: count, total and longest time.
+#[derive(Default)]
+struct QueryTimes(Mutex<HashMap<String, (u64, Duration, Duration)>>);
+
+impl QueryTimes {
+    /// Installs the server's log output plus this sum as the global subscriber.
+    fn install() -> Arc<QueryTimes> {
+        use tracing_subscriber::{Layer, filter, layer::SubscriberExt, util::SubscriberInitExt};
+        let times = Arc::new(QueryTimes::default());
+        let log = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn,poem=warn")
+        });
+        let queries = filter::Targets::new().with_target(
+            weshop::storage::surreal::QUERY_TIMING_TARGET,
+            tracing::Level::DEBUG,
+        );
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(log),
+            )
+            .with(QueryLayer(times.clone()).with_filter(queries))
+            .init();
+        times
+    }
+
+    /// The kinds that took longest in all, with their counts per order.
+    fn print(&self, orders: usize) {
+        let times = self.0.lock().unwrap();
+        let mut kinds: Vec<_> = times.iter().collect();
+        kinds.sort_by_key(|(_, (_, total, _))| std::cmp::Reverse(*total));
+        let all: Duration = kinds.iter().map(|(_, (_, t, _))| *t).sum();
+        println!(
+            "store queries: {} in {:.2} s (wall time summed over concurrent queries), by kind:",
+            kinds.iter().map(|(_, (n, _, _))| n).sum::<u64>(),
+            all.as_secs_f64()
+        );
+        println!(
+            "  {:>7} {:>9} {:>8} {:>9} {:>8}  first statement",
+            "total s", "per order", "count", "mean ms", "max ms"
+        );
+        for (kind, (count, total, max)) in kinds.iter().take(30) {
+            println!(
+                "  {:>7.2} {:>9.2} {:>8} {:>9.2} {:>8.1}  {kind}",
+                total.as_secs_f64(),
+                *count as f64 / orders as f64,
+                count,
+                total.as_secs_f64() * 1e3 / *count as f64,
+                max.as_secs_f64() * 1e3,
+            );
+        }
+    }
+}
+
+/// The layer that feeds a [`QueryTimes`].
+struct QueryLayer(Arc<QueryTimes>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Fields(String, u64);
+        impl tracing::field::Visit for Fields {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "kind" {
+                    self.0 = value.to_string();
+                }
+            }
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                if field.name() == "micros" {
+                    self.1 = value;
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let took = Duration::from_micros(fields.1);
+        let mut times = self.0.0.lock().unwrap();
+        let entry = times.entry(fields.0).or_default();
+        entry.0 += 1;
+        entry.1 += took;
+        entry.2 = entry.2.max(took);
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -142,6 +232,9 @@ fn main() {
     // feature of `tracing` (which a dependency turns on) makes every disabled span format its
     // fields for `log`: SurrealDB's trace spans then printed each key and key range it touched
     // (6% of this bench's samples), work the server never does.
+    let queries = std::env::args()
+        .any(|a| a == "--queries")
+        .then(QueryTimes::install);
     weshop::server::cli::init_logging();
     println!(
         "storage: {}",
@@ -232,6 +325,9 @@ fn main() {
             delivered.as_secs_f64(),
             total as f64 / delivered.as_secs_f64(),
         );
+        if let Some(queries) = &queries {
+            queries.print(total);
+        }
         demo.shutdown().await;
     });
 }

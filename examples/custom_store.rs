@@ -205,8 +205,8 @@ impl OrderStore for AuditedStore {
     async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.link_state(link).await
     }
-    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
-        self.inner.append_payment_record(line).await
+    async fn append_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
+        self.inner.append_payment_records(lines).await
     }
     async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
         self.inner.payment_records().await

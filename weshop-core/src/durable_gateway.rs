@@ -5,16 +5,20 @@
 //! answers depend only on the calls before), so replaying the calls in their order rebuilds
 //! exactly the cards, holds and idempotency records it had: a card saved before a restart
 //! still pays, and an order authorized before a crash is captured after it, once. Calls are
-//! taken one at a time, so the journal's order is the order they were applied in. A call
-//! whose journal write fails is not made at all (`Unavailable`, which the outbox retries).
+//! journaled in turns, one turn at a time, and applied in journal order, so the journal's
+//! order is the order they were applied in. A turn journals every call waiting for it in one
+//! store write (group commit: with a sync per commit, one write per call capped checkouts at
+//! about 200/s on surrealkv). A call whose journal write fails is not made at all
+//! (`Unavailable`, which the outbox retries).
 //!
 //! Like a real gateway's own database, the journal holds the card numbers given to
 //! `tokenize`; the shop's own records keep only tokens, brands and last four digits.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 
 use async_trait::async_trait;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 
 use crate::domain::{CardNumber, Currency, Money};
 use crate::payments::{
@@ -124,40 +128,57 @@ impl Record {
 }
 
 /// What a call answered.
+#[derive(Clone)]
 enum Answer {
     Token(Result<CardToken, PaymentError>),
     Authorized(Result<Authorization, PaymentError>),
     Moved(Result<(), PaymentError>),
 }
 
+/// A call waiting for a turn to journal it, and where its answer goes.
+struct Waiting {
+    record: Record,
+    answer: oneshot::Sender<Result<Answer, PaymentError>>,
+}
+
 /// A [`SimulatedGateway`] whose every call is journaled in a [`Store`] first.
 pub struct DurableGateway {
+    journal: Arc<Journal>,
+}
+
+/// The gateway and its journal, shared with the tasks that take turns.
+struct Journal {
     gateway: SimulatedGateway,
     store: Arc<dyn Store>,
-    /// One call at a time, so the journal's order is the order of application. With
-    /// [`Self::shared`], the position of the last journal record the ledger has applied.
+    /// Calls not yet journaled, in arrival order: the next turn takes them all.
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+    /// Held for a turn, so turns journal and apply one after the other. With
+    /// [`DurableGateway::shared`], the position of the last journal record the ledger applied.
     calls: Mutex<u64>,
-    /// Several nodes journal into one store (see [`Self::shared`]).
+    /// Several nodes journal into one store (see [`DurableGateway::shared`]).
     shared: bool,
 }
 
 impl DurableGateway {
     /// The gateway as the store's journal left it (a new one for an empty journal).
     pub async fn open(store: Arc<dyn Store>) -> Result<Self, PaymentError> {
-        let gateway = Self {
+        let journal = Journal {
             gateway: SimulatedGateway::new(),
             store,
+            waiting: std::sync::Mutex::new(Vec::new()),
             calls: Mutex::new(0),
             shared: false,
         };
         // Refusals replay as refusals: only the ledger they leave matters.
         let mut applied = 0;
-        gateway.catch_up(&mut applied, None).await?;
-        *gateway.calls.lock().await = applied;
+        journal.catch_up(&mut applied, &[]).await?;
+        *journal.calls.lock().await = applied;
         if applied > 0 {
             tracing::info!(calls = applied, "payment gateway restored from its journal");
         }
-        Ok(gateway)
+        Ok(Self {
+            journal: Arc::new(journal),
+        })
     }
 
     /// For a node of several sharing the store: the one simulated provider all of them talk
@@ -165,55 +186,110 @@ impl DurableGateway {
     /// node is charged through another, an authorization made on one is captured by the
     /// leader), then its own record in journal order. Costs a read of the records journaled
     /// since the last call.
-    pub fn shared(mut self) -> Self {
-        self.shared = true;
-        self
+    pub fn shared(self) -> Self {
+        let journal = Arc::into_inner(self.journal).expect("not shared before it is used");
+        Self {
+            journal: Arc::new(Journal {
+                shared: true,
+                ..journal
+            }),
+        }
     }
 
-    /// Applies the journal's lines from `applied` on (all of them when opening); returns the
-    /// answer to the first line equal to `own` among them (an identical twin, a retry,
-    /// answers the same).
+    /// The gateway's ledger (for checks: what was captured, how many holds).
+    pub fn ledger(&self) -> &SimulatedGateway {
+        &self.journal.gateway
+    }
+
+    /// Queues the call and starts a turn, which journals it with whatever else waits (unless
+    /// a turn running already took it). The turn is a task of its own: a caller that goes
+    /// away (a dropped request) must not take the others' calls with it, nor leave calls
+    /// journaled but not applied.
+    async fn call(&self, record: Record) -> Result<Answer, PaymentError> {
+        let (answer, answered) = oneshot::channel();
+        self.journal
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Waiting { record, answer });
+        let journal = self.journal.clone();
+        tokio::spawn(async move { journal.turn().await });
+        answered.await.unwrap_or_else(|_| {
+            Err(PaymentError::Unavailable(
+                "the payment call was dropped".into(),
+            ))
+        })
+    }
+}
+
+impl Journal {
+    /// Journals every waiting call in one write, then applies them in journal order and
+    /// answers each.
+    async fn turn(&self) {
+        let mut applied = self.calls.lock().await;
+        let batch =
+            std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
+        if batch.is_empty() {
+            return;
+        }
+        let lines: Vec<String> = batch.iter().map(|w| w.record.line()).collect();
+        let answers = match self.store.append_payment_records(&lines).await {
+            Err(error) => Err(PaymentError::Unavailable(error.to_string())),
+            Ok(()) if !self.shared => {
+                let mut answers = Vec::with_capacity(batch.len());
+                for waiting in &batch {
+                    *applied += 1;
+                    answers.push(Some(apply(&self.gateway, &waiting.record).await));
+                }
+                Ok(answers)
+            }
+            Ok(()) => self.catch_up(&mut applied, &lines).await,
+        };
+        match answers {
+            Ok(answers) => {
+                for (waiting, answer) in batch.into_iter().zip(answers) {
+                    let _ = waiting.answer.send(answer.ok_or_else(|| {
+                        PaymentError::Unavailable("the journal lost a payment record".into())
+                    }));
+                }
+            }
+            Err(error) => {
+                for waiting in batch {
+                    let _ = waiting.answer.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// Applies the journal's lines from `applied` on (all of them when opening); returns, for
+    /// each of `own`, the answer to the first line equal to it among them (an identical
+    /// twin, a retry, answers the same).
     async fn catch_up(
         &self,
         applied: &mut u64,
-        own: Option<&str>,
-    ) -> Result<Option<Answer>, PaymentError> {
+        own: &[String],
+    ) -> Result<Vec<Option<Answer>>, PaymentError> {
         let lines = self
             .store
             .payment_records_after(*applied)
             .await
             .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
-        let mut answer = None;
+        let mut answers: Vec<Option<Answer>> = vec![None; own.len()];
+        let mut asked: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, line) in own.iter().enumerate() {
+            asked.entry(line.as_str()).or_default().push(i);
+        }
         for (position, line) in &lines {
             let record = Record::parse(line).map_err(PaymentError::Unavailable)?;
             let result = apply(&self.gateway, &record).await;
-            if answer.is_none() && Some(line.as_str()) == own {
-                answer = Some(result);
+            if let Some(callers) = asked.remove(line.as_str()) {
+                for i in callers {
+                    answers[i] = Some(result.clone());
+                }
             }
             *applied = (*applied).max(*position);
         }
-        Ok(answer)
-    }
-
-    /// The gateway's ledger (for checks: what was captured, how many holds).
-    pub fn ledger(&self) -> &SimulatedGateway {
-        &self.gateway
-    }
-
-    async fn call(&self, record: Record) -> Result<Answer, PaymentError> {
-        let mut applied = self.calls.lock().await;
-        let line = record.line();
-        self.store
-            .append_payment_record(&line)
-            .await
-            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
-        if !self.shared {
-            *applied += 1;
-            return Ok(apply(&self.gateway, &record).await);
-        }
-        self.catch_up(&mut applied, Some(&line))
-            .await?
-            .ok_or_else(|| PaymentError::Unavailable("the journal lost a payment record".into()))
+        Ok(answers)
     }
 }
 
@@ -286,9 +362,9 @@ impl Payments for DurableGateway {
     }
 
     async fn open_authorizations(&self) -> Result<Vec<String>, PaymentError> {
-        if self.shared {
-            let mut applied = self.calls.lock().await;
-            self.catch_up(&mut applied, None).await?;
+        if self.journal.shared {
+            let mut applied = self.journal.calls.lock().await;
+            self.journal.catch_up(&mut applied, &[]).await?;
         }
         self.ledger().open_authorizations().await
     }

@@ -354,9 +354,9 @@ pub trait OrderStore: Send + Sync {
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
     /// A link's saved state.
     async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Appends a line to the payment journal (the simulated gateway's durable record),
-    /// committed when this returns.
-    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError>;
+    /// Appends lines to the payment journal (the simulated gateway's durable record), in
+    /// order, all or none, committed when this returns.
+    async fn append_payment_records(&self, lines: &[String]) -> Result<(), StoreError>;
     /// The payment journal, oldest line first.
     async fn payment_records(&self) -> Result<Vec<String>, StoreError>;
     /// The journal's records after position `after` (positions count from 1 in journal

@@ -369,9 +369,9 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
         yield_now().await;
         self.0.link_state(link).await
     }
-    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
+    async fn append_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
         yield_now().await;
-        self.0.append_payment_record(line).await
+        self.0.append_payment_records(lines).await
     }
     async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
         yield_now().await;

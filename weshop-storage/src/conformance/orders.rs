@@ -478,16 +478,31 @@ pub async fn order_queries<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert_eq!(sold(vec![], 10).await, vec![]);
 }
 
-/// The payment journal: lines come back exactly, in the order they were appended, whole or
-/// from a position on.
+/// The payment journal: lines come back exactly, in the order they were appended (one by
+/// one or several at once), whole or from a position on.
 pub async fn payment_journal<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert_eq!(store.payment_records().await.unwrap(), Vec::<String>::new());
     let lines: Vec<String> = (0..25)
         .map(|n| format!("authorize\tkey-{n}\ttok_{n:08}\t{}\tUSD ✓ \"q\"", n * 100))
         .collect();
-    for line in &lines {
-        store.append_payment_record(line).await.expect("append");
+    store
+        .append_payment_records(&[])
+        .await
+        .expect("append nothing");
+    for line in &lines[..5] {
+        store
+            .append_payment_records(std::slice::from_ref(line))
+            .await
+            .expect("append");
     }
+    store
+        .append_payment_records(&lines[5..20])
+        .await
+        .expect("append several");
+    store
+        .append_payment_records(&lines[20..])
+        .await
+        .expect("append the rest");
     assert_eq!(store.payment_records().await.unwrap(), lines);
     // Read from a position on: positions grow in journal order, and reading after the last
     // one read gives exactly the rest.

@@ -551,8 +551,8 @@ impl OrderStore for MemoryStore {
         Ok(self.lock()?.links.get(link).cloned())
     }
 
-    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
-        self.lock()?.payment_records.push(line.to_string());
+    async fn append_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
+        self.lock()?.payment_records.extend(lines.iter().cloned());
         Ok(())
     }
 

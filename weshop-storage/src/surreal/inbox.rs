@@ -90,17 +90,7 @@ impl SurrealStore {
 
     /// `count` fresh notification ids, in one round trip.
     async fn notification_ids(&self, count: usize) -> Result<Vec<i64>, StoreError> {
-        let mut sql = Sql::default();
-        for _ in 0..count {
-            sql.push("RETURN sequence::nextval('notification_seq')");
-        }
-        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
-        (0..count)
-            .map(|i| {
-                let id: Option<i64> = response.take(i).map_err(backend)?;
-                id.ok_or_else(|| backend("notification_seq returned nothing"))
-            })
-            .collect()
+        self.next_ids("notification_seq", count).await
     }
 }
 

@@ -28,6 +28,7 @@ mod carts;
 mod catalog;
 mod changes;
 mod embedded;
+mod ids;
 mod inbox;
 mod leases;
 mod orders;
@@ -54,6 +55,7 @@ use weshop_core::{
 use query::Sql;
 
 pub use embedded::EmbeddedMemory;
+pub use query::TIMING_TARGET as QUERY_TIMING_TARGET;
 
 /// How long a query may go unanswered before its caller is told the database failed: a
 /// query whose answer is lost (a connection in trouble) must not hold its caller, and the
@@ -75,6 +77,8 @@ pub struct SurrealStore {
     /// loser, retried, kept losing to the next (a 500-entry outbox mark was retried for 5 s
     /// behind the driver's commits). Taken in turn, they never meet.
     fenced: Arc<tokio::sync::Mutex<()>>,
+    /// The ids this process claimed and has not handed out yet (see ids.rs).
+    ids: Arc<ids::IdBlocks>,
 }
 
 /// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
@@ -322,6 +326,7 @@ impl SurrealStore {
             feed: Arc::new(changes::Feed::new(matches!(db, Handle::Server(_)))),
             db,
             fenced: Arc::default(),
+            ids: Arc::default(),
         };
         match store.migrate().await {
             Err(StoreError::Backend(e)) if anonymous && e.contains("Anonymous access") => {
@@ -336,23 +341,20 @@ impl SurrealStore {
         }
     }
 
-    /// The next value of a sequence (ids are never reused; a crash may leave gaps).
-    async fn next_id(&self, sequence: &str) -> Result<i64, StoreError> {
-        let mut sql = Sql::default();
-        let v = sql.var(sequence.to_string());
-        sql.push(&format!("RETURN sequence::nextval({v})"));
-        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
-        let id: Option<i64> = response.take(0).map_err(backend)?;
-        id.ok_or_else(|| backend(format!("{sequence} returned nothing")))
-    }
-
     /// Runs a query once; per-statement errors become a [`TxError`].
     async fn run(&self, sql: &Sql) -> Result<surrealdb::IndexedResults, TxError> {
-        let mut response = self
-            .db
-            .query(&sql.text, &sql.vars)
-            .await
-            .map_err(|e| classify(&e))?;
+        let started = std::time::Instant::now();
+        let response = self.db.query(&sql.text, &sql.vars).await;
+        // Per-query timings for profiling: perf cannot attribute the engine's work to a query
+        // (each runs in a task of its own), so the orders bench sums these by kind.
+        if tracing::enabled!(target: query::TIMING_TARGET, tracing::Level::DEBUG) {
+            tracing::debug!(
+                target: query::TIMING_TARGET,
+                kind = sql.kind(),
+                micros = started.elapsed().as_micros() as u64,
+            );
+        }
+        let mut response = response.map_err(|e| classify(&e))?;
         let mut errors: Vec<(usize, surrealdb::Error)> =
             response.take_errors().into_iter().collect();
         if errors.is_empty() {

@@ -62,7 +62,7 @@ pub(super) fn products_of(order: &Order) -> Vec<i64> {
 }
 
 /// A payment journal record and its position.
-#[derive(SurrealValue)]
+#[derive(Clone, SurrealValue)]
 struct JournalRow {
     id: i64,
     line: String,
@@ -262,12 +262,15 @@ impl OrderStore for SurrealStore {
             })
             .await
             .map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
-        let steps: Vec<i64> = match created {
-            Some(index) => response.take(index).map_err(backend)?,
-            None => Vec::new(),
+        let last: i64 = match created {
+            Some(index) => {
+                let last: Option<i64> = response.take(index).map_err(backend)?;
+                last.ok_or_else(|| backend("the outbox's head was not moved"))?
+            }
+            None => 0,
         };
         // One id per effect: the records hold every effect, in order.
-        Ok(outbox::entry_ids(&records, &steps)?
+        Ok(outbox::entry_ids(&records, last)?
             .into_iter()
             .zip(step.effects)
             .map(|(id, effect)| OutboxEntry { id, effect })
@@ -298,18 +301,33 @@ impl OrderStore for SurrealStore {
     /// records commit in position order and a reader never sees a later record before an
     /// earlier one (with ids drawn from a sequence, a lower id could commit after a higher one
     /// was read, and nodes replaying the journal would apply calls in different orders).
-    async fn append_payment_record(&self, line: &str) -> Result<(), StoreError> {
+    async fn append_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
         let mut sql = Sql::default();
-        let text = sql.var(line.to_string());
+        // Each line with its place after the head (1, 2, …).
+        let rows: Vec<JournalRow> = (1..)
+            .zip(lines)
+            .map(|(id, line)| JournalRow {
+                id,
+                line: line.clone(),
+            })
+            .collect();
+        let n = sql.var(rows.len() as i64);
+        let rows = sql.var(rows);
         sql.push("BEGIN TRANSACTION");
         // A journal written before the head existed starts after its last record.
         sql.push(
             "LET $last = payment_head:head.last ?? (SELECT VALUE record::id(id) FROM \
              payment_record ORDER BY id DESC LIMIT 1)[0] ?? 0",
         );
-        sql.push("UPSERT payment_head:head SET last = $last + 1 RETURN NONE");
         sql.push(&format!(
-            "CREATE type::record('payment_record', $last + 1) SET line = {text} RETURN NONE"
+            "UPSERT payment_head:head SET last = $last + {n} RETURN NONE"
+        ));
+        sql.push(&format!(
+            "FOR $r IN {rows} {{ CREATE type::record('payment_record', $last + $r.id) \
+             SET line = $r.line RETURN NONE }}"
         ));
         sql.push("COMMIT TRANSACTION");
         self.transact(|| sql.clone())

@@ -3,14 +3,17 @@
 //! A record per effect cost a sequence draw and a record created, then a record deleted (with
 //! SurrealDB's reference purge) when performed: a step of 500 orders wrote 1,011 records and an
 //! outbox pass deleted as many. Now a step writes one `outbox_step` record whose id `s` is
-//! drawn from `outbox_seq`, and its `i`-th effect is entry `s · 2²⁰ + i`: ids still increase in
-//! commit order and are never reused. A pass that performs every effect of a step deletes the
-//! record; one stopped midway by a refusal keeps the effects left.
+//! the next number after the outbox's head (`outbox_head`, moved in the step's own
+//! transaction: a `sequence::nextval` was a commit apart, with its disk sync, per step), and
+//! its `i`-th effect is entry `s · 2²⁰ + i`: ids increase in commit order and are never
+//! reused. A pass that performs every effect of a step deletes the record; one stopped
+//! midway by a refusal keeps the effects left.
 //!
 //! Entries written one per record (`outbox:n`, before schema 14) are moved into step records
 //! by migration 14, keeping their ids (`n` is entry `n mod 2²⁰` of step `⌊n / 2²⁰⌋`): the
 //! links remember the last id they took, so an id changed upwards would send a command again.
-//! Steps drawn later have larger ids than every one of those: `⌊n / 2²⁰⌋ ≤ n` < the sequence.
+//! Steps numbered later have larger ids than every one of those: `⌊n / 2²⁰⌋ ≤ n` < the
+//! sequence those were drawn from, and migration 15 starts the head past the sequence.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +23,7 @@ use weshop_core::{
     store::{OutboxEntry, StoreError},
 };
 
-use super::{SurrealStore, backend, query::Sql, rows::int};
+use super::{SurrealStore, query::Sql, rows::int};
 use crate::documents::{EffectDoc, from_json, to_json};
 
 /// Effects per step record: an entry's index takes the low 20 bits of its id.
@@ -65,29 +68,45 @@ pub(super) fn step_records(effects: &[Effect]) -> Vec<Vec<StepEntry>> {
         .collect()
 }
 
-/// Appends the statement that creates the step records; its result is their ids, in order.
+/// A step record to create: its number after the head as it was, and its entries.
+#[derive(Clone, SurrealValue)]
+struct NewStep {
+    k: i64,
+    entries: Vec<StepEntry>,
+}
+
+/// Appends the statements that move the outbox's head past the step records and create
+/// them; the result of the one returned is the head moved, the last record's number.
 pub(super) fn push_append(sql: &mut Sql, records: &[Vec<StepEntry>]) -> usize {
-    let r = sql.var(records.to_vec());
-    // An expression, not RETURN: a RETURN would end the block here.
+    let steps: Vec<NewStep> = (1..)
+        .zip(records)
+        .map(|(k, entries)| NewStep {
+            k,
+            entries: entries.clone(),
+        })
+        .collect();
+    let n = sql.var(steps.len() as i64);
+    let steps = sql.var(steps);
     sql.push(&format!(
-        "{r}.map(|$entries| (CREATE ONLY type::record('outbox_step', \
-         sequence::nextval('outbox_seq')) SET entries = $entries RETURN VALUE record::id(id)))"
-    ))
+        "LET $outbox_last = (UPSERT ONLY outbox_head:head SET last = (last ?? 0) + {n} \
+         RETURN VALUE last)"
+    ));
+    sql.push(&format!(
+        "FOR $s IN {steps} {{ CREATE type::record('outbox_step', $outbox_last - {n} + $s.k) \
+         SET entries = $s.entries RETURN NONE }}"
+    ));
+    // An expression, not RETURN: a RETURN would end the block here.
+    sql.push("$outbox_last")
 }
 
 /// The entry ids of the step records created, in effect order (one per effect of
-/// [`step_records`]), from their record ids.
-pub(super) fn entry_ids(records: &[Vec<StepEntry>], steps: &[i64]) -> Result<Vec<u64>, StoreError> {
-    if records.len() != steps.len() {
-        return Err(backend(format!(
-            "{} outbox records created of {}",
-            steps.len(),
-            records.len()
-        )));
-    }
+/// [`step_records`]), from the last record's number.
+pub(super) fn entry_ids(records: &[Vec<StepEntry>], last: i64) -> Result<Vec<u64>, StoreError> {
+    let first = last - records.len() as i64 + 1;
+    let steps: Vec<i64> = (first..=last).collect();
     let mut ids = Vec::new();
     for (entries, step) in records.iter().zip(steps) {
-        let base = int::<u64>(*step, "outbox step")?
+        let base = int::<u64>(step, "outbox step")?
             .checked_mul(PER_STEP)
             .ok_or_else(|| StoreError::Corrupt(format!("outbox step {step} out of range")))?;
         ids.extend((0..entries.len() as u64).map(|i| base + i));

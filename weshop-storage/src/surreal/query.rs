@@ -2,6 +2,11 @@
 
 use surrealdb::types::{SurrealValue, Value};
 
+/// The tracing target of each query's kind and duration (debug level:
+/// `tracing`'s static maximum in this build, which a dependency sets): `kind`, its first
+/// statement after `BEGIN`/`LET`s, cut at 64 bytes; `micros`, from sending it to its results.
+pub const TIMING_TARGET: &str = "weshop_storage::query";
+
 /// A query under construction: SQL text plus numbered variables.
 #[derive(Clone, Default)]
 pub(super) struct Sql {
@@ -24,5 +29,21 @@ impl Sql {
         self.text.push_str(";\n");
         self.statements += 1;
         self.statements - 1
+    }
+
+    /// What this query does, for timings: its first statement other than `BEGIN` and `LET`,
+    /// cut short (variables are `$vN`, so queries of one kind share it).
+    pub(super) fn kind(&self) -> &str {
+        let first = self
+            .text
+            .split(";\n")
+            .map(str::trim)
+            .find(|s| !s.is_empty() && !s.starts_with("BEGIN") && !s.starts_with("LET "))
+            .unwrap_or("");
+        let mut end = first.len().min(64);
+        while !first.is_char_boundary(end) {
+            end -= 1;
+        }
+        &first[..end]
     }
 }

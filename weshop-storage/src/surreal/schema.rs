@@ -221,6 +221,22 @@ FOR $r IN (SELECT record::id(id) AS id, doc FROM outbox) {
 DELETE outbox;
 "#,
     ),
+    // Ids claimed in blocks (see ids.rs) and outbox steps numbered from a head written in
+    // each step's transaction (see outbox.rs), instead of sequences that commit every value
+    // apart; each starts past every value its sequence gave.
+    (
+        15,
+        r#"
+DEFINE TABLE IF NOT EXISTS id_block SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS next ON id_block TYPE int;
+FOR $s IN ['account_seq', 'product_seq', 'order_seq', 'notification_seq', 'campaign_seq'] {
+    UPSERT type::record('id_block', $s) SET next = sequence::nextval($s);
+};
+DEFINE TABLE IF NOT EXISTS outbox_head SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS last ON outbox_head TYPE int;
+UPSERT outbox_head:head SET last = sequence::nextval('outbox_seq');
+"#,
+    ),
 ];
 
 impl SurrealStore {

@@ -13,6 +13,7 @@ mod batch;
 mod campaigns;
 mod checkout;
 mod gateway;
+mod journal;
 mod leases;
 mod rig;
 mod summaries;
@@ -37,6 +38,7 @@ pub use checkout::{
     checkout_race,
 };
 use gateway::RecordingGateway;
+pub use journal::payment_journal_at_once;
 pub use leases::{deposed_leader, follower_checkouts_reach_the_leader};
 use rig::Rig;
 pub use summaries::seller_summaries;
@@ -67,6 +69,7 @@ where
         seller_summaries,
         deposed_leader,
         follower_checkouts_reach_the_leader,
+        payment_journal_at_once,
     );
 }
 
