@@ -15,6 +15,7 @@
 //! `tokenize`; the shop's own records keep only tokens, brands and last four digits.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 
 use async_trait::async_trait;
@@ -156,7 +157,7 @@ struct Journal {
     /// [`DurableGateway::shared`], the position of the last journal record the ledger applied.
     calls: Mutex<u64>,
     /// Several nodes journal into one store (see [`DurableGateway::shared`]).
-    shared: bool,
+    shared: AtomicBool,
 }
 
 impl DurableGateway {
@@ -167,7 +168,7 @@ impl DurableGateway {
             store,
             waiting: std::sync::Mutex::new(Vec::new()),
             calls: Mutex::new(0),
-            shared: false,
+            shared: AtomicBool::new(false),
         };
         // Refusals replay as refusals: only the ledger they leave matters.
         let mut applied = 0;
@@ -187,13 +188,8 @@ impl DurableGateway {
     /// leader), then its own record in journal order. Costs a read of the records journaled
     /// since the last call.
     pub fn shared(self) -> Self {
-        let journal = Arc::into_inner(self.journal).expect("not shared before it is used");
-        Self {
-            journal: Arc::new(Journal {
-                shared: true,
-                ..journal
-            }),
-        }
+        self.journal.shared.store(true, Ordering::Release);
+        self
     }
 
     /// The gateway's ledger (for checks: what was captured, how many holds).
@@ -235,7 +231,7 @@ impl Journal {
         let lines: Vec<String> = batch.iter().map(|w| w.record.line()).collect();
         let answers = match self.store.append_payment_records(&lines).await {
             Err(error) => Err(PaymentError::Unavailable(error.to_string())),
-            Ok(()) if !self.shared => {
+            Ok(()) if !self.shared.load(Ordering::Acquire) => {
                 let mut answers = Vec::with_capacity(batch.len());
                 for waiting in &batch {
                     *applied += 1;
@@ -362,7 +358,7 @@ impl Payments for DurableGateway {
     }
 
     async fn open_authorizations(&self) -> Result<Vec<String>, PaymentError> {
-        if self.journal.shared {
+        if self.journal.shared.load(Ordering::Acquire) {
             let mut applied = self.journal.calls.lock().await;
             self.journal.catch_up(&mut applied, &[]).await?;
         }

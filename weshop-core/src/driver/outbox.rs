@@ -121,11 +121,14 @@ pub enum OutboxError {
 }
 
 /// Consecutive outbox entries handed over together: a run of commands for one port goes in
-/// one call (so a link saves its state once for all of them), anything else alone.
+/// one call (so a link saves its state once for all of them), a run of payments at once.
 enum Run {
     Warehouse(Vec<(u64, WarehouseCommand)>),
     Shipping(Vec<(u64, ShippingCommand)>),
-    Single(OutboxEntry),
+    /// Captures and voids, made at once: the gateway may journal them together (the durable
+    /// one does, with one disk sync for all), where one at a time each waited for its own.
+    /// Each is keyed by its order, so one made again after a crash or a refusal is made once.
+    Payments(Vec<OutboxEntry>),
     /// Every notification of the pass, in one call: nothing waits on them, and a notifier
     /// that keeps them (the inbox) files them in one write.
     Notify(Vec<(u64, UserId, Notification)>),
@@ -136,7 +139,7 @@ impl Run {
         match self {
             Run::Warehouse(_) => "warehouse",
             Run::Shipping(_) => "shipping",
-            Run::Single(_) => "single",
+            Run::Payments(_) => "payments",
             Run::Notify(_) => "notify",
         }
     }
@@ -145,7 +148,7 @@ impl Run {
         match self {
             Run::Warehouse(commands) => commands.iter().map(|(id, _)| *id).collect(),
             Run::Shipping(commands) => commands.iter().map(|(id, _)| *id).collect(),
-            Run::Single(entry) => vec![entry.id],
+            Run::Payments(entries) => entries.iter().map(|e| e.id).collect(),
             Run::Notify(batch) => batch.iter().map(|(id, ..)| *id).collect(),
         }
     }
@@ -154,9 +157,20 @@ impl Run {
         match self {
             Run::Warehouse(commands) => ports.warehouse.submit_all(commands).await,
             Run::Shipping(commands) => ports.shipping.submit_all(commands).await,
-            Run::Single(entry) => perform(ports, &entry)
-                .await
-                .map_err(|error| PartlyTaken { taken: 0, error }),
+            // Taken up to the first one not made (those after it that were made are offered
+            // again next time, and answered from their keys).
+            Run::Payments(entries) => {
+                let outcomes =
+                    futures::future::join_all(entries.iter().map(|e| perform(ports, e))).await;
+                match outcomes
+                    .into_iter()
+                    .enumerate()
+                    .find_map(|(i, o)| o.err().map(|e| (i, e)))
+                {
+                    Some((taken, error)) => Err(PartlyTaken { taken, error }),
+                    None => Ok(()),
+                }
+            }
             // Keyed by their entries, so notifications performed again after a crash are
             // filed once.
             Run::Notify(batch) => {
@@ -196,10 +210,15 @@ fn runs(entries: Vec<OutboxEntry>) -> Vec<Run> {
             (Some(Run::Shipping(run)), Effect::Shipping(command)) => run.push((entry.id, command)),
             (_, Effect::Warehouse(command)) => runs.push(Run::Warehouse(vec![(entry.id, command)])),
             (_, Effect::Shipping(command)) => runs.push(Run::Shipping(vec![(entry.id, command)])),
-            (_, effect) => runs.push(Run::Single(OutboxEntry {
+            // What is left: captures and voids.
+            (Some(Run::Payments(run)), effect) => run.push(OutboxEntry {
                 id: entry.id,
                 effect,
-            })),
+            }),
+            (_, effect) => runs.push(Run::Payments(vec![OutboxEntry {
+                id: entry.id,
+                effect,
+            }])),
         }
     }
     if !notifications.is_empty() {
@@ -517,5 +536,68 @@ mod tests {
                 .return_once(move |_| outcome);
             assert_eq!(mocks.perform(7, effect).await, expected);
         }
+    }
+
+    fn capture_of(n: i64) -> OutboxEntry {
+        OutboxEntry {
+            id: n as u64,
+            effect: Effect::Capture {
+                order: OrderId::new(n).unwrap(),
+                authorization: format!("auth_{n}"),
+                amount: usd(100),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn payments_in_a_row_are_made_at_once_and_taken_up_to_the_first_not_made() {
+        let command = OutboxEntry {
+            id: 4,
+            effect: Effect::Warehouse(warehouse_commands().remove(0)),
+        };
+        let void = OutboxEntry {
+            id: 5,
+            effect: Effect::Void {
+                order: OrderId::new(5).unwrap(),
+                authorization: "auth_5".into(),
+            },
+        };
+        let entries = vec![capture_of(1), capture_of(2), capture_of(3), command, void];
+        let grouped: Vec<(&str, Vec<u64>)> = runs(entries.clone())
+            .iter()
+            .map(|r| (r.kind(), r.ids()))
+            .collect();
+        assert_eq!(
+            grouped,
+            vec![
+                ("payments", vec![1, 2, 3]),
+                ("warehouse", vec![4]),
+                ("payments", vec![5])
+            ]
+        );
+
+        // The second is not made; the third is (each is asked once, none waits for another).
+        let mut payments = MockPayments::new();
+        payments
+            .expect_capture()
+            .times(3)
+            .returning(|authorization, _, _| match authorization {
+                "auth_2" => Err(PaymentError::Unavailable("journal down".into())),
+                _ => Ok(()),
+            });
+        let ports = Ports {
+            warehouse: Arc::new(MockWarehouse::new()),
+            shipping: Arc::new(MockShipping::new()),
+            payments: Arc::new(payments),
+            notifier: Arc::new(MockNotifier::new()),
+        };
+        let first = runs(entries).remove(0);
+        assert_eq!(
+            first.perform(&ports).await,
+            Err(PartlyTaken {
+                taken: 1,
+                error: PortError("capture of order 2 not made: journal down".into())
+            })
+        );
     }
 }
