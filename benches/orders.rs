@@ -132,9 +132,6 @@ impl QueryTimes {
     fn install() -> Arc<QueryTimes> {
         use tracing_subscriber::{Layer, filter, layer::SubscriberExt, util::SubscriberInitExt};
         let times = Arc::new(QueryTimes::default());
-        let log = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn,poem=warn")
-        });
         let queries = filter::Targets::new().with_target(
             weshop::storage::surreal::QUERY_TIMING_TARGET,
             tracing::Level::DEBUG,
@@ -143,7 +140,7 @@ impl QueryTimes {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
-                    .with_filter(log),
+                    .with_filter(weshop::server::cli::log_filter()),
             )
             .with(QueryLayer(times.clone()).with_filter(queries))
             .init();

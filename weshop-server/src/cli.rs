@@ -187,14 +187,18 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// What the server logs: `RUST_LOG` if set, else its own info and its dependencies' warnings.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn,poem=warn")
+    })
+}
+
 /// Installs the log subscriber (`RUST_LOG`, default `info` with the database's and the HTTP
 /// framework's chatter at `warn`; `debug` shows every message).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn,poem=warn")
-    });
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter())
         .with_writer(io::stderr)
         .try_init();
 }

@@ -87,11 +87,6 @@ impl SurrealStore {
             .map_err(|e| backend(message(e)))?;
         response.take(0).map_err(backend)
     }
-
-    /// `count` fresh notification ids, in one round trip.
-    async fn notification_ids(&self, count: usize) -> Result<Vec<i64>, StoreError> {
-        self.next_ids("notification_seq", count).await
-    }
 }
 
 #[async_trait]
@@ -106,7 +101,7 @@ impl InboxStore for SurrealStore {
             if fresh.is_empty() {
                 return Ok(Vec::new());
             }
-            let ids = self.notification_ids(fresh.len()).await?;
+            let ids = self.next_ids("notification_seq", fresh.len()).await?;
             let mut entries = Vec::with_capacity(fresh.len());
             let mut sql = Sql::default();
             sql.push("BEGIN TRANSACTION");

@@ -103,9 +103,8 @@ pub(super) fn push_append(sql: &mut Sql, records: &[Vec<StepEntry>]) -> usize {
 /// [`step_records`]), from the last record's number.
 pub(super) fn entry_ids(records: &[Vec<StepEntry>], last: i64) -> Result<Vec<u64>, StoreError> {
     let first = last - records.len() as i64 + 1;
-    let steps: Vec<i64> = (first..=last).collect();
     let mut ids = Vec::new();
-    for (entries, step) in records.iter().zip(steps) {
+    for (entries, step) in records.iter().zip(first..) {
         let base = int::<u64>(step, "outbox step")?
             .checked_mul(PER_STEP)
             .ok_or_else(|| StoreError::Corrupt(format!("outbox step {step} out of range")))?;

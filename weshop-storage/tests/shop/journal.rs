@@ -11,7 +11,7 @@ use futures::future::join_all;
 use weshop_core::{
     domain::CardNumber,
     durable_gateway::DurableGateway,
-    payments::{Hold, IdempotencyKey, Payments},
+    payments::{Authorization, Hold, IdempotencyKey, Payments},
     store::Store,
 };
 
@@ -29,6 +29,26 @@ fn holds(gateway: &DurableGateway) -> BTreeMap<String, Hold> {
     gateway.ledger().holds()
 }
 
+/// `AT_ONCE` authorizations made at once, the `n`-th through `gateway(n)` for `base + n`
+/// cents under the key `prefix-n`; their answers, in that order.
+async fn authorize_at_once<'g>(
+    gateway: impl Fn(usize) -> &'g DurableGateway,
+    token: &str,
+    prefix: &str,
+    base: i64,
+) -> Vec<Authorization> {
+    join_all((0..AT_ONCE).map(|n| {
+        let gateway = gateway(n);
+        async move {
+            gateway
+                .authorize(token, usd(base + n as i64), &key(&format!("{prefix}-{n}")))
+                .await
+                .unwrap()
+        }
+    }))
+    .await
+}
+
 pub async fn payment_journal_at_once<S: Store + ?Sized + 'static>(store: Arc<S>) {
     // Every store call yields first, so the calls' turns interleave with their arrivals.
     let store: Arc<dyn Store> = Arc::new(Interleaved::new(store));
@@ -37,16 +57,7 @@ pub async fn payment_journal_at_once<S: Store + ?Sized + 'static>(store: Arc<S>)
         .tokenize(&CardNumber::parse("4242424242424242").unwrap())
         .await
         .unwrap();
-    let authorized = join_all((0..AT_ONCE).map(|n| {
-        let (gateway, token) = (&gateway, card.token.clone());
-        async move {
-            gateway
-                .authorize(&token, usd(100 + n as i64), &key(&format!("a-{n}")))
-                .await
-                .unwrap()
-        }
-    }))
-    .await;
+    let authorized = authorize_at_once(|_| &gateway, &card.token, "a", 100).await;
     let ids: BTreeSet<String> = authorized.iter().map(|a| a.id.clone()).collect();
     assert_eq!(ids.len(), AT_ONCE, "each call has its own authorization");
     for (n, authorization) in authorized.iter().enumerate() {
@@ -100,15 +111,12 @@ pub async fn payment_journal_at_once<S: Store + ?Sized + 'static>(store: Arc<S>)
     // node's ledger then has the other's calls too.
     let one = DurableGateway::open(store.clone()).await.unwrap().shared();
     let two = DurableGateway::open(store.clone()).await.unwrap().shared();
-    let both = join_all((0..AT_ONCE).map(|n| {
-        let (gateway, token) = (if n % 2 == 0 { &one } else { &two }, card.token.clone());
-        async move {
-            gateway
-                .authorize(&token, usd(1_000 + n as i64), &key(&format!("s-{n}")))
-                .await
-                .unwrap()
-        }
-    }))
+    let both = authorize_at_once(
+        |n| if n % 2 == 0 { &one } else { &two },
+        &card.token,
+        "s",
+        1_000,
+    )
     .await;
     let ids: BTreeSet<String> = both.iter().map(|a| a.id.clone()).collect();
     assert_eq!(
