@@ -263,6 +263,30 @@ async fn sign_in(
     }
 }
 
+/// Selects the namespace and database, retried while it loses write conflicts: `USE`
+/// defines either if missing, and stores opening at once into a new namespace (databases
+/// created side by side, nodes starting together) conflict on defining it.
+async fn use_names<C: surrealdb::Connection>(
+    db: &Surreal<C>,
+    namespace: &str,
+    database: &str,
+) -> Result<(), StoreError> {
+    let mut backoff = Duration::from_millis(2);
+    let mut attempt = 1;
+    loop {
+        match db.use_ns(namespace).use_db(database).await {
+            Err(e) if matches!(classify(&e), TxError::Conflict) && attempt < MAX_ATTEMPTS => {
+                tracing::debug!(attempt, "selecting the database lost a write conflict: {e}");
+                let jitter = rand_millis(backoff.as_millis() as u64 + 1);
+                tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+                attempt += 1;
+            }
+            other => return other.map(drop).map_err(backend),
+        }
+    }
+}
+
 fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(error.to_string())
 }
@@ -293,10 +317,7 @@ impl SurrealStore {
     pub async fn connect_with(url: &str, options: SurrealOptions) -> Result<Self, StoreError> {
         let db = if url.starts_with("mem://") || url.starts_with("surrealkv://") {
             let (db, datastore) = Box::pin(embedded::open(url, options.embedded_memory)).await?;
-            db.use_ns(options.namespace)
-                .use_db(options.database)
-                .await
-                .map_err(backend)?;
+            use_names(&db, &options.namespace, &options.database).await?;
             Handle::Embedded(Arc::new(db), datastore)
         } else {
             let db = any::connect(url)
@@ -315,10 +336,7 @@ impl SurrealStore {
                         ))
                     })?;
             }
-            db.use_ns(options.namespace.clone())
-                .use_db(options.database.clone())
-                .await
-                .map_err(backend)?;
+            use_names(&db, &options.namespace, &options.database).await?;
             Handle::Server(Arc::new(db))
         };
         let anonymous = options.credentials.is_none() && matches!(db, Handle::Server(_));
