@@ -266,6 +266,18 @@ pub trait AccountStore: Send + Sync {
     async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError>;
     /// A session by token hash.
     async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError>;
+    /// A session by token hash with its user (`None` if the account is gone): what every
+    /// authenticated request reads, so a store may answer it in one query.
+    async fn session_user(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(LoginSession, Option<User>)>, StoreError> {
+        let Some(session) = self.session(token).await? else {
+            return Ok(None);
+        };
+        let user = self.user(session.user).await?;
+        Ok(Some((session, user)))
+    }
     /// Ends a session; true if it existed.
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError>;
     /// Ends every session of `user` but `keep`; returns how many ended.

@@ -153,6 +153,13 @@ impl<S: Store + ?Sized> AccountStore for Interleaved<S> {
         yield_now().await;
         self.0.session(token).await
     }
+    async fn session_user(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(LoginSession, Option<User>)>, StoreError> {
+        yield_now().await;
+        self.0.session_user(token).await
+    }
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
         yield_now().await;
         self.0.delete_session(token).await

@@ -118,19 +118,16 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     pub(super) async fn authenticate_impl(&self, token: &SessionToken) -> Result<User, ShopError> {
         let unauthenticated =
             || ShopError::Unauthenticated("not logged in or session expired".into());
-        let session = self
+        let (session, user) = self
             .store
-            .session(&token.hash())
+            .session_user(&token.hash())
             .await?
             .ok_or_else(unauthenticated)?;
         if !session.is_valid_at(self.clock.now()) {
             self.store.delete_session(&session.token).await?;
             return Err(unauthenticated());
         }
-        self.store
-            .user(session.user)
-            .await?
-            .ok_or_else(unauthenticated)
+        user.ok_or_else(unauthenticated)
     }
 
     /// See [`crate::shop::Shop::profile`].

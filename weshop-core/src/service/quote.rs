@@ -103,7 +103,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             subtotal.push(line.unit_price.times(line.quantity)?);
         }
         let subtotal = Money::sum(self.config.currency, subtotal)?;
-        let warehouses = self.store.warehouses().await?;
+        // The sites this shop ships from (registered in the store at assembly): what
+        // `Shop::warehouses` answers, without a read per checkout.
+        let warehouses: Vec<_> = self.fulfilment.engine().warehouses().copied().collect();
         let mut stock = Vec::new();
         for line in &lines {
             stock.push(self.store.stock(line.product).await?);

@@ -182,6 +182,26 @@ pub async fn sessions<S: Store + ?Sized + 'static>(store: Arc<S>) {
         Some(second.clone())
     );
     assert_eq!(store.session(&other.hash()).await.unwrap(), None);
+    // A session with its user, as a request's authentication reads them; a session whose
+    // account is gone comes without one.
+    let stored_ada = store.user(ada.id).await.unwrap().expect("ada is stored");
+    assert_eq!(
+        store.session_user(&one.hash()).await.unwrap(),
+        Some((first.clone(), Some(stored_ada)))
+    );
+    assert_eq!(store.session_user(&other.hash()).await.unwrap(), None);
+    let orphan_token = SessionToken::generate();
+    let orphan = LoginSession {
+        user: UserId::new(999_999_998).unwrap(),
+        token: orphan_token.hash(),
+        expires: at(3_600_000),
+    };
+    store.create_session(&orphan).await.expect("create session");
+    assert_eq!(
+        store.session_user(&orphan_token.hash()).await.unwrap(),
+        Some((orphan, None))
+    );
+    assert!(store.delete_session(&orphan_token.hash()).await.unwrap());
     assert!(store.delete_session(&one.hash()).await.unwrap());
     assert_eq!(store.session(&one.hash()).await.unwrap(), None);
     assert!(

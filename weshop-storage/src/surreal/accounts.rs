@@ -10,7 +10,7 @@ use weshop_core::{
 use super::{
     SurrealStore, TxError, backend, message,
     query::Sql,
-    rows::{IdRow, SessionRow, UserRow, int, user_of},
+    rows::{IdRow, SessionRow, SessionUserRow, UserRow, int, user_of},
 };
 use crate::{
     corrupt,
@@ -123,6 +123,32 @@ impl AccountStore for SurrealStore {
                     token: token.clone(),
                     expires: Timestamp(int(r.expires, "expiry")?),
                 })
+            })
+            .transpose()
+    }
+
+    /// One query: a request's authentication read the session, then the account.
+    async fn session_user(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(LoginSession, Option<User>)>, StoreError> {
+        let mut sql = Sql::default();
+        let v = sql.var(token.as_str().to_string());
+        sql.push(&format!(
+            "SELECT user, expires, \
+             (SELECT doc, email FROM type::record('account', $parent.user))[0] AS account \
+             FROM type::record('session', {v})"
+        ));
+        let rows: Vec<SessionUserRow> = self.read(sql).await?;
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                let session = LoginSession {
+                    user: UserId::new(r.user).map_err(corrupt)?,
+                    token: token.clone(),
+                    expires: Timestamp(int(r.expires, "expiry")?),
+                };
+                Ok((session, r.account.map(user_of).transpose()?))
             })
             .transpose()
     }

@@ -54,6 +54,14 @@ pub(super) struct SessionRow {
     pub(super) expires: i64,
 }
 
+/// A session with its account (`NONE` if the account is gone).
+#[derive(SurrealValue)]
+pub(super) struct SessionUserRow {
+    pub(super) user: i64,
+    pub(super) expires: i64,
+    pub(super) account: Option<UserRow>,
+}
+
 #[derive(SurrealValue)]
 pub(super) struct WarehouseRow {
     pub(super) id: i64,
