@@ -263,6 +263,27 @@ async fn sign_in(
     }
 }
 
+/// Makes `attempt` again while it loses write conflicts (up to [`MAX_ATTEMPTS`] in all), after
+/// a growing, randomised pause so that the writers it lost to go first.
+async fn retry_conflicts<T, F>(mut attempt: impl FnMut() -> F) -> Result<T, TxError>
+where
+    F: std::future::Future<Output = Result<T, TxError>>,
+{
+    let mut backoff = Duration::from_millis(1);
+    for n in 1..=MAX_ATTEMPTS {
+        match attempt().await {
+            Err(TxError::Conflict) if n < MAX_ATTEMPTS => {
+                tracing::debug!(attempt = n, "lost a write conflict; trying again");
+                let jitter = rand_millis(backoff.as_millis() as u64 + 1);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+    Err(TxError::Conflict)
+}
+
 /// Selects the namespace and database, retried while it loses write conflicts: `USE`
 /// defines either if missing, and stores opening at once into a new namespace (databases
 /// created side by side, nodes starting together) conflict on defining it.
@@ -271,20 +292,15 @@ async fn use_names<C: surrealdb::Connection>(
     namespace: &str,
     database: &str,
 ) -> Result<(), StoreError> {
-    let mut backoff = Duration::from_millis(2);
-    let mut attempt = 1;
-    loop {
-        match db.use_ns(namespace).use_db(database).await {
-            Err(e) if matches!(classify(&e), TxError::Conflict) && attempt < MAX_ATTEMPTS => {
-                tracing::debug!(attempt, "selecting the database lost a write conflict: {e}");
-                let jitter = rand_millis(backoff.as_millis() as u64 + 1);
-                tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
-                backoff = (backoff * 2).min(Duration::from_millis(100));
-                attempt += 1;
-            }
-            other => return other.map(drop).map_err(backend),
-        }
-    }
+    retry_conflicts(|| async {
+        db.use_ns(namespace)
+            .use_db(database)
+            .await
+            .map(drop)
+            .map_err(|e| classify(&e))
+    })
+    .await
+    .map_err(|e| backend(message(e)))
 }
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
@@ -406,19 +422,11 @@ impl SurrealStore {
         &self,
         mut build: impl FnMut() -> Sql,
     ) -> Result<surrealdb::IndexedResults, TxError> {
-        let mut backoff = Duration::from_millis(1);
-        for attempt in 1..=MAX_ATTEMPTS {
-            match self.run(&build()).await {
-                Err(TxError::Conflict) if attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, "lost a write conflict; running the block again");
-                    let jitter = rand_millis(backoff.as_millis() as u64 + 1);
-                    tokio::time::sleep(Duration::from_millis(jitter)).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(50));
-                }
-                other => return other,
-            }
-        }
-        Err(TxError::Conflict)
+        retry_conflicts(|| {
+            let sql = build();
+            async move { self.run(&sql).await }
+        })
+        .await
     }
 
     async fn read<T: SurrealValue>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
