@@ -117,13 +117,7 @@ impl AccountStore for SurrealStore {
         let rows: Vec<SessionRow> = self.read(sql).await?;
         rows.into_iter()
             .next()
-            .map(|r| {
-                Ok(LoginSession {
-                    user: UserId::new(r.user).map_err(corrupt)?,
-                    token: token.clone(),
-                    expires: Timestamp(int(r.expires, "expiry")?),
-                })
-            })
+            .map(|r| session_of(r.user, r.expires, token))
             .transpose()
     }
 
@@ -143,11 +137,7 @@ impl AccountStore for SurrealStore {
         rows.into_iter()
             .next()
             .map(|r| {
-                let session = LoginSession {
-                    user: UserId::new(r.user).map_err(corrupt)?,
-                    token: token.clone(),
-                    expires: Timestamp(int(r.expires, "expiry")?),
-                };
+                let session = session_of(r.user, r.expires, token)?;
                 Ok((session, r.account.map(user_of).transpose()?))
             })
             .transpose()
@@ -174,4 +164,13 @@ impl AccountStore for SurrealStore {
         let rows: Vec<Value> = self.read(sql).await?;
         Ok(rows.len() as u64)
     }
+}
+
+/// The session `token` names, from its stored user and expiry.
+fn session_of(user: i64, expires: i64, token: &TokenHash) -> Result<LoginSession, StoreError> {
+    Ok(LoginSession {
+        user: UserId::new(user).map_err(corrupt)?,
+        token: token.clone(),
+        expires: Timestamp(int(expires, "expiry")?),
+    })
 }
