@@ -14,7 +14,8 @@
 //! old version cannot land after the write that replaced it. When several processes share one
 //! store, each forgets the products the others wrote as their changes arrive through the store's
 //! change feed ([`crate::changes`]): until then (milliseconds) a listing may show a price one
-//! write old, while product pages, carts and checkout always read the store.
+//! write old (carts and checkout price from it too, see `ShopService::priced_product`), while
+//! product pages always read the store.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -32,8 +32,8 @@ pub struct Ports {
 }
 
 impl<S: Store + ?Sized> FulfilmentDriver<S> {
-    /// Performs the outbox, oldest first, until it is empty or a port refuses (then the rest
-    /// waits: later effects may depend on earlier ones). Returns how many were performed.
+    /// Performs the outbox, each port's entries oldest first ([`runs`]), until it is empty or
+    /// a port refuses (then the rest waits). Returns how many were performed.
     ///
     /// The entries a pass performed leave the outbox together, in one commit at its end (also
     /// when a port refuses midway): one disk sync per pass instead of one per entry. A crash
@@ -120,8 +120,8 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
-/// Consecutive outbox entries handed over together: a run of commands for one port goes in
-/// one call (so a link saves its state once for all of them), a run of payments at once.
+/// A pass's outbox entries for one port, handed over together: a port's commands go in one
+/// call (so a link saves its state once for all of them), the payments at once.
 enum Run {
     Warehouse(Vec<(u64, WarehouseCommand)>),
     Shipping(Vec<(u64, ShippingCommand)>),
@@ -194,37 +194,44 @@ impl Run {
     }
 }
 
-/// Splits entries, in order, into runs; the notifications go first, together (nothing
-/// waits on them, so a world or UPS that refuses a command does not hold them up).
+/// Splits entries into runs, one per port, each in outbox order: the notifications first
+/// (nothing waits on them, so a world or UPS that refuses a command does not hold them up),
+/// then the world's commands, the UPS's, and the payments.
+///
+/// A run per port, not per stretch of one port: a pass's entries alternate between the world
+/// and the UPS (an order's pack, its truck, its load, its delivery), and each stretch cost
+/// the link a save of its state, a commit with a disk sync. Order across ports was never
+/// promised to a peer (the two links are separate sockets, each with its own resends), and an
+/// effect that needs another's outcome is only made when that outcome's event comes back, so
+/// within a pass no entry waits on another port's.
 fn runs(entries: Vec<OutboxEntry>) -> Vec<Run> {
-    let mut runs: Vec<Run> = Vec::new();
     let mut notifications = Vec::new();
+    let mut warehouse = Vec::new();
+    let mut shipping = Vec::new();
+    let mut payments = Vec::new();
     for entry in entries {
-        match (runs.last_mut(), entry.effect) {
-            (_, Effect::Notify { user, notification }) => {
+        match entry.effect {
+            Effect::Notify { user, notification } => {
                 notifications.push((entry.id, user, notification))
             }
-            (Some(Run::Warehouse(run)), Effect::Warehouse(command)) => {
-                run.push((entry.id, command))
-            }
-            (Some(Run::Shipping(run)), Effect::Shipping(command)) => run.push((entry.id, command)),
-            (_, Effect::Warehouse(command)) => runs.push(Run::Warehouse(vec![(entry.id, command)])),
-            (_, Effect::Shipping(command)) => runs.push(Run::Shipping(vec![(entry.id, command)])),
+            Effect::Warehouse(command) => warehouse.push((entry.id, command)),
+            Effect::Shipping(command) => shipping.push((entry.id, command)),
             // What is left: captures and voids.
-            (Some(Run::Payments(run)), effect) => run.push(OutboxEntry {
+            effect => payments.push(OutboxEntry {
                 id: entry.id,
                 effect,
             }),
-            (_, effect) => runs.push(Run::Payments(vec![OutboxEntry {
-                id: entry.id,
-                effect,
-            }])),
         }
     }
-    if !notifications.is_empty() {
-        runs.insert(0, Run::Notify(notifications));
-    }
-    runs
+    [
+        (!notifications.is_empty()).then(|| Run::Notify(notifications)),
+        (!warehouse.is_empty()).then(|| Run::Warehouse(warehouse)),
+        (!shipping.is_empty()).then(|| Run::Shipping(shipping)),
+        (!payments.is_empty()).then(|| Run::Payments(payments)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A gateway key made here from an order id, so it is always valid.
@@ -550,7 +557,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn payments_in_a_row_are_made_at_once_and_taken_up_to_the_first_not_made() {
+    async fn a_pass_runs_once_per_port_and_payments_are_taken_up_to_the_first_not_made() {
         let command = OutboxEntry {
             id: 4,
             effect: Effect::Warehouse(warehouse_commands().remove(0)),
@@ -562,17 +569,26 @@ mod tests {
                 authorization: "auth_5".into(),
             },
         };
-        let entries = vec![capture_of(1), capture_of(2), capture_of(3), command, void];
-        let grouped: Vec<(&str, Vec<u64>)> = runs(entries.clone())
-            .iter()
-            .map(|r| (r.kind(), r.ids()))
-            .collect();
+        let shipping = |id| OutboxEntry {
+            id,
+            effect: Effect::Shipping(shipping_commands().remove(1)),
+        };
+        let packing = OutboxEntry {
+            id: 8,
+            effect: Effect::Warehouse(warehouse_commands().remove(1)),
+        };
+        let captures = vec![capture_of(1), capture_of(2), capture_of(3)];
+        let mut entries = captures.clone();
+        entries.extend([command, shipping(6), void, packing, shipping(9)]);
+        // One run per port, each in outbox order.
+        let grouped: Vec<(&str, Vec<u64>)> =
+            runs(entries).iter().map(|r| (r.kind(), r.ids())).collect();
         assert_eq!(
             grouped,
             vec![
-                ("payments", vec![1, 2, 3]),
-                ("warehouse", vec![4]),
-                ("payments", vec![5])
+                ("warehouse", vec![4, 8]),
+                ("shipping", vec![6, 9]),
+                ("payments", vec![1, 2, 3, 5])
             ]
         );
 
@@ -591,7 +607,7 @@ mod tests {
             payments: Arc::new(payments),
             notifier: Arc::new(MockNotifier::new()),
         };
-        let first = runs(entries).remove(0);
+        let first = runs(captures).remove(0);
         assert_eq!(
             first.perform(&ports).await,
             Err(PartlyTaken {

@@ -23,7 +23,9 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         product: ProductId,
         quantity: Quantity,
     ) -> Result<Cart, ShopError> {
-        self.product_impl(product).await?;
+        if self.priced_product(product).await?.is_none() {
+            return Err(ShopError::NotFound(format!("product {product}")));
+        }
         let mut cart = self.store.cart(user).await?;
         // The request is well formed; what the cart already holds is what refuses it.
         cart.add(product, quantity).map_err(|error| {
@@ -74,7 +76,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     async fn check_priceable(&self, cart: &Cart) -> Result<(), ShopError> {
         let mut lines = Vec::new();
         for (id, quantity) in cart.lines() {
-            if let Some(product) = self.store.product(id).await? {
+            if let Some(product) = self.priced_product(id).await? {
                 let line = product.price.times(quantity).map_err(|_| {
                     ShopError::Conflict(format!(
                         "{quantity} × {} is more than one order can cost",

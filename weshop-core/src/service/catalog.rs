@@ -172,6 +172,24 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             .ok_or_else(|| ShopError::NotFound(format!("product {id}")))
     }
 
+    /// A product for pricing (a cart's lines, a checkout): from the product cache, else the
+    /// store. Within one process the cache is never behind the store (see `read_cache`); a
+    /// checkout read the product before its order commits anyway, so a price changed in
+    /// between was never caught by reading the store either.
+    pub(super) async fn priced_product(
+        &self,
+        id: ProductId,
+    ) -> Result<Option<Arc<Product>>, ShopError> {
+        let store = &self.store;
+        let mut read = self
+            .products
+            .read_through(&[id], |id| async move {
+                Ok::<_, StoreError>(store.product(id).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(read.pop().flatten())
+    }
+
     /// See [`crate::shop::Shop::availability`]: a withdrawn product is missing, not empty.
     pub(super) async fn availability_impl(&self, id: ProductId) -> Result<u64, ShopError> {
         self.product_impl(id).await?;

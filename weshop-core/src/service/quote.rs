@@ -81,8 +81,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         let mut grams: u64 = 0;
         for &(id, quantity) in items {
             let product = self
-                .store
-                .product(id)
+                .priced_product(id)
                 .await?
                 .ok_or_else(|| ShopError::NotFound(format!("product {id}")))?;
             self.check_price(product.price)?;
@@ -90,7 +89,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             sellers.push(product.seller);
             lines.push(OrderLine {
                 product: id,
-                name: product.name,
+                name: product.name.clone(),
                 quantity,
                 unit_price: product.price,
             });

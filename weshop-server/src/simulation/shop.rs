@@ -90,7 +90,7 @@ impl<P: LinkProtocol> SimLink<P> {
             saved,
             waiters,
         } = &mut *slot;
-        take_in(state, saved, message, sink, waiters).await
+        take_in(state, saved, [message], sink, waiters).await
     }
 
     /// The messages due at `now` (requests, resends, acks).

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
-use weshop_core::ports::PortError;
+use weshop_core::{fulfilment::FulfilmentEvent, ports::PortError};
 
 use super::state::{LinkProtocol, LinkState, Received};
 use crate::adapters::{EventSink, LinkStore};
@@ -40,42 +40,23 @@ pub async fn take_commands<P: LinkProtocol>(
     }
 }
 
-/// Takes in one message: its events go to the sink together, each with the state that marks
-/// it seen (the sink commits them in as few commits as it can); answers and refusals are
-/// handled as they come.
+/// Takes in messages, in the order they came: their events go to the sink together, each
+/// with the state that marks it seen (the sink commits them in as few commits as it can);
+/// answers and refusals are handled as they come. The task hands over every message already
+/// read off the socket, so messages that queued up during a commit share the next one.
 pub async fn take_in<P>(
     state: &mut LinkState<P>,
     saved: &mut Vec<u8>,
-    message: P::Incoming,
+    messages: impl IntoIterator<Item = P::Incoming>,
     sink: &dyn EventSink,
     queries: &mut Waiters,
 ) -> Result<(), String>
 where
     P: LinkProtocol,
 {
-    let name = P::NAME;
     let mut events = Vec::new();
-    for (seqnum, item) in state.acks_and_items(message) {
-        let Some(received) = state.receive(seqnum, item) else {
-            continue;
-        };
-        match received {
-            Received::Event(event) => {
-                events.push((event, (name.to_string(), state.save())));
-            }
-            Received::Answer { package, status } => {
-                for waiter in queries.remove(&package).unwrap_or_default() {
-                    let _ = waiter.send(status.clone().map_err(PortError));
-                }
-            }
-            Received::Reject(reason) => {
-                warn!("{name}: item {seqnum} rejected: {reason}");
-                if let Some(error) = P::error_item(reason, seqnum) {
-                    state.send(error, false);
-                }
-            }
-            Received::Ignore(reason) => warn!("{name}: item {seqnum}: {reason}"),
-        }
+    for message in messages {
+        take_items(state, message, &mut events, queries);
     }
     let Some((_, (_, last))) = events.last() else {
         return Ok(());
@@ -99,6 +80,39 @@ where
                 "committed {} of {count} events, then: {}",
                 failed.committed, failed.error
             ))
+        }
+    }
+}
+
+/// Takes in one message's acks and items, in order: its events join `events`, each with the
+/// state that marks it seen.
+fn take_items<P: LinkProtocol>(
+    state: &mut LinkState<P>,
+    message: P::Incoming,
+    events: &mut Vec<(FulfilmentEvent, (String, Vec<u8>))>,
+    queries: &mut Waiters,
+) {
+    let name = P::NAME;
+    for (seqnum, item) in state.acks_and_items(message) {
+        let Some(received) = state.receive(seqnum, item) else {
+            continue;
+        };
+        match received {
+            Received::Event(event) => {
+                events.push((event, (name.to_string(), state.save())));
+            }
+            Received::Answer { package, status } => {
+                for waiter in queries.remove(&package).unwrap_or_default() {
+                    let _ = waiter.send(status.clone().map_err(PortError));
+                }
+            }
+            Received::Reject(reason) => {
+                warn!("{name}: item {seqnum} rejected: {reason}");
+                if let Some(error) = P::error_item(reason, seqnum) {
+                    state.send(error, false);
+                }
+            }
+            Received::Ignore(reason) => warn!("{name}: item {seqnum}: {reason}"),
         }
     }
 }

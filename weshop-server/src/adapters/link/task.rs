@@ -5,7 +5,7 @@
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::{
     io::AsyncWriteExt,
     net::TcpStream,
@@ -258,10 +258,21 @@ async fn run<P, C>(
             },
             frame = next_frame(&mut link) => match frame {
                 Some(Ok(message)) => {
-                    cx.observer.message(name, "in");
-                    debug!("{name}: <- {message:?}");
-                    if let Err(error) = take_in(&mut state, &mut saved, message, cx.sink.as_ref(), &mut queries).await {
+                    let (messages, ended) = with_ready(&mut link, message);
+                    for message in &messages {
+                        cx.observer.message(name, "in");
+                        debug!("{name}: <- {message:?}");
+                    }
+                    if let Err(error) = take_in(&mut state, &mut saved, messages, cx.sink.as_ref(), &mut queries).await {
                         warn!("{name}: {error}; dropping the link so the peer resends");
+                        link = None;
+                        retry_at = Some(Instant::now() + backoff);
+                        cx.observer.link_up(name, false);
+                    } else if let Some(end) = ended {
+                        match end {
+                            Some(e) => warn!("{name}: closing the link: {e}"),
+                            None => info!("{name}: the peer closed the link"),
+                        }
                         link = None;
                         retry_at = Some(Instant::now() + backoff);
                         cx.observer.link_up(name, false);
@@ -324,9 +335,103 @@ async fn next_frame<In: WireMessage>(
     }
 }
 
+/// Most messages taken in together: a bound on one commit's size when the peer floods.
+const MAX_READY: usize = 256;
+
+/// `first` and the messages already readable behind it (decoded from the buffer or from a
+/// read that need not wait), so that what queued up while the last batch committed goes in
+/// one commit. Also says whether the link ended behind them (with the error, if any).
+#[allow(clippy::type_complexity)]
+fn with_ready<In: WireMessage>(
+    link: &mut Option<Link<In>>,
+    first: In,
+) -> (Vec<In>, Option<Option<weshop_proto::FrameError>>) {
+    let mut messages = vec![first];
+    let Some(open) = link else {
+        return (messages, None);
+    };
+    while messages.len() < MAX_READY {
+        match open.next().now_or_never() {
+            Some(Some(Ok(message))) => messages.push(message),
+            Some(Some(Err(e))) => return (messages, Some(Some(e))),
+            Some(None) => return (messages, Some(None)),
+            None => break,
+        }
+    }
+    (messages, None)
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::{io::AsyncWriteExt, net::TcpListener};
+    use weshop_proto::{codec::DelimitedCodec, world_amazon as wa};
+
+    use super::*;
+
+    /// A link reading `AResponses` from a peer that wrote `frames` and then, if `close`,
+    /// closed its side.
+    async fn link_after(frames: &[wa::AResponses], close: bool) -> Link<wa::AResponses> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (ours, _) = listener.accept().await.unwrap();
+        let mut bytes = Vec::new();
+        for frame in frames {
+            prost::Message::encode_length_delimited(frame, &mut bytes).unwrap();
+        }
+        peer.write_all(&bytes).await.unwrap();
+        if close {
+            peer.shutdown().await.unwrap();
+        } else {
+            // Kept open (and so not closing the link) for the test's length.
+            std::mem::forget(peer);
+        }
+        let mut link = Framed::new(ours, DelimitedCodec::<wa::AResponses>::new());
+        // Wait until the first frame is in, as the task's select does.
+        let first = link.next().await.unwrap().unwrap();
+        assert_eq!(first, frames[0]);
+        // Let the rest of the bytes land in the socket.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        link
+    }
+
+    fn acks(n: i64) -> wa::AResponses {
+        wa::AResponses {
+            acks: vec![n],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_already_sent_are_taken_with_the_first() {
+        let frames = [acks(1), acks(2), acks(3)];
+        let mut link = Some(link_after(&frames, false).await);
+        let (messages, ended) = with_ready(&mut link, frames[0].clone());
+        assert_eq!(messages, frames);
+        assert!(ended.is_none(), "the link is still open");
+        // Nothing more is ready: the next call takes only what it is given.
+        let (messages, ended) = with_ready(&mut link, acks(4));
+        assert_eq!(messages, [acks(4)]);
+        assert!(ended.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_closed_behind_its_messages_ends_the_link_after_them() {
+        let frames = [acks(1), acks(2)];
+        let mut link = Some(link_after(&frames, true).await);
+        let (messages, ended) = with_ready(&mut link, frames[0].clone());
+        assert_eq!(
+            messages, frames,
+            "what came before the close is still taken"
+        );
+        assert!(matches!(ended, Some(None)), "closed without an error");
     }
 }
