@@ -412,6 +412,19 @@ pub trait InboxStore: Send + Sync {
     async fn mail_queue(&self, limit: usize) -> Result<Vec<InboxEntry>, StoreError>;
     /// Records where a notification's mail stands (`NotFound` if there is no such entry).
     async fn record_mail(&self, id: NotificationId, state: MailState) -> Result<(), StoreError>;
+    /// Records where several mails stand, in one write where the backend can (the mailer
+    /// records a batch at once: one disk sync, not one per mail). An entry that no longer
+    /// exists is skipped: there is nothing left to record on. By default, one
+    /// [`Self::record_mail`] each.
+    async fn record_mails(&self, states: &[(NotificationId, MailState)]) -> Result<(), StoreError> {
+        for (id, state) in states {
+            match self.record_mail(*id, state.clone()).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What [`CampaignStore::start_campaign`] did.

@@ -282,6 +282,11 @@ impl<S: Store + ?Sized> InboxStore for Interleaved<S> {
         self.1.spend()?;
         self.0.record_mail(id, state).await
     }
+    async fn record_mails(&self, states: &[(NotificationId, MailState)]) -> Result<(), StoreError> {
+        yield_now().await;
+        self.1.spend()?;
+        self.0.record_mails(states).await
+    }
 }
 
 #[async_trait]

@@ -468,7 +468,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                     .map_err(|e| fail(committed, e))?;
                 batch.add(self.engine.release_truck(mates, now));
             }
-            if batch.events >= MAX_BATCH_EVENTS {
+            if batch.is_full() {
                 committed += batch.commit(self).await.map_err(|e| fail(committed, e))?;
             }
         }
@@ -639,12 +639,19 @@ pub struct BatchFailed {
     pub error: StoreError,
 }
 
-/// Most events committed together. A batch's commit writes the stock of every product its
-/// orders hold, so it conflicts with any checkout of those products meanwhile, and the engine
+/// Most events committed together while a batch moves stock. Its commit writes those
+/// products' stock, so it conflicts with any checkout of them meanwhile, and the engine
 /// refuses the later of two conflicting commits: a commit of 72 events (a world message full
 /// of packed orders, 200 orders in flight on a SurrealDB server) lost to checkouts for five
 /// minutes, retried over and over. Smaller commits run faster and lose less.
 const MAX_BATCH_EVENTS: usize = 16;
+
+/// Most events committed together when none of them moved stock. Such a commit writes only
+/// orders the driver alone changes (it holds the writer, and with several nodes the lease)
+/// and the outbox, so checkouts cannot make it lose; committing a world message of 400
+/// packed orders 16 at a time cost 26 commits in a row (about 13 ms each on surrealkv)
+/// while the link took nothing else in.
+const MAX_STOCKLESS_BATCH_EVENTS: usize = 128;
 
 /// Steps decided but not yet committed, merged into one: an order changed by several events
 /// is written once, in its latest state, checked against the version it had when read.
@@ -683,6 +690,17 @@ impl Batch {
             self.link = link;
         }
         self.events += 1;
+    }
+
+    /// Whether to commit before taking another event: at [`MAX_BATCH_EVENTS`] if the batch
+    /// moves stock, else at [`MAX_STOCKLESS_BATCH_EVENTS`].
+    fn is_full(&self) -> bool {
+        let limit = if self.step.stock.is_empty() {
+            MAX_STOCKLESS_BATCH_EVENTS
+        } else {
+            MAX_BATCH_EVENTS
+        };
+        self.events >= limit
     }
 
     /// Adds a step that follows from an event already absorbed (a truck it released).

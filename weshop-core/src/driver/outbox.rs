@@ -224,10 +224,10 @@ fn runs(entries: Vec<OutboxEntry>) -> Vec<Run> {
         }
     }
     [
-        (!notifications.is_empty()).then(|| Run::Notify(notifications)),
-        (!warehouse.is_empty()).then(|| Run::Warehouse(warehouse)),
-        (!shipping.is_empty()).then(|| Run::Shipping(shipping)),
-        (!payments.is_empty()).then(|| Run::Payments(payments)),
+        (!notifications.is_empty()).then_some(Run::Notify(notifications)),
+        (!warehouse.is_empty()).then_some(Run::Warehouse(warehouse)),
+        (!shipping.is_empty()).then_some(Run::Shipping(shipping)),
+        (!payments.is_empty()).then_some(Run::Payments(payments)),
     ]
     .into_iter()
     .flatten()

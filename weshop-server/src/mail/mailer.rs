@@ -7,7 +7,7 @@
 //! only after the server took it, so a crash in between sends it again, with the same
 //! Message-ID, which is the best SMTP allows.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 
@@ -20,6 +20,7 @@ use lettre::{
 };
 use tokio::sync::Notify;
 use weshop_core::{
+    domain::User,
     inbox::{InboxEntry, MailState},
     notify::Notification,
     ports::Clock,
@@ -129,22 +130,36 @@ impl Mailer {
             if queue.is_empty() {
                 return Ok(handled);
             }
+            // Each recipient read once for the batch: a customer's mails come in runs (an
+            // order placed, packed, shipped, delivered).
+            let mut users = HashMap::new();
+            for entry in &queue {
+                if !users.contains_key(&entry.user) {
+                    users.insert(entry.user, self.store.user(entry.user).await?);
+                }
+            }
+            let users = &users;
             // Several at once: each mail costs the server's round trips, not our CPU.
             let sent: Vec<_> = futures::stream::iter(queue)
-                .map(|entry| async move { (entry.id, self.send(&entry).await) })
+                .map(|entry| async move {
+                    let user = users.get(&entry.user).cloned().flatten();
+                    (entry.id, self.send(&entry, user).await)
+                })
                 .buffer_unordered(IN_FLIGHT)
                 .collect()
                 .await;
             let mut unavailable = None;
+            let mut states = Vec::with_capacity(sent.len());
             for (id, state) in sent {
                 match state {
-                    Ok(state) => {
-                        self.store.record_mail(id, state).await?;
-                        handled += 1;
-                    }
+                    Ok(state) => states.push((id, state)),
                     Err(error) => unavailable = Some(error),
                 }
             }
+            // One write for the batch. A crash before it sends these mails again, as a crash
+            // between a send and its own record did.
+            self.store.record_mails(&states).await?;
+            handled += states.len();
             if let Some(error) = unavailable {
                 return Err(error);
             }
@@ -152,8 +167,8 @@ impl Mailer {
     }
 
     /// Sends one entry's mail; its new state, or `Unavailable` to try again later.
-    async fn send(&self, entry: &InboxEntry) -> Result<MailState, MailError> {
-        let Some(facts) = self.facts(entry).await? else {
+    async fn send(&self, entry: &InboxEntry, user: Option<User>) -> Result<MailState, MailError> {
+        let Some(facts) = self.facts(entry, user).await? else {
             return Ok(MailState::Failed {
                 reason: "the recipient's account is gone".into(),
             });
@@ -176,9 +191,14 @@ impl Mailer {
         }
     }
 
-    /// What the entry's mail needs from the store; `None` if the recipient is gone.
-    async fn facts(&self, entry: &InboxEntry) -> Result<Option<Facts>, StoreError> {
-        let Some(user) = self.store.user(entry.user).await? else {
+    /// What the entry's mail needs from the store, for `user` (its recipient, as read for
+    /// the batch); `None` if the recipient is gone.
+    async fn facts(
+        &self,
+        entry: &InboxEntry,
+        user: Option<User>,
+    ) -> Result<Option<Facts>, StoreError> {
+        let Some(user) = user else {
             return Ok(None);
         };
         let mut facts = Facts {

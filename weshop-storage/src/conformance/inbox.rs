@@ -181,7 +181,7 @@ pub async fn inbox_reading<S: Store + ?Sized + 'static>(store: Arc<S>) {
 }
 
 /// The mail queue: pending entries only, oldest first, bounded; recording a mail's state takes
-/// it off the queue, and a failure keeps its reason.
+/// it off the queue (one at a time or several at once), and a failure keeps its reason.
 pub async fn mail_queue<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let ada = user_with(&*store, "ada@example.com", customer_role()).await;
     let mut pending = Vec::new();
@@ -231,4 +231,28 @@ pub async fn mail_queue<S: Store + ?Sized + 'static>(store: Arc<S>) {
         store.record_mail(missing, MailState::Pending).await,
         Err(StoreError::NotFound(_))
     ));
+
+    // Several at once: each recorded, one that is gone skipped (and not created).
+    let sent = MailState::Sent { at: at(60) };
+    store
+        .record_mails(&[
+            (pending[2], sent.clone()),
+            (missing, MailState::Pending),
+            (pending[1], MailState::Pending),
+        ])
+        .await
+        .unwrap();
+    let queue: Vec<_> = store
+        .mail_queue(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(queue, [pending[1]], "back on the queue");
+    let entries = store.notifications(ada.id, None, 10).await.unwrap();
+    assert_eq!(entries.len(), 4, "nothing created for the missing entry");
+    let mail_of = |id| entries.iter().find(|e| e.id == id).unwrap().mail.clone();
+    assert_eq!(mail_of(pending[2]), sent);
+    store.record_mails(&[]).await.unwrap();
 }

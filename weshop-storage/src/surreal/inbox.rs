@@ -38,6 +38,17 @@ fn entries_of(rows: Vec<EntryRow>) -> Result<Vec<InboxEntry>, StoreError> {
     rows.into_iter().map(entry_of).collect()
 }
 
+/// One notification filed, as `file_notifications` binds it.
+#[derive(Clone, SurrealValue)]
+struct FilingRow {
+    key: String,
+    id: i64,
+    user: i64,
+    pending: bool,
+    doc: String,
+    mail: String,
+}
+
 #[derive(SurrealValue)]
 struct KeyRow {
     key: String,
@@ -60,10 +71,12 @@ impl SurrealStore {
                 .map(|n| RecordId::new("notification_key", n.key.clone()))
                 .collect::<Vec<_>>(),
         );
+        // Each user once: a batch holds runs of one customer's notices.
+        let users: std::collections::BTreeSet<i64> = batch.iter().map(|n| n.user.get()).collect();
         let users = sql.var(
-            batch
-                .iter()
-                .map(|n| RecordId::new("account", n.user.get()))
+            users
+                .into_iter()
+                .map(|user| RecordId::new("account", user))
                 .collect::<Vec<_>>(),
         );
         sql.push(&format!("SELECT record::id(id) AS key FROM {keys}"));
@@ -103,8 +116,7 @@ impl InboxStore for SurrealStore {
             }
             let ids = self.next_ids("notification_seq", fresh.len()).await?;
             let mut entries = Vec::with_capacity(fresh.len());
-            let mut sql = Sql::default();
-            sql.push("BEGIN TRANSACTION");
+            let mut rows = Vec::with_capacity(fresh.len());
             for (new, id) in fresh.iter().zip(ids) {
                 let entry = InboxEntry {
                     id: NotificationId::new(id).map_err(corrupt)?,
@@ -114,32 +126,35 @@ impl InboxStore for SurrealStore {
                     read: false,
                     mail: new.mail.clone(),
                 };
-                let key = sql.var(new.key.clone());
-                let nid = sql.var(id);
-                let record = sql.var(RecordId::new("notification", id));
-                let user = sql.var(entry.user.get());
-                let pending = sql.var(entry.mail == MailState::Pending);
-                let doc = sql.var(to_json(&NotificationDoc::new(
-                    entry.user,
-                    entry.at,
-                    &entry.notification,
-                )));
-                let mail = sql.var(to_json(&MailDoc::from(&entry.mail)));
-                // Filed meanwhile by a racing call: the block aborts and the batch is read again.
-                sql.push(&format!(
-                    "IF (SELECT id FROM type::record('notification_key', {key})) != [] \
-                     {{ THROW 'filed' }}"
-                ));
-                sql.push(&format!(
-                    "CREATE type::record('notification_key', {key}) SET notification = {record} \
-                     RETURN NONE"
-                ));
-                sql.push(&format!(
-                    "CREATE type::record('notification', {nid}) SET user = {user}, read = false, \
-                     pending = {pending}, doc = {doc}, mail = {mail} RETURN NONE"
-                ));
+                rows.push(FilingRow {
+                    key: new.key.clone(),
+                    id,
+                    user: entry.user.get(),
+                    pending: entry.mail == MailState::Pending,
+                    doc: to_json(&NotificationDoc::new(
+                        entry.user,
+                        entry.at,
+                        &entry.notification,
+                    )),
+                    mail: to_json(&MailDoc::from(&entry.mail)),
+                });
                 entries.push(entry);
             }
+            // One statement over one bound array: statements and variables per entry cost
+            // their product (SurrealDB copies every variable into each statement it runs).
+            let mut sql = Sql::default();
+            let rows = sql.var(rows);
+            sql.push("BEGIN TRANSACTION");
+            // Filed meanwhile by a racing call: the block aborts and the batch is read again.
+            sql.push(&format!(
+                "FOR $n IN {rows} {{ \
+                 IF (SELECT id FROM type::record('notification_key', $n.key)) != [] \
+                 {{ THROW 'filed' }}; \
+                 CREATE type::record('notification_key', $n.key) \
+                 SET notification = type::record('notification', $n.id) RETURN NONE; \
+                 CREATE type::record('notification', $n.id) SET user = $n.user, read = false, \
+                 pending = $n.pending, doc = $n.doc, mail = $n.mail RETURN NONE }}"
+            ));
             sql.push("COMMIT TRANSACTION");
             match self.transact(|| sql.clone()).await {
                 Ok(_) => return Ok(entries),
@@ -223,4 +238,40 @@ impl InboxStore for SurrealStore {
         }
         Ok(())
     }
+
+    /// One statement over one bound array, in one transaction: UPDATE leaves a missing
+    /// record missing, so an entry that is gone is skipped.
+    async fn record_mails(&self, states: &[(NotificationId, MailState)]) -> Result<(), StoreError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<MailRow> = states
+            .iter()
+            .map(|(id, state)| MailRow {
+                id: id.get(),
+                pending: *state == MailState::Pending,
+                mail: to_json(&MailDoc::from(state)),
+            })
+            .collect();
+        let mut sql = Sql::default();
+        let rows = sql.var(rows);
+        sql.push("BEGIN TRANSACTION");
+        sql.push(&format!(
+            "FOR $m IN {rows} {{ UPDATE type::record('notification', $m.id) \
+             SET pending = $m.pending, mail = $m.mail RETURN NONE }}"
+        ));
+        sql.push("COMMIT TRANSACTION");
+        self.transact(|| sql.clone())
+            .await
+            .map_err(|e| backend(message(e)))?;
+        Ok(())
+    }
+}
+
+/// One mail's state, as [`InboxStore::record_mails`] binds it.
+#[derive(Clone, SurrealValue)]
+struct MailRow {
+    id: i64,
+    pending: bool,
+    mail: String,
 }
