@@ -7,7 +7,11 @@
 //! only after the server took it, so a crash in between sends it again, with the same
 //! Message-ID, which is the best SMTP allows.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::StreamExt;
 
@@ -134,8 +138,8 @@ impl Mailer {
             // order placed, packed, shipped, delivered).
             let mut users = HashMap::new();
             for entry in &queue {
-                if !users.contains_key(&entry.user) {
-                    users.insert(entry.user, self.store.user(entry.user).await?);
+                if let Entry::Vacant(slot) = users.entry(entry.user) {
+                    slot.insert(self.store.user(entry.user).await?);
                 }
             }
             let users = &users;
