@@ -180,14 +180,22 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         &self,
         id: ProductId,
     ) -> Result<Option<Arc<Product>>, ShopError> {
+        Ok(self.cached_products(&[id]).await?.pop().flatten())
+    }
+
+    /// `ids`' products in that order (`None` for one the store does not have), from the
+    /// product cache or else the store, which then fills the cache.
+    async fn cached_products(
+        &self,
+        ids: &[ProductId],
+    ) -> Result<Vec<Option<Arc<Product>>>, ShopError> {
         let store = &self.store;
-        let mut read = self
+        Ok(self
             .products
-            .read_through(&[id], |id| async move {
+            .read_through(ids, |id| async move {
                 Ok::<_, StoreError>(store.product(id).await?.map(Arc::new))
             })
-            .await?;
-        Ok(read.pop().flatten())
+            .await?)
     }
 
     /// See [`crate::shop::Shop::availability`]: a withdrawn product is missing, not empty.
@@ -317,13 +325,7 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
     /// `ids`' products in that order, from the cache or else the store; missing ones are
     /// left out.
     async fn products_in_order(&self, ids: &[ProductId]) -> Result<Vec<Product>, ShopError> {
-        let store = &self.store;
-        let products = self
-            .products
-            .read_through(ids, |id| async move {
-                Ok::<_, StoreError>(store.product(id).await?.map(Arc::new))
-            })
-            .await?;
+        let products = self.cached_products(ids).await?;
         // A product withdrawn since the index answered is left out.
         Ok(products
             .into_iter()

@@ -268,21 +268,15 @@ async fn run<P, C>(
                         link = None;
                         retry_at = Some(Instant::now() + backoff);
                         cx.observer.link_up(name, false);
-                    } else if let Some(end) = ended {
-                        match end {
-                            Some(e) => warn!("{name}: closing the link: {e}"),
-                            None => info!("{name}: the peer closed the link"),
-                        }
+                    } else if let Some(error) = ended {
+                        log_end(name, error);
                         link = None;
                         retry_at = Some(Instant::now() + backoff);
                         cx.observer.link_up(name, false);
                     }
                 }
                 other => {
-                    match other {
-                        Some(Err(e)) => warn!("{name}: closing the link: {e}"),
-                        _ => info!("{name}: the peer closed the link"),
-                    }
+                    log_end(name, other.and_then(Result::err));
                     link = None;
                     retry_at = Some(Instant::now() + backoff);
                     cx.observer.link_up(name, false);
@@ -359,6 +353,14 @@ fn with_ready<In: WireMessage>(
         }
     }
     (messages, None)
+}
+
+/// Says why a link ended: a frame error, or (`None`) the peer closed it.
+fn log_end(name: &str, error: Option<weshop_proto::FrameError>) {
+    match error {
+        Some(e) => warn!("{name}: closing the link: {e}"),
+        None => info!("{name}: the peer closed the link"),
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
