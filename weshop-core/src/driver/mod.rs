@@ -12,6 +12,7 @@
 //! outbox's public items are re-exported here, so `driver::Ports` and `driver::OutboxError`
 //! stay where callers find them.
 
+mod known;
 mod outbox;
 mod updates;
 
@@ -28,6 +29,7 @@ use std::{
 
 use tokio::sync::{Mutex, Notify, broadcast};
 
+use known::KnownOrders;
 use updates::OrderUpdates;
 
 use crate::stage_times::{Stage, StageTimes};
@@ -62,6 +64,8 @@ pub struct FulfilmentDriver<S: ?Sized> {
     writer: Mutex<()>,
     outbox_ready: Notify,
     updates: OrderUpdates,
+    /// The orders in fulfilment as last committed here: events read them from memory.
+    known: KnownOrders,
     index: Option<Arc<IndexKeeper>>,
     /// Warehouses with orders placed since they were last served ([`Self::run_serving`]).
     to_serve: std::sync::Mutex<BTreeSet<WarehouseId>>,
@@ -87,6 +91,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             writer: Mutex::new(()),
             outbox_ready: Notify::new(),
             updates: OrderUpdates::new(1024),
+            known: KnownOrders::default(),
             index: None,
             to_serve: std::sync::Mutex::new(BTreeSet::new()),
             serve_ready: Notify::new(),
@@ -140,6 +145,8 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     /// Commits from now on only while the lease `fence` names is still at its term (see
     /// [`crate::lease`]); `None` (the default, one node per store) commits unfenced.
     pub fn fence_with(&self, fence: Option<Fence>) {
+        // Under a new term, orders may have moved through another node meanwhile.
+        self.known.forget_all();
         *self
             .fence
             .lock()
@@ -208,7 +215,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         };
         let started = Instant::now();
         let size = (step.orders.len(), step.stock.len(), step.effects.len());
-        let entries = self
+        let committed = self
             .store
             .commit_step(StepCommit {
                 orders: step.orders,
@@ -218,7 +225,16 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 links,
                 fence: self.fence(),
             })
-            .await?;
+            .await;
+        let entries = match committed {
+            Ok(entries) => entries,
+            Err(error) => {
+                // Whether it landed is unknown: read orders from the store again.
+                self.known.forget_all();
+                return Err(error);
+            }
+        };
+        self.known.committed(&orders);
         self.stages.since(Stage::DriverCommit, started);
         tracing::debug!(?size, took = ?started.elapsed(), "driver commit");
         for order in orders {
@@ -276,17 +292,57 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         Ok((queue, stock))
     }
 
-    /// Serves a warehouse's waiting orders (after a checkout there).
+    /// Serves a warehouse's waiting orders (after a checkout there), oldest first, in commits
+    /// of at most [`MAX_SERVED`] placed orders: the first packing commands go out while the
+    /// rest are still being written (one commit of 410 orders took 923 ms on surrealkv, with
+    /// the world idle throughout).
+    ///
+    /// The engine decides each order from the ones before it, so each chunk goes in with the
+    /// orders still waiting from the chunks before (they keep their products blocked) and the
+    /// stock as the commits before left it: the outcome is that of one step over the queue.
     pub async fn serve(&self, warehouse: WarehouseId) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        let (queue, stock) = self.queue_of(warehouse).await?;
-        let step = self
-            .engine
-            .serve(warehouse, queue, &stock, self.clock.now());
-        if !step.is_empty() {
-            self.commit(step, Vec::new(), Vec::new()).await?;
+        let (mut queue, mut stock) = self.queue_of(warehouse).await?;
+        queue.sort_by_key(Order::id);
+        let mut rest = queue.into_iter();
+        let mut waiting: Vec<Order> = Vec::new();
+        loop {
+            let mut chunk = std::mem::take(&mut waiting);
+            let mut placed = 0;
+            for order in rest.by_ref() {
+                placed += usize::from(order.status() == OrderStatus::Placed);
+                chunk.push(order);
+                if placed == MAX_SERVED {
+                    break;
+                }
+            }
+            if placed == 0 {
+                return Ok(());
+            }
+            let step = self
+                .engine
+                .serve(warehouse, chunk.clone(), &stock, self.clock.now());
+            let changed: BTreeMap<OrderId, Order> = step
+                .orders
+                .iter()
+                .map(|(o, _)| (o.id(), o.clone()))
+                .collect();
+            waiting = chunk
+                .into_iter()
+                .map(|o| changed.get(&o.id()).cloned().unwrap_or(o))
+                .filter(|o| o.status() == OrderStatus::WaitingForStock)
+                .collect();
+            for delta in step.stock.iter().filter(|d| d.warehouse == warehouse) {
+                let at = stock.entry(delta.product).or_default();
+                *at = moved(*at, delta);
+            }
+            if !step.is_empty() {
+                self.commit(step, Vec::new(), Vec::new()).await?;
+            }
+            if placed < MAX_SERVED {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// An order was placed at `warehouse`: serve it. With [`Self::run_serving`] running, the
@@ -451,7 +507,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 continue;
             };
             let id = order_of(ship_id);
-            let order = match batch.order(id) {
+            let order = match batch.order(id).or_else(|| self.known.get(id)) {
                 Some(order) => Some(order),
                 None => self.store.order(id).await.map_err(|e| fail(committed, e))?,
             };
@@ -639,6 +695,9 @@ pub struct BatchFailed {
     pub error: StoreError,
 }
 
+/// Most placed orders served in one commit ([`FulfilmentDriver::serve`]).
+const MAX_SERVED: usize = 64;
+
 /// Most events committed together while a batch moves stock. Its commit writes those
 /// products' stock, so it conflicts with any checkout of them meanwhile, and the engine
 /// refuses the later of two conflicting commits: a commit of 72 events (a world message full
@@ -740,6 +799,16 @@ impl Batch {
         }
         Ok(events)
     }
+}
+
+/// `stock` after `delta` (as serving reads it: what is on hand; the other counts are kept
+/// within the invariant, as the store's commit checks them).
+fn moved(stock: Stock, delta: &StockDelta) -> Stock {
+    let add = |units: u64, by: i64| units.checked_add_signed(by).unwrap_or(0);
+    let on_hand = add(stock.on_hand(), delta.on_hand);
+    let incoming = add(stock.incoming(), delta.incoming);
+    let reserved = add(stock.reserved(), delta.reserved).min(on_hand + incoming);
+    Stock::from_counts(on_hand, incoming, reserved).expect("reserved is within the counts")
 }
 
 /// Adds `from`'s changes to `into`: one commit for several orders failed by one refusal.

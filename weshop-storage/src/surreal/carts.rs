@@ -45,7 +45,7 @@ impl CartStore for SurrealStore {
         } else {
             let lines = sql.var(cart_lines(cart));
             sql.push(&format!(
-                "UPSERT type::record('cart', {v}) SET lines = {lines}"
+                "UPSERT type::record('cart', {v}) SET lines = {lines} RETURN NONE"
             ));
         }
         self.transact(|| sql.clone())

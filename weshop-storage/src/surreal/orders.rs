@@ -74,6 +74,8 @@ impl OrderStore for SurrealStore {
         OrderId::new(self.next_id("order_seq").await?).map_err(corrupt)
     }
 
+    /// Writes end in `RETURN NONE` here and in [`Self::commit_step`]: nobody reads the rows
+    /// back, and SurrealDB otherwise builds each one and hands it over with the response.
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
         let result = self
             .transact(|| {
@@ -95,13 +97,13 @@ impl OrderStore for SurrealStore {
                 let fingerprint = sql.var(placement.fingerprint.clone());
                 sql.push(&format!(
                     "CREATE type::record('checkout_key', [{u}, {key}]) SET placed = {placed}, \
-                     fingerprint = {fingerprint}"
+                     fingerprint = {fingerprint} RETURN NONE"
                 ));
                 Self::push_stock(&mut sql, &placement.reservations);
                 let order = sql.var(OrderWrite::new(&placement.order, 0));
                 sql.push(&format!("LET $o = {order}"));
                 sql.push(&format!(
-                    "CREATE type::record('customer_order', $o.id) SET {ORDER_COLUMNS}"
+                    "CREATE type::record('customer_order', $o.id) SET {ORDER_COLUMNS} RETURN NONE"
                 ));
                 sql.push(&format!("DELETE type::record('cart', {u})"));
                 let touched = Touched::default()
@@ -238,7 +240,7 @@ impl OrderStore for SurrealStore {
                         "FOR $o IN {writes} {{ \
                          IF (SELECT version FROM ONLY type::record('customer_order', $o.id)).version \
                          != $o.expected {{ THROW 'conflict:order ' + <string>$o.id + ' changed meanwhile' }}; \
-                         UPDATE type::record('customer_order', $o.id) SET {ORDER_COLUMNS} }}"
+                         UPDATE type::record('customer_order', $o.id) SET {ORDER_COLUMNS} RETURN NONE }}"
                     ));
                 }
                 Self::push_stock(&mut sql, &step.stock);
@@ -250,7 +252,7 @@ impl OrderStore for SurrealStore {
                     let n = sql.var(name.clone());
                     let s = sql.var(BASE64.encode(state));
                     sql.push(&format!(
-                        "UPSERT type::record('link', {n}) SET state = {s}"
+                        "UPSERT type::record('link', {n}) SET state = {s} RETURN NONE"
                     ));
                 }
                 let touched = Touched::default()

@@ -1,17 +1,19 @@
-//! Group commit of a link's events: a crash between the commits of one message loses nothing
-//! and applies nothing twice.
+//! The driver's commits: group commit of a link's events (a crash between the commits of one
+//! message loses nothing and applies nothing twice), its own copies of the orders it committed,
+//! and serving a long queue in chunks.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use weshop_core::{
     assembly::ShopBuilder,
     domain::{OrderStatus, TruckId},
     fulfilment::{FulfilmentEvent, ship_id_of},
     ports::SystemClock,
+    shop::Shop,
     store::Store,
 };
 
-use super::{Interleaved, Rig, q};
+use super::{Interleaved, Rig, checkout::checkout, delta, q};
 
 /// Two packages' events and a purchase's arrival come in one message. The store "crashes"
 /// after the first commit (the two `packed` events and the link state after them): the batch
@@ -132,4 +134,107 @@ pub async fn batch_crash<S: Store + ?Sized + 'static>(store: Arc<S>) {
         (first.version(), rig.store.outbox().await.unwrap().len()),
         settled
     );
+}
+
+/// The driver decides package events from its own copies of the orders it committed, which
+/// are right only while no other node changes them: a new lease term drops them. Here node A
+/// serves an order, node B (leading meanwhile) takes its `packed` event, and A, leading again,
+/// takes the truck's arrival: decided on A's copy (still packing) it would be ignored and the
+/// order stuck; A decides it against the store's order and loads it.
+pub async fn copies_dropped_at_a_new_term<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    let rig = Rig::new(store.clone(), 10).await;
+    let (customer, card) = rig.customer("term@example.com", "4242424242424242").await;
+    let id = rig.buy_one(customer, &card, "term-1").await.id();
+    let served = rig.store.order(id).await.unwrap().unwrap();
+    assert_eq!(served.status(), OrderStatus::Packing, "served at checkout");
+
+    let other = ShopBuilder::new(store.clone())
+        .warehouses([rig.warehouse])
+        .clock(Arc::new(SystemClock))
+        .build()
+        .await
+        .unwrap();
+    let packed = FulfilmentEvent::Packed {
+        ship_id: ship_id_of(id),
+    };
+    other
+        .driver()
+        .handle_batch(vec![(packed, None)])
+        .await
+        .unwrap();
+    let moved = rig.store.order(id).await.unwrap().unwrap();
+    assert!(moved.version() > served.version());
+
+    let driver = rig.shop.fulfilment();
+    driver.fence_with(None);
+    let truck = FulfilmentEvent::TruckArrived {
+        ship_id: ship_id_of(id),
+        truck: TruckId::new(7).unwrap(),
+    };
+    driver.handle_batch(vec![(truck, None)]).await.unwrap();
+    let loading = rig.store.order(id).await.unwrap().unwrap();
+    assert_eq!(loading.status(), OrderStatus::Loading, "{loading:?}");
+    assert!(loading.version() > moved.version());
+}
+
+/// Serving a long queue commits it in chunks, with the outcome of one step over the whole
+/// queue: oldest first, and an order left waiting keeps every later order of its product
+/// waiting, across chunks too. Here the 64th order (the last of the first chunk) wants two
+/// units when one is left: it waits, and so do the later orders, which would each fit.
+pub async fn serving_in_chunks<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    let rig = Rig::new(store.clone(), 64).await;
+    // Units on their way, so that checkouts may reserve more than is on hand.
+    rig.store
+        .change_stock(&[delta(rig.warehouse.id, rig.product.id, 0, 100, 0)])
+        .await
+        .unwrap();
+    let (customer, card) = rig.customer("chunks@example.com", "4242424242424242").await;
+    // Another node's shop places the orders and leaves them to this one's driver to serve.
+    let other = ShopBuilder::new(store.clone())
+        .warehouses([rig.warehouse])
+        .payments(rig.gateway.clone())
+        .clock(Arc::new(SystemClock))
+        .build()
+        .await
+        .unwrap();
+    other.driver().share_store(Duration::from_secs(3600));
+    let mut orders = Vec::new();
+    for n in 1..=70 {
+        let units = if n == 64 { 2 } else { 1 };
+        other
+            .shop()
+            .add_to_cart(customer, rig.product.id, q(units))
+            .await
+            .unwrap();
+        let order = other
+            .shop()
+            .checkout(customer, checkout(&card, &format!("chunk-{n}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            order.status(),
+            OrderStatus::Placed,
+            "not served where placed"
+        );
+        orders.push(order.id());
+    }
+
+    rig.shop.fulfilment().serve(rig.warehouse.id).await.unwrap();
+    let mut statuses = Vec::new();
+    for id in &orders {
+        statuses.push(rig.store.order(*id).await.unwrap().unwrap().status());
+    }
+    let packing = statuses
+        .iter()
+        .take_while(|s| **s == OrderStatus::Packing)
+        .count();
+    assert_eq!(packing, 63, "{statuses:?}");
+    assert!(
+        statuses[63..]
+            .iter()
+            .all(|s| *s == OrderStatus::WaitingForStock),
+        "{statuses:?}"
+    );
+    let (on_hand, incoming, reserved) = rig.stock().await;
+    assert_eq!((on_hand, incoming, reserved), (1, 100, 2 + 6));
 }

@@ -31,7 +31,7 @@ use weshop_core::{
     store::{NewUser, Store},
 };
 
-pub use batch::batch_crash;
+pub use batch::{batch_crash, copies_dropped_at_a_new_term, serving_in_chunks};
 pub use campaigns::promotion_campaigns;
 pub use checkout::{
     checkout_declined, checkout_idempotency, checkout_one_cart_twice, checkout_quoted,
@@ -65,6 +65,8 @@ where
         checkout_quoted,
         checkout_one_cart_twice,
         batch_crash,
+        copies_dropped_at_a_new_term,
+        serving_in_chunks,
         promotion_campaigns,
         seller_summaries,
         deposed_leader,
