@@ -306,6 +306,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         queue.sort_by_key(Order::id);
         let mut rest = queue.into_iter();
         let mut waiting: Vec<Order> = Vec::new();
+        let mut first = true;
         loop {
             let mut chunk = std::mem::take(&mut waiting);
             let mut placed = 0;
@@ -316,9 +317,12 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                     break;
                 }
             }
-            if placed == 0 {
+            // A queue of waiting orders alone is served once; after that, a chunk of only
+            // orders carried over was decided by the chunk before.
+            if chunk.is_empty() || (placed == 0 && !first) {
                 return Ok(());
             }
+            first = false;
             let step = self
                 .engine
                 .serve(warehouse, chunk.clone(), &stock, self.clock.now());

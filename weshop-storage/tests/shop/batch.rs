@@ -237,4 +237,17 @@ pub async fn serving_in_chunks<S: Store + ?Sized + 'static>(store: Arc<S>) {
     );
     let (on_hand, incoming, reserved) = rig.stock().await;
     assert_eq!((on_hand, incoming, reserved), (1, 100, 2 + 6));
+
+    // Units put on hand outside the driver: a queue of waiting orders alone is served too
+    // (as at a restart), all seven now.
+    rig.store
+        .change_stock(&[delta(rig.warehouse.id, rig.product.id, 7, 0, 0)])
+        .await
+        .unwrap();
+    rig.shop.fulfilment().serve(rig.warehouse.id).await.unwrap();
+    for id in &orders[63..] {
+        let order = rig.store.order(*id).await.unwrap().unwrap();
+        assert_eq!(order.status(), OrderStatus::Packing, "{order:?}");
+    }
+    assert_eq!(rig.stock().await, (0, 100, 0));
 }
