@@ -338,7 +338,14 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 .collect();
             for delta in step.stock.iter().filter(|d| d.warehouse == warehouse) {
                 let at = stock.entry(delta.product).or_default();
-                *at = moved(*at, delta);
+                // The engine only packs what is on hand and reserved, so this holds; if not,
+                // the store would refuse the commit for the same reason.
+                *at = delta.apply(*at).ok_or_else(|| {
+                    StoreError::Conflict(format!(
+                        "the stock of product {} at warehouse {warehouse} moved while serving",
+                        delta.product
+                    ))
+                })?;
             }
             if !step.is_empty() {
                 self.commit(step, Vec::new(), Vec::new()).await?;
@@ -803,16 +810,6 @@ impl Batch {
         }
         Ok(events)
     }
-}
-
-/// `stock` after `delta` (as serving reads it: what is on hand; the other counts are kept
-/// within the invariant, as the store's commit checks them).
-fn moved(stock: Stock, delta: &StockDelta) -> Stock {
-    let add = |units: u64, by: i64| units.checked_add_signed(by).unwrap_or(0);
-    let on_hand = add(stock.on_hand(), delta.on_hand);
-    let incoming = add(stock.incoming(), delta.incoming);
-    let reserved = add(stock.reserved(), delta.reserved).min(on_hand + incoming);
-    Stock::from_counts(on_hand, incoming, reserved).expect("reserved is within the counts")
 }
 
 /// Adds `from`'s changes to `into`: one commit for several orders failed by one refusal.
