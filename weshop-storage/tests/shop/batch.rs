@@ -148,12 +148,7 @@ pub async fn copies_dropped_at_a_new_term<S: Store + ?Sized + 'static>(store: Ar
     let served = rig.store.order(id).await.unwrap().unwrap();
     assert_eq!(served.status(), OrderStatus::Packing, "served at checkout");
 
-    let other = ShopBuilder::new(store.clone())
-        .warehouses([rig.warehouse])
-        .clock(Arc::new(SystemClock))
-        .build()
-        .await
-        .unwrap();
+    let other = rig.other_node().await;
     let packed = FulfilmentEvent::Packed {
         ship_id: ship_id_of(id),
     };
@@ -190,13 +185,7 @@ pub async fn serving_in_chunks<S: Store + ?Sized + 'static>(store: Arc<S>) {
         .unwrap();
     let (customer, card) = rig.customer("chunks@example.com", "4242424242424242").await;
     // Another node's shop places the orders and leaves them to this one's driver to serve.
-    let other = ShopBuilder::new(store.clone())
-        .warehouses([rig.warehouse])
-        .payments(rig.gateway.clone())
-        .clock(Arc::new(SystemClock))
-        .build()
-        .await
-        .unwrap();
+    let other = rig.other_node().await;
     other.driver().share_store(Duration::from_secs(3600));
     let mut orders = Vec::new();
     for n in 1..=70 {

@@ -4,11 +4,10 @@
 use std::{sync::Arc, time::Duration};
 
 use weshop_core::{
-    assembly::ShopBuilder,
     domain::{OrderStatus, Timestamp},
     fulfilment::{Effect, WarehouseCommand},
     lease::{FULFILMENT, Lease, LeaseClaim, LeaseKeeper, Lost},
-    ports::{Clock, SystemClock},
+    ports::Clock,
     shop::Shop,
     store::{LeaseStore, Store, StoreError},
 };
@@ -31,12 +30,7 @@ fn granted(claim: LeaseClaim) -> Lease {
 /// serves it. Each order is packed once.
 pub async fn deposed_leader<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let rig = Rig::new(store.clone(), 10).await;
-    let node_b = ShopBuilder::new(store.clone())
-        .warehouses([rig.warehouse])
-        .clock(Arc::new(SystemClock))
-        .build()
-        .await
-        .expect("assemble node B");
+    let node_b = rig.other_node().await;
     let (driver_a, driver_b) = (rig.shop.fulfilment().clone(), node_b.driver().clone());
     let a = granted(
         store
@@ -109,13 +103,7 @@ pub async fn follower_checkouts_reach_the_leader<S: Store + ?Sized + 'static>(st
     let rig = Rig::new(store.clone(), 10).await;
     let leader = rig.shop.fulfilment().clone();
     leader.share_store(PICKUP);
-    let follower = ShopBuilder::new(store.clone())
-        .warehouses([rig.warehouse])
-        .payments(rig.gateway.clone())
-        .clock(Arc::new(SystemClock))
-        .build()
-        .await
-        .expect("assemble the follower");
+    let follower = rig.other_node().await;
     follower.driver().share_store(PICKUP);
     let follower = follower.shop().clone();
     let (customer, card) = rig.customer("follow@example.com", "4242424242424242").await;

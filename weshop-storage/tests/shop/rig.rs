@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use weshop_core::{
-    assembly::ShopBuilder,
+    assembly::{AssembledShop, ShopBuilder},
     domain::{
         CardNumber, Category, Description, Order, OrderStatus, Password, PersonName, Product,
         ProductName, UserId, WarehouseSite, Weight,
@@ -76,6 +76,18 @@ impl<S: Store + ?Sized + 'static> Rig<S> {
             product,
             units: u64::from(units),
         }
+    }
+
+    /// Another node of the same shop over the same store: the rig's warehouse and payment
+    /// gateway, its own driver.
+    pub async fn other_node(&self) -> AssembledShop<S> {
+        ShopBuilder::new(self.store.clone())
+            .warehouses([self.warehouse])
+            .payments(self.gateway.clone())
+            .clock(Arc::new(SystemClock))
+            .build()
+            .await
+            .expect("assemble another node")
     }
 
     /// A customer registered through the shop, with `card` saved; returns its id and token.
