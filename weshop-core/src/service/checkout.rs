@@ -45,7 +45,11 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
                     self.same_request(user, &key, &fingerprint).await?;
                     Ok(order)
                 }
-                _ => Err(error),
+                Ok(None) => Err(error),
+                // Not knowing whether the key placed an order, the answer is "try again" (the
+                // store's failure), not the first error: a retry that found the cart emptied
+                // by its own first attempt must not be told its cart is empty.
+                Err(lookup) => Err(lookup.into()),
             },
         }
     }

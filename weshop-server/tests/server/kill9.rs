@@ -5,7 +5,7 @@
 //! orders put it — so no package was packed twice.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     net::SocketAddr,
     path::Path,
     process::Stdio,
@@ -95,7 +95,10 @@ fn spawn(data: &Path, start: usize, env: &[(&'static str, String)]) -> Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_weshop"))
         .arg("serve")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("WESHOP_TEST_SHOP_LOG").unwrap_or("warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .kill_on_drop(true)
@@ -110,7 +113,13 @@ pub(super) struct Customer {
     pub(super) base: String,
     pub(super) token: String,
     pub(super) card: String,
+    /// The last calls and what came back, for a failure's message: which attempts got no
+    /// answer says what the shop may have done that the customer never heard of.
+    pub(super) history: Arc<std::sync::Mutex<VecDeque<String>>>,
 }
+
+/// Calls a failure's message shows.
+const HISTORY: usize = 16;
 
 impl Customer {
     pub(super) async fn call(
@@ -132,7 +141,16 @@ impl Customer {
             if let Some(key) = key {
                 request = request.header("Idempotency-Key", key);
             }
-            if let Ok(response) = request.send().await {
+            let sent = request.send().await;
+            self.remember(format!(
+                "{} {method} {path} key={key:?}: {}",
+                utc_now(),
+                match &sent {
+                    Ok(response) => response.status().as_u16().to_string(),
+                    Err(error) => format!("no answer ({error})"),
+                }
+            ));
+            if let Ok(response) = sent {
                 let status = response.status().as_u16();
                 if status < 500
                     && let Ok(text) = response.text().await
@@ -143,6 +161,20 @@ impl Customer {
             assert!(Instant::now() < deadline, "{path}: no answer");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    fn remember(&self, call: String) {
+        let mut history = self.history.lock().unwrap();
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(call);
+    }
+
+    /// The last calls, one per line.
+    pub(super) fn recent_calls(&self) -> String {
+        let history = self.history.lock().unwrap();
+        history.iter().map(|c| format!("\n  {c}")).collect()
     }
 
     /// Puts one unit of `product` in the cart unless a try that got no answer did.
@@ -187,7 +219,9 @@ impl Customer {
             .await;
         assert!(
             status == 200 || status == 201,
-            "checkout {key}: {status} {order}"
+            "checkout {key}: {status} {order}; the customer's last calls (UTC, as in the shop's \
+             logs):{}",
+            self.recent_calls()
         );
         order["id"].as_i64().expect("an order id")
     }
@@ -228,12 +262,31 @@ pub(super) async fn register(http: &reqwest::Client, base: &str, n: usize) -> Cu
         base: base.to_string(),
         token,
         card: card[0]["token"].as_str().unwrap().to_string(),
+        history: Arc::default(),
     }
+}
+
+/// The time of day in UTC (HH:MM:SS.mmm), to line a client's calls up with the shop's logs.
+fn utc_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (secs, millis) = (now.as_secs() % 86_400, now.subsec_millis());
+    format!(
+        "{:02}:{:02}:{:02}.{millis:03}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shop_killed_five_times_delivers_and_charges_every_order_exactly_once() {
-    let data = tempfile::tempdir().unwrap();
+    // Kept when the test fails (the shop's logs and database are the evidence); removed at
+    // the end of a run that passes.
+    let mut data = tempfile::tempdir().unwrap();
+    data.disable_cleanup(true);
+    println!("logs and data in {}", data.path().display());
     let storage = format!("surrealkv://{}", data.path().join("db").display());
     let (world_amazon, world_ups) = (free_port(), free_port());
     let report = data.path().join("world-stock.txt");
@@ -497,6 +550,7 @@ async fn the_shop_killed_five_times_delivers_and_charges_every_order_exactly_onc
         }
     }
     store.close().await.unwrap();
+    data.disable_cleanup(false);
 }
 
 /// `weshop NAME ARGS…` as a child process, once it accepts connections on `ready`.
