@@ -8,6 +8,8 @@
 //! the [`Stock`] invariant inside the same transaction: two checkouts racing for the last unit
 //! cannot both succeed, whatever the backend.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use crate::changes::ChangeFeed;
@@ -216,7 +218,15 @@ pub struct PlaceOrder {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Placed {
     /// The order was created.
-    Created(Order),
+    Created {
+        /// The order.
+        order: Order,
+        /// Every product it reserved, in every warehouse, as the placement's own transaction
+        /// left its stock: the order's reservations are exactly what separates it from the
+        /// stock before (a read after the commit may already count other checkouts'), and
+        /// checkout needs no read of its own for the low-stock notice and the search index.
+        stock: BTreeMap<ProductId, Vec<(WarehouseId, Stock)>>,
+    },
     /// The key was used before: this is the order it created, and nothing changed now.
     Existing(Order),
 }

@@ -184,18 +184,16 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
             .stage_times()
             .since(Stage::CheckoutCommit, committing);
         match placed {
-            Ok(Placed::Created(order)) => {
+            Ok(Placed::Created { order, stock }) => {
                 tracing::info!(order = %order.id(), warehouse = %warehouse.id, total = %order.total(), "order placed");
                 self.fulfilment.announce(&order);
-                // Each line's sellable units now, read once for both their readers:
+                // Each line's sellable units as the order left them, for both their readers:
                 // reservations may take a product's last units (the in-stock filter must know)
                 // or take it below the low-stock threshold (its seller must).
-                let mut after = BTreeMap::new();
-                for line in order.lines() {
-                    if let Ok(stock) = self.store.stock(line.product).await {
-                        after.insert(line.product, sellable(&stock));
-                    }
-                }
+                let after: BTreeMap<ProductId, u64> = stock
+                    .iter()
+                    .map(|(product, stock)| (*product, sellable(stock)))
+                    .collect();
                 if let Some(index) = &self.index {
                     index
                         .stock_changed_to(&*self.store, &reservations, &after)

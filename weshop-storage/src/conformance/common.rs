@@ -197,7 +197,30 @@ pub(super) async fn place<S: Store + ?Sized>(store: &S, order: &Order, key: &str
         )
         .await
         .expect("place order");
-    assert_eq!(placed, Placed::Created(order.clone()), "placing {key}");
+    let Placed::Created {
+        order: created,
+        stock,
+    } = placed
+    else {
+        panic!("placing {key}: {placed:?}");
+    };
+    assert_eq!(&created, order, "placing {key}");
+    // The stock the placement reports is the stock it left (nothing else writes meanwhile).
+    let mut products: Vec<ProductId> = order.lines().iter().map(|l| l.product).collect();
+    products.sort();
+    products.dedup();
+    assert_eq!(
+        stock.keys().copied().collect::<Vec<_>>(),
+        products,
+        "placing {key}: the products it reserved"
+    );
+    for (product, after) in &stock {
+        assert_eq!(
+            after,
+            &store.stock(*product).await.expect("read stock"),
+            "placing {key}: stock of {product} as the placement left it"
+        );
+    }
 }
 
 pub(super) fn ids(orders: &[Order]) -> Vec<OrderId> {

@@ -100,6 +100,20 @@ fn next_id(last: &mut i64, what: &str) -> Result<i64, StoreError> {
 }
 
 impl State {
+    /// A product's stock in every warehouse that has a record of it, by warehouse.
+    fn stock_of(&self, product: ProductId) -> Vec<(WarehouseId, Stock)> {
+        self.stock
+            .range(
+                (
+                    product,
+                    WarehouseId::new(1).expect("the lowest warehouse id"),
+                )..,
+            )
+            .take_while(|((p, _), _)| *p == product)
+            .map(|((_, w), s)| (*w, *s))
+            .collect()
+    }
+
     /// The stock rows `deltas` lead to, applied in order, each with its invariant check; the
     /// state itself is not changed. A missing row counts as empty stock.
     fn staged_stock(
@@ -341,14 +355,7 @@ impl CatalogStore for MemoryStore {
     }
 
     async fn stock(&self, product: ProductId) -> Result<Vec<(WarehouseId, Stock)>, StoreError> {
-        let state = self.lock()?;
-        let first = (product, WarehouseId::new(1).map_err(corrupt)?);
-        Ok(state
-            .stock
-            .range(first..)
-            .take_while(|((p, _), _)| *p == product)
-            .map(|((_, w), s)| (*w, *s))
-            .collect())
+        Ok(self.lock()?.stock_of(product))
     }
 
     async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
@@ -434,7 +441,13 @@ impl OrderStore for MemoryStore {
         state.orders.insert(id, order.clone());
         self.feed.stock(&placement.reservations);
         self.feed.order(&order);
-        Ok(Placed::Created(order))
+        let mut stock = BTreeMap::new();
+        for delta in &placement.reservations {
+            stock
+                .entry(delta.product)
+                .or_insert_with(|| state.stock_of(delta.product));
+        }
+        Ok(Placed::Created { order, stock })
     }
 
     async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError> {

@@ -1,10 +1,12 @@
 //! Orders, checkout keys, fulfilment steps, the outbox and link states.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::SurrealValue;
 use weshop_core::{
-    domain::{Order, OrderId, OrderStatus, ProductId, UserId},
+    domain::{Order, OrderId, OrderStatus, ProductId, Stock, UserId, WarehouseId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
 };
 
@@ -14,7 +16,7 @@ use super::{
     changes::{Touched, push_change},
     message, outbox,
     query::Sql,
-    rows::{DocRow, LinkRow, PlacedRow, orders_from},
+    rows::{DocRow, LinkRow, PlacedRow, ProductStockRow, int, orders_from, stock_of},
 };
 use crate::{
     CART_CHANGED, corrupt,
@@ -77,6 +79,7 @@ impl OrderStore for SurrealStore {
     /// Writes end in `RETURN NONE` here and in [`Self::commit_step`]: nobody reads the rows
     /// back, and SurrealDB otherwise builds each one and hands it over with the response.
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
+        let mut stock_at = 0;
         let result = self
             .transact(|| {
                 let mut sql = Sql::default();
@@ -100,6 +103,20 @@ impl OrderStore for SurrealStore {
                      fingerprint = {fingerprint} RETURN NONE"
                 ));
                 Self::push_stock(&mut sql, &placement.reservations);
+                // The stock as this transaction leaves it, for the caller (see `Placed`).
+                let products = sql.var(
+                    placement
+                        .reservations
+                        .iter()
+                        .map(|d| d.product.get())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>(),
+                );
+                stock_at = sql.push(&format!(
+                    "SELECT product, warehouse, on_hand, incoming, reserved FROM stock \
+                     WHERE product IN {products}"
+                ));
                 let order = sql.var(OrderWrite::new(&placement.order, 0));
                 sql.push(&format!("LET $o = {order}"));
                 sql.push(&format!(
@@ -115,7 +132,27 @@ impl OrderStore for SurrealStore {
             })
             .await;
         match result {
-            Ok(_) => Ok(Placed::Created(placement.order)),
+            Ok(mut response) => {
+                let rows: Vec<ProductStockRow> = response.take(stock_at).map_err(backend)?;
+                let mut stock: BTreeMap<ProductId, Vec<(WarehouseId, Stock)>> = BTreeMap::new();
+                for row in rows {
+                    let product = ProductId::new(row.product).map_err(corrupt)?;
+                    let row = row.stock();
+                    let warehouse =
+                        WarehouseId::new(int(row.warehouse, "warehouse id")?).map_err(corrupt)?;
+                    stock
+                        .entry(product)
+                        .or_default()
+                        .push((warehouse, stock_of(&row)?));
+                }
+                for rows in stock.values_mut() {
+                    rows.sort_by_key(|(w, _)| *w);
+                }
+                Ok(Placed::Created {
+                    order: placement.order,
+                    stock,
+                })
+            }
             Err(TxError::Thrown(text)) if text == "cart_changed" => {
                 Err(StoreError::Conflict(CART_CHANGED.into()))
             }

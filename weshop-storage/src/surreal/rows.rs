@@ -48,6 +48,28 @@ pub(super) struct StockRow {
     pub(super) reserved: i64,
 }
 
+/// A stock row with its product (several products' stock at once).
+#[derive(SurrealValue)]
+pub(super) struct ProductStockRow {
+    pub(super) product: i64,
+    pub(super) warehouse: i64,
+    pub(super) on_hand: i64,
+    pub(super) incoming: i64,
+    pub(super) reserved: i64,
+}
+
+impl ProductStockRow {
+    /// The row without its product.
+    pub(super) fn stock(&self) -> StockRow {
+        StockRow {
+            warehouse: self.warehouse,
+            on_hand: self.on_hand,
+            incoming: self.incoming,
+            reserved: self.reserved,
+        }
+    }
+}
+
 #[derive(SurrealValue)]
 pub(super) struct SessionRow {
     pub(super) user: i64,
