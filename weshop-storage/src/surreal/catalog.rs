@@ -18,7 +18,7 @@ use super::{
     query::Sql,
     rows::{
         CategoryRow, CountRow, PictureRow, ProductRow, StockRow, UnitsRow, WarehouseRow, int,
-        product_of, stock_of,
+        product_of, warehouse_stock,
     },
 };
 use crate::{
@@ -306,17 +306,7 @@ impl CatalogStore for SurrealStore {
             "SELECT warehouse, on_hand, incoming, reserved FROM stock WHERE product = {v}"
         ));
         let rows: Vec<StockRow> = self.read(sql).await?;
-        let mut out = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    WarehouseId::new(int(r.warehouse, "warehouse id")?).map_err(corrupt)?,
-                    stock_of(r)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        out.sort_by_key(|(w, _)| *w);
-        Ok(out)
+        warehouse_stock(rows)
     }
 
     async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::SurrealValue;
 use weshop_core::{
-    domain::{Order, OrderId, OrderStatus, ProductId, Stock, UserId, WarehouseId},
+    domain::{Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
 };
 
@@ -16,7 +16,7 @@ use super::{
     changes::{Touched, push_change},
     message, outbox,
     query::Sql,
-    rows::{DocRow, LinkRow, PlacedRow, ProductStockRow, int, orders_from, stock_of},
+    rows::{DocRow, LinkRow, PlacedRow, ProductStockRow, StockRow, orders_from, warehouse_stock},
 };
 use crate::{
     CART_CHANGED, corrupt,
@@ -134,20 +134,19 @@ impl OrderStore for SurrealStore {
         match result {
             Ok(mut response) => {
                 let rows: Vec<ProductStockRow> = response.take(stock_at).map_err(backend)?;
-                let mut stock: BTreeMap<ProductId, Vec<(WarehouseId, Stock)>> = BTreeMap::new();
+                let mut by_product: BTreeMap<i64, Vec<StockRow>> = BTreeMap::new();
                 for row in rows {
-                    let product = ProductId::new(row.product).map_err(corrupt)?;
-                    let row = row.stock();
-                    let warehouse =
-                        WarehouseId::new(int(row.warehouse, "warehouse id")?).map_err(corrupt)?;
-                    stock
-                        .entry(product)
-                        .or_default()
-                        .push((warehouse, stock_of(&row)?));
+                    by_product.entry(row.product).or_default().push(row.stock());
                 }
-                for rows in stock.values_mut() {
-                    rows.sort_by_key(|(w, _)| *w);
-                }
+                let stock = by_product
+                    .into_iter()
+                    .map(|(product, rows)| {
+                        Ok((
+                            ProductId::new(product).map_err(corrupt)?,
+                            warehouse_stock(rows)?,
+                        ))
+                    })
+                    .collect::<Result<_, StoreError>>()?;
                 Ok(Placed::Created {
                     order: placement.order,
                     stock,

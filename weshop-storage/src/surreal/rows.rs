@@ -2,7 +2,7 @@
 
 use surrealdb::types::SurrealValue;
 use weshop_core::{
-    domain::{Email, Order, Product, Stock, User, UserId},
+    domain::{Email, Order, Product, Stock, User, UserId, WarehouseId},
     store::StoreError,
 };
 
@@ -60,7 +60,7 @@ pub(super) struct ProductStockRow {
 
 impl ProductStockRow {
     /// The row without its product.
-    pub(super) fn stock(&self) -> StockRow {
+    pub(super) fn stock(self) -> StockRow {
         StockRow {
             warehouse: self.warehouse,
             on_hand: self.on_hand,
@@ -132,7 +132,24 @@ pub(super) fn int<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreErr
     T::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} out of range")))
 }
 
-pub(super) fn stock_of(row: &StockRow) -> Result<Stock, StoreError> {
+/// One product's stock rows as the domain has them: by warehouse, in warehouse order.
+pub(super) fn warehouse_stock(
+    rows: impl IntoIterator<Item = StockRow>,
+) -> Result<Vec<(WarehouseId, Stock)>, StoreError> {
+    let mut out = rows
+        .into_iter()
+        .map(|r| {
+            Ok((
+                WarehouseId::new(int(r.warehouse, "warehouse id")?).map_err(corrupt)?,
+                stock_of(&r)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    out.sort_by_key(|(w, _)| *w);
+    Ok(out)
+}
+
+fn stock_of(row: &StockRow) -> Result<Stock, StoreError> {
     Stock::from_counts(
         int(row.on_hand, "on hand")?,
         int(row.incoming, "incoming")?,
