@@ -45,7 +45,9 @@ pub use changes::changes;
 pub use fulfilment::{commit_step, link_states, outbox_ids};
 pub use inbox::{inbox_filing, inbox_reading, mail_queue};
 pub use leases::leases;
-pub use orders::{order_ids, order_queries, order_round_trip, payment_journal, place_order};
+pub use orders::{
+    concurrent_placements, order_ids, order_queries, order_round_trip, payment_journal, place_order,
+};
 
 /// Runs every check, each on a fresh store from `new_store`, printing each check's name
 /// before it runs (so a failure's captured output names the check).
@@ -74,6 +76,7 @@ where
         carts,
         order_round_trip,
         place_order,
+        concurrent_placements,
         order_ids,
         commit_step,
         outbox_ids,

@@ -365,6 +365,70 @@ pub async fn place_order<S: Store + ?Sized + 'static>(store: Arc<S>) {
     );
 }
 
+/// Customers checking out the same product at once: each unit is sold once, the placements
+/// past the stock are refused as out of stock, and every one gets an answer (none is lost to
+/// a write conflict it did not retry).
+pub async fn concurrent_placements<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    const STOCK: usize = 10;
+    const CUSTOMERS: usize = 14;
+    let seller = user_with(&*store, "seller@example.com", seller_role()).await;
+    let mug = product_with(&*store, seller.id, "Mug", usd(500)).await;
+    let w = WarehouseId::new(1).unwrap();
+    store
+        .change_stock(&[delta(w, mug.id, STOCK as i64, 0, 0)])
+        .await
+        .unwrap();
+    let mut orders = Vec::new();
+    for i in 0..CUSTOMERS {
+        let customer = user_with(&*store, &format!("c{i}@example.com"), customer_role()).await;
+        store
+            .save_cart(customer.id, &cart_of(&[(mug.id, 1)]))
+            .await
+            .unwrap();
+        orders.push(order_of(&*store, customer.id, w, &[(&mug, 1)]).await);
+    }
+    let tasks: Vec<_> = orders
+        .iter()
+        .map(|order| {
+            let (store, order) = (store.clone(), order.clone());
+            tokio::spawn(async move {
+                store
+                    .place_order(
+                        order.customer(),
+                        PlaceOrder {
+                            cart: cart_of(&[(order.lines()[0].product, 1)]),
+                            reservations: reservations_of(&order),
+                            idempotency_key: "at-once".into(),
+                            fingerprint: "fp-at-once".into(),
+                            order,
+                        },
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let (mut created, mut refused) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await.expect("placement task") {
+            Ok(Placed::Created { order, .. }) => created.push(order.id()),
+            Err(StoreError::OutOfStock { product, .. }) if product == mug.id => refused += 1,
+            other => panic!("expected a placement or out of stock, got {other:?}"),
+        }
+    }
+    assert_eq!((created.len(), refused), (STOCK, CUSTOMERS - STOCK));
+    let rows = store.stock(mug.id).await.unwrap();
+    assert_eq!(
+        counts(rows[0].1),
+        (STOCK as u64, 0, STOCK as u64),
+        "all sold, none twice"
+    );
+    created.sort();
+    assert_eq!(
+        ids(&store.orders_in(&OrderStatus::ALL).await.unwrap()),
+        created
+    );
+}
+
 /// Order ids: fresh and increasing.
 pub async fn order_ids<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let mut last = store.allocate_order_id().await.unwrap();

@@ -36,6 +36,7 @@ mod outbox;
 mod query;
 mod rows;
 mod schema;
+mod stock_locks;
 
 use std::{sync::Arc, time::Duration};
 
@@ -79,6 +80,10 @@ pub struct SurrealStore {
     fenced: Arc<tokio::sync::Mutex<()>>,
     /// The ids this process claimed and has not handed out yet (see ids.rs).
     ids: Arc<ids::IdBlocks>,
+    /// Placements of one product take turns (see stock_locks.rs).
+    stock_locks: Arc<stock_locks::StockLocks>,
+    /// Attempts that lost a write conflict, since the store was opened.
+    lost_conflicts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
@@ -361,6 +366,8 @@ impl SurrealStore {
             db,
             fenced: Arc::default(),
             ids: Arc::default(),
+            stock_locks: Arc::default(),
+            lost_conflicts: Arc::default(),
         };
         match store.migrate().await {
             Err(StoreError::Backend(e)) if anonymous && e.contains("Anonymous access") => {
@@ -375,19 +382,43 @@ impl SurrealStore {
         }
     }
 
+    /// How many transaction attempts of this handle lost a write conflict and were run again
+    /// (or given up), since it was opened: work the engine did for nothing.
+    pub fn lost_conflicts(&self) -> u64 {
+        self.lost_conflicts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs a query once; per-statement errors become a [`TxError`].
     async fn run(&self, sql: &Sql) -> Result<surrealdb::IndexedResults, TxError> {
         let started = std::time::Instant::now();
         let response = self.db.query(&sql.text, &sql.vars).await;
+        let result = Self::outcome(response);
+        if matches!(result, Err(TxError::Conflict)) {
+            self.lost_conflicts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         // Per-query timings for profiling: perf cannot attribute the engine's work to a query
-        // (each runs in a task of its own), so the orders bench sums these by kind.
+        // (each runs in a task of its own), so the orders bench sums these by kind. An attempt
+        // that lost a write conflict is its own kind: its time was wasted.
         if tracing::enabled!(target: query::TIMING_TARGET, tracing::Level::DEBUG) {
+            let kind = match &result {
+                Err(TxError::Conflict) => format!("(lost a conflict) {}", sql.kind()),
+                _ => sql.kind().to_string(),
+            };
             tracing::debug!(
                 target: query::TIMING_TARGET,
-                kind = sql.kind(),
+                kind,
                 micros = started.elapsed().as_micros() as u64,
             );
         }
+        result
+    }
+
+    /// A query's response, or the [`TxError`] its statements' errors amount to.
+    fn outcome(
+        response: surrealdb::Result<surrealdb::IndexedResults>,
+    ) -> Result<surrealdb::IndexedResults, TxError> {
         let mut response = response.map_err(|e| classify(&e))?;
         let mut errors: Vec<(usize, surrealdb::Error)> =
             response.take_errors().into_iter().collect();

@@ -80,6 +80,7 @@ impl OrderStore for SurrealStore {
     /// back, and SurrealDB otherwise builds each one and hands it over with the response.
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
         let mut stock_at = 0;
+        let turns = self.stock_locks.take(&placement.reservations).await;
         let result = self
             .transact(|| {
                 let mut sql = Sql::default();
@@ -131,6 +132,7 @@ impl OrderStore for SurrealStore {
                 sql
             })
             .await;
+        drop(turns);
         match result {
             Ok(mut response) => {
                 let rows: Vec<ProductStockRow> = response.take(stock_at).map_err(backend)?;
