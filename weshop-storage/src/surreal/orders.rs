@@ -261,6 +261,9 @@ impl OrderStore for SurrealStore {
             Some(_) => Some(self.fenced.lock().await),
             None => None,
         };
+        // After the fence's turn, never before: placements take stock turns only, so no two
+        // writers can each hold a turn the other waits for.
+        let _rows = self.stock_locks.take(&step.stock).await;
         // Each kind of write is one statement over one bound array: SurrealDB copies every
         // variable of the query into each statement it runs, so statements and variables per
         // order and per entry made a step of hundreds of orders cost their square (a step of
