@@ -38,7 +38,46 @@ async fn surreal_mem() {
     let store = new_store().await;
     conformance::concurrent_placements(store.clone()).await;
     assert_eq!(store.lost_conflicts(), 0, "placements lost write conflicts");
+    // So do fulfilment steps that move the same stock.
+    steps_take_turns(store).await;
     shop::run_all(&new_store).await;
+}
+
+/// Fulfilment steps moving one stock row at once all commit, none losing a write conflict
+/// (each takes its turn on the row).
+#[cfg(feature = "surrealdb")]
+async fn steps_take_turns(store: Arc<SurrealStore>) {
+    use weshop_core::{
+        domain::{ProductId, StockDelta, WarehouseId},
+        store::{CatalogStore, OrderStore, StepCommit},
+    };
+    let (warehouse, product) = (WarehouseId::new(3).unwrap(), ProductId::new(4242).unwrap());
+    let lost = store.lost_conflicts();
+    let steps: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let step = StepCommit {
+                    stock: vec![StockDelta {
+                        warehouse,
+                        product,
+                        on_hand: 1,
+                        incoming: 0,
+                        reserved: 0,
+                    }],
+                    ..StepCommit::default()
+                };
+                store.commit_step(step).await
+            })
+        })
+        .collect();
+    for step in steps {
+        step.await.unwrap().expect("the step commits");
+    }
+    let rows = store.stock(product).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1.on_hand(), 8, "every step applied once");
+    assert_eq!(store.lost_conflicts(), lost, "steps lost write conflicts");
 }
 
 /// Embedded on disk, each store in a directory of its own, opened by URL (a `dyn Store`).

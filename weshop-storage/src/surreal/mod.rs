@@ -13,13 +13,16 @@
 //! Every change that must be atomic runs as one `BEGIN … COMMIT` block. The engines use
 //! snapshot isolation and refuse the later of two conflicting commits; such a block is retried
 //! (with jittered backoff), so concurrent checkouts serialize on the stock they share and never
-//! oversell. Stock checks run inside the block and `THROW` to abort it.
+//! oversell. Stock checks run inside the block and `THROW` to abort it. Within one process,
+//! the blocks that move stock at checkout and in fulfilment steps first take turns on the
+//! rows they write (`stock_locks`), so they do not run only to lose to each other.
 //!
 //! Most programs open a store through [`crate::open`], which maps these URLs (and
 //! `memory://`) to a backend, creates a `surrealkv://` directory and waits for its lock.
 //!
 //! Inside: this module connects and runs blocks (retrying write conflicts); `schema` holds the
-//! versioned migrations, `query` the query builder, `rows` what queries return, and
+//! versioned migrations, `query` the query builder, `rows` what queries return,
+//! `stock_locks` the turns on stock rows, and
 //! `accounts`, `catalog`, `carts`, `orders` and `inbox` implement one storage trait each.
 
 mod accounts;
