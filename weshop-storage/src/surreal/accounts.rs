@@ -43,13 +43,21 @@ impl AccountStore for SurrealStore {
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let seen = match self.accounts.get(id.get()) {
+            Ok(user) => return Ok(Some(user)),
+            Err(seen) => seen,
+        };
         let mut sql = Sql::default();
         let v = sql.var(id.get());
         sql.push(&format!(
             "SELECT doc, email FROM type::record('account', {v})"
         ));
         let rows: Vec<UserRow> = self.read(sql).await?;
-        rows.into_iter().next().map(user_of).transpose()
+        let user = rows.into_iter().next().map(user_of).transpose()?;
+        if let Some(user) = &user {
+            self.accounts.fill(id.get(), seen, user.clone());
+        }
+        Ok(user)
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
@@ -66,19 +74,35 @@ impl AccountStore for SurrealStore {
         let customer = sql.var(user.roles.customer);
         let promotions = sql.var(user.promotions);
         let doc = sql.var(to_json(&UserDoc::from(user)));
+        // The row as stored comes back for the cache (its email is the stored one).
         let updated = sql.push(&format!(
             "UPDATE type::record('account', {id}) SET customer = {customer}, \
-             promotions = {promotions}, doc = {doc} RETURN VALUE record::id(id)"
+             promotions = {promotions}, doc = {doc} RETURN doc, email"
         ));
-        let mut response = self
-            .transact(|| sql.clone())
-            .await
-            .map_err(|e| backend(message(e)))?;
-        let ids: Vec<i64> = response.take(updated).map_err(backend)?;
-        if ids.is_empty() {
-            return Err(StoreError::NotFound(format!("user {}", user.id)));
+        let writing = self.accounts.writing(user.id.get());
+        let stored = match self.transact(|| sql.clone()).await {
+            Ok(mut response) => response
+                .take::<Vec<UserRow>>(updated)
+                .map_err(backend)
+                .and_then(|rows| rows.into_iter().next().map(user_of).transpose()),
+            Err(error) if error.aborted() => {
+                writing.unchanged();
+                return Err(backend(message(error)));
+            }
+            Err(error) => Err(backend(message(error))),
+        };
+        match stored {
+            Ok(Some(stored)) => {
+                writing.committed(stored);
+                Ok(())
+            }
+            Ok(None) => {
+                writing.unchanged();
+                Err(StoreError::NotFound(format!("user {}", user.id)))
+            }
+            // Not known to be cached: `writing` is dropped.
+            Err(error) => Err(error),
         }
-        Ok(())
     }
 
     async fn promotion_audience(&self) -> Result<Vec<UserId>, StoreError> {

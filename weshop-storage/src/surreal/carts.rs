@@ -6,7 +6,7 @@ use weshop_core::{
     store::{CartStore, StoreError},
 };
 
-use super::{SurrealStore, backend, message, query::Sql, rows::CartRow};
+use super::{SurrealStore, backend, message, query::Sql, rows::CartRow, written};
 use crate::corrupt;
 
 /// A cart as stored: `[product, quantity]` pairs by product id.
@@ -19,6 +19,10 @@ pub(super) fn cart_lines(cart: &Cart) -> Vec<Vec<i64>> {
 #[async_trait]
 impl CartStore for SurrealStore {
     async fn cart(&self, user: UserId) -> Result<Cart, StoreError> {
+        let seen = match self.carts.get(user.get()) {
+            Ok(cart) => return Ok(cart),
+            Err(seen) => seen,
+        };
         let mut sql = Sql::default();
         let v = sql.var(user.get());
         sql.push(&format!("SELECT lines FROM type::record('cart', {v})"));
@@ -34,6 +38,7 @@ impl CartStore for SurrealStore {
                 cart.add(product, quantity).map_err(corrupt)?;
             }
         }
+        self.carts.fill(user.get(), seen, cart.clone());
         Ok(cart)
     }
 
@@ -48,9 +53,10 @@ impl CartStore for SurrealStore {
                 "UPSERT type::record('cart', {v}) SET lines = {lines} RETURN NONE"
             ));
         }
-        self.transact(|| sql.clone())
-            .await
-            .map_err(|e| backend(message(e)))?;
+        let writing = self.carts.writing(user.get());
+        let result = self.transact(|| sql.clone()).await;
+        written(writing, &result, || cart.clone());
+        result.map_err(|e| backend(message(e)))?;
         Ok(())
     }
 }

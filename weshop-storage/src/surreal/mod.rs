@@ -26,6 +26,7 @@
 //! `accounts`, `catalog`, `carts`, `orders` and `inbox` implement one storage trait each.
 
 mod accounts;
+mod cache;
 mod campaigns;
 mod carts;
 mod catalog;
@@ -87,6 +88,9 @@ pub struct SurrealStore {
     stock_locks: Arc<stock_locks::StockLocks>,
     /// Attempts that lost a write conflict, since the store was opened.
     lost_conflicts: Arc<std::sync::atomic::AtomicU64>,
+    /// Carts and accounts kept in memory by an embedded store (see cache.rs).
+    carts: Arc<cache::RecordCache<weshop_core::domain::Cart>>,
+    accounts: Arc<cache::RecordCache<weshop_core::domain::User>>,
 }
 
 /// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
@@ -364,6 +368,7 @@ impl SurrealStore {
             Handle::Server(Arc::new(db))
         };
         let anonymous = options.credentials.is_none() && matches!(db, Handle::Server(_));
+        let embedded = matches!(db, Handle::Embedded(..));
         let store = Self {
             feed: Arc::new(changes::Feed::new(matches!(db, Handle::Server(_)))),
             db,
@@ -371,6 +376,8 @@ impl SurrealStore {
             ids: Arc::default(),
             stock_locks: Arc::default(),
             lost_conflicts: Arc::default(),
+            carts: Arc::new(cache::RecordCache::new(embedded)),
+            accounts: Arc::new(cache::RecordCache::new(embedded)),
         };
         match store.migrate().await {
             Err(StoreError::Backend(e)) if anonymous && e.contains("Anonymous access") => {
@@ -508,6 +515,27 @@ fn classify(error: &surrealdb::Error) -> TxError {
         )
     } else {
         TxError::Other(error.to_string())
+    }
+}
+
+impl TxError {
+    /// The transaction certainly did not commit: it threw, or lost every attempt. (Anything
+    /// else, such as a query given up on, may still have committed.)
+    fn aborted(&self) -> bool {
+        matches!(self, TxError::Thrown(_) | TxError::Conflict)
+    }
+}
+
+/// Ends a cached record's write by how its transaction ended (see cache.rs).
+fn written<V: Clone, T>(
+    writing: cache::Writing<V>,
+    result: &Result<T, TxError>,
+    value: impl FnOnce() -> V,
+) {
+    match result {
+        Ok(_) => writing.committed(value()),
+        Err(error) if error.aborted() => writing.unchanged(),
+        Err(_) => drop(writing),
     }
 }
 

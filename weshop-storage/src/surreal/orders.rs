@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::SurrealValue;
 use weshop_core::{
-    domain::{Order, OrderId, OrderStatus, ProductId, UserId},
+    domain::{Cart, Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
 };
 
@@ -81,6 +81,8 @@ impl OrderStore for SurrealStore {
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
         let mut stock_at = 0;
         let turns = self.stock_locks.take(&placement.reservations).await;
+        // A placement empties the cart.
+        let emptying = self.carts.writing(user.get());
         let result = self
             .transact(|| {
                 let mut sql = Sql::default();
@@ -133,6 +135,7 @@ impl OrderStore for SurrealStore {
             })
             .await;
         drop(turns);
+        super::written(emptying, &result, Cart::new);
         match result {
             Ok(mut response) => {
                 let rows: Vec<ProductStockRow> = response.take(stock_at).map_err(backend)?;
