@@ -79,29 +79,27 @@ impl AccountStore for SurrealStore {
             "UPDATE type::record('account', {id}) SET customer = {customer}, \
              promotions = {promotions}, doc = {doc} RETURN doc, email"
         ));
+        // On an early return below, `writing` is dropped: the record is not cached.
         let writing = self.accounts.writing(user.id.get());
-        let stored = match self.transact(|| sql.clone()).await {
-            Ok(mut response) => response
-                .take::<Vec<UserRow>>(updated)
-                .map_err(backend)
-                .and_then(|rows| rows.into_iter().next().map(user_of).transpose()),
-            Err(error) if error.aborted() => {
-                writing.unchanged();
+        let mut response = match self.transact(|| sql.clone()).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.aborted() {
+                    writing.unchanged();
+                }
                 return Err(backend(message(error)));
             }
-            Err(error) => Err(backend(message(error))),
         };
-        match stored {
-            Ok(Some(stored)) => {
+        let rows: Vec<UserRow> = response.take(updated).map_err(backend)?;
+        match rows.into_iter().next().map(user_of).transpose()? {
+            Some(stored) => {
                 writing.committed(stored);
                 Ok(())
             }
-            Ok(None) => {
+            None => {
                 writing.unchanged();
                 Err(StoreError::NotFound(format!("user {}", user.id)))
             }
-            // Not known to be cached: `writing` is dropped.
-            Err(error) => Err(error),
         }
     }
 

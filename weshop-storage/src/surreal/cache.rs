@@ -46,6 +46,29 @@ struct Inner<V> {
     version: u64,
 }
 
+impl<V> Inner<V> {
+    /// The record's entry, made (at the current version) if missing, dropping an idle one
+    /// when full (not LRU: cheap and bounded; a busy entry is never dropped).
+    fn entry(&mut self, id: i64) -> &mut Entry<V> {
+        if self.entries.len() >= CAPACITY
+            && !self.entries.contains_key(&id)
+            && let Some(idle) = self
+                .entries
+                .iter()
+                .find(|(_, e)| e.writing == 0)
+                .map(|(id, _)| *id)
+        {
+            self.entries.remove(&idle);
+        }
+        self.entries.entry(id).or_insert(Entry {
+            value: None,
+            version: self.version,
+            writing: 0,
+            untrusted: false,
+        })
+    }
+}
+
 /// Records by id (see the [module docs](self)); a disabled cache holds nothing.
 pub(super) struct RecordCache<V> {
     enabled: bool,
@@ -111,16 +134,7 @@ impl<V: Clone> RecordCache<V> {
             return Err(Seen(None));
         }
         let mut inner = self.lock();
-        let inner = &mut *inner;
-        if !inner.entries.contains_key(&id) {
-            make_room(&mut inner.entries);
-        }
-        let entry = inner.entries.entry(id).or_insert(Entry {
-            value: None,
-            version: inner.version,
-            writing: 0,
-            untrusted: false,
-        });
+        let entry = inner.entry(id);
         match &entry.value {
             Some(value) if entry.writing == 0 => Ok(value.clone()),
             _ => Err(Seen(Some(entry.version))),
@@ -146,21 +160,13 @@ impl<V: Clone> RecordCache<V> {
             return Writing(None);
         }
         let mut inner = self.lock();
-        let inner = &mut *inner;
         inner.version += 1;
-        if !inner.entries.contains_key(&id) {
-            make_room(&mut inner.entries);
-        }
-        let entry = inner.entries.entry(id).or_insert(Entry {
-            value: None,
-            version: 0,
-            writing: 0,
-            untrusted: false,
-        });
+        let version = inner.version;
+        let entry = inner.entry(id);
         entry.value = None;
-        entry.version = inner.version;
+        entry.version = version;
         entry.writing += 1;
-        Writing(Some((Arc::clone(self), id, inner.version)))
+        Writing(Some((Arc::clone(self), id, version)))
     }
 
     fn end(&self, id: i64, version: u64, outcome: Outcome<V>) {
@@ -184,20 +190,6 @@ impl<V: Clone> RecordCache<V> {
                 entry.untrusted = true;
             }
         }
-    }
-}
-
-/// Drops an idle entry when full (not LRU: cheap and bounded; a busy entry is never dropped).
-fn make_room<V>(entries: &mut HashMap<i64, Entry<V>>) {
-    if entries.len() < CAPACITY {
-        return;
-    }
-    if let Some(id) = entries
-        .iter()
-        .find(|(_, e)| e.writing == 0)
-        .map(|(id, _)| *id)
-    {
-        entries.remove(&id);
     }
 }
 
