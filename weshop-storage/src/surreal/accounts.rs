@@ -9,6 +9,7 @@ use weshop_core::{
 
 use super::{
     SurrealStore, TxError, backend, message,
+    written,
     query::Sql,
     rows::{IdRow, SessionRow, SessionUserRow, UserRow, int, user_of},
 };
@@ -126,7 +127,10 @@ impl AccountStore for SurrealStore {
         sql.push(&format!(
             "UPSERT type::record('session', {token}) SET user = {user}, expires = {expires}"
         ));
-        self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        let writing = self.sessions.writing(session.token.as_str().to_string());
+        let result = self.run(&sql).await;
+        written(writing, &result, || session.clone());
+        result.map_err(|e| backend(message(e)))?;
         Ok(())
     }
 
@@ -143,11 +147,19 @@ impl AccountStore for SurrealStore {
             .transpose()
     }
 
-    /// One query: a request's authentication read the session, then the account.
+    /// Every authenticated request reads this: from the caches when they hold the session
+    /// and the account, else one query for both.
     async fn session_user(
         &self,
         token: &TokenHash,
     ) -> Result<Option<(LoginSession, Option<User>)>, StoreError> {
+        let seen = match self.sessions.get(token.as_str().to_string()) {
+            Ok(session) => {
+                let user = self.user(session.user).await?;
+                return Ok(Some((session, user)));
+            }
+            Err(seen) => seen,
+        };
         let mut sql = Sql::default();
         let v = sql.var(token.as_str().to_string());
         sql.push(&format!(
@@ -156,13 +168,13 @@ impl AccountStore for SurrealStore {
              FROM type::record('session', {v})"
         ));
         let rows: Vec<SessionUserRow> = self.read(sql).await?;
-        rows.into_iter()
-            .next()
-            .map(|r| {
-                let session = session_of(r.user, r.expires, token)?;
-                Ok((session, r.account.map(user_of).transpose()?))
-            })
-            .transpose()
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let session = session_of(row.user, row.expires, token)?;
+        self.sessions
+            .fill(token.as_str().to_string(), seen, session.clone());
+        Ok(Some((session, row.account.map(user_of).transpose()?)))
     }
 
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
@@ -171,7 +183,9 @@ impl AccountStore for SurrealStore {
         sql.push(&format!(
             "DELETE type::record('session', {v}) RETURN BEFORE"
         ));
+        let writing = self.sessions.writing(token.as_str().to_string());
         let rows: Vec<Value> = self.read(sql).await?;
+        writing.forgotten();
         Ok(!rows.is_empty())
     }
 
@@ -183,7 +197,19 @@ impl AccountStore for SurrealStore {
             "DELETE session WHERE user = {user} AND id != type::record('session', {keep}) \
              RETURN BEFORE"
         ));
-        let rows: Vec<Value> = self.read(sql).await?;
+        // Dropped on a failure that may still commit: the sessions cache turns itself off.
+        let writing = self.sessions.writing_all();
+        let mut response = match self.run(&sql).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.aborted() {
+                    writing.done();
+                }
+                return Err(backend(message(error)));
+            }
+        };
+        writing.done();
+        let rows: Vec<Value> = response.take(0).map_err(backend)?;
         Ok(rows.len() as u64)
     }
 }

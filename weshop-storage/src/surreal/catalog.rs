@@ -14,12 +14,13 @@ use weshop_core::{
 use super::{
     SurrealStore, backend,
     changes::{Touched, push_change},
-    message,
+    forgotten, message,
     query::Sql,
     rows::{
         CategoryRow, CountRow, PictureRow, ProductRow, StockRow, UnitsRow, WarehouseRow, int,
         product_of, warehouse_stock,
     },
+    written,
 };
 use crate::{
     corrupt,
@@ -88,33 +89,46 @@ impl CatalogStore for SurrealStore {
     async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError> {
         let id = ProductId::new(self.next_id("product_seq").await?).map_err(corrupt)?;
         let product = product.with_id(id);
-        self.transact(|| {
-            let mut sql = Sql::default();
-            sql.push("BEGIN TRANSACTION");
-            let statement = product_write(&mut sql, &product, "CREATE");
-            sql.push(&statement);
-            push_change(&mut sql, &self.feed, &Touched::default().product(id));
-            sql.push("COMMIT TRANSACTION");
-            sql
-        })
-        .await
-        .map_err(Self::failure)?;
+        let writing = self.products.writing(id.get());
+        let result = self
+            .transact(|| {
+                let mut sql = Sql::default();
+                sql.push("BEGIN TRANSACTION");
+                let statement = product_write(&mut sql, &product, "CREATE");
+                sql.push(&statement);
+                push_change(&mut sql, &self.feed, &Touched::default().product(id));
+                sql.push("COMMIT TRANSACTION");
+                sql
+            })
+            .await;
+        written(writing, &result, || product.clone());
+        result.map_err(Self::failure)?;
         Ok(product)
     }
 
     async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        let seen = match self.products.get(id.get()) {
+            Ok(product) => return Ok(Some(product)),
+            Err(seen) => seen,
+        };
         let mut sql = Sql::default();
         let v = sql.var(id.get());
         sql.push(&format!(
             "SELECT doc, seller FROM type::record('product', {v})"
         ));
         let rows: Vec<ProductRow> = self.read(sql).await?;
-        rows.into_iter().next().map(product_of).transpose()
+        let product = rows.into_iter().next().map(product_of).transpose()?;
+        if let Some(product) = &product {
+            self.products.fill(id.get(), seen, product.clone());
+        }
+        Ok(product)
     }
 
     async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
         let mut updated = 0;
-        let mut response = self
+        // The stored seller is kept whatever `product` says: the next read fetches the record.
+        let writing = self.products.writing(product.id.get());
+        let result = self
             .transact(|| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
@@ -128,8 +142,9 @@ impl CatalogStore for SurrealStore {
                 sql.push("COMMIT TRANSACTION");
                 sql
             })
-            .await
-            .map_err(Self::failure)?;
+            .await;
+        forgotten(writing, &result);
+        let mut response = result.map_err(Self::failure)?;
         let ids: Vec<i64> = response.take(updated).map_err(backend)?;
         if ids.is_empty() {
             return Err(StoreError::NotFound(format!("product {}", product.id)));
@@ -139,7 +154,8 @@ impl CatalogStore for SurrealStore {
 
     async fn delete_product(&self, id: ProductId) -> Result<bool, StoreError> {
         let mut deleted = 0;
-        let mut response = self
+        let writing = self.products.writing(id.get());
+        let result = self
             .transact(|| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
@@ -151,8 +167,9 @@ impl CatalogStore for SurrealStore {
                 sql.push("COMMIT TRANSACTION");
                 sql
             })
-            .await
-            .map_err(Self::failure)?;
+            .await;
+        forgotten(writing, &result);
+        let mut response = result.map_err(Self::failure)?;
         let rows: Vec<Value> = response.take(deleted).map_err(backend)?;
         Ok(!rows.is_empty())
     }

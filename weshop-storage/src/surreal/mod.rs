@@ -88,9 +88,12 @@ pub struct SurrealStore {
     stock_locks: Arc<stock_locks::StockLocks>,
     /// Attempts that lost a write conflict, since the store was opened.
     lost_conflicts: Arc<std::sync::atomic::AtomicU64>,
-    /// Carts and accounts kept in memory by an embedded store (see cache.rs).
-    carts: Arc<cache::RecordCache<weshop_core::domain::Cart>>,
-    accounts: Arc<cache::RecordCache<weshop_core::domain::User>>,
+    /// Carts, accounts and login sessions kept in memory by an embedded store (see cache.rs).
+    carts: Arc<cache::RecordCache<i64, weshop_core::domain::Cart>>,
+    accounts: Arc<cache::RecordCache<i64, weshop_core::domain::User>>,
+    /// By token hash.
+    sessions: Arc<cache::RecordCache<String, weshop_core::domain::LoginSession>>,
+    products: Arc<cache::RecordCache<i64, weshop_core::domain::Product>>,
 }
 
 /// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
@@ -378,6 +381,8 @@ impl SurrealStore {
             lost_conflicts: Arc::default(),
             carts: Arc::new(cache::RecordCache::new(embedded)),
             accounts: Arc::new(cache::RecordCache::new(embedded)),
+            sessions: Arc::new(cache::RecordCache::new(embedded)),
+            products: Arc::new(cache::RecordCache::new(embedded)),
         };
         match store.migrate().await {
             Err(StoreError::Backend(e)) if anonymous && e.contains("Anonymous access") => {
@@ -527,13 +532,25 @@ impl TxError {
 }
 
 /// Ends a cached record's write by how its transaction ended (see cache.rs).
-fn written<V: Clone, T>(
-    writing: cache::Writing<V>,
+fn written<K: cache::Key, V: Clone, T>(
+    writing: cache::Writing<K, V>,
     result: &Result<T, TxError>,
     value: impl FnOnce() -> V,
 ) {
     match result {
         Ok(_) => writing.committed(value()),
+        Err(error) if error.aborted() => writing.unchanged(),
+        Err(_) => drop(writing),
+    }
+}
+
+/// Ends a cache write whose transaction returns no copy of the record, by its result.
+fn forgotten<K: cache::Key, V: Clone, T>(
+    writing: cache::Writing<K, V>,
+    result: &Result<T, TxError>,
+) {
+    match result {
+        Ok(_) => writing.forgotten(),
         Err(error) if error.aborted() => writing.unchanged(),
         Err(_) => drop(writing),
     }
