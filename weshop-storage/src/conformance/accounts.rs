@@ -204,6 +204,8 @@ pub async fn sessions<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert!(store.delete_session(&orphan_token.hash()).await.unwrap());
     assert!(store.delete_session(&one.hash()).await.unwrap());
     assert_eq!(store.session(&one.hash()).await.unwrap(), None);
+    // Also as authentication reads it, which had just read it (a store may keep it).
+    assert_eq!(store.session_user(&one.hash()).await.unwrap(), None);
     assert!(
         !store.delete_session(&one.hash()).await.unwrap(),
         "a deleted session is gone"
@@ -233,6 +235,10 @@ pub async fn sessions<S: Store + ?Sized + 'static>(store: Arc<S>) {
             .await
             .expect("create session");
     }
+    // Read as authentication reads them first: ending them must not leave them readable.
+    for token in [&two, &three, &four] {
+        assert!(store.session_user(&token.hash()).await.unwrap().is_some());
+    }
     assert_eq!(
         store
             .delete_sessions_of(ada.id, &four.hash())
@@ -244,6 +250,9 @@ pub async fn sessions<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert_eq!(store.session(&two.hash()).await.unwrap(), None);
     assert_eq!(store.session(&three.hash()).await.unwrap(), None);
     assert!(store.session(&four.hash()).await.unwrap().is_some(), "kept");
+    assert_eq!(store.session_user(&two.hash()).await.unwrap(), None);
+    assert_eq!(store.session_user(&three.hash()).await.unwrap(), None);
+    assert!(store.session_user(&four.hash()).await.unwrap().is_some());
     assert!(
         store.session(&bobs.hash()).await.unwrap().is_some(),
         "not ada's"
