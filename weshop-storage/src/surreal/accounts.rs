@@ -9,9 +9,9 @@ use weshop_core::{
 
 use super::{
     SurrealStore, TxError, backend, message,
-    written,
     query::Sql,
     rows::{IdRow, SessionRow, SessionUserRow, UserRow, int, user_of},
+    written,
 };
 use crate::{
     corrupt,

@@ -317,26 +317,37 @@ impl CatalogStore for SurrealStore {
     }
 
     async fn stock(&self, product: ProductId) -> Result<Vec<(WarehouseId, Stock)>, StoreError> {
+        let seen = match self.stock.get(product.get()) {
+            Ok(stock) => return Ok(stock),
+            Err(seen) => seen,
+        };
         let mut sql = Sql::default();
         let v = sql.var(product.get());
         sql.push(&format!(
             "SELECT warehouse, on_hand, incoming, reserved FROM stock WHERE product = {v}"
         ));
         let rows: Vec<StockRow> = self.read(sql).await?;
-        warehouse_stock(rows)
+        let stock = warehouse_stock(rows)?;
+        self.stock.fill(product.get(), seen, stock.clone());
+        Ok(stock)
     }
 
     async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
-        self.transact(|| {
-            let mut sql = Sql::default();
-            sql.push("BEGIN TRANSACTION");
-            Self::push_stock(&mut sql, deltas);
-            push_change(&mut sql, &self.feed, &Touched::default().stock(deltas));
-            sql.push("COMMIT TRANSACTION");
-            sql
-        })
-        .await
-        .map_err(Self::failure)?;
+        let writing = self.stock_writing(deltas);
+        let result = self
+            .transact(|| {
+                let mut sql = Sql::default();
+                sql.push("BEGIN TRANSACTION");
+                Self::push_stock(&mut sql, deltas);
+                push_change(&mut sql, &self.feed, &Touched::default().stock(deltas));
+                sql.push("COMMIT TRANSACTION");
+                sql
+            })
+            .await;
+        for (_, writing) in writing {
+            forgotten(writing, &result);
+        }
+        result.map_err(Self::failure)?;
         Ok(())
     }
 

@@ -15,14 +15,16 @@
 //! (with jittered backoff), so concurrent checkouts serialize on the stock they share and never
 //! oversell. Stock checks run inside the block and `THROW` to abort it. Within one process,
 //! the blocks that move stock at checkout and in fulfilment steps first take turns on the
-//! rows they write (`stock_locks`), so they do not run only to lose to each other.
+//! rows they write (`stock_locks`), so they do not run only to lose to each other. An embedded
+//! engine's database belongs to this process, so the records read on every request (sessions,
+//! accounts, carts, products, stock) are kept in memory between writes (`cache`).
 //!
 //! Most programs open a store through [`crate::open`], which maps these URLs (and
 //! `memory://`) to a backend, creates a `surrealkv://` directory and waits for its lock.
 //!
 //! Inside: this module connects and runs blocks (retrying write conflicts); `schema` holds the
 //! versioned migrations, `query` the query builder, `rows` what queries return,
-//! `stock_locks` the turns on stock rows, and
+//! `stock_locks` the turns on stock rows, `cache` the records kept in memory, and
 //! `accounts`, `catalog`, `carts`, `orders` and `inbox` implement one storage trait each.
 
 mod accounts;
@@ -53,7 +55,7 @@ use surrealdb::{
     types::{QueryError, SurrealValue, Value},
 };
 use weshop_core::{
-    domain::{ProductId, WarehouseId},
+    domain::{ProductId, Stock, StockDelta, WarehouseId},
     store::StoreError,
 };
 
@@ -88,12 +90,14 @@ pub struct SurrealStore {
     stock_locks: Arc<stock_locks::StockLocks>,
     /// Attempts that lost a write conflict, since the store was opened.
     lost_conflicts: Arc<std::sync::atomic::AtomicU64>,
-    /// Carts, accounts and login sessions kept in memory by an embedded store (see cache.rs).
+    /// Records kept in memory by an embedded store (see cache.rs), by id.
     carts: Arc<cache::RecordCache<i64, weshop_core::domain::Cart>>,
     accounts: Arc<cache::RecordCache<i64, weshop_core::domain::User>>,
     /// By token hash.
     sessions: Arc<cache::RecordCache<String, weshop_core::domain::LoginSession>>,
     products: Arc<cache::RecordCache<i64, weshop_core::domain::Product>>,
+    /// A product's stock rows, by product.
+    stock: Arc<cache::RecordCache<i64, ProductStock>>,
 }
 
 /// The SDK's handle: embedded engines are opened by [`embedded`] (to cap their memory), a
@@ -383,6 +387,7 @@ impl SurrealStore {
             accounts: Arc::new(cache::RecordCache::new(embedded)),
             sessions: Arc::new(cache::RecordCache::new(embedded)),
             products: Arc::new(cache::RecordCache::new(embedded)),
+            stock: Arc::new(cache::RecordCache::new(embedded)),
         };
         match store.migrate().await {
             Err(StoreError::Backend(e)) if anonymous && e.contains("Anonymous access") => {
@@ -541,6 +546,24 @@ fn written<K: cache::Key, V: Clone, T>(
         Ok(_) => writing.committed(value()),
         Err(error) if error.aborted() => writing.unchanged(),
         Err(_) => drop(writing),
+    }
+}
+
+/// A product's stock in each warehouse that has a row for it.
+type ProductStock = Vec<(WarehouseId, Stock)>;
+
+impl SurrealStore {
+    /// Starts the cache's writes of the stock rows `deltas` change, one per product.
+    fn stock_writing(
+        &self,
+        deltas: &[StockDelta],
+    ) -> Vec<(i64, cache::Writing<i64, ProductStock>)> {
+        let products: std::collections::BTreeSet<i64> =
+            deltas.iter().map(|d| d.product.get()).collect();
+        products
+            .into_iter()
+            .map(|product| (product, self.stock.writing(product)))
+            .collect()
     }
 }
 

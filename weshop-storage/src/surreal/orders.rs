@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::SurrealValue;
 use weshop_core::{
-    domain::{Cart, Order, OrderId, OrderStatus, ProductId, UserId},
+    domain::{Cart, Order, OrderId, OrderStatus, ProductId, Stock, UserId, WarehouseId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
 };
 
@@ -81,8 +81,9 @@ impl OrderStore for SurrealStore {
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
         let mut stock_at = 0;
         let turns = self.stock_locks.take(&placement.reservations).await;
-        // A placement empties the cart.
+        // A placement empties the cart, and returns its products' stock as it leaves it.
         let emptying = self.carts.writing(user.get());
+        let mut reserving = self.stock_writing(&placement.reservations);
         let result = self
             .transact(|| {
                 let mut sql = Sql::default();
@@ -136,6 +137,11 @@ impl OrderStore for SurrealStore {
             .await;
         drop(turns);
         super::written(emptying, &result, Cart::new);
+        if result.is_err() {
+            for (_, writing) in reserving.drain(..) {
+                super::forgotten(writing, &result);
+            }
+        }
         match result {
             Ok(mut response) => {
                 let rows: Vec<ProductStockRow> = response.take(stock_at).map_err(backend)?;
@@ -143,7 +149,7 @@ impl OrderStore for SurrealStore {
                 for row in rows {
                     by_product.entry(row.product).or_default().push(row.stock());
                 }
-                let stock = by_product
+                let stock: BTreeMap<ProductId, Vec<(WarehouseId, Stock)>> = by_product
                     .into_iter()
                     .map(|(product, rows)| {
                         Ok((
@@ -152,6 +158,12 @@ impl OrderStore for SurrealStore {
                         ))
                     })
                     .collect::<Result<_, StoreError>>()?;
+                for (product, writing) in reserving {
+                    match ProductId::new(product).ok().and_then(|id| stock.get(&id)) {
+                        Some(rows) => writing.committed(rows.clone()),
+                        None => writing.forgotten(),
+                    }
+                }
                 Ok(Placed::Created {
                     order: placement.order,
                     stock,
@@ -267,11 +279,12 @@ impl OrderStore for SurrealStore {
         // After the fence's turn, never before: placements take stock turns only, so no two
         // writers can each hold a turn the other waits for.
         let _rows = self.stock_locks.take(&step.stock).await;
+        let moving = self.stock_writing(&step.stock);
         // Each kind of write is one statement over one bound array: SurrealDB copies every
         // variable of the query into each statement it runs, so statements and variables per
         // order and per entry made a step of hundreds of orders cost their square (a step of
         // 500 orders and 1,011 outbox entries took 1.4 s on surrealkv, one of 2,000 orders 31 s).
-        let mut response = self
+        let result = self
             .transact(|| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
@@ -306,8 +319,12 @@ impl OrderStore for SurrealStore {
                 sql.push("COMMIT TRANSACTION");
                 sql
             })
-            .await
-            .map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
+            .await;
+        for (_, writing) in moving {
+            super::forgotten(writing, &result);
+        }
+        let mut response =
+            result.map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
         let last: i64 = match created {
             Some(index) => {
                 let last: Option<i64> = response.take(index).map_err(backend)?;
