@@ -291,6 +291,12 @@ impl<K: Key, V: Clone> RecordCache<K, V> {
 mod tests {
     use super::*;
 
+    /// A read that missed and went to the store, which had `value`.
+    fn read(cache: &RecordCache<i64, &'static str>, id: i64, value: &'static str) {
+        let seen = cache.get(id).unwrap_err();
+        cache.fill(id, seen, value);
+    }
+
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
         let cache = Arc::new(RecordCache::new(true));
@@ -305,8 +311,7 @@ mod tests {
     fn a_read_during_a_write_is_not_kept_and_misses() {
         let cache = Arc::new(RecordCache::new(true));
         let write = cache.writing(1);
-        let seen = cache.get(1).unwrap_err();
-        cache.fill(1, seen, "old");
+        read(&cache, 1, "old");
         assert!(cache.get(1).is_err(), "still writing");
         write.committed("new");
         assert_eq!(cache.get(1).ok(), Some("new"));
@@ -320,8 +325,7 @@ mod tests {
         second.committed("second");
         first.committed("first");
         // Which committed last is not known here: nothing is kept, the next read fills.
-        let seen = cache.get(1).unwrap_err();
-        cache.fill(1, seen, "stored");
+        read(&cache, 1, "stored");
         assert_eq!(cache.get(1).ok(), Some("stored"));
     }
 
@@ -330,8 +334,7 @@ mod tests {
         let cache = Arc::new(RecordCache::new(true));
         let write = cache.writing(1);
         drop(write);
-        let seen = cache.get(1).unwrap_err();
-        cache.fill(1, seen, "maybe stale");
+        read(&cache, 1, "maybe stale");
         assert!(cache.get(1).is_err());
         let write = cache.writing(1);
         write.committed("known");
@@ -351,8 +354,7 @@ mod tests {
             cache.get(1).is_err(),
             "reads that overlapped it are not kept"
         );
-        let after = cache.get(1).unwrap_err();
-        cache.fill(1, after, "as it was");
+        read(&cache, 1, "as it was");
         assert_eq!(cache.get(1).ok(), Some("as it was"));
     }
 
@@ -372,8 +374,7 @@ mod tests {
         let seen = cache.get(1).unwrap_err();
         cache.writing(1).forgotten();
         cache.fill(1, seen, "gone");
-        let seen = cache.get(1).unwrap_err();
-        cache.fill(1, seen, "made again");
+        read(&cache, 1, "made again");
         assert_eq!(cache.get(1).ok(), Some("made again"));
     }
 
@@ -394,8 +395,7 @@ mod tests {
             cache.get(3).is_err(),
             "a write that overlapped it is not kept"
         );
-        let seen = cache.get(1).unwrap_err();
-        cache.fill(1, seen, "read after");
+        read(&cache, 1, "read after");
         assert_eq!(cache.get(1).ok(), Some("read after"));
     }
 
@@ -403,8 +403,7 @@ mod tests {
     fn a_failed_write_to_all_keeps_nothing_from_then_on() {
         let cache = Arc::new(RecordCache::new(true));
         drop(cache.writing_all());
-        let seen = cache.get(1).unwrap_err();
-        cache.fill(1, seen, "maybe stale");
+        read(&cache, 1, "maybe stale");
         cache.writing(2).committed("two");
         assert!(cache.get(1).is_err());
         assert!(cache.get(2).is_err());
@@ -415,8 +414,7 @@ mod tests {
         let cache = Arc::new(RecordCache::new(false));
         let write = cache.writing(1);
         write.committed("x");
-        let seen = cache.get(1).unwrap_err();
-        cache.fill(1, seen, "y");
+        read(&cache, 1, "y");
         assert!(cache.get(1).is_err());
     }
 }
