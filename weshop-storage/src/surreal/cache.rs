@@ -280,9 +280,13 @@ impl<K: Key, V: Clone> RecordCache<K, V> {
         inner.writing_all -= 1;
         // Values committed by writes that overlapped it may predate it in the store's order.
         inner.forget_all();
-        if !known {
+        if !known && !inner.broken {
             inner.broken = true;
             inner.entries.clear();
+            tracing::warn!(
+                "a write to unnamed records failed and may still commit: \
+                 this record cache is off until the store is opened again"
+            );
         }
     }
 }
