@@ -129,7 +129,7 @@ impl AccountStore for SurrealStore {
         ));
         let writing = self.sessions.writing(session.token.as_str().to_string());
         let result = self.run(&sql).await;
-        written(writing, &result, || session.clone());
+        written(writing, &result, || Some(session.clone()));
         result.map_err(|e| backend(message(e)))?;
         Ok(())
     }
@@ -184,8 +184,12 @@ impl AccountStore for SurrealStore {
             "DELETE type::record('session', {v}) RETURN BEFORE"
         ));
         let writing = self.sessions.writing(token.as_str().to_string());
-        let rows: Vec<Value> = self.read(sql).await?;
-        writing.forgotten();
+        let result = self.run(&sql).await;
+        written(writing, &result, || None);
+        let rows: Vec<Value> = result
+            .map_err(|e| backend(message(e)))?
+            .take(0)
+            .map_err(backend)?;
         Ok(!rows.is_empty())
     }
 

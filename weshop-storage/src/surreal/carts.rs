@@ -55,7 +55,7 @@ impl CartStore for SurrealStore {
         }
         let writing = self.carts.writing(user.get());
         let result = self.transact(|| sql.clone()).await;
-        written(writing, &result, || cart.clone());
+        written(writing, &result, || Some(cart.clone()));
         result.map_err(|e| backend(message(e)))?;
         Ok(())
     }

@@ -14,7 +14,7 @@ use weshop_core::{
 use super::{
     SurrealStore, backend,
     changes::{Touched, push_change},
-    forgotten, message,
+    message,
     query::Sql,
     rows::{
         CategoryRow, CountRow, PictureRow, ProductRow, StockRow, UnitsRow, WarehouseRow, int,
@@ -101,7 +101,7 @@ impl CatalogStore for SurrealStore {
                 sql
             })
             .await;
-        written(writing, &result, || product.clone());
+        written(writing, &result, || Some(product.clone()));
         result.map_err(Self::failure)?;
         Ok(product)
     }
@@ -143,7 +143,7 @@ impl CatalogStore for SurrealStore {
                 sql
             })
             .await;
-        forgotten(writing, &result);
+        written(writing, &result, || None);
         let mut response = result.map_err(Self::failure)?;
         let ids: Vec<i64> = response.take(updated).map_err(backend)?;
         if ids.is_empty() {
@@ -168,7 +168,7 @@ impl CatalogStore for SurrealStore {
                 sql
             })
             .await;
-        forgotten(writing, &result);
+        written(writing, &result, || None);
         let mut response = result.map_err(Self::failure)?;
         let rows: Vec<Value> = response.take(deleted).map_err(backend)?;
         Ok(!rows.is_empty())
@@ -345,7 +345,7 @@ impl CatalogStore for SurrealStore {
             })
             .await;
         for (_, writing) in writing {
-            forgotten(writing, &result);
+            written(writing, &result, || None);
         }
         result.map_err(Self::failure)?;
         Ok(())

@@ -536,14 +536,20 @@ impl TxError {
     }
 }
 
-/// Ends a cached record's write by how its transaction ended (see cache.rs).
+/// Ends a cached record's write by how its transaction ended (see cache.rs): a commit leaves
+/// `value()` cached, or the record forgotten when that is `None` (the write returns no copy of
+/// it); a block that certainly did not commit leaves it as it was; any other failure may still
+/// commit, and the record is not cached until a write succeeds.
 fn written<K: cache::Key, V: Clone, T>(
     writing: cache::Writing<K, V>,
     result: &Result<T, TxError>,
-    value: impl FnOnce() -> V,
+    value: impl FnOnce() -> Option<V>,
 ) {
     match result {
-        Ok(_) => writing.committed(value()),
+        Ok(_) => match value() {
+            Some(value) => writing.committed(value),
+            None => writing.forgotten(),
+        },
         Err(error) if error.aborted() => writing.unchanged(),
         Err(_) => drop(writing),
     }
@@ -564,18 +570,6 @@ impl SurrealStore {
             .into_iter()
             .map(|product| (product, self.stock.writing(product)))
             .collect()
-    }
-}
-
-/// Ends a cache write whose transaction returns no copy of the record, by its result.
-fn forgotten<K: cache::Key, V: Clone, T>(
-    writing: cache::Writing<K, V>,
-    result: &Result<T, TxError>,
-) {
-    match result {
-        Ok(_) => writing.forgotten(),
-        Err(error) if error.aborted() => writing.unchanged(),
-        Err(_) => drop(writing),
     }
 }
 

@@ -136,10 +136,10 @@ impl OrderStore for SurrealStore {
             })
             .await;
         drop(turns);
-        super::written(emptying, &result, Cart::new);
+        super::written(emptying, &result, || Some(Cart::new()));
         if result.is_err() {
             for (_, writing) in reserving.drain(..) {
-                super::forgotten(writing, &result);
+                super::written(writing, &result, || None);
             }
         }
         match result {
@@ -321,7 +321,7 @@ impl OrderStore for SurrealStore {
             })
             .await;
         for (_, writing) in moving {
-            super::forgotten(writing, &result);
+            super::written(writing, &result, || None);
         }
         let mut response =
             result.map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
