@@ -49,7 +49,16 @@ pub async fn commit_step<S: Store + ?Sized + 'static>(store: Arc<S>) {
         }
     };
 
+    // An order never placed: a step cannot write it into being.
+    let never = order_of(&*store, ada.id, w, &[(&mug, 1)]).await;
     for (orders, why) in [
+        (
+            vec![
+                (packing.clone(), one.version()),
+                (never.clone(), never.version()),
+            ],
+            "an order that was never placed",
+        ),
         (
             vec![(packing.clone(), one.version() + 1)],
             "a version from the future",

@@ -1,5 +1,7 @@
 //! Products, search, categories, warehouses and stock.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::{SurrealValue, Value};
@@ -12,13 +14,14 @@ use weshop_core::{
 };
 
 use super::{
-    SurrealStore, backend,
+    ProductStock, SurrealStore, backend,
+    cache::Writing,
     changes::{Touched, push_change},
     message,
     query::Sql,
     rows::{
-        CategoryRow, CountRow, PictureRow, ProductRow, StockRow, UnitsRow, WarehouseRow, int,
-        product_of, warehouse_stock,
+        CategoryRow, CountRow, PictureRow, ProductRow, ProductStockRow, StockRow, UnitsRow,
+        WarehouseRow, int, product_of, warehouse_stock,
     },
     written,
 };
@@ -82,6 +85,49 @@ impl SurrealStore {
              <string>($row.on_hand + $row.incoming - $row.reserved - $d.net) }} }}"
         ));
     }
+
+    /// Appends a read of the stock rows of the products `deltas` move, as the block leaves
+    /// them, and returns its statement's index: the stock cache is filled with what the write
+    /// returns ([`stock_committed`]) instead of being read again after it (the driver read a
+    /// product's stock after nearly every step that moved it, inside its single writer).
+    pub(super) fn push_stock_read(sql: &mut Sql, deltas: &[StockDelta]) -> usize {
+        let products: BTreeSet<i64> = deltas.iter().map(|d| d.product.get()).collect();
+        let products = sql.var(products.into_iter().collect::<Vec<_>>());
+        sql.push(&format!(
+            "SELECT product, warehouse, on_hand, incoming, reserved FROM stock \
+             WHERE product IN {products}"
+        ))
+    }
+}
+
+/// Ends the cache's stock writes of a block that committed, with the rows its
+/// [`SurrealStore::push_stock_read`] (statement `at`) returned; returns them by product.
+pub(super) fn stock_committed(
+    writings: Vec<(i64, Writing<i64, ProductStock>)>,
+    response: &mut surrealdb::IndexedResults,
+    at: usize,
+) -> Result<BTreeMap<ProductId, ProductStock>, StoreError> {
+    let rows: Vec<ProductStockRow> = response.take(at).map_err(backend)?;
+    let mut by_product: BTreeMap<i64, Vec<StockRow>> = BTreeMap::new();
+    for row in rows {
+        by_product.entry(row.product).or_default().push(row.stock());
+    }
+    let stock: BTreeMap<ProductId, ProductStock> = by_product
+        .into_iter()
+        .map(|(product, rows)| {
+            Ok((
+                ProductId::new(product).map_err(corrupt)?,
+                warehouse_stock(rows)?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    for (product, writing) in writings {
+        match ProductId::new(product).ok().and_then(|id| stock.get(&id)) {
+            Some(rows) => writing.committed(rows.clone()),
+            None => writing.forgotten(),
+        }
+    }
+    Ok(stock)
 }
 
 #[async_trait]

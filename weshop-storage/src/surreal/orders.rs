@@ -1,22 +1,21 @@
 //! Orders, checkout keys, fulfilment steps, the outbox and link states.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::SurrealValue;
 use weshop_core::{
-    domain::{Cart, Order, OrderId, OrderStatus, ProductId, Stock, UserId, WarehouseId},
+    domain::{Cart, Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
 };
 
 use super::{
     SurrealStore, TxError, backend,
     carts::cart_lines,
+    catalog::stock_committed,
     changes::{Touched, push_change},
     message, outbox,
     query::Sql,
-    rows::{DocRow, LinkRow, PlacedRow, ProductStockRow, StockRow, orders_from, warehouse_stock},
+    rows::{DocRow, LinkRow, PlacedRow, orders_from},
 };
 use crate::{
     CART_CHANGED, corrupt,
@@ -108,19 +107,7 @@ impl OrderStore for SurrealStore {
                 ));
                 Self::push_stock(&mut sql, &placement.reservations);
                 // The stock as this transaction leaves it, for the caller (see `Placed`).
-                let products = sql.var(
-                    placement
-                        .reservations
-                        .iter()
-                        .map(|d| d.product.get())
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .into_iter()
-                        .collect::<Vec<_>>(),
-                );
-                stock_at = sql.push(&format!(
-                    "SELECT product, warehouse, on_hand, incoming, reserved FROM stock \
-                     WHERE product IN {products}"
-                ));
+                stock_at = Self::push_stock_read(&mut sql, &placement.reservations);
                 let order = sql.var(OrderWrite::new(&placement.order, 0));
                 sql.push(&format!("LET $o = {order}"));
                 sql.push(&format!(
@@ -144,26 +131,7 @@ impl OrderStore for SurrealStore {
         }
         match result {
             Ok(mut response) => {
-                let rows: Vec<ProductStockRow> = response.take(stock_at).map_err(backend)?;
-                let mut by_product: BTreeMap<i64, Vec<StockRow>> = BTreeMap::new();
-                for row in rows {
-                    by_product.entry(row.product).or_default().push(row.stock());
-                }
-                let stock: BTreeMap<ProductId, Vec<(WarehouseId, Stock)>> = by_product
-                    .into_iter()
-                    .map(|(product, rows)| {
-                        Ok((
-                            ProductId::new(product).map_err(corrupt)?,
-                            warehouse_stock(rows)?,
-                        ))
-                    })
-                    .collect::<Result<_, StoreError>>()?;
-                for (product, writing) in reserving {
-                    match ProductId::new(product).ok().and_then(|id| stock.get(&id)) {
-                        Some(rows) => writing.committed(rows.clone()),
-                        None => writing.forgotten(),
-                    }
-                }
+                let stock = stock_committed(reserving, &mut response, stock_at)?;
                 Ok(Placed::Created {
                     order: placement.order,
                     stock,
@@ -279,7 +247,8 @@ impl OrderStore for SurrealStore {
         // After the fence's turn, never before: placements take stock turns only, so no two
         // writers can each hold a turn the other waits for.
         let _rows = self.stock_locks.take(&step.stock).await;
-        let moving = self.stock_writing(&step.stock);
+        let mut moving = self.stock_writing(&step.stock);
+        let mut stock_at = None;
         // Each kind of write is one statement over one bound array: SurrealDB copies every
         // variable of the query into each statement it runs, so statements and variables per
         // order and per entry made a step of hundreds of orders cost their square (a step of
@@ -292,15 +261,25 @@ impl OrderStore for SurrealStore {
                     super::leases::push_fence(&mut sql, fence);
                 }
                 if !orders.is_empty() {
+                    // The version is checked as the update sets it, not by a read before it
+                    // (a third of each order's cost: 0.34 -> 0.24 ms per order in steps of
+                    // 50 on surrealkv), and an update that found no order is refused too. A
+                    // step never changes an order's customer or products (its lines).
                     let writes = sql.var(orders.clone());
                     sql.push(&format!(
                         "FOR $o IN {writes} {{ \
-                         IF (SELECT version FROM ONLY type::record('customer_order', $o.id)).version \
-                         != $o.expected {{ THROW 'conflict:order ' + <string>$o.id + ' changed meanwhile' }}; \
-                         UPDATE type::record('customer_order', $o.id) SET {ORDER_COLUMNS} RETURN NONE }}"
+                         IF (UPDATE type::record('customer_order', $o.id) SET \
+                         version = IF version != $o.expected {{ \
+                         THROW 'conflict:order ' + <string>$o.id + ' changed meanwhile' }} \
+                         ELSE {{ $o.version }}, status = $o.status, doc = $o.doc \
+                         RETURN VALUE version) != [$o.version] {{ \
+                         THROW 'conflict:order ' + <string>$o.id + ' does not exist' }} }}"
                     ));
                 }
                 Self::push_stock(&mut sql, &step.stock);
+                if !step.stock.is_empty() {
+                    stock_at = Some(Self::push_stock_read(&mut sql, &step.stock));
+                }
                 created = (!records.is_empty()).then(|| outbox::push_append(&mut sql, &records));
                 if !step.done.is_empty() {
                     outbox::push_done(&mut sql, &step.done);
@@ -320,11 +299,16 @@ impl OrderStore for SurrealStore {
                 sql
             })
             .await;
-        for (_, writing) in moving {
-            super::written(writing, &result, || None);
+        if result.is_err() {
+            for (_, writing) in moving.drain(..) {
+                super::written(writing, &result, || None);
+            }
         }
         let mut response =
             result.map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
+        if let Some(at) = stock_at {
+            stock_committed(moving, &mut response, at)?;
+        }
         let last: i64 = match created {
             Some(index) => {
                 let last: Option<i64> = response.take(index).map_err(backend)?;
