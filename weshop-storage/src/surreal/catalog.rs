@@ -14,7 +14,7 @@ use weshop_core::{
 };
 
 use super::{
-    ProductStock, SurrealStore, backend,
+    ProductStock, SurrealStore, TxError, backend,
     cache::Writing,
     changes::{Touched, push_change},
     message,
@@ -100,13 +100,20 @@ impl SurrealStore {
     }
 }
 
-/// Ends the cache's stock writes of a block that committed, with the rows its
-/// [`SurrealStore::push_stock_read`] (statement `at`) returned; returns them by product.
-pub(super) fn stock_committed(
+/// Ends the cache's stock writes of a block: if it committed, with the rows its
+/// [`SurrealStore::push_stock_read`] (statement `at`) returned, which are returned by product;
+/// if not, as [`written`] ends any write whose transaction failed (and none are returned).
+pub(super) fn stock_written(
     writings: Vec<(i64, Writing<i64, ProductStock>)>,
-    response: &mut surrealdb::IndexedResults,
-    at: usize,
+    result: &mut Result<surrealdb::IndexedResults, TxError>,
+    at: Option<usize>,
 ) -> Result<BTreeMap<ProductId, ProductStock>, StoreError> {
+    let (Ok(response), Some(at)) = (result.as_mut(), at) else {
+        for (_, writing) in writings {
+            written(writing, result, || None);
+        }
+        return Ok(BTreeMap::new());
+    };
     let rows: Vec<ProductStockRow> = response.take(at).map_err(backend)?;
     let mut by_product: BTreeMap<i64, Vec<StockRow>> = BTreeMap::new();
     for row in rows {

@@ -11,7 +11,7 @@ use weshop_core::{
 use super::{
     SurrealStore, TxError, backend,
     carts::cart_lines,
-    catalog::stock_committed,
+    catalog::stock_written,
     changes::{Touched, push_change},
     message, outbox,
     query::Sql,
@@ -82,8 +82,8 @@ impl OrderStore for SurrealStore {
         let turns = self.stock_locks.take(&placement.reservations).await;
         // A placement empties the cart, and returns its products' stock as it leaves it.
         let emptying = self.carts.writing(user.get());
-        let mut reserving = self.stock_writing(&placement.reservations);
-        let result = self
+        let reserving = self.stock_writing(&placement.reservations);
+        let mut result = self
             .transact(|| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
@@ -124,19 +124,12 @@ impl OrderStore for SurrealStore {
             .await;
         drop(turns);
         super::written(emptying, &result, || Some(Cart::new()));
-        if result.is_err() {
-            for (_, writing) in reserving.drain(..) {
-                super::written(writing, &result, || None);
-            }
-        }
+        let stock = stock_written(reserving, &mut result, Some(stock_at))?;
         match result {
-            Ok(mut response) => {
-                let stock = stock_committed(reserving, &mut response, stock_at)?;
-                Ok(Placed::Created {
-                    order: placement.order,
-                    stock,
-                })
-            }
+            Ok(_) => Ok(Placed::Created {
+                order: placement.order,
+                stock,
+            }),
             Err(TxError::Thrown(text)) if text == "cart_changed" => {
                 Err(StoreError::Conflict(CART_CHANGED.into()))
             }
@@ -247,13 +240,13 @@ impl OrderStore for SurrealStore {
         // After the fence's turn, never before: placements take stock turns only, so no two
         // writers can each hold a turn the other waits for.
         let _rows = self.stock_locks.take(&step.stock).await;
-        let mut moving = self.stock_writing(&step.stock);
+        let moving = self.stock_writing(&step.stock);
         let mut stock_at = None;
         // Each kind of write is one statement over one bound array: SurrealDB copies every
         // variable of the query into each statement it runs, so statements and variables per
         // order and per entry made a step of hundreds of orders cost their square (a step of
         // 500 orders and 1,011 outbox entries took 1.4 s on surrealkv, one of 2,000 orders 31 s).
-        let result = self
+        let mut result = self
             .transact(|| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
@@ -299,16 +292,9 @@ impl OrderStore for SurrealStore {
                 sql
             })
             .await;
-        if result.is_err() {
-            for (_, writing) in moving.drain(..) {
-                super::written(writing, &result, || None);
-            }
-        }
+        stock_written(moving, &mut result, stock_at)?;
         let mut response =
             result.map_err(|e| super::leases::fenced(&e).unwrap_or_else(|| Self::failure(e)))?;
-        if let Some(at) = stock_at {
-            stock_committed(moving, &mut response, at)?;
-        }
         let last: i64 = match created {
             Some(index) => {
                 let last: Option<i64> = response.take(index).map_err(backend)?;
