@@ -36,6 +36,7 @@ mod fulfilment;
 mod inbox;
 mod leases;
 mod orders;
+mod placing;
 
 pub use accounts::{sessions, users};
 pub use campaigns::campaigns;
@@ -45,9 +46,8 @@ pub use changes::changes;
 pub use fulfilment::{commit_step, link_states, outbox_ids};
 pub use inbox::{inbox_filing, inbox_reading, mail_queue};
 pub use leases::leases;
-pub use orders::{
-    concurrent_placements, order_ids, order_queries, order_round_trip, payment_journal, place_order,
-};
+pub use orders::{order_ids, order_queries, order_round_trip, payment_journal, place_order};
+pub use placing::{concurrent_placements, placements_at_once};
 
 /// Runs every check, each on a fresh store from `new_store`, printing each check's name
 /// before it runs (so a failure's captured output names the check).
@@ -77,6 +77,7 @@ where
         order_round_trip,
         place_order,
         concurrent_placements,
+        placements_at_once,
         order_ids,
         commit_step,
         outbox_ids,

@@ -39,6 +39,7 @@ mod inbox;
 mod leases;
 mod orders;
 mod outbox;
+mod placements;
 mod query;
 mod rows;
 mod schema;
@@ -88,6 +89,8 @@ pub struct SurrealStore {
     ids: Arc<ids::IdBlocks>,
     /// Placements of one product take turns (see stock_locks.rs).
     stock_locks: Arc<stock_locks::StockLocks>,
+    /// Placements waiting to commit together (see placements.rs).
+    placements: Arc<placements::Placements>,
     /// Attempts that lost a write conflict, since the store was opened.
     lost_conflicts: Arc<std::sync::atomic::AtomicU64>,
     /// Records kept in memory by an embedded store (see cache.rs), by id.
@@ -382,6 +385,7 @@ impl SurrealStore {
             fenced: Arc::default(),
             ids: Arc::default(),
             stock_locks: Arc::default(),
+            placements: Arc::default(),
             lost_conflicts: Arc::default(),
             carts: Arc::new(cache::RecordCache::new(embedded)),
             accounts: Arc::new(cache::RecordCache::new(embedded)),

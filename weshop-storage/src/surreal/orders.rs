@@ -4,13 +4,12 @@ use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::SurrealValue;
 use weshop_core::{
-    domain::{Cart, Order, OrderId, OrderStatus, ProductId, UserId},
+    domain::{Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
 };
 
 use super::{
-    SurrealStore, TxError, backend,
-    carts::cart_lines,
+    SurrealStore, backend,
     catalog::stock_written,
     changes::{Touched, push_change},
     message, outbox,
@@ -18,13 +17,13 @@ use super::{
     rows::{DocRow, LinkRow, PlacedRow, orders_from},
 };
 use crate::{
-    CART_CHANGED, corrupt,
+    corrupt,
     documents::{OrderDoc, to_json},
 };
 
 /// One order written, bound as one value (an array of them for a fulfilment step).
 #[derive(Clone, SurrealValue)]
-struct OrderWrite {
+pub(super) struct OrderWrite {
     id: i64,
     /// The version the writer read (0 for a new order): another writer's change in between is
     /// a conflict.
@@ -37,11 +36,11 @@ struct OrderWrite {
 }
 
 /// The columns an order write sets, from `$o`, an [`OrderWrite`].
-const ORDER_COLUMNS: &str = "customer = $o.customer, status = $o.status, version = $o.version, \
+pub(super) const ORDER_COLUMNS: &str = "customer = $o.customer, status = $o.status, version = $o.version, \
      products = $o.products, doc = $o.doc";
 
 impl OrderWrite {
-    fn new(order: &Order, expected: usize) -> Self {
+    pub(super) fn new(order: &Order, expected: usize) -> Self {
         OrderWrite {
             id: order.id().get(),
             expected: expected as i64,
@@ -75,73 +74,9 @@ impl OrderStore for SurrealStore {
         OrderId::new(self.next_id("order_seq").await?).map_err(corrupt)
     }
 
-    /// Writes end in `RETURN NONE` here and in [`Self::commit_step`]: nobody reads the rows
-    /// back, and SurrealDB otherwise builds each one and hands it over with the response.
+    /// Placements commit in batches (see placements.rs).
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
-        let mut stock_at = 0;
-        let turns = self.stock_locks.take(&placement.reservations).await;
-        // A placement empties the cart, and returns its products' stock as it leaves it.
-        let emptying = self.carts.writing(user.get());
-        let reserving = self.stock_writing(&placement.reservations);
-        let mut result = self
-            .transact(|| {
-                let mut sql = Sql::default();
-                sql.push("BEGIN TRANSACTION");
-                let u = sql.var(user.get());
-                let key = sql.var(placement.idempotency_key.clone());
-                let placed = sql.var(placement.order.id().get());
-                sql.push(&format!(
-                    "IF (SELECT placed FROM type::record('checkout_key', [{u}, {key}])) != [] \
-                     {{ THROW 'idempotent' }}"
-                ));
-                // The cart must still be the one the order was priced from.
-                let lines = sql.var(cart_lines(&placement.cart));
-                sql.push(&format!(
-                    "IF ((SELECT VALUE lines FROM ONLY type::record('cart', {u})) ?? []) != {lines} \
-                     {{ THROW 'cart_changed' }}"
-                ));
-                let fingerprint = sql.var(placement.fingerprint.clone());
-                sql.push(&format!(
-                    "CREATE type::record('checkout_key', [{u}, {key}]) SET placed = {placed}, \
-                     fingerprint = {fingerprint} RETURN NONE"
-                ));
-                Self::push_stock(&mut sql, &placement.reservations);
-                // The stock as this transaction leaves it, for the caller (see `Placed`).
-                stock_at = Self::push_stock_read(&mut sql, &placement.reservations);
-                let order = sql.var(OrderWrite::new(&placement.order, 0));
-                sql.push(&format!("LET $o = {order}"));
-                sql.push(&format!(
-                    "CREATE type::record('customer_order', $o.id) SET {ORDER_COLUMNS} RETURN NONE"
-                ));
-                sql.push(&format!("DELETE type::record('cart', {u})"));
-                let touched = Touched::default()
-                    .order(&placement.order)
-                    .stock(&placement.reservations);
-                push_change(&mut sql, &self.feed, &touched);
-                sql.push("COMMIT TRANSACTION");
-                sql
-            })
-            .await;
-        drop(turns);
-        super::written(emptying, &result, || Some(Cart::new()));
-        let stock = stock_written(reserving, &mut result, Some(stock_at))?;
-        match result {
-            Ok(_) => Ok(Placed::Created {
-                order: placement.order,
-                stock,
-            }),
-            Err(TxError::Thrown(text)) if text == "cart_changed" => {
-                Err(StoreError::Conflict(CART_CHANGED.into()))
-            }
-            Err(TxError::Thrown(text)) if text == "idempotent" => {
-                let order = self
-                    .order_for_key(user, &placement.idempotency_key)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("idempotency key without order".into()))?;
-                Ok(Placed::Existing(order))
-            }
-            Err(error) => Err(Self::failure(error)),
-        }
+        self.place(user, placement).await
     }
 
     async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError> {
