@@ -136,6 +136,22 @@ pub(super) async fn product_with<S: Store + ?Sized>(
         .expect("create product")
 }
 
+/// A seller's mug ($5) with `units` on hand in warehouse 1, the one product of most order
+/// checks.
+pub(super) async fn mug_in_stock<S: Store + ?Sized>(
+    store: &S,
+    units: i64,
+) -> (Product, WarehouseId) {
+    let seller = user_with(store, "seller@example.com", seller_role()).await;
+    let mug = product_with(store, seller.id, "Mug", usd(500)).await;
+    let w = WarehouseId::new(1).expect("valid warehouse id");
+    store
+        .change_stock(&[delta(w, mug.id, units, 0, 0)])
+        .await
+        .expect("stock the mug");
+    (mug, w)
+}
+
 /// An order of `lines` for `customer`, assigned to `warehouse`, with an id from the store.
 pub(super) async fn order_of<S: Store + ?Sized>(
     store: &S,

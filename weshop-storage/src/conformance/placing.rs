@@ -10,8 +10,7 @@ use weshop_core::{
 };
 
 use super::common::{
-    cart_of, counts, customer_role, delta, ids, order_of, product_with, reservations_of,
-    seller_role, usd, user_with,
+    cart_of, counts, customer_role, ids, mug_in_stock, order_of, reservations_of, user_with,
 };
 
 /// Customers checking out the same product at once: each unit is sold once, the placements
@@ -20,13 +19,7 @@ use super::common::{
 pub async fn concurrent_placements<S: Store + ?Sized + 'static>(store: Arc<S>) {
     const STOCK: usize = 10;
     const CUSTOMERS: usize = 14;
-    let seller = user_with(&*store, "seller@example.com", seller_role()).await;
-    let mug = product_with(&*store, seller.id, "Mug", usd(500)).await;
-    let w = WarehouseId::new(1).unwrap();
-    store
-        .change_stock(&[delta(w, mug.id, STOCK as i64, 0, 0)])
-        .await
-        .unwrap();
+    let (mug, w) = mug_in_stock(&*store, STOCK as i64).await;
     let mut orders = Vec::new();
     for i in 0..CUSTOMERS {
         let customer = user_with(&*store, &format!("c{i}@example.com"), customer_role()).await;
@@ -86,13 +79,7 @@ pub async fn concurrent_placements<S: Store + ?Sized + 'static>(store: Arc<S>) {
 /// commit.
 pub async fn placements_at_once<S: Store + ?Sized + 'static>(store: Arc<S>) {
     const CUSTOMERS: usize = 12;
-    let seller = user_with(&*store, "seller@example.com", seller_role()).await;
-    let mug = product_with(&*store, seller.id, "Mug", usd(500)).await;
-    let w = WarehouseId::new(1).unwrap();
-    store
-        .change_stock(&[delta(w, mug.id, 100, 0, 0)])
-        .await
-        .unwrap();
+    let (mug, w) = mug_in_stock(&*store, 100).await;
     let mut customers = Vec::new();
     for i in 0..CUSTOMERS {
         customers.push(user_with(&*store, &format!("c{i}@example.com"), customer_role()).await);

@@ -145,38 +145,37 @@ impl SurrealStore {
             };
             let placements: Vec<(UserId, &PlaceOrder)> =
                 batch.iter().map(|w| (w.user, &w.placement)).collect();
-            let answers = match self.place_together(&placements).await {
-                Ok(Ok(stocks)) => batch
-                    .iter()
-                    .zip(stocks)
-                    .map(|(w, stock)| {
-                        Ok(Placed::Created {
-                            order: w.placement.order.clone(),
-                            stock,
-                        })
-                    })
-                    .collect(),
-                // Committed, but what it left was not understood.
-                Ok(Err(error)) => batch.iter().map(|_| Err(error.clone())).collect(),
-                Err(error) if batch.len() == 1 => vec![self.refused(&batch[0], error).await],
-                Err(_) => {
-                    join_all(batch.iter().map(|w| async move {
-                        match self.place_together(&[(w.user, &w.placement)]).await {
-                            Ok(Ok(mut stock)) => Ok(Placed::Created {
-                                order: w.placement.order.clone(),
-                                stock: stock.pop().unwrap_or_default(),
-                            }),
-                            Ok(Err(error)) => Err(error),
-                            Err(error) => self.refused(w, error).await,
-                        }
-                    }))
-                    .await
+            let answers = if batch.len() == 1 {
+                vec![self.place_alone(&batch[0]).await]
+            } else {
+                match self.place_together(&placements).await {
+                    Ok(Ok(stocks)) => batch
+                        .iter()
+                        .zip(stocks)
+                        .map(|(w, stock)| Ok(created(w, stock)))
+                        .collect(),
+                    // Committed, but what it left was not understood.
+                    Ok(Err(error)) => batch.iter().map(|_| Err(error.clone())).collect(),
+                    // Refused: each gets the answer it gets alone.
+                    Err(_) => join_all(batch.iter().map(|w| self.place_alone(w))).await,
                 }
             };
             for (waiting, answer) in batch.into_iter().zip(answers) {
                 // A caller that gave up is not waiting for its answer.
                 let _ = waiting.answer.send(answer);
             }
+        }
+    }
+
+    /// Commits one placement in a block of its own.
+    async fn place_alone(&self, waiting: &Waiting) -> Result<Placed, StoreError> {
+        match self
+            .place_together(&[(waiting.user, &waiting.placement)])
+            .await
+        {
+            Ok(Ok(mut stock)) => Ok(created(waiting, stock.pop().unwrap_or_default())),
+            Ok(Err(error)) => Err(error),
+            Err(error) => self.refused(waiting, error).await,
         }
     }
 
@@ -266,6 +265,14 @@ impl SurrealStore {
         let stock = stock_written(reserving, &mut result, Some(stock_at));
         result?;
         Ok(stock.and_then(|stock| each_as_written(placements, stock)))
+    }
+}
+
+/// What a committed placement answers.
+fn created(waiting: &Waiting, stock: BTreeMap<ProductId, ProductStock>) -> Placed {
+    Placed::Created {
+        order: waiting.placement.order.clone(),
+        stock,
     }
 }
 
