@@ -24,7 +24,8 @@
 //!
 //! Inside: this module connects and runs blocks (retrying write conflicts); `schema` holds the
 //! versioned migrations, `query` the query builder, `rows` what queries return,
-//! `stock_locks` the turns on stock rows, `cache` the records kept in memory, and
+//! `stock_locks` the turns on stock rows, `placements` the group commit of checkouts,
+//! `cache` the records kept in memory, and
 //! `accounts`, `catalog`, `carts`, `orders` and `inbox` implement one storage trait each.
 
 mod accounts;

@@ -35,10 +35,6 @@ pub(super) struct OrderWrite {
     doc: String,
 }
 
-/// The columns an order write sets, from `$o`, an [`OrderWrite`].
-pub(super) const ORDER_COLUMNS: &str = "customer = $o.customer, status = $o.status, version = $o.version, \
-     products = $o.products, doc = $o.doc";
-
 impl OrderWrite {
     pub(super) fn new(order: &Order, expected: usize) -> Self {
         OrderWrite {

@@ -20,24 +20,24 @@
 
 use std::{
     collections::BTreeMap,
-    mem,
-    sync::{Mutex, PoisonError},
+    mem, slice,
+    sync::{Mutex, MutexGuard, PoisonError},
 };
 
 use futures::future::join_all;
 use surrealdb::types::SurrealValue;
 use tokio::sync::oneshot;
 use weshop_core::{
-    domain::{Cart, ProductId, Stock, StockDelta, UserId, WarehouseId},
+    domain::{Cart, ProductId, StockDelta, UserId},
     store::{OrderStore, PlaceOrder, Placed, StoreError},
 };
 
 use super::{
-    SurrealStore, TxError,
+    ProductStock, SurrealStore, TxError,
     carts::cart_lines,
     catalog::stock_written,
     changes::{Touched, push_change},
-    orders::{ORDER_COLUMNS, OrderWrite},
+    orders::OrderWrite,
     query::Sql,
 };
 use crate::{CART_CHANGED, corrupt};
@@ -46,10 +46,20 @@ use crate::{CART_CHANGED, corrupt};
 /// before each is placed alone.
 const MAX_BATCH: usize = 64;
 
+/// The columns a placement's order sets, from `$p.order`, an [`OrderWrite`].
+const ORDER_COLUMNS: &str = "customer = $p.order.customer, status = $p.order.status, \
+     version = $p.order.version, products = $p.order.products, doc = $p.order.doc";
+
 /// Placements waiting to be committed, and whether a task is committing them.
 #[derive(Default)]
 pub(super) struct Placements {
     queue: Mutex<Queue>,
+}
+
+impl Placements {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[derive(Default)]
@@ -76,9 +86,6 @@ struct PlacementWrite {
     order: OrderWrite,
 }
 
-/// A product's stock in each warehouse.
-type ProductStock = Vec<(WarehouseId, Stock)>;
-
 /// Ends the committing task's turn if it panics, so the next placement starts another
 /// instead of waiting for answers nobody will send.
 struct Committing<'a>(&'a Placements);
@@ -86,7 +93,7 @@ struct Committing<'a>(&'a Placements);
 impl Drop for Committing<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let mut queue = self.0.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut queue = self.0.queue();
             queue.committing = false;
             // Their answers are dropped: each caller is told its placement was abandoned.
             queue.waiting.clear();
@@ -103,11 +110,7 @@ impl SurrealStore {
     ) -> Result<Placed, StoreError> {
         let (answer, answered) = oneshot::channel();
         let start = {
-            let mut queue = self
-                .placements
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut queue = self.placements.queue();
             queue.waiting.push(Waiting {
                 user,
                 placement,
@@ -131,11 +134,7 @@ impl SurrealStore {
         let _turn = Committing(&self.placements);
         loop {
             let batch: Vec<Waiting> = {
-                let mut queue = self
-                    .placements
-                    .queue
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut queue = self.placements.queue();
                 if queue.waiting.is_empty() {
                     queue.committing = false;
                     return;
@@ -143,12 +142,10 @@ impl SurrealStore {
                 let take = queue.waiting.len().min(MAX_BATCH);
                 queue.waiting.drain(..take).collect()
             };
-            let placements: Vec<(UserId, &PlaceOrder)> =
-                batch.iter().map(|w| (w.user, &w.placement)).collect();
             let answers = if batch.len() == 1 {
                 vec![self.place_alone(&batch[0]).await]
             } else {
-                match self.place_together(&placements).await {
+                match self.place_together(&batch).await {
                     Ok(Ok(stocks)) => batch
                         .iter()
                         .zip(stocks)
@@ -169,10 +166,7 @@ impl SurrealStore {
 
     /// Commits one placement in a block of its own.
     async fn place_alone(&self, waiting: &Waiting) -> Result<Placed, StoreError> {
-        match self
-            .place_together(&[(waiting.user, &waiting.placement)])
-            .await
-        {
+        match self.place_together(slice::from_ref(waiting)).await {
             Ok(Ok(mut stock)) => Ok(created(waiting, stock.pop().unwrap_or_default())),
             Ok(Err(error)) => Err(error),
             Err(error) => self.refused(waiting, error).await,
@@ -197,22 +191,22 @@ impl SurrealStore {
         }
     }
 
-    /// Commits `placements` in one block; each one's products' stock as its own write left
-    /// it, in the same order (an inner error: committed, but the stock read back was not
+    /// Commits `batch` in one block; each one's products' stock as its own write left it,
+    /// in the same order (an inner error: committed, but the stock read back was not
     /// understood). Writes end in `RETURN NONE`: nobody reads the rows back.
     async fn place_together(
         &self,
-        placements: &[(UserId, &PlaceOrder)],
+        batch: &[Waiting],
     ) -> Result<Result<Vec<BTreeMap<ProductId, ProductStock>>, StoreError>, TxError> {
-        let deltas: Vec<StockDelta> = placements
+        let deltas: Vec<StockDelta> = batch
             .iter()
-            .flat_map(|(_, p)| p.reservations.iter().copied())
+            .flat_map(|w| w.placement.reservations.iter().copied())
             .collect();
         let turns = self.stock_locks.take(&deltas).await;
         // A placement empties its cart, and returns its products' stock as it leaves it.
-        let emptying: Vec<_> = placements
+        let emptying: Vec<_> = batch
             .iter()
-            .map(|(user, _)| self.carts.writing(user.get()))
+            .map(|w| self.carts.writing(w.user.get()))
             .collect();
         let reserving = self.stock_writing(&deltas);
         let mut stock_at = 0;
@@ -220,38 +214,37 @@ impl SurrealStore {
             .transact(|| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
-                let batch = sql.var(
-                    placements
+                let rows = sql.var(
+                    batch
                         .iter()
-                        .map(|(user, p)| PlacementWrite {
-                            user: user.get(),
-                            key: p.idempotency_key.clone(),
-                            fingerprint: p.fingerprint.clone(),
-                            lines: cart_lines(&p.cart),
-                            order: OrderWrite::new(&p.order, 0),
+                        .map(|w| PlacementWrite {
+                            user: w.user.get(),
+                            key: w.placement.idempotency_key.clone(),
+                            fingerprint: w.placement.fingerprint.clone(),
+                            lines: cart_lines(&w.placement.cart),
+                            order: OrderWrite::new(&w.placement.order, 0),
                         })
                         .collect::<Vec<_>>(),
                 );
                 // The cart must still be the one the order was priced from: it is deleted,
                 // and the block refused if what was deleted differs (one statement, not a
                 // read and a delete: each statement is ~0.2 ms of the engine's work).
-                let columns = ORDER_COLUMNS.replace("$o.", "$p.order.");
                 sql.push(&format!(
-                    "FOR $p IN {batch} {{ \
+                    "FOR $p IN {rows} {{ \
                      IF (SELECT placed FROM type::record('checkout_key', [$p.user, $p.key])) \
                      != [] {{ THROW 'idempotent' }}; \
                      IF ((DELETE type::record('cart', $p.user) RETURN BEFORE)[0].lines ?? []) \
                      != $p.lines {{ THROW 'cart_changed' }}; \
                      CREATE type::record('checkout_key', [$p.user, $p.key]) \
                      SET placed = $p.order.id, fingerprint = $p.fingerprint RETURN NONE; \
-                     CREATE type::record('customer_order', $p.order.id) SET {columns} \
+                     CREATE type::record('customer_order', $p.order.id) SET {ORDER_COLUMNS} \
                      RETURN NONE }}"
                 ));
                 Self::push_stock(&mut sql, &deltas);
                 // The stock as this block leaves it, for the callers (see `Placed`).
                 stock_at = Self::push_stock_read(&mut sql, &deltas);
                 let touched = Touched::default()
-                    .orders(placements.iter().map(|(_, p)| &p.order))
+                    .orders(batch.iter().map(|w| &w.placement.order))
                     .stock(&deltas);
                 push_change(&mut sql, &self.feed, &touched);
                 sql.push("COMMIT TRANSACTION");
@@ -264,7 +257,7 @@ impl SurrealStore {
         }
         let stock = stock_written(reserving, &mut result, Some(stock_at));
         result?;
-        Ok(stock.and_then(|stock| each_as_written(placements, stock)))
+        Ok(stock.and_then(|stock| each_as_written(batch, stock)))
     }
 }
 
@@ -279,12 +272,12 @@ fn created(waiting: &Waiting, stock: BTreeMap<ProductId, ProductStock>) -> Place
 /// Each placement's products' stock as its own write left it: the batch's, with the deltas
 /// of the placements after it taken back.
 fn each_as_written(
-    placements: &[(UserId, &PlaceOrder)],
-    batch: BTreeMap<ProductId, ProductStock>,
+    batch: &[Waiting],
+    left: BTreeMap<ProductId, ProductStock>,
 ) -> Result<Vec<BTreeMap<ProductId, ProductStock>>, StoreError> {
-    let mut now = batch;
-    let mut each = Vec::with_capacity(placements.len());
-    for (_, placement) in placements.iter().rev() {
+    let mut now = left;
+    let mut each = Vec::with_capacity(batch.len());
+    for Waiting { placement, .. } in batch.iter().rev() {
         let own: BTreeMap<ProductId, ProductStock> = placement
             .reservations
             .iter()
