@@ -116,6 +116,45 @@ pub async fn inbox_filing<S: Store + ?Sized + 'static>(store: Arc<S>) {
     );
 }
 
+/// Filings of the same keys at once: each key is filed once in all, whichever call files it,
+/// and none fails.
+pub async fn inbox_racing<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    let ada = user_with(&*store, "ada@example.com", customer_role()).await;
+    let batch: Vec<_> = (0..6)
+        .map(|i| {
+            new(
+                &format!("r{i}"),
+                ada.id,
+                i,
+                status(i as i64 + 1, OrderStatus::Packing),
+            )
+        })
+        .collect();
+    let calls = (0..4).map(|call| {
+        let store = Arc::clone(&store);
+        // Each call its own overlapping slice, so blocks share some keys and not others.
+        let mine = batch[call..call + 3].to_vec();
+        async move { store.file_notifications(mine).await.unwrap() }
+    });
+    let filed: Vec<InboxEntry> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut ats: Vec<_> = filed.iter().map(|e| e.at).collect();
+    ats.sort();
+    assert_eq!(
+        ats,
+        (0..6).map(at).collect::<Vec<_>>(),
+        "each key filed once"
+    );
+    let mut stored = store.notifications(ada.id, None, 10).await.unwrap();
+    stored.sort_by_key(|e| e.at);
+    let mut filed = filed;
+    filed.sort_by_key(|e| e.at);
+    assert_eq!(stored, filed, "what was returned is what was stored");
+}
+
 /// Reading: newest first, per user, paged with `before`; unread counts; marking read by ids
 /// (another user's ids are ignored) or all.
 pub async fn inbox_reading<S: Store + ?Sized + 'static>(store: Arc<S>) {

@@ -44,7 +44,7 @@ pub use carts::carts;
 pub use catalog::{catalog_listing, categories, pictures, products, search, stock, warehouses};
 pub use changes::changes;
 pub use fulfilment::{commit_step, link_states, outbox_ids};
-pub use inbox::{inbox_filing, inbox_reading, mail_queue};
+pub use inbox::{inbox_filing, inbox_racing, inbox_reading, mail_queue};
 pub use leases::leases;
 pub use orders::{order_ids, order_queries, order_round_trip, payment_journal, place_order};
 pub use placing::{concurrent_placements, placements_at_once};
@@ -85,6 +85,7 @@ where
         order_queries,
         payment_journal,
         inbox_filing,
+        inbox_racing,
         inbox_reading,
         mail_queue,
         campaigns,
