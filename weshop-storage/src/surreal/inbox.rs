@@ -112,23 +112,18 @@ impl SurrealStore {
             .collect())
     }
 
-    /// Files `batch` (distinct keys) in one block; its entries. `Filing::Unread` refuses the
-    /// whole block when a user does not exist or a key is filed (the key's `CREATE` fails);
-    /// `Filing::Read` throws `filed` for a key filed since `fileable` read it.
-    async fn file(
+    /// The entries `batch` files, with fresh ids, and their rows as the filing block binds
+    /// them.
+    async fn entries(
         &self,
         batch: &[NewNotification],
-        filing: Filing,
-    ) -> Result<Vec<InboxEntry>, TxError> {
-        let ids = self
-            .next_ids("notification_seq", batch.len())
-            .await
-            .map_err(|e| TxError::Other(e.to_string()))?;
+    ) -> Result<(Vec<InboxEntry>, Vec<FilingRow>), StoreError> {
+        let ids = self.next_ids("notification_seq", batch.len()).await?;
         let mut entries = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
         for (new, id) in batch.iter().zip(ids) {
             let entry = InboxEntry {
-                id: NotificationId::new(id).map_err(|e| TxError::Other(e.to_string()))?,
+                id: NotificationId::new(id).map_err(corrupt)?,
                 user: new.user,
                 at: new.at,
                 notification: new.notification.clone(),
@@ -149,6 +144,18 @@ impl SurrealStore {
             });
             entries.push(entry);
         }
+        Ok((entries, rows))
+    }
+
+    /// Files `rows` (of `batch`, distinct keys) in one block. `Filing::Unread` refuses the
+    /// whole block when a user does not exist or a key is filed (the key's `CREATE` fails);
+    /// `Filing::Read` throws `filed` for a key filed since `fileable` read it.
+    async fn file(
+        &self,
+        batch: &[NewNotification],
+        rows: Vec<FilingRow>,
+        filing: Filing,
+    ) -> Result<(), TxError> {
         // One statement over one bound array: statements and variables per entry cost
         // their product (SurrealDB copies every variable into each statement it runs).
         let mut sql = Sql::default();
@@ -182,8 +189,7 @@ impl SurrealStore {
              pending = $n.pending, doc = $n.doc, mail = $n.mail RETURN NONE }}"
         ));
         sql.push("COMMIT TRANSACTION");
-        self.transact(|| sql.clone()).await?;
-        Ok(entries)
+        self.transact(|| sql.clone()).await.map(|_| ())
     }
 
     /// Runs an update whose first statement returns the ids it changed; those ids.
@@ -209,8 +215,10 @@ impl InboxStore for SurrealStore {
         // Nearly always every key is new and every user exists: filed at once, without
         // reading first. Otherwise (or when the block fails for any reason) the batch is read
         // and filed below, which tells a race from a failure.
-        if let Ok(entries) = self.file(&batch, Filing::Unread).await {
-            return Ok(entries);
+        let (entries, rows) = self.entries(&batch).await?;
+        match self.file(&batch, rows, Filing::Unread).await {
+            Ok(()) => return Ok(entries),
+            Err(e) => tracing::debug!("filing read first: {}", message(e)),
         }
         let mut batch = batch;
         for _ in 0..MAX_TRIES {
@@ -218,8 +226,9 @@ impl InboxStore for SurrealStore {
             if fresh.is_empty() {
                 return Ok(Vec::new());
             }
-            match self.file(&fresh, Filing::Read).await {
-                Ok(entries) => return Ok(entries),
+            let (entries, rows) = self.entries(&fresh).await?;
+            match self.file(&fresh, rows, Filing::Read).await {
+                Ok(()) => return Ok(entries),
                 Err(TxError::Thrown(text)) if text.contains("filed") => batch = fresh,
                 Err(e) => return Err(backend(message(e))),
             }
