@@ -77,6 +77,18 @@ fn first_of_each_key(batch: Vec<NewNotification>) -> Vec<NewNotification> {
         .collect()
 }
 
+/// Binds the accounts of `batch`'s users, each once (a batch holds runs of one customer's
+/// notices); their `$name`.
+fn bind_users(sql: &mut Sql, batch: &[NewNotification]) -> String {
+    let users: BTreeSet<i64> = batch.iter().map(|n| n.user.get()).collect();
+    sql.var(
+        users
+            .into_iter()
+            .map(|user| RecordId::new("account", user))
+            .collect::<Vec<_>>(),
+    )
+}
+
 impl SurrealStore {
     /// The batch without keys already filed or users that do not exist (read outside any
     /// transaction; the filing block checks the keys again).
@@ -91,14 +103,7 @@ impl SurrealStore {
                 .map(|n| RecordId::new("notification_key", n.key.clone()))
                 .collect::<Vec<_>>(),
         );
-        // Each user once: a batch holds runs of one customer's notices.
-        let users: BTreeSet<i64> = batch.iter().map(|n| n.user.get()).collect();
-        let users = sql.var(
-            users
-                .into_iter()
-                .map(|user| RecordId::new("account", user))
-                .collect::<Vec<_>>(),
-        );
+        let users = bind_users(&mut sql, &batch);
         sql.push(&format!("SELECT record::id(id) AS key FROM {keys}"));
         sql.push(&format!("SELECT VALUE record::id(id) FROM {users}"));
         let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
@@ -163,13 +168,7 @@ impl SurrealStore {
         sql.push("BEGIN TRANSACTION");
         let check = match filing {
             Filing::Unread => {
-                let users: BTreeSet<i64> = batch.iter().map(|n| n.user.get()).collect();
-                let users = sql.var(
-                    users
-                        .into_iter()
-                        .map(|user| RecordId::new("account", user))
-                        .collect::<Vec<_>>(),
-                );
+                let users = bind_users(&mut sql, batch);
                 sql.push(&format!(
                     "IF array::len((SELECT VALUE id FROM {users})) != array::len({users}) \
                      {{ THROW 'unknown user' }}"
