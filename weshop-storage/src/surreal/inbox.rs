@@ -77,10 +77,10 @@ fn first_of_each_key(batch: Vec<NewNotification>) -> Vec<NewNotification> {
         .collect()
 }
 
-/// Binds the accounts of `batch`'s users, each once (a batch holds runs of one customer's
+/// Binds the accounts of these users, each once (a batch holds runs of one customer's
 /// notices); their `$name`.
-fn bind_users(sql: &mut Sql, batch: &[NewNotification]) -> String {
-    let users: BTreeSet<i64> = batch.iter().map(|n| n.user.get()).collect();
+fn bind_users(sql: &mut Sql, users: impl Iterator<Item = i64>) -> String {
+    let users: BTreeSet<i64> = users.collect();
     sql.var(
         users
             .into_iter()
@@ -103,17 +103,17 @@ impl SurrealStore {
                 .map(|n| RecordId::new("notification_key", n.key.clone()))
                 .collect::<Vec<_>>(),
         );
-        let users = bind_users(&mut sql, &batch);
+        let users = bind_users(&mut sql, batch.iter().map(|n| n.user.get()));
         sql.push(&format!("SELECT record::id(id) AS key FROM {keys}"));
         sql.push(&format!("SELECT VALUE record::id(id) FROM {users}"));
         let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
         let filed: Vec<KeyRow> = response.take(0).map_err(backend)?;
         let users: Vec<i64> = response.take(1).map_err(backend)?;
-        let mut filed: HashSet<String> = filed.into_iter().map(|r| r.key).collect();
+        let filed: HashSet<String> = filed.into_iter().map(|r| r.key).collect();
         let users: HashSet<i64> = users.into_iter().collect();
         Ok(batch
             .into_iter()
-            .filter(|n| users.contains(&n.user.get()) && filed.insert(n.key.clone()))
+            .filter(|n| users.contains(&n.user.get()) && !filed.contains(&n.key))
             .collect())
     }
 
@@ -152,23 +152,17 @@ impl SurrealStore {
         Ok((entries, rows))
     }
 
-    /// Files `rows` (of `batch`, distinct keys) in one block. `Filing::Unread` refuses the
-    /// whole block when a user does not exist or a key is filed (the key's `CREATE` fails);
+    /// Files `rows` (distinct keys) in one block. `Filing::Unread` refuses the whole block
+    /// when a user does not exist or a key is filed (the key's `CREATE` fails);
     /// `Filing::Read` throws `filed` for a key filed since `fileable` read it.
-    async fn file(
-        &self,
-        batch: &[NewNotification],
-        rows: Vec<FilingRow>,
-        filing: Filing,
-    ) -> Result<(), TxError> {
+    async fn file(&self, rows: Vec<FilingRow>, filing: Filing) -> Result<(), TxError> {
         // One statement over one bound array: statements and variables per entry cost
         // their product (SurrealDB copies every variable into each statement it runs).
         let mut sql = Sql::default();
-        let rows = sql.var(rows);
         sql.push("BEGIN TRANSACTION");
         let check = match filing {
             Filing::Unread => {
-                let users = bind_users(&mut sql, batch);
+                let users = bind_users(&mut sql, rows.iter().map(|r| r.user));
                 sql.push(&format!(
                     "IF array::len((SELECT VALUE id FROM {users})) != array::len({users}) \
                      {{ THROW 'unknown user' }}"
@@ -180,6 +174,7 @@ impl SurrealStore {
                  { THROW 'filed' }; "
             }
         };
+        let rows = sql.var(rows);
         sql.push(&format!(
             "FOR $n IN {rows} {{ {check}\
              CREATE type::record('notification_key', $n.key) \
@@ -215,7 +210,7 @@ impl InboxStore for SurrealStore {
         // reading first. Otherwise (or when the block fails for any reason) the batch is read
         // and filed below, which tells a race from a failure.
         let (entries, rows) = self.entries(&batch).await?;
-        match self.file(&batch, rows, Filing::Unread).await {
+        match self.file(rows, Filing::Unread).await {
             Ok(()) => return Ok(entries),
             Err(e) => tracing::debug!("filing read first: {}", message(e)),
         }
@@ -226,7 +221,7 @@ impl InboxStore for SurrealStore {
                 return Ok(Vec::new());
             }
             let (entries, rows) = self.entries(&fresh).await?;
-            match self.file(&fresh, rows, Filing::Read).await {
+            match self.file(rows, Filing::Read).await {
                 Ok(()) => return Ok(entries),
                 Err(TxError::Thrown(text)) if text.contains("filed") => batch = fresh,
                 Err(e) => return Err(backend(message(e))),
