@@ -241,8 +241,8 @@ fn cpu_time() -> Option<(Duration, Duration)> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
     // utime and stime, in clock ticks of 1/100 s (USER_HZ on Linux).
-    let tick = Duration::from_millis(10);
-    Some((tick * ticks(11)? as u32, tick * ticks(12)? as u32))
+    let time = |i: usize| ticks(i).map(|t| Duration::from_millis(t.saturating_mul(10)));
+    Some((time(11)?, time(12)?))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -136,6 +136,20 @@ async fn surreal_server() {
     shop::run_all(&new_store).await;
 }
 
+/// Carts saved at once (committed together) are on disk: the same directory reopened has
+/// each customer's last cart (an embedded store answers reads from memory while open).
+#[cfg(feature = "surrealdb")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn surreal_kv_carts_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("surrealkv://{}", dir.path().join("carts").display());
+    let store = open(&url).await.unwrap();
+    conformance::carts_at_once(store.clone()).await;
+    store.close().await.unwrap();
+    drop(store);
+    conformance::carts_at_once_kept(open(&url).await.unwrap()).await;
+}
+
 /// Drop the shop mid-flow and reopen the same surrealkv directory: every order is still
 /// delivered, each packed, loaded, delivered and charged exactly once.
 #[cfg(feature = "surrealdb")]

@@ -40,7 +40,7 @@ mod placing;
 
 pub use accounts::{sessions, users};
 pub use campaigns::campaigns;
-pub use carts::carts;
+pub use carts::{carts, carts_at_once, carts_at_once_kept};
 pub use catalog::{catalog_listing, categories, pictures, products, search, stock, warehouses};
 pub use changes::changes;
 pub use fulfilment::{commit_step, link_states, outbox_ids};
@@ -74,6 +74,7 @@ where
         catalog_listing,
         pictures,
         carts,
+        carts_at_once,
         order_round_trip,
         place_order,
         concurrent_placements,

@@ -24,7 +24,8 @@
 //!
 //! Inside: this module connects and runs blocks (retrying write conflicts); `schema` holds the
 //! versioned migrations, `query` the query builder, `rows` what queries return,
-//! `stock_locks` the turns on stock rows, `placements` the group commit of checkouts,
+//! `stock_locks` the turns on stock rows, `group_commit` the queues that commit writes
+//! together (`placements` of checkouts, and carts),
 //! `cache` the records kept in memory, and
 //! `accounts`, `catalog`, `carts`, `orders` and `inbox` implement one storage trait each.
 
@@ -35,6 +36,7 @@ mod carts;
 mod catalog;
 mod changes;
 mod embedded;
+mod group_commit;
 mod ids;
 mod inbox;
 mod leases;
@@ -92,6 +94,8 @@ pub struct SurrealStore {
     stock_locks: Arc<stock_locks::StockLocks>,
     /// Placements waiting to commit together (see placements.rs).
     placements: Arc<placements::Placements>,
+    /// Cart saves waiting to commit together (see carts.rs).
+    cart_saves: Arc<carts::CartSaves>,
     /// Attempts that lost a write conflict, since the store was opened.
     lost_conflicts: Arc<std::sync::atomic::AtomicU64>,
     /// Records kept in memory by an embedded store (see cache.rs), by id.
@@ -387,6 +391,7 @@ impl SurrealStore {
             ids: Arc::default(),
             stock_locks: Arc::default(),
             placements: Arc::default(),
+            cart_saves: Arc::default(),
             lost_conflicts: Arc::default(),
             carts: Arc::new(cache::RecordCache::new(embedded)),
             accounts: Arc::new(cache::RecordCache::new(embedded)),

@@ -14,15 +14,9 @@
 //! (a used key, a changed cart, no stock). Each placement's stock as its own write left it
 //! (see [`Placed::Created`]) is the batch's, minus what the placements after it reserved.
 //!
-//! The batches run in a task of their own, started by the first placement that finds none
-//! running: a checkout given up on (its request dropped) no longer cancels a block that
-//! other checkouts are part of.
+//! The batches are committed by a [`GroupCommit`] queue of their own.
 
-use std::{
-    collections::BTreeMap,
-    mem, slice,
-    sync::{Mutex, MutexGuard, PoisonError},
-};
+use std::{collections::BTreeMap, slice};
 
 use futures::future::join_all;
 use surrealdb::types::SurrealValue;
@@ -37,6 +31,7 @@ use super::{
     carts::cart_lines,
     catalog::stock_written,
     changes::{Touched, push_change},
+    group_commit::GroupCommit,
     orders::OrderWrite,
     query::Sql,
 };
@@ -50,26 +45,11 @@ const MAX_BATCH: usize = 64;
 const ORDER_COLUMNS: &str = "customer = $p.order.customer, status = $p.order.status, \
      version = $p.order.version, products = $p.order.products, doc = $p.order.doc";
 
-/// Placements waiting to be committed, and whether a task is committing them.
-#[derive(Default)]
-pub(super) struct Placements {
-    queue: Mutex<Queue>,
-}
-
-impl Placements {
-    fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<Waiting>,
-    committing: bool,
-}
+/// Placements waiting to be committed together.
+pub(super) type Placements = GroupCommit<Waiting>;
 
 /// A placement and where its answer goes.
-struct Waiting {
+pub(super) struct Waiting {
     user: UserId,
     placement: PlaceOrder,
     answer: oneshot::Sender<Result<Placed, StoreError>>,
@@ -86,21 +66,6 @@ struct PlacementWrite {
     order: OrderWrite,
 }
 
-/// Ends the committing task's turn if it panics, so the next placement starts another
-/// instead of waiting for answers nobody will send.
-struct Committing<'a>(&'a Placements);
-
-impl Drop for Committing<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut queue = self.0.queue();
-            queue.committing = false;
-            // Their answers are dropped: each caller is told its placement was abandoned.
-            queue.waiting.clear();
-        }
-    }
-}
-
 impl SurrealStore {
     /// Places an order with whatever placements commit next (see the module docs).
     pub(super) async fn place(
@@ -109,18 +74,19 @@ impl SurrealStore {
         placement: PlaceOrder,
     ) -> Result<Placed, StoreError> {
         let (answer, answered) = oneshot::channel();
-        let start = {
-            let mut queue = self.placements.queue();
-            queue.waiting.push(Waiting {
-                user,
-                placement,
-                answer,
-            });
-            !mem::replace(&mut queue.committing, true)
-        };
+        let start = self.placements.push(Waiting {
+            user,
+            placement,
+            answer,
+        });
         if start {
             let store = self.clone();
-            tokio::spawn(async move { store.commit_placements().await });
+            tokio::spawn(async move {
+                store
+                    .placements
+                    .drain(MAX_BATCH, |batch| store.commit_placements(batch))
+                    .await
+            });
         }
         answered.await.unwrap_or_else(|_| {
             Err(StoreError::Backend(
@@ -129,38 +95,26 @@ impl SurrealStore {
         })
     }
 
-    /// Commits the waiting placements, a batch at a time, until none are left.
-    async fn commit_placements(&self) {
-        let _turn = Committing(&self.placements);
-        loop {
-            let batch: Vec<Waiting> = {
-                let mut queue = self.placements.queue();
-                if queue.waiting.is_empty() {
-                    queue.committing = false;
-                    return;
-                }
-                let take = queue.waiting.len().min(MAX_BATCH);
-                queue.waiting.drain(..take).collect()
-            };
-            let answers = if batch.len() == 1 {
-                vec![self.place_alone(&batch[0]).await]
-            } else {
-                match self.place_together(&batch).await {
-                    Ok(Ok(stocks)) => batch
-                        .iter()
-                        .zip(stocks)
-                        .map(|(w, stock)| Ok(created(w, stock)))
-                        .collect(),
-                    // Committed, but what it left was not understood.
-                    Ok(Err(error)) => batch.iter().map(|_| Err(error.clone())).collect(),
-                    // Refused: each gets the answer it gets alone.
-                    Err(_) => join_all(batch.iter().map(|w| self.place_alone(w))).await,
-                }
-            };
-            for (waiting, answer) in batch.into_iter().zip(answers) {
-                // A caller that gave up is not waiting for its answer.
-                let _ = waiting.answer.send(answer);
+    /// Commits one batch of placements and answers each.
+    async fn commit_placements(&self, batch: Vec<Waiting>) {
+        let answers = if batch.len() == 1 {
+            vec![self.place_alone(&batch[0]).await]
+        } else {
+            match self.place_together(&batch).await {
+                Ok(Ok(stocks)) => batch
+                    .iter()
+                    .zip(stocks)
+                    .map(|(w, stock)| Ok(created(w, stock)))
+                    .collect(),
+                // Committed, but what it left was not understood.
+                Ok(Err(error)) => batch.iter().map(|_| Err(error.clone())).collect(),
+                // Refused: each gets the answer it gets alone.
+                Err(_) => join_all(batch.iter().map(|w| self.place_alone(w))).await,
             }
+        };
+        for (waiting, answer) in batch.into_iter().zip(answers) {
+            // A caller that gave up is not waiting for its answer.
+            let _ = waiting.answer.send(answer);
         }
     }
 
