@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
-use surrealdb::types::SurrealValue;
+use surrealdb::types::{RecordId, SurrealValue};
 use weshop_core::{
     domain::{Order, OrderId, OrderStatus, ProductId, UserId},
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
@@ -25,9 +25,6 @@ use crate::{
 #[derive(Clone, SurrealValue)]
 pub(super) struct OrderWrite {
     id: i64,
-    /// The version the writer read (0 for a new order): another writer's change in between is
-    /// a conflict.
-    expected: i64,
     customer: i64,
     status: String,
     version: i64,
@@ -36,10 +33,9 @@ pub(super) struct OrderWrite {
 }
 
 impl OrderWrite {
-    pub(super) fn new(order: &Order, expected: usize) -> Self {
+    pub(super) fn new(order: &Order) -> Self {
         OrderWrite {
             id: order.id().get(),
-            expected: expected as i64,
             customer: order.customer().get(),
             status: order.status().as_str().to_string(),
             version: order.version() as i64,
@@ -161,8 +157,15 @@ impl OrderStore for SurrealStore {
         let orders: Vec<OrderWrite> = step
             .orders
             .iter()
-            .map(|(order, version)| OrderWrite::new(order, *version))
+            .map(|(order, _)| OrderWrite::new(order))
             .collect();
+        let ids: Vec<RecordId> = step
+            .orders
+            .iter()
+            .map(|(order, _)| RecordId::new("customer_order", order.id().get()))
+            .collect();
+        // The versions the writer read: another writer's change in between is a conflict.
+        let expected: Vec<i64> = step.orders.iter().map(|(_, read)| *read as i64).collect();
         let mut created = None;
         let _turn = match step.fence {
             Some(_) => Some(self.fenced.lock().await),
@@ -185,19 +188,24 @@ impl OrderStore for SurrealStore {
                     super::leases::push_fence(&mut sql, fence);
                 }
                 if !orders.is_empty() {
-                    // The version is checked as the update sets it, not by a read before it
-                    // (a third of each order's cost: 0.34 -> 0.24 ms per order in steps of
-                    // 50 on surrealkv), and an update that found no order is refused too. A
-                    // step never changes an order's customer or products (its lines).
+                    // Every order's version is checked by one read of them all, in the step's
+                    // order (a missing order is missing from it), before the plain updates:
+                    // ~30% less CPU per order than checking each inside its update (90 against
+                    // 125 µs per order in blocks of 100, mem:// and surrealkv alike). The read
+                    // is in the writing transaction, so a writer in between conflicts at the
+                    // commit. A step never changes an order's customer or products (its lines).
+                    let ids = sql.var(ids.clone());
+                    let expected = sql.var(expected.clone());
                     let writes = sql.var(orders.clone());
+                    sql.push(&format!("LET $found = (SELECT VALUE version FROM {ids})"));
                     sql.push(&format!(
-                        "FOR $o IN {writes} {{ \
-                         IF (UPDATE type::record('customer_order', $o.id) SET \
-                         version = IF version != $o.expected {{ \
-                         THROW 'conflict:order ' + <string>$o.id + ' changed meanwhile' }} \
-                         ELSE {{ $o.version }}, status = $o.status, doc = $o.doc \
-                         RETURN VALUE version) != [$o.version] {{ \
-                         THROW 'conflict:order ' + <string>$o.id + ' does not exist' }} }}"
+                        "IF $found != {expected} {{ THROW 'conflict:an order of the step \
+                         changed meanwhile or does not exist' }}"
+                    ));
+                    sql.push(&format!(
+                        "FOR $o IN {writes} {{ UPDATE type::record('customer_order', $o.id) \
+                         SET version = $o.version, status = $o.status, doc = $o.doc \
+                         RETURN NONE }}"
                     ));
                 }
                 Self::push_stock(&mut sql, &step.stock);

@@ -176,7 +176,7 @@ impl SurrealStore {
                             key: w.placement.idempotency_key.clone(),
                             fingerprint: w.placement.fingerprint.clone(),
                             lines: cart_lines(&w.placement.cart),
-                            order: OrderWrite::new(&w.placement.order, 0),
+                            order: OrderWrite::new(&w.placement.order),
                         })
                         .collect::<Vec<_>>(),
                 );
