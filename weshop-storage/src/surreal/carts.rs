@@ -99,9 +99,10 @@ impl SurrealStore {
     /// Saves a batch of carts in one block, in the order they came; if the block fails, each
     /// is saved alone, in turn, so a save fails only when it fails by itself.
     async fn commit_carts(&self, batch: Vec<Saving>) {
-        let rows: Vec<CartSave> = batch.iter().map(|s| s.row.clone()).collect();
+        let (rows, senders): (Vec<CartSave>, Vec<_>) =
+            batch.into_iter().map(|s| (s.row, s.answer)).unzip();
         let answers = match self.save_carts(&rows).await {
-            Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+            Ok(()) => rows.iter().map(|_| Ok(())).collect(),
             Err(error) if rows.len() == 1 => vec![Err(error)],
             Err(_) => {
                 // One after another: a customer's two saves in a batch stay in their order.
@@ -112,9 +113,9 @@ impl SurrealStore {
                 answers
             }
         };
-        for (saving, answer) in batch.into_iter().zip(answers) {
+        for (sender, answer) in senders.into_iter().zip(answers) {
             // A caller that gave up is not waiting for its answer.
-            let _ = saving.answer.send(answer);
+            let _ = sender.send(answer);
         }
     }
 
