@@ -11,8 +11,12 @@
 //! Writes and reads can race, so each entry carries the version of the last write that
 //! touched it, drawn from one counter for the whole cache (so an entry dropped and made
 //! again never repeats a version a reader saw):
-//! - a write forgets the value and marks the entry busy before it runs, and after it commits
-//!   stores what it wrote, unless another write started meanwhile;
+//! - a write marks the entry busy before it runs, and after it commits stores what it wrote,
+//!   unless another write overlapped it (then the entry is forgotten: which committed last is
+//!   not known). While it runs, reads are served the value as it was before: the write has
+//!   not returned, so a reader may see either, and the store would answer the same until the
+//!   commit. (Forgetting it instead made every checkout read its products' stock from the
+//!   store: under load, some placement is nearly always writing a popular product's stock.)
 //! - a read that missed stores what it read only if no write started on that entry while it
 //!   read, and none was running when it started;
 //! - a write to records it cannot name (`DELETE … WHERE`: a user's other sessions) forgets
@@ -189,9 +193,9 @@ impl<K: Key, V: Clone> RecordCache<K, V> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached record, or what to hand to [`Self::fill`] with what the store returns. A
-    /// read that starts while the record is being written may see it before or after that
-    /// write: it is served and never kept.
+    /// The cached record (during a write, as it was before it), or what to hand to
+    /// [`Self::fill`] with what the store returns. A read that misses while the record is
+    /// being written may see it before or after that write: it is served and never kept.
     pub(super) fn get(&self, key: K) -> Result<V, Seen> {
         if !self.enabled {
             return Err(Seen(None));
@@ -201,11 +205,9 @@ impl<K: Key, V: Clone> RecordCache<K, V> {
             return Err(Seen(None));
         }
         let entry = inner.entry(key);
-        if entry.writing > 0 {
-            return Err(Seen(None));
-        }
         match &entry.value {
             Some(value) => Ok(value.clone()),
+            None if entry.writing > 0 => Err(Seen(None)),
             None => Err(Seen(Some(entry.version))),
         }
     }
@@ -226,7 +228,8 @@ impl<K: Key, V: Clone> RecordCache<K, V> {
         }
     }
 
-    /// Starts a write of the record: forgets it until the write ends.
+    /// Starts a write of the record: until it ends, the value as it was is served, and no
+    /// read is kept.
     pub(super) fn writing(self: &Arc<Self>, key: K) -> Writing<K, V> {
         if !self.enabled {
             return Writing(None);
@@ -235,7 +238,11 @@ impl<K: Key, V: Clone> RecordCache<K, V> {
         inner.version += 1;
         let version = inner.version;
         let entry = inner.entry(key.clone());
-        entry.value = None;
+        if entry.writing > 0 {
+            // Overlapping writes: whichever commits last, the value before both is stale
+            // once either returns.
+            entry.value = None;
+        }
         entry.version = version;
         entry.writing += 1;
         Writing(Some((Arc::clone(self), key, version)))
@@ -258,16 +265,21 @@ impl<K: Key, V: Clone> RecordCache<K, V> {
             return;
         };
         entry.writing -= 1;
+        // Another write started after this one, or is still running: which of them the
+        // store holds last is not known.
+        let alone = entry.version == version && entry.writing == 0;
         match outcome {
             Outcome::Committed(value) => {
                 if entry.version == version {
                     entry.untrusted = false;
-                    if entry.writing == 0 {
-                        entry.value = value;
-                    }
+                }
+                entry.value = if alone { value } else { None };
+            }
+            Outcome::Unchanged => {
+                if !alone {
+                    entry.value = None;
                 }
             }
-            Outcome::Unchanged => {}
             Outcome::Unknown => {
                 entry.value = None;
                 entry.untrusted = true;
@@ -319,6 +331,49 @@ mod tests {
         assert!(cache.get(1).is_err(), "still writing");
         write.committed("new");
         assert_eq!(cache.get(1).ok(), Some("new"));
+    }
+
+    #[test]
+    fn a_read_during_a_write_is_served_the_value_before_it_until_it_returns() {
+        let cache = Arc::new(RecordCache::new(true));
+        cache.writing(1).committed("before");
+        let write = cache.writing(1);
+        assert_eq!(cache.get(1).ok(), Some("before"));
+        write.committed("after");
+        assert_eq!(cache.get(1).ok(), Some("after"));
+        let write = cache.writing(1);
+        write.unchanged();
+        assert_eq!(cache.get(1).ok(), Some("after"), "a write that threw");
+        let write = cache.writing(1);
+        drop(write);
+        assert!(cache.get(1).is_err(), "a write that may still commit");
+    }
+
+    #[test]
+    fn overlapping_writes_forget_the_value_before_them() {
+        let cache = Arc::new(RecordCache::new(true));
+        cache.writing(1).committed("before");
+        let first = cache.writing(1);
+        let second = cache.writing(1);
+        assert!(cache.get(1).is_err(), "either may have committed");
+        first.committed("first");
+        assert!(
+            cache.get(1).is_err(),
+            "the second may commit after or before"
+        );
+        second.committed("second");
+        assert_eq!(
+            cache.get(1).ok(),
+            Some("second"),
+            "the later one, ending alone"
+        );
+        let first = cache.writing(1);
+        let second = cache.writing(1);
+        second.unchanged();
+        assert!(cache.get(1).is_err(), "the first is still running");
+        first.unchanged();
+        read(&cache, 1, "stored");
+        assert_eq!(cache.get(1).ok(), Some("stored"));
     }
 
     #[test]
