@@ -39,11 +39,29 @@ fn entries_of(rows: Vec<EntryRow>) -> Result<Vec<InboxEntry>, StoreError> {
 }
 
 /// One notification filed, as `file_notifications` binds it.
-#[derive(Clone, SurrealValue)]
+#[derive(Clone)]
 struct FilingRow {
     key: String,
     id: i64,
     user: i64,
+    pending: bool,
+    doc: String,
+    mail: String,
+}
+
+/// A `notification_key` record as the filing block inserts it.
+#[derive(SurrealValue)]
+struct KeyInsert {
+    id: RecordId,
+    notification: RecordId,
+}
+
+/// A `notification` record as the filing block inserts it.
+#[derive(SurrealValue)]
+struct NotificationInsert {
+    id: RecordId,
+    user: i64,
+    read: bool,
     pending: bool,
     doc: String,
     mail: String,
@@ -153,34 +171,56 @@ impl SurrealStore {
     }
 
     /// Files `rows` (distinct keys) in one block. `Filing::Unread` refuses the whole block
-    /// when a user does not exist or a key is filed (the key's `CREATE` fails);
+    /// when a user does not exist or a key is filed (inserting its key fails);
     /// `Filing::Read` throws `filed` for a key filed since `fileable` read it.
     async fn file(&self, rows: Vec<FilingRow>, filing: Filing) -> Result<(), TxError> {
-        // One statement over one bound array: statements and variables per entry cost
-        // their product (SurrealDB copies every variable into each statement it runs).
+        // Two bulk `INSERT`s over bound arrays: a `FOR` running two `CREATE`s per entry cost
+        // ~115 µs of the engine's CPU per entry on surrealkv, the inserts ~60 µs (and
+        // statements and variables per entry cost their product: SurrealDB copies every
+        // variable into each statement it runs).
         let mut sql = Sql::default();
         sql.push("BEGIN TRANSACTION");
-        let check = match filing {
+        let key_ids: Vec<RecordId> = rows
+            .iter()
+            .map(|r| RecordId::new("notification_key", r.key.clone()))
+            .collect();
+        match filing {
             Filing::Unread => {
                 let users = bind_users(&mut sql, rows.iter().map(|r| r.user));
                 sql.push(&format!(
                     "IF array::len((SELECT VALUE id FROM {users})) != array::len({users}) \
                      {{ THROW 'unknown user' }}"
                 ));
-                ""
             }
             Filing::Read => {
-                "IF (SELECT id FROM type::record('notification_key', $n.key)) != [] \
-                 { THROW 'filed' }; "
+                let keys = sql.var(key_ids.clone());
+                sql.push(&format!(
+                    "IF (SELECT VALUE id FROM {keys}) != [] {{ THROW 'filed' }}"
+                ));
             }
-        };
-        let rows = sql.var(rows);
+        }
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut notifications = Vec::with_capacity(rows.len());
+        for (row, key) in rows.into_iter().zip(key_ids) {
+            let id = RecordId::new("notification", row.id);
+            keys.push(KeyInsert {
+                id: key,
+                notification: id.clone(),
+            });
+            notifications.push(NotificationInsert {
+                id,
+                user: row.user,
+                read: false,
+                pending: row.pending,
+                doc: row.doc,
+                mail: row.mail,
+            });
+        }
+        let keys = sql.var(keys);
+        let notifications = sql.var(notifications);
+        sql.push(&format!("INSERT INTO notification_key {keys} RETURN NONE"));
         sql.push(&format!(
-            "FOR $n IN {rows} {{ {check}\
-             CREATE type::record('notification_key', $n.key) \
-             SET notification = type::record('notification', $n.id) RETURN NONE; \
-             CREATE type::record('notification', $n.id) SET user = $n.user, read = false, \
-             pending = $n.pending, doc = $n.doc, mail = $n.mail RETURN NONE }}"
+            "INSERT INTO notification {notifications} RETURN NONE"
         ));
         sql.push("COMMIT TRANSACTION");
         self.transact(|| sql.clone()).await.map(|_| ())

@@ -45,6 +45,38 @@ impl OrderWrite {
     }
 }
 
+/// A new order as a bulk `INSERT` binds it (the record id in the row).
+#[derive(Clone, SurrealValue)]
+pub(super) struct OrderInsert {
+    id: RecordId,
+    customer: i64,
+    status: String,
+    version: i64,
+    products: Vec<i64>,
+    doc: String,
+}
+
+impl OrderInsert {
+    pub(super) fn new(order: &Order) -> Self {
+        let OrderWrite {
+            id,
+            customer,
+            status,
+            version,
+            products,
+            doc,
+        } = OrderWrite::new(order);
+        OrderInsert {
+            id: RecordId::new("customer_order", id),
+            customer,
+            status,
+            version,
+            products,
+            doc,
+        }
+    }
+}
+
 /// The products an order has lines of (indexed, for sellers' sales).
 pub(super) fn products_of(order: &Order) -> Vec<i64> {
     let mut ids: Vec<i64> = order.lines().iter().map(|l| l.product.get()).collect();
