@@ -12,8 +12,8 @@
 //! touched it, drawn from one counter for the whole cache (so an entry dropped and made
 //! again never repeats a version a reader saw):
 //! - a write marks the entry busy before it runs, and after it commits stores what it wrote,
-//!   unless another write overlapped it (then the entry is forgotten: which committed last is
-//!   not known). While it runs, reads are served the value as it was before: the write has
+//!   unless another write started after it or is still running (then the entry is
+//!   forgotten: which committed last is not known). While it runs, reads are served the value as it was before: the write has
 //!   not returned, so a reader may see either, and the store would answer the same until the
 //!   commit. (Forgetting it instead made every checkout read its products' stock from the
 //!   store: under load, some placement is nearly always writing a popular product's stock.)
@@ -24,8 +24,8 @@
 //! - a write that failed, or whose caller gave up on it, leaves the entry empty and
 //!   *untrusted*: its transaction may still commit later (a query given up on after its
 //!   patience; the query runs in a task of its own), so nothing read is stored until a write
-//!   succeeds. A write that certainly changed nothing (its transaction threw) leaves it
-//!   empty but trusted. Such a write to unnamed records turns the whole cache off.
+//!   succeeds. A write that certainly changed nothing (its transaction threw) leaves the
+//!   entry as it was, and trusted. Such a write to unnamed records turns the whole cache off.
 //!
 //! Checkout stays safe whatever this holds: its transaction compares the cart it priced with
 //! the stored one and refuses a difference.
