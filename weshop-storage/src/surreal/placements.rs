@@ -10,10 +10,9 @@
 //! A batch is one read of its idempotency keys (none may be used), one `FOR` over the
 //! placements, in the order they arrived, each checked as it would be alone (its cart
 //! unchanged), one bulk insert each of the keys and of the orders, and its stock deltas
-//! applied after,
-//! checked as one. The first refusal aborts the whole block, and then each placement of the
-//! batch is placed alone, so every one gets the answer it would have had without the others
-//! (a used key, a changed cart, no stock). Each placement's stock as its own write left it
+//! applied after, checked as one. The first refusal aborts the whole block, and then each
+//! placement of the batch is placed alone, so every one gets the answer it would have had
+//! without the others (a used key, a changed cart, no stock). Each placement's stock as its own write left it
 //! (see [`Placed::Created`]) is the batch's, minus what the placements after it reserved.
 //!
 //! The batches are committed by a [`GroupCommit`] queue of their own.
