@@ -12,11 +12,12 @@
 //! touched it, drawn from one counter for the whole cache (so an entry dropped and made
 //! again never repeats a version a reader saw):
 //! - a write marks the entry busy before it runs, and after it commits stores what it wrote,
-//!   unless another write started after it or is still running (then the entry is
-//!   forgotten: which committed last is not known). While it runs, reads are served the value as it was before: the write has
-//!   not returned, so a reader may see either, and the store would answer the same until the
-//!   commit. (Forgetting it instead made every checkout read its products' stock from the
-//!   store: under load, some placement is nearly always writing a popular product's stock.)
+//!   unless another write started after it or is still running (then the entry is forgotten:
+//!   which committed last is not known). While it runs, reads are served the value as it was
+//!   before: the write has not returned, so a reader may see either, and the store would answer
+//!   the same until the commit. (Forgetting it instead made every checkout read its products'
+//!   stock from the store: under load, some placement is nearly always writing a popular
+//!   product's stock.)
 //! - a read that missed stores what it read only if no write started on that entry while it
 //!   read, and none was running when it started;
 //! - a write to records it cannot name (`DELETE … WHERE`: a user's other sessions) forgets

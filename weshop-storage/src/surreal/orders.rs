@@ -21,10 +21,11 @@ use crate::{
     documents::{OrderDoc, to_json},
 };
 
-/// One order written, bound as one value (an array of them for a fulfilment step).
+/// One order written, bound as one value (an array of them for a fulfilment step's updates
+/// and for a placement batch's bulk `INSERT`, which takes the record id from the row).
 #[derive(Clone, SurrealValue)]
 pub(super) struct OrderWrite {
-    id: i64,
+    id: RecordId,
     customer: i64,
     status: String,
     version: i64,
@@ -35,44 +36,12 @@ pub(super) struct OrderWrite {
 impl OrderWrite {
     pub(super) fn new(order: &Order) -> Self {
         OrderWrite {
-            id: order.id().get(),
+            id: RecordId::new("customer_order", order.id().get()),
             customer: order.customer().get(),
             status: order.status().as_str().to_string(),
             version: order.version() as i64,
             products: products_of(order),
             doc: to_json(&OrderDoc::from(order)),
-        }
-    }
-}
-
-/// A new order as a bulk `INSERT` binds it (the record id in the row).
-#[derive(Clone, SurrealValue)]
-pub(super) struct OrderInsert {
-    id: RecordId,
-    customer: i64,
-    status: String,
-    version: i64,
-    products: Vec<i64>,
-    doc: String,
-}
-
-impl OrderInsert {
-    pub(super) fn new(order: &Order) -> Self {
-        let OrderWrite {
-            id,
-            customer,
-            status,
-            version,
-            products,
-            doc,
-        } = OrderWrite::new(order);
-        OrderInsert {
-            id: RecordId::new("customer_order", id),
-            customer,
-            status,
-            version,
-            products,
-            doc,
         }
     }
 }
@@ -191,11 +160,7 @@ impl OrderStore for SurrealStore {
             .iter()
             .map(|(order, _)| OrderWrite::new(order))
             .collect();
-        let ids: Vec<RecordId> = step
-            .orders
-            .iter()
-            .map(|(order, _)| RecordId::new("customer_order", order.id().get()))
-            .collect();
+        let ids: Vec<RecordId> = orders.iter().map(|o| o.id.clone()).collect();
         // The versions the writer read: another writer's change in between is a conflict.
         let expected: Vec<i64> = step.orders.iter().map(|(_, read)| *read as i64).collect();
         let mut created = None;
@@ -235,7 +200,7 @@ impl OrderStore for SurrealStore {
                          changed meanwhile or does not exist' }}"
                     ));
                     sql.push(&format!(
-                        "FOR $o IN {writes} {{ UPDATE type::record('customer_order', $o.id) \
+                        "FOR $o IN {writes} {{ UPDATE $o.id \
                          SET version = $o.version, status = $o.status, doc = $o.doc \
                          RETURN NONE }}"
                     ));

@@ -7,13 +7,13 @@
 //! under the orders bench's 100 concurrent checkouts a placement waited ~50 ms (p50) for
 //! its commit. Together, a batch pays the block's cost once and takes the turns once.
 //!
-//! A batch is one read of its idempotency keys (none may be used), one `FOR` over the
-//! placements, in the order they arrived, each checked as it would be alone (its cart
-//! unchanged), one bulk insert each of the keys and of the orders, and its stock deltas
-//! applied after, checked as one. The first refusal aborts the whole block, and then each
-//! placement of the batch is placed alone, so every one gets the answer it would have had
-//! without the others (a used key, a changed cart, no stock). Each placement's stock as its own write left it
-//! (see [`Placed::Created`]) is the batch's, minus what the placements after it reserved.
+//! A batch is one read of its idempotency keys (none may be used), one `FOR` over the placements,
+//! in the order they arrived, each checked as it would be alone (its cart unchanged), one bulk
+//! insert each of the keys and of the orders, and its stock deltas applied after, checked as one.
+//! The first refusal aborts the whole block, and then each placement of the batch is placed alone,
+//! so every one gets the answer it would have had without the others (a used key, a changed cart,
+//! no stock). Each placement's stock as its own write left it (see [`Placed::Created`]) is the
+//! batch's, minus what the placements after it reserved.
 //!
 //! The batches are committed by a [`GroupCommit`] queue of their own.
 
@@ -33,7 +33,7 @@ use super::{
     catalog::stock_written,
     changes::{Touched, push_change},
     group_commit::GroupCommit,
-    orders::OrderInsert,
+    orders::OrderWrite,
     query::Sql,
 };
 use crate::{CART_CHANGED, corrupt};
@@ -219,7 +219,7 @@ impl SurrealStore {
                 let orders = sql.var(
                     batch
                         .iter()
-                        .map(|w| OrderInsert::new(&w.placement.order))
+                        .map(|w| OrderWrite::new(&w.placement.order))
                         .collect::<Vec<_>>(),
                 );
                 sql.push(&format!("INSERT INTO checkout_key {key_rows} RETURN NONE"));
