@@ -15,13 +15,6 @@ use std::{
 
 use futures::StreamExt;
 
-use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
-    transport::smtp::{
-        authentication::Credentials,
-        client::{Certificate, Tls, TlsParameters},
-    },
-};
 use tokio::sync::Notify;
 use weshop_core::{
     domain::User,
@@ -34,7 +27,8 @@ use weshop_core::{
 
 use super::{
     compose::{Composer, Facts},
-    settings::{SmtpSettings, SmtpTls},
+    settings::SmtpSettings,
+    smtp::SmtpClient,
 };
 
 /// Mails taken from the queue at a time.
@@ -61,7 +55,7 @@ pub enum MailError {
 pub struct Mailer {
     store: Arc<dyn Store>,
     composer: Composer,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: SmtpClient,
     clock: Arc<dyn Clock>,
     queued: Arc<Notify>,
     /// Signs promotions' unsubscribe links and estimates deliveries; without it promotions go
@@ -70,34 +64,8 @@ pub struct Mailer {
 }
 
 /// The SMTP client for `settings`.
-pub fn transport(settings: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let tls = if settings.tls == SmtpTls::Plain {
-        Tls::None
-    } else {
-        let mut params = TlsParameters::builder(settings.host.clone());
-        if let Some(path) = &settings.ca_file {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("SMTP CA file {}: {e}", path.display()))?;
-            let ca = Certificate::from_pem(&pem)
-                .map_err(|e| format!("SMTP CA file {}: {e}", path.display()))?;
-            params = params.add_root_certificate(ca);
-        }
-        let params = params
-            .build_rustls()
-            .map_err(|e| format!("SMTP TLS: {e}"))?;
-        match settings.tls {
-            SmtpTls::Tls => Tls::Wrapper(params),
-            _ => Tls::Required(params),
-        }
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
-        .port(settings.port())
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(30)));
-    if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
-        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-    }
-    Ok(builder.build())
+pub fn transport(settings: &SmtpSettings) -> Result<SmtpClient, String> {
+    SmtpClient::new(settings)
 }
 
 impl Mailer {
@@ -105,7 +73,7 @@ impl Mailer {
     pub fn new(
         store: Arc<dyn Store>,
         composer: Composer,
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: SmtpClient,
         clock: Arc<dyn Clock>,
         queued: Arc<Notify>,
     ) -> Self {
@@ -181,7 +149,7 @@ impl Mailer {
             Ok(message) => message,
             Err(reason) => return Ok(MailState::Failed { reason }),
         };
-        match self.transport.send(message).await {
+        match self.transport.send(&message).await {
             Ok(_) => Ok(MailState::Sent {
                 at: self.clock.now(),
             }),

@@ -4,9 +4,11 @@
 //! - [`settings`]: the `[smtp]` settings and `WESHOP_SMTP_*`;
 //! - [`compose`]: an inbox entry as a multipart (text + HTML) mail with a stable Message-ID;
 //! - [`mailer`]: the loop that sends the queue, with backoff, recording each mail's fate;
+//! - [`smtp`]: the SMTP client it sends with (lettre's protocol, pooled, Nagle off);
 //! - [`catcher`]: a small in-memory SMTP server (the demo's, shown at `/demo/mailbox`).
 
 pub mod catcher;
 pub mod compose;
 pub mod mailer;
 pub mod settings;
+pub mod smtp;
