@@ -363,15 +363,8 @@ fn certificates(
 }
 
 /// A separate SMTP server process — Python's aiosmtpd (Debian `python3-aiosmtpd`, installed
-/// by `.ci/run`) — that requires STARTTLS: the shop's mail goes over TLS to it, checked
-/// against the server's private CA; without that CA the mail waits, and a shop set to send
-/// in plain text is refused by the server and told so.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
-    use tokio::io::AsyncBufReadExt;
-
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certificates(dir.path());
+/// by `.ci/run`) — on a free port, with `tls` (its TLS options); it prints each mail it takes.
+async fn aiosmtpd(tls: &[&std::ffi::OsStr]) -> (tokio::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -380,10 +373,7 @@ async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
     let mut server = tokio::process::Command::new("/usr/bin/python3")
         .args(["-m", "aiosmtpd", "-n", "-l"])
         .arg(format!("127.0.0.1:{port}"))
-        .arg("--tlscert")
-        .arg(&cert)
-        .arg("--tlskey")
-        .arg(&key)
+        .args(tls)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -417,6 +407,46 @@ async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
             "aiosmtpd exited ({status}): {stderr}\n(install Debian python3-aiosmtpd; .ci/run does)"
         );
     }
+    (server, port)
+}
+
+/// Asserts that `server` (see [`aiosmtpd`]) printed a mail with this Message-ID.
+async fn assert_printed(server: &mut tokio::process::Child, message_id: &str) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(GUARD, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let hit = line.contains(message_id);
+            seen.push(line);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        found,
+        "the server printed the mail with its Message-ID: {seen:#?}"
+    );
+}
+
+/// A separate SMTP server that requires STARTTLS: the shop's mail goes over TLS to it,
+/// checked against the server's private CA; without that CA the mail waits, and a shop set to
+/// send in plain text is refused by the server and told so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let (mut server, port) = aiosmtpd(&[
+        "--tlscert".as_ref(),
+        cert.as_os_str(),
+        "--tlskey".as_ref(),
+        key.as_os_str(),
+    ])
+    .await;
 
     let setup = setup().await;
     let ada = setup.register("ada@example.com").await;
@@ -442,24 +472,7 @@ async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
         MailState::Sent { .. }
     ));
     let expected_id = Composer::new(FROM, PUBLIC).unwrap().message_id(&entry);
-    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(GUARD, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let hit = line.contains(&expected_id);
-            seen.push(line);
-            if hit {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(
-        found,
-        "the server printed the mail with its Message-ID: {seen:#?}"
-    );
+    assert_printed(&mut server, &expected_id).await;
 
     // A shop told to send in plain text: the server refuses (530) and the refusal is kept.
     let bob = setup.register("bob@example.com").await;
@@ -471,5 +484,45 @@ async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
         reason.contains("530") || reason.to_lowercase().contains("starttls"),
         "{reason}"
     );
+    server.kill().await.unwrap();
+}
+
+/// The same with TLS from the first byte (SMTPS), over the shop's own socket (see
+/// `mail::smtp`): sent when the CA is trusted, waiting when it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_smtps_server_gets_the_mail_over_tls_from_the_first_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let (mut server, port) = aiosmtpd(&[
+        "--smtpscert".as_ref(),
+        cert.as_os_str(),
+        "--smtpskey".as_ref(),
+        key.as_os_str(),
+    ])
+    .await;
+
+    let setup = setup().await;
+    let ada = setup.register("ada@example.com").await;
+    let entry = setup.store.notifications(ada.id, None, 1).await.unwrap()[0].clone();
+    let mailer = |ca_file: Option<std::path::PathBuf>| {
+        mailer_to(
+            setup.store.clone(),
+            &smtp("localhost", port, SmtpTls::Tls, ca_file),
+            Default::default(),
+        )
+    };
+
+    assert!(matches!(
+        mailer(None).pass().await,
+        Err(MailError::Unavailable(_))
+    ));
+    assert_eq!(setup.mail_state(&ada).await, MailState::Pending);
+    assert_eq!(mailer(Some(ca)).pass().await.unwrap(), 1);
+    assert!(matches!(
+        setup.mail_state(&ada).await,
+        MailState::Sent { .. }
+    ));
+    let expected_id = Composer::new(FROM, PUBLIC).unwrap().message_id(&entry);
+    assert_printed(&mut server, &expected_id).await;
     server.kill().await.unwrap();
 }
