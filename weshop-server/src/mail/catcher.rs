@@ -108,6 +108,11 @@ impl MailCatcher {
         self.shared.mails.lock().expect("mails lock").clone()
     }
 
+    /// How many mails have arrived.
+    pub fn count(&self) -> usize {
+        self.shared.mails.lock().expect("mails lock").len()
+    }
+
     /// One mail by number.
     pub fn mail(&self, id: usize) -> Option<CaughtMail> {
         self.shared
