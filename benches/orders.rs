@@ -3,7 +3,7 @@
 //! ORDERS orders through `POST /api/v1/orders`. Prints the checkout latency percentiles, the
 //! end-to-end rate (orders placed *and delivered* per second) and where the time went inside
 //! the shop, stage by stage (checkout, its commit, the driver's commits, event batches, the
-//! outbox passes).
+//! outbox passes), and how far the mail the orders made lagged behind them.
 //!
 //! `cargo bench --bench orders -- [CLIENTS] [ORDERS_PER_CLIENT] [surrealkv|mem|memory]`
 //! (default 100 × 5 on surrealkv: SurrealDB on disk with a sync per commit; `mem` is
