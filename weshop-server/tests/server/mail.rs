@@ -363,8 +363,14 @@ fn certificates(
 }
 
 /// A separate SMTP server process — Python's aiosmtpd (Debian `python3-aiosmtpd`, installed
-/// by `.ci/run`) — on a free port, with `tls` (its TLS options); it prints each mail it takes.
-async fn aiosmtpd(tls: &[&std::ffi::OsStr]) -> (tokio::process::Child, u16) {
+/// by `.ci/run`) — on a free port, with the test certificates (made in `dir`) given as
+/// `cert_flag` and `key_flag`; it prints each mail it takes. Also the CA to trust.
+async fn aiosmtpd(
+    dir: &std::path::Path,
+    cert_flag: &str,
+    key_flag: &str,
+) -> (std::path::PathBuf, tokio::process::Child, u16) {
+    let (ca, cert, key) = certificates(dir);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -373,7 +379,12 @@ async fn aiosmtpd(tls: &[&std::ffi::OsStr]) -> (tokio::process::Child, u16) {
     let mut server = tokio::process::Command::new("/usr/bin/python3")
         .args(["-m", "aiosmtpd", "-n", "-l"])
         .arg(format!("127.0.0.1:{port}"))
-        .args(tls)
+        .args([
+            cert_flag.as_ref(),
+            cert.as_os_str(),
+            key_flag.as_ref(),
+            key.as_os_str(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -407,7 +418,7 @@ async fn aiosmtpd(tls: &[&std::ffi::OsStr]) -> (tokio::process::Child, u16) {
             "aiosmtpd exited ({status}): {stderr}\n(install Debian python3-aiosmtpd; .ci/run does)"
         );
     }
-    (server, port)
+    (ca, server, port)
 }
 
 /// Asserts that `server` (see [`aiosmtpd`]) printed a mail with this Message-ID.
@@ -439,14 +450,7 @@ async fn assert_printed(server: &mut tokio::process::Child, message_id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certificates(dir.path());
-    let (mut server, port) = aiosmtpd(&[
-        "--tlscert".as_ref(),
-        cert.as_os_str(),
-        "--tlskey".as_ref(),
-        key.as_os_str(),
-    ])
-    .await;
+    let (ca, mut server, port) = aiosmtpd(dir.path(), "--tlscert", "--tlskey").await;
 
     let setup = setup().await;
     let ada = setup.register("ada@example.com").await;
@@ -492,14 +496,7 @@ async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_separate_smtps_server_gets_the_mail_over_tls_from_the_first_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certificates(dir.path());
-    let (mut server, port) = aiosmtpd(&[
-        "--smtpscert".as_ref(),
-        cert.as_os_str(),
-        "--smtpskey".as_ref(),
-        key.as_os_str(),
-    ])
-    .await;
+    let (ca, mut server, port) = aiosmtpd(dir.path(), "--smtpscert", "--smtpskey").await;
 
     let setup = setup().await;
     let ada = setup.register("ada@example.com").await;
