@@ -42,6 +42,8 @@ const CHECK_AFTER: Duration = Duration::from_secs(1);
 /// A pooled connection idle longer than this is closed instead of used (servers hang up on
 /// idle clients after a few minutes; RFC 5321 asks them to wait at least five).
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// The longest a QUIT may wait for its answer (the connection is dropped after it anyway).
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Idle connections kept.
 const POOL: usize = 16;
 
@@ -114,16 +116,13 @@ impl SmtpClient {
                 Ok(())
             }
             Ok(Err(error)) => {
-                // A refusal leaves the session usable (lettre resets it); a broken one is not.
-                if connection.has_broken() {
-                    connection.abort().await;
-                } else {
-                    self.put_back(connection);
-                }
+                // lettre ends the session on most errors itself, but not on all (a failed
+                // write of the closing line): none is used again.
+                close(connection).await;
                 Err(error.into())
             }
             Err(_) => {
-                connection.abort().await;
+                close(connection).await;
                 Err(SendError::TimedOut)
             }
         }
@@ -137,7 +136,7 @@ impl SmtpClient {
             };
             let idle = since.elapsed();
             if idle > IDLE_LIMIT {
-                connection.abort().await;
+                close(connection).await;
                 continue;
             }
             if idle <= CHECK_AFTER
@@ -147,7 +146,7 @@ impl SmtpClient {
             {
                 return Ok(connection);
             }
-            connection.abort().await;
+            close(connection).await;
         }
         tokio::time::timeout(TIMEOUT, self.connect())
             .await
@@ -185,6 +184,11 @@ impl SmtpClient {
             idle.push((connection, Instant::now()));
         }
     }
+}
+
+/// Says QUIT and closes, giving a server that does not answer [`CLOSE_WAIT`].
+async fn close(mut connection: AsyncSmtpConnection) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, connection.abort()).await;
 }
 
 /// A socket of ours under lettre's TLS, from the first byte (SMTPS).
