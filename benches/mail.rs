@@ -98,7 +98,7 @@ async fn main() {
     let sent = mailer.pass().await.unwrap();
     let mailing = started.elapsed();
     assert_eq!(sent, count);
-    assert_eq!(catcher.mails().len(), count);
+    assert_eq!(catcher.count(), count);
     println!(
         "{backend}: {count} notifications filed in {:.2} s ({:.0}/s, batches of 100); \
          mailed in {:.2} s ({:.0} mails/s: compose, SMTP on loopback, record)",

@@ -251,7 +251,7 @@ async fn an_order_mails_its_customer_as_it_moves_and_promotions_respect_consent(
     assert_eq!(forged.status().as_u16(), 404);
     // The next campaign (another seller: one per seller per interval) reaches nobody.
     let sports = seller_token("sports@weshop.test").await;
-    let before = catcher.mails().len();
+    let before = catcher.count();
     expect(
         http.post(format!("{base}/api/v1/seller/promotions"))
             .bearer_auth(&sports)

@@ -140,7 +140,7 @@ impl MailCatcher {
     pub async fn wait_for(&self, count: usize, patience: Duration) -> Vec<CaughtMail> {
         let mut arrived = self.subscribe();
         let _ = tokio::time::timeout(patience, async {
-            while self.mails().len() < count {
+            while self.count() < count {
                 let _ = arrived.recv().await;
             }
         })
