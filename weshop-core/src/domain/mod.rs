@@ -43,7 +43,7 @@ pub use order::{
 pub use picture::{PICTURE_PATH, Picture, PictureId, PictureSize};
 pub use quantity::Quantity;
 pub use shipping::ShippingRates;
-pub use stock::{OutOfStock, Stock, StockDelta, sellable};
+pub use stock::{OutOfStock, Stock, StockDelta, coalesce, sellable};
 pub use text::{Email, ProductName};
 pub use time::Timestamp;
 pub use warehouse::WarehouseSite;

@@ -4,6 +4,8 @@
 //! reserved (promised to placed orders, not yet packed). A unit may be promised only once:
 //! `reserved <= on_hand + incoming` always holds, so the shop never sells what it will not have.
 
+use std::collections::HashMap;
+
 use super::{DomainError, ProductId, Quantity, WarehouseId};
 
 /// Units of one product in one warehouse.
@@ -146,8 +148,99 @@ impl StockDelta {
     }
 }
 
+/// Merges runs of each (warehouse, product)'s deltas into one delta each, for a store that
+/// pays per row written. Applied in order from valid counts, the merged deltas are refused
+/// exactly when the originals are and leave the same counts (a refusal may name a different
+/// delta). A run grows while, for each checked count (on hand, incoming, reserved, and on
+/// hand + incoming − reserved), no state inside it is lower than both of its ends: then the
+/// originals' checks pass wherever the two ends' do, and the start was checked already. So
+/// an arrival then a packing merge, a packing then an arrival do not (the counts dip between).
+/// Rows keep their first delta's place in the list.
+pub fn coalesce(deltas: &[StockDelta]) -> Vec<StockDelta> {
+    let mut runs: Vec<Run> = Vec::with_capacity(deltas.len());
+    // Where each row's last run is in `runs`.
+    let mut last_run: HashMap<(WarehouseId, ProductId), usize> =
+        HashMap::with_capacity(deltas.len());
+    for delta in deltas {
+        let row = (delta.warehouse, delta.product);
+        if let Some(&at) = last_run.get(&row)
+            && runs[at].extend(delta)
+        {
+            continue;
+        }
+        last_run.insert(row, runs.len());
+        runs.push(Run::new(*delta));
+    }
+    runs.into_iter().map(|run| run.delta).collect()
+}
+
+/// One row's deltas merged, with how the checked counts moved along them.
+struct Run {
+    delta: StockDelta,
+    /// Each checked count's change from the run's start to its end, and its lowest on the way
+    /// (0: the start).
+    total: [i128; 4],
+    lowest: [i128; 4],
+}
+
+impl Run {
+    fn new(delta: StockDelta) -> Self {
+        let total = delta.checked_moves();
+        Run {
+            delta,
+            total,
+            lowest: total.map(|t| t.min(0)),
+        }
+    }
+
+    /// Adds `delta` if the run stays one that may be checked at its ends only.
+    fn extend(&mut self, delta: &StockDelta) -> bool {
+        let Some(merged) = (|| {
+            Some(StockDelta {
+                on_hand: self.delta.on_hand.checked_add(delta.on_hand)?,
+                incoming: self.delta.incoming.checked_add(delta.incoming)?,
+                reserved: self.delta.reserved.checked_add(delta.reserved)?,
+                ..self.delta
+            })
+        })() else {
+            return false;
+        };
+        let moves = delta.checked_moves();
+        let mut total = self.total;
+        let mut lowest = self.lowest;
+        for i in 0..4 {
+            total[i] += moves[i];
+            lowest[i] = lowest[i].min(total[i]);
+            if lowest[i] < total[i].min(0) {
+                return false;
+            }
+        }
+        *self = Run {
+            delta: merged,
+            total,
+            lowest,
+        };
+        true
+    }
+}
+
+impl StockDelta {
+    /// How the delta moves each checked count: on hand, incoming, reserved, and the units that
+    /// can still be promised (on hand + incoming − reserved).
+    fn checked_moves(&self) -> [i128; 4] {
+        let (on_hand, incoming, reserved) = (
+            i128::from(self.on_hand),
+            i128::from(self.incoming),
+            i128::from(self.reserved),
+        );
+        [on_hand, incoming, reserved, on_hand + incoming - reserved]
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -188,7 +281,77 @@ mod tests {
         Pack(i64),
     }
 
+    fn apply_all(start: Stock, deltas: &[StockDelta]) -> Option<BTreeMap<(i32, i64), Stock>> {
+        let mut rows = BTreeMap::new();
+        for d in deltas {
+            let row = rows
+                .entry((d.warehouse.get(), d.product.get()))
+                .or_insert(start);
+            *row = d.apply(*row)?;
+        }
+        Some(rows)
+    }
+
+    fn delta_strategy() -> impl Strategy<Value = StockDelta> {
+        (1i32..3, 1i64..3, -6i64..7, -6i64..7, -6i64..7).prop_map(
+            |(w, p, on_hand, incoming, reserved)| StockDelta {
+                warehouse: WarehouseId::new(w).unwrap(),
+                product: ProductId::new(p).unwrap(),
+                on_hand,
+                incoming,
+                reserved,
+            },
+        )
+    }
+
+    /// A placement batch's reservations of one row become one delta; a row's runs break
+    /// where a count would dip inside them.
+    #[test]
+    fn coalesce_merges_runs_that_move_one_way() {
+        let d = |w: i32, p: i64, on_hand, incoming, reserved| StockDelta {
+            warehouse: WarehouseId::new(w).unwrap(),
+            product: ProductId::new(p).unwrap(),
+            on_hand,
+            incoming,
+            reserved,
+        };
+        assert_eq!(
+            coalesce(&[d(1, 1, 0, 0, 2), d(2, 1, 0, 0, 1), d(1, 1, 0, 0, 3)]),
+            vec![d(1, 1, 0, 0, 5), d(2, 1, 0, 0, 1)]
+        );
+        // On hand dips between a packing and a later arrival, so they stay apart; an arrival
+        // and the packing after it merge.
+        let pack = d(1, 1, -1, 0, -1);
+        let arrive = d(1, 1, 2, -2, 0);
+        assert_eq!(
+            coalesce(&[pack, pack, arrive, pack]),
+            vec![d(1, 1, -2, 0, -2), d(1, 1, 1, -2, -1)]
+        );
+        let huge = d(1, 1, i64::MAX, 0, 0);
+        assert_eq!(
+            coalesce(&[huge, huge]),
+            vec![huge, huge],
+            "a sum that overflows"
+        );
+        assert_eq!(coalesce(&[]), vec![]);
+    }
+
     proptest! {
+        /// Merged deltas are refused exactly when the originals are, and leave the same counts.
+        #[test]
+        fn coalesced_deltas_apply_as_the_originals(
+            counts in (0u64..8, 0u64..8, 0u64..16),
+            deltas in prop::collection::vec(delta_strategy(), 0..12),
+        ) {
+            let (on_hand, incoming, reserved) = counts;
+            let Ok(start) = Stock::from_counts(on_hand, incoming, reserved.min(on_hand + incoming)) else {
+                unreachable!("reserved is capped")
+            };
+            let merged = coalesce(&deltas);
+            prop_assert!(merged.len() <= deltas.len());
+            prop_assert_eq!(apply_all(start, &merged), apply_all(start, &deltas));
+        }
+
         /// Whatever happens, nothing is promised twice and no count goes negative.
         #[test]
         fn never_oversells(ops in prop::collection::vec(prop_oneof![

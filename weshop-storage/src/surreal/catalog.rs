@@ -8,7 +8,7 @@ use surrealdb::types::{SurrealValue, Value};
 use weshop_core::{
     domain::{
         Category, Location, Picture, PictureId, PictureSize, Product, ProductId, Stock, StockDelta,
-        WarehouseId, WarehouseSite,
+        WarehouseId, WarehouseSite, coalesce,
     },
     store::{CatalogStore, NewProduct, Page, ProductQuery, ProductSort, StoreError, search_terms},
 };
@@ -84,6 +84,26 @@ impl SurrealStore {
              THROW 'stock:' + <string>$d.product + ':' + <string>$d.warehouse + ':' + \
              <string>($row.on_hand + $row.incoming - $row.reserved - $d.net) }} }}"
         ));
+    }
+
+    /// Runs a block that moves `deltas`, which `build` writes with [`Self::push_stock`]: first
+    /// with each row's runs of deltas merged ([`coalesce`]: a row written once per run, not
+    /// once per delta, so a placement batch's reservations of one product are one write), and
+    /// if that is refused for stock after merging changed something, again with every delta on
+    /// its own, so that the refusal names the delta and availability it would have named.
+    pub(super) async fn transact_moving(
+        &self,
+        deltas: &[StockDelta],
+        mut build: impl FnMut(&[StockDelta]) -> Sql,
+    ) -> Result<surrealdb::IndexedResults, TxError> {
+        let merged = coalesce(deltas);
+        if merged.len() < deltas.len() {
+            match self.transact(|| build(&merged)).await {
+                Err(TxError::Thrown(text)) if text.starts_with("stock:") => {}
+                other => return other,
+            }
+        }
+        self.transact(|| build(deltas)).await
     }
 
     /// Appends a read of the stock rows of the products `deltas` move, as the block leaves
@@ -388,10 +408,10 @@ impl CatalogStore for SurrealStore {
     async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
         let writing = self.stock_writing(deltas);
         let result = self
-            .transact(|| {
+            .transact_moving(deltas, |writes| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
-                Self::push_stock(&mut sql, deltas);
+                Self::push_stock(&mut sql, writes);
                 push_change(&mut sql, &self.feed, &Touched::default().stock(deltas));
                 sql.push("COMMIT TRANSACTION");
                 sql

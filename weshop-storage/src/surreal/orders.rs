@@ -178,7 +178,7 @@ impl OrderStore for SurrealStore {
         // order and per entry made a step of hundreds of orders cost their square (a step of
         // 500 orders and 1,011 outbox entries took 1.4 s on surrealkv, one of 2,000 orders 31 s).
         let mut result = self
-            .transact(|| {
+            .transact_moving(&step.stock, |writes| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
                 if let Some(fence) = &step.fence {
@@ -205,7 +205,7 @@ impl OrderStore for SurrealStore {
                          RETURN NONE }}"
                     ));
                 }
-                Self::push_stock(&mut sql, &step.stock);
+                Self::push_stock(&mut sql, writes);
                 if !step.stock.is_empty() {
                     stock_at = Some(Self::push_stock_read(&mut sql, &step.stock));
                 }

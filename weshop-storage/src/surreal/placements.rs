@@ -167,7 +167,7 @@ impl SurrealStore {
         let reserving = self.stock_writing(&deltas);
         let mut stock_at = 0;
         let mut result = self
-            .transact(|| {
+            .transact_moving(&deltas, |writes| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
                 // No key used before: one read for the batch. (A key twice in the batch
@@ -224,7 +224,7 @@ impl SurrealStore {
                 );
                 sql.push(&format!("INSERT INTO checkout_key {key_rows} RETURN NONE"));
                 sql.push(&format!("INSERT INTO customer_order {orders} RETURN NONE"));
-                Self::push_stock(&mut sql, &deltas);
+                Self::push_stock(&mut sql, writes);
                 // The stock as this block leaves it, for the callers (see `Placed`).
                 stock_at = Self::push_stock_read(&mut sql, &deltas);
                 let touched = Touched::default()
