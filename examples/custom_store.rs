@@ -178,6 +178,9 @@ impl OrderStore for AuditedStore {
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.inner.order(id).await
     }
+    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        self.inner.orders_by_id(ids).await
+    }
     async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError> {
         self.inner.orders_of(customer).await
     }

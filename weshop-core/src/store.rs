@@ -357,6 +357,19 @@ pub trait OrderStore: Send + Sync {
     async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError>;
     /// An order by id.
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Each order of `ids` that exists, once, in any order: a backend that pays per query
+    /// reads them at once (the mailer's batch of order mails). By default one
+    /// [`OrderStore::order`] each.
+    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in ids {
+            orders.extend(self.order(id).await?);
+        }
+        Ok(orders)
+    }
     /// A customer's orders, newest first.
     async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError>;
     /// The newest `limit` orders with a line of one of `products`, newest first (what a

@@ -352,6 +352,10 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
         yield_now().await;
         self.0.order(id).await
     }
+    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        yield_now().await;
+        self.0.orders_by_id(ids).await
+    }
     async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError> {
         yield_now().await;
         self.0.orders_of(customer).await

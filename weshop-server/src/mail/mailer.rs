@@ -17,7 +17,7 @@ use futures::StreamExt;
 
 use tokio::sync::Notify;
 use weshop_core::{
-    domain::User,
+    domain::{Order, OrderId, User},
     inbox::{InboxEntry, MailState},
     notify::Notification,
     ports::Clock,
@@ -111,11 +111,27 @@ impl Mailer {
                 }
             }
             let users = &users;
+            // The orders of the batch's order mails, in one read.
+            let order_ids: Vec<OrderId> = queue
+                .iter()
+                .filter_map(|entry| match entry.notification {
+                    Notification::OrderStatus { order, .. } => Some(order),
+                    _ => None,
+                })
+                .collect();
+            let orders: HashMap<OrderId, Order> = self
+                .store
+                .orders_by_id(&order_ids)
+                .await?
+                .into_iter()
+                .map(|order| (order.id(), order))
+                .collect();
+            let orders = &orders;
             // Several at once: each mail costs the server's round trips, not our CPU.
             let sent: Vec<_> = futures::stream::iter(queue)
                 .map(|entry| async move {
                     let user = users.get(&entry.user).cloned().flatten();
-                    (entry.id, self.send(&entry, user).await)
+                    (entry.id, self.send(&entry, user, orders).await)
                 })
                 .buffer_unordered(IN_FLIGHT)
                 .collect()
@@ -138,9 +154,15 @@ impl Mailer {
         }
     }
 
-    /// Sends one entry's mail; its new state, or `Unavailable` to try again later.
-    async fn send(&self, entry: &InboxEntry, user: Option<User>) -> Result<MailState, MailError> {
-        let Some(facts) = self.facts(entry, user).await? else {
+    /// Sends one entry's mail (its order, if any, is among `orders`); its new state, or
+    /// `Unavailable` to try again later.
+    async fn send(
+        &self,
+        entry: &InboxEntry,
+        user: Option<User>,
+        orders: &HashMap<OrderId, Order>,
+    ) -> Result<MailState, MailError> {
+        let Some(facts) = self.facts(entry, user, orders).await? else {
             return Ok(MailState::Failed {
                 reason: "the recipient's account is gone".into(),
             });
@@ -163,12 +185,13 @@ impl Mailer {
         }
     }
 
-    /// What the entry's mail needs from the store, for `user` (its recipient, as read for
-    /// the batch); `None` if the recipient is gone.
+    /// What the entry's mail needs from the store, for `user` (its recipient) and from
+    /// `orders`, as read for the batch; `None` if the recipient is gone.
     async fn facts(
         &self,
         entry: &InboxEntry,
         user: Option<User>,
+        orders: &HashMap<OrderId, Order>,
     ) -> Result<Option<Facts>, StoreError> {
         let Some(user) = user else {
             return Ok(None);
@@ -183,7 +206,7 @@ impl Mailer {
         };
         match &entry.notification {
             Notification::OrderStatus { order, .. } => {
-                facts.order = self.store.order(*order).await?;
+                facts.order = orders.get(order).cloned();
                 if let (Some(shop), Some(order)) = (&self.shop, &facts.order) {
                     facts.estimate = shop.delivery_estimate(order).map(|e| e.in_words());
                 }

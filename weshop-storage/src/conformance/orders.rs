@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use weshop_core::{
     domain::{
-        Cart, Currency, DeliveryOption, Location, NewOrder, Order, OrderLine, OrderStatus,
+        Cart, Currency, DeliveryOption, Location, NewOrder, Order, OrderId, OrderLine, OrderStatus,
         ProductId, Quantity, TruckId, UpsAccount, WarehouseId,
     },
     fulfilment::ship_id_of,
@@ -214,6 +214,16 @@ pub async fn place_order<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let first = order_of(&*store, ada.id, w, &[(&mug, 2)]).await;
     place(&*store, &first, "k1").await;
     assert_eq!(store.order(first.id()).await.unwrap(), Some(first.clone()));
+    let missing = OrderId::new(first.id().get() + 1_000_000).unwrap();
+    assert_eq!(
+        store
+            .orders_by_id(&[missing, first.id(), first.id()])
+            .await
+            .unwrap(),
+        vec![first.clone()],
+        "each order that exists, once"
+    );
+    assert_eq!(store.orders_by_id(&[]).await.unwrap(), vec![]);
     assert_eq!(
         store.cart(ada.id).await.unwrap(),
         Cart::new(),

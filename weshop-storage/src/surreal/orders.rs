@@ -110,6 +110,25 @@ impl OrderStore for SurrealStore {
         Ok(orders_from(rows)?.into_iter().next())
     }
 
+    /// One read of every record (a point read each cost ~60 µs of the engine's CPU).
+    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        let mut ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::default();
+        let records: Vec<RecordId> = ids
+            .into_iter()
+            .map(|id| RecordId::new("customer_order", id))
+            .collect();
+        let v = sql.var(records);
+        sql.push(&format!("SELECT doc FROM {v}"));
+        let rows: Vec<DocRow> = self.read(sql).await?;
+        orders_from(rows)
+    }
+
     async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError> {
         let mut sql = Sql::default();
         let v = sql.var(customer.get());
