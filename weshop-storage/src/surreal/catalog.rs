@@ -89,17 +89,19 @@ impl SurrealStore {
     /// Runs a block that moves `deltas`, which `build` writes with [`Self::push_stock`]: first
     /// with each row's runs of deltas merged ([`coalesce`]: a row written once per run, not
     /// once per delta, so a placement batch's reservations of one product are one write), and
-    /// if that is refused for stock after merging changed something, again with every delta on
-    /// its own, so that the refusal names the delta and availability it would have named.
+    /// if that is refused for stock after merging changed something and the caller reports
+    /// the refusal (`named`), again with every delta on its own, so that the refusal names the
+    /// delta and availability it would have named.
     pub(super) async fn transact_moving(
         &self,
         deltas: &[StockDelta],
+        named: bool,
         mut build: impl FnMut(&[StockDelta]) -> Sql,
     ) -> Result<surrealdb::IndexedResults, TxError> {
         let merged = coalesce(deltas);
         if merged.len() < deltas.len() {
             match self.transact(|| build(&merged)).await {
-                Err(TxError::Thrown(text)) if text.starts_with("stock:") => {}
+                Err(TxError::Thrown(text)) if named && text.starts_with("stock:") => {}
                 other => return other,
             }
         }
@@ -408,7 +410,7 @@ impl CatalogStore for SurrealStore {
     async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
         let writing = self.stock_writing(deltas);
         let result = self
-            .transact_moving(deltas, |writes| {
+            .transact_moving(deltas, true, |writes| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
                 Self::push_stock(&mut sql, writes);

@@ -197,7 +197,7 @@ impl OrderStore for SurrealStore {
         // order and per entry made a step of hundreds of orders cost their square (a step of
         // 500 orders and 1,011 outbox entries took 1.4 s on surrealkv, one of 2,000 orders 31 s).
         let mut result = self
-            .transact_moving(&step.stock, |writes| {
+            .transact_moving(&step.stock, true, |writes| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
                 if let Some(fence) = &step.fence {

@@ -166,8 +166,10 @@ impl SurrealStore {
             .collect();
         let reserving = self.stock_writing(&deltas);
         let mut stock_at = 0;
+        // A batch refused is placed again one by one, which names each refusal.
+        let named = batch.len() == 1;
         let mut result = self
-            .transact_moving(&deltas, |writes| {
+            .transact_moving(&deltas, named, |writes| {
                 let mut sql = Sql::default();
                 sql.push("BEGIN TRANSACTION");
                 // No key used before: one read for the batch. (A key twice in the batch
