@@ -307,7 +307,7 @@ mod tests {
     /// A placement batch's reservations of one row become one delta; a row's runs break
     /// where a count would dip inside them.
     #[test]
-    fn coalesce_merges_runs_that_move_one_way() {
+    fn coalesce_merges_runs_whose_counts_do_not_dip() {
         let d = |w: i32, p: i64, on_hand, incoming, reserved| StockDelta {
             warehouse: WarehouseId::new(w).unwrap(),
             product: ProductId::new(p).unwrap(),
