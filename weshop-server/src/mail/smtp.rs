@@ -106,11 +106,31 @@ impl SmtpClient {
         })
     }
 
-    /// Sends `message` to its envelope's recipients.
+    /// Sends `message` to its envelope's recipients. On a pooled connection the server has
+    /// dropped meanwhile (it hung up, or said 421 as it did), the mail goes again at once on
+    /// a new connection: what the mailer's retry would do a backoff later, with the same risk
+    /// of a second copy if the server took the mail and dropped the line before answering.
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
         let body = message.formatted();
-        let mut connection = self.connection().await?;
-        match tokio::time::timeout(TIMEOUT, connection.send(message.envelope(), &body)).await {
+        let (connection, pooled) = self.connection().await?;
+        match self.send_on(connection, message, &body).await {
+            Err(SendError::Smtp(error)) if pooled && dropped(&error) => {
+                tracing::debug!("a pooled SMTP connection was dropped ({error}); a new one");
+                let connection = self.fresh().await?;
+                self.send_on(connection, message, &body).await
+            }
+            sent => sent,
+        }
+    }
+
+    /// Sends one mail over `connection`, which goes back to the pool only if it worked.
+    async fn send_on(
+        &self,
+        mut connection: AsyncSmtpConnection,
+        message: &Message,
+        body: &[u8],
+    ) -> Result<(), SendError> {
+        match tokio::time::timeout(TIMEOUT, connection.send(message.envelope(), body)).await {
             Ok(Ok(_)) => {
                 self.put_back(connection);
                 Ok(())
@@ -128,8 +148,8 @@ impl SmtpClient {
         }
     }
 
-    /// A pooled connection still alive, or a new one.
-    async fn connection(&self) -> Result<AsyncSmtpConnection, SendError> {
+    /// A pooled connection still alive (and true), or a new one.
+    async fn connection(&self) -> Result<(AsyncSmtpConnection, bool), SendError> {
         loop {
             let Some((mut connection, since)) = self.idle.lock().expect("smtp pool").pop() else {
                 break;
@@ -144,10 +164,15 @@ impl SmtpClient {
                     .await
                     .unwrap_or(false)
             {
-                return Ok(connection);
+                return Ok((connection, true));
             }
             close(connection).await;
         }
+        Ok((self.fresh().await?, false))
+    }
+
+    /// A new connection, within [`TIMEOUT`].
+    async fn fresh(&self) -> Result<AsyncSmtpConnection, SendError> {
         tokio::time::timeout(TIMEOUT, self.connect())
             .await
             .unwrap_or(Err(SendError::TimedOut))
@@ -184,6 +209,13 @@ impl SmtpClient {
             idle.push((connection, Instant::now()));
         }
     }
+}
+
+/// Whether `error` says the connection was gone rather than the mail refused: no reply
+/// (the line broke, or closed before a full answer), or 421, "closing the channel".
+fn dropped(error: &SmtpError) -> bool {
+    let closing = error.status().is_some_and(|code| code.to_string() == "421");
+    closing || !(error.is_permanent() || error.is_transient() || error.is_client())
 }
 
 /// Says QUIT and closes, giving a server that does not answer [`CLOSE_WAIT`].

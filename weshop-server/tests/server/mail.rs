@@ -1,10 +1,18 @@
 //! Mail against a real SMTP server (the in-process catcher): sent once with a stable
 //! Message-ID, sent after a "crash" by the next mailer, held while the server says "later",
-//! recorded and never retried when it says "never".
+//! recorded and never retried when it says "never"; and the SMTP client against other servers:
+//! STARTTLS, SMTPS, and one that hangs up after each mail.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use mail_parser::MessageParser;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::TcpListener,
+};
 use weshop_core::{
     assembly::ShopBuilder,
     domain::{Email, Password, PersonName, Roles, User},
@@ -522,4 +530,65 @@ async fn a_separate_smtps_server_gets_the_mail_over_tls_from_the_first_byte() {
     let expected_id = Composer::new(FROM, PUBLIC).unwrap().message_id(&entry);
     assert_printed(&mut server, &expected_id).await;
     server.kill().await.unwrap();
+}
+
+/// An SMTP server on this machine that takes each mail and then hangs up, without waiting
+/// for a QUIT (as some servers do after a mail or when a connection idles); its port, and how
+/// many mails it took.
+async fn hanging_up_server() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let taken = Arc::new(AtomicUsize::new(0));
+    let count = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 hangs up after each mail\r\n").await;
+                let mut in_body = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = if in_body {
+                        if line != "." {
+                            continue;
+                        }
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let _ = write.write_all(b"250 taken\r\n").await;
+                        return;
+                    } else if line.to_ascii_uppercase().starts_with("DATA") {
+                        in_body = true;
+                        b"354 go on\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, taken)
+}
+
+/// A mail on a pooled connection that the server has dropped goes at once on a new
+/// connection, instead of failing and waiting for the mailer's retry.
+#[tokio::test]
+async fn a_pooled_connection_the_server_dropped_is_replaced_at_once() {
+    let (port, taken) = hanging_up_server().await;
+    let client = mailer::transport(&smtp("127.0.0.1", port, SmtpTls::Plain, None)).unwrap();
+    for n in 1..=3 {
+        let message = lettre::Message::builder()
+            .from(FROM.parse().unwrap())
+            .to("ada@example.com".parse().unwrap())
+            .subject(format!("Mail {n}"))
+            .body(String::from("Hello"))
+            .unwrap();
+        client
+            .send(&message)
+            .await
+            .unwrap_or_else(|e| panic!("mail {n}: {e}"));
+    }
+    assert_eq!(taken.load(Ordering::SeqCst), 3, "each mail taken once");
 }
