@@ -431,8 +431,7 @@ async fn aiosmtpd(
 
 /// Asserts that `server` (see [`aiosmtpd`]) printed a mail with this Message-ID.
 async fn assert_printed(server: &mut tokio::process::Child, message_id: &str) {
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     let found = tokio::time::timeout(GUARD, async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -452,6 +451,38 @@ async fn assert_printed(server: &mut tokio::process::Child, message_id: &str) {
     );
 }
 
+/// A welcome mail over `tls` to the server at `port` (see [`aiosmtpd`]): not trusting the
+/// server's CA, no mail, and it waits; trusting `ca`, it is sent and `server` prints it.
+async fn sent_only_with_the_ca_trusted(
+    setup: &Setup,
+    server: &mut tokio::process::Child,
+    port: u16,
+    tls: SmtpTls,
+    ca: std::path::PathBuf,
+) {
+    let ada = setup.register("ada@example.com").await;
+    let entry = setup.store.notifications(ada.id, None, 1).await.unwrap()[0].clone();
+    let mailer = |ca_file: Option<std::path::PathBuf>| {
+        mailer_to(
+            setup.store.clone(),
+            &smtp("localhost", port, tls, ca_file),
+            Default::default(),
+        )
+    };
+    assert!(matches!(
+        mailer(None).pass().await,
+        Err(MailError::Unavailable(_))
+    ));
+    assert_eq!(setup.mail_state(&ada).await, MailState::Pending);
+    assert_eq!(mailer(Some(ca)).pass().await.unwrap(), 1);
+    assert!(matches!(
+        setup.mail_state(&ada).await,
+        MailState::Sent { .. }
+    ));
+    let expected_id = Composer::new(FROM, PUBLIC).unwrap().message_id(&entry);
+    assert_printed(server, &expected_id).await;
+}
+
 /// A separate SMTP server that requires STARTTLS: the shop's mail goes over TLS to it,
 /// checked against the server's private CA; without that CA the mail waits, and a shop set to
 /// send in plain text is refused by the server and told so.
@@ -461,34 +492,16 @@ async fn a_separate_smtp_server_requiring_starttls_gets_the_mail_over_tls() {
     let (ca, mut server, port) = aiosmtpd(dir.path(), "--tlscert", "--tlskey").await;
 
     let setup = setup().await;
-    let ada = setup.register("ada@example.com").await;
-    let entry = setup.store.notifications(ada.id, None, 1).await.unwrap()[0].clone();
-    let mailer = |tls: SmtpTls, ca_file: Option<std::path::PathBuf>| {
-        mailer_to(
-            setup.store.clone(),
-            &smtp("localhost", port, tls, ca_file),
-            Default::default(),
-        )
-    };
-
-    // Not trusting the server's CA: no mail, and it waits.
-    assert!(matches!(
-        mailer(SmtpTls::Starttls, None).pass().await,
-        Err(MailError::Unavailable(_))
-    ));
-    assert_eq!(setup.mail_state(&ada).await, MailState::Pending);
-    // Trusting it: sent over TLS.
-    assert_eq!(mailer(SmtpTls::Starttls, Some(ca)).pass().await.unwrap(), 1);
-    assert!(matches!(
-        setup.mail_state(&ada).await,
-        MailState::Sent { .. }
-    ));
-    let expected_id = Composer::new(FROM, PUBLIC).unwrap().message_id(&entry);
-    assert_printed(&mut server, &expected_id).await;
+    sent_only_with_the_ca_trusted(&setup, &mut server, port, SmtpTls::Starttls, ca).await;
 
     // A shop told to send in plain text: the server refuses (530) and the refusal is kept.
     let bob = setup.register("bob@example.com").await;
-    assert_eq!(mailer(SmtpTls::Plain, None).pass().await.unwrap(), 1);
+    let plain = mailer_to(
+        setup.store.clone(),
+        &smtp("localhost", port, SmtpTls::Plain, None),
+        Default::default(),
+    );
+    assert_eq!(plain.pass().await.unwrap(), 1);
     let MailState::Failed { reason } = setup.mail_state(&bob).await else {
         panic!("a plain-text mail to a STARTTLS-only server is refused");
     };
@@ -507,28 +520,7 @@ async fn a_separate_smtps_server_gets_the_mail_over_tls_from_the_first_byte() {
     let (ca, mut server, port) = aiosmtpd(dir.path(), "--smtpscert", "--smtpskey").await;
 
     let setup = setup().await;
-    let ada = setup.register("ada@example.com").await;
-    let entry = setup.store.notifications(ada.id, None, 1).await.unwrap()[0].clone();
-    let mailer = |ca_file: Option<std::path::PathBuf>| {
-        mailer_to(
-            setup.store.clone(),
-            &smtp("localhost", port, SmtpTls::Tls, ca_file),
-            Default::default(),
-        )
-    };
-
-    assert!(matches!(
-        mailer(None).pass().await,
-        Err(MailError::Unavailable(_))
-    ));
-    assert_eq!(setup.mail_state(&ada).await, MailState::Pending);
-    assert_eq!(mailer(Some(ca)).pass().await.unwrap(), 1);
-    assert!(matches!(
-        setup.mail_state(&ada).await,
-        MailState::Sent { .. }
-    ));
-    let expected_id = Composer::new(FROM, PUBLIC).unwrap().message_id(&entry);
-    assert_printed(&mut server, &expected_id).await;
+    sent_only_with_the_ca_trusted(&setup, &mut server, port, SmtpTls::Tls, ca).await;
     server.kill().await.unwrap();
 }
 
