@@ -9,6 +9,10 @@
 //! reused. A pass that performs every effect of a step deletes the record; one stopped
 //! midway by a refusal keeps the effects left.
 //!
+//! A record lists the indexes of its effects not yet performed (`pending`, since schema 16),
+//! and a pass removes the ones it performed with `array::complement`: it filtered `entries`
+//! with a SurrealQL closure before, one call per effect, 6% of the shop's CPU under load.
+//!
 //! Entries written one per record (`outbox:n`, before schema 14) are moved into step records
 //! by migration 14, keeping their ids (`n` is entry `n mod 2²⁰` of step `⌊n / 2²⁰⌋`): the
 //! links remember the last id they took, so an id changed upwards would send a command again.
@@ -41,6 +45,7 @@ pub(super) struct StepEntry {
 struct StepRow {
     s: i64,
     entries: Vec<StepEntry>,
+    pending: Vec<i64>,
 }
 
 /// The entries of one step record performed.
@@ -68,11 +73,13 @@ pub(super) fn step_records(effects: &[Effect]) -> Vec<Vec<StepEntry>> {
         .collect()
 }
 
-/// A step record to create: its number after the head as it was, and its entries.
+/// A step record to create: its number after the head as it was, its entries and their
+/// indexes (all pending).
 #[derive(Clone, SurrealValue)]
 struct NewStep {
     k: i64,
     entries: Vec<StepEntry>,
+    pending: Vec<i64>,
 }
 
 /// Appends the statements that move the outbox's head past the step records and create
@@ -83,6 +90,7 @@ pub(super) fn push_append(sql: &mut Sql, records: &[Vec<StepEntry>]) -> usize {
         .map(|(k, entries)| NewStep {
             k,
             entries: entries.clone(),
+            pending: entries.iter().map(|e| e.i).collect(),
         })
         .collect();
     let n = sql.var(steps.len() as i64);
@@ -93,7 +101,7 @@ pub(super) fn push_append(sql: &mut Sql, records: &[Vec<StepEntry>]) -> usize {
     ));
     sql.push(&format!(
         "FOR $s IN {steps} {{ CREATE type::record('outbox_step', $outbox_last - {n} + $s.k) \
-         SET entries = $s.entries RETURN NONE }}"
+         SET entries = $s.entries, pending = $s.pending RETURN NONE }}"
     ));
     // An expression, not RETURN: a RETURN would end the block here.
     sql.push("$outbox_last")
@@ -132,9 +140,9 @@ pub(super) fn push_done(sql: &mut Sql, done: &[u64]) {
     sql.push(&format!(
         "FOR $g IN {g} {{ \
          LET $r = type::record('outbox_step', $g.s); \
-         LET $left = ($r.entries ?? []).filter(|$e| $e.i NOTINSIDE $g.done); \
+         LET $left = array::complement($r.pending ?? [], $g.done); \
          IF $left.len() = 0 {{ DELETE $r RETURN NONE }} \
-         ELSE {{ UPDATE $r SET entries = $left RETURN NONE }} }}"
+         ELSE {{ UPDATE $r SET pending = $left RETURN NONE }} }}"
     ));
 }
 
@@ -142,12 +150,13 @@ impl SurrealStore {
     /// The outbox, oldest first.
     pub(super) async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut sql = Sql::default();
-        sql.push("SELECT record::id(id) AS s, entries FROM outbox_step");
+        sql.push("SELECT record::id(id) AS s, entries, pending FROM outbox_step");
         let rows: Vec<StepRow> = self.read(sql).await?;
         let mut entries = Vec::new();
         for row in rows {
             let base = int::<u64>(row.s, "outbox step")?.saturating_mul(PER_STEP);
-            for entry in row.entries {
+            let pending: std::collections::HashSet<i64> = row.pending.into_iter().collect();
+            for entry in row.entries.into_iter().filter(|e| pending.contains(&e.i)) {
                 entries.push(OutboxEntry {
                     id: base + int::<u64>(entry.i, "outbox entry")?,
                     effect: from_json::<EffectDoc>(&entry.doc)?.parse()?,
@@ -184,6 +193,8 @@ mod tests {
             ));
         }
         sql.push("FOR $i IN 0..10 { sequence::nextval('outbox_seq') }");
+        // What migration 16 defined goes too: migration 14 writes step records without it.
+        sql.push("REMOVE FIELD IF EXISTS pending ON outbox_step");
         sql.push("UPSERT meta:schema SET version = 13");
         assert!(store.run(&sql).await.is_ok(), "schema 13 written");
         store.migrate().await.unwrap();

@@ -237,6 +237,15 @@ DEFINE FIELD IF NOT EXISTS last ON outbox_head TYPE int;
 UPSERT outbox_head:head SET last = sequence::nextval('outbox_seq');
 "#,
     ),
+    // An outbox step lists its effects not yet performed by index (see outbox.rs), so a
+    // pass marks them with a native array function instead of a closure over the entries.
+    (
+        16,
+        r#"
+DEFINE FIELD IF NOT EXISTS pending ON outbox_step TYPE array<int>;
+UPDATE outbox_step SET pending = entries.i;
+"#,
+    ),
 ];
 
 impl SurrealStore {
