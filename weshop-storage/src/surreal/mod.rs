@@ -98,6 +98,8 @@ pub struct SurrealStore {
     cart_saves: Arc<carts::CartSaves>,
     /// Attempts that lost a write conflict, since the store was opened.
     lost_conflicts: Arc<std::sync::atomic::AtomicU64>,
+    /// Commits that marked outbox entries performed, to sweep every so many (see outbox.rs).
+    outbox_marks: Arc<std::sync::atomic::AtomicU64>,
     /// Records kept in memory by an embedded store (see cache.rs), by id.
     carts: Arc<cache::RecordCache<i64, weshop_core::domain::Cart>>,
     accounts: Arc<cache::RecordCache<i64, weshop_core::domain::User>>,
@@ -393,6 +395,7 @@ impl SurrealStore {
             placements: Arc::default(),
             cart_saves: Arc::default(),
             lost_conflicts: Arc::default(),
+            outbox_marks: Arc::default(),
             carts: Arc::new(cache::RecordCache::new(embedded)),
             accounts: Arc::new(cache::RecordCache::new(embedded)),
             sessions: Arc::new(cache::RecordCache::new(embedded)),

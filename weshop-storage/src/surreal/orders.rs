@@ -1,5 +1,7 @@
 //! Orders, checkout keys, fulfilment steps, the outbox and link states.
 
+use std::sync::atomic::Ordering;
+
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use surrealdb::types::{RecordId, SurrealValue};
@@ -192,6 +194,9 @@ impl OrderStore for SurrealStore {
         let _rows = self.stock_locks.take(&step.stock).await;
         let moving = self.stock_writing(&step.stock);
         let mut stock_at = None;
+        let sweep = !step.done.is_empty()
+            && self.outbox_marks.fetch_add(1, Ordering::Relaxed) % outbox::SWEEP_EVERY
+                == outbox::SWEEP_EVERY - 1;
         // Each kind of write is one statement over one bound array: SurrealDB copies every
         // variable of the query into each statement it runs, so statements and variables per
         // order and per entry made a step of hundreds of orders cost their square (a step of
@@ -231,6 +236,9 @@ impl OrderStore for SurrealStore {
                 created = (!records.is_empty()).then(|| outbox::push_append(&mut sql, &records));
                 if !step.done.is_empty() {
                     outbox::push_done(&mut sql, &step.done);
+                    if sweep {
+                        outbox::push_sweep(&mut sql);
+                    }
                 }
                 for (name, state) in &step.links {
                     let n = sql.var(name.clone());
