@@ -35,8 +35,9 @@ use crate::documents::{EffectDoc, from_json, to_json};
 /// Effects per step record: an entry's index takes the low 20 bits of its id.
 const PER_STEP: u64 = 1 << 20;
 
-/// Marks of performed effects between two sweeps of the records left with none pending.
-pub(super) const SWEEP_EVERY: u64 = 64;
+/// Marks of performed effects between two sweeps of the records left with none pending: the
+/// outbox is read whole by every pass, and records waiting for a sweep are read with it.
+pub(super) const SWEEP_EVERY: u64 = 16;
 
 /// One effect of a step record: its index in the step and its document.
 #[derive(Clone, SurrealValue)]
@@ -157,7 +158,9 @@ impl SurrealStore {
     /// The outbox, oldest first.
     pub(super) async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut sql = Sql::default();
-        sql.push("SELECT record::id(id) AS s, entries, pending FROM outbox_step");
+        sql.push(
+            "SELECT record::id(id) AS s, entries, pending FROM outbox_step WHERE pending != []",
+        );
         let rows: Vec<StepRow> = self.read(sql).await?;
         let mut entries = Vec::new();
         for row in rows {
