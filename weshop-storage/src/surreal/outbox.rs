@@ -184,16 +184,20 @@ mod tests {
 
     use super::*;
 
+    /// A welcome to user `n`: an effect that names its entry.
+    fn effect(n: i64) -> Effect {
+        Effect::Notify {
+            user: UserId::new(n).unwrap(),
+            notification: Notification::Welcome,
+        }
+    }
+
     /// A step whose effects were all performed stays, with none pending, until the sweep of
     /// every [`SWEEP_EVERY`]-th mark deletes it; marking effects already performed, or swept,
     /// changes nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn steps_performed_are_swept() {
         let store = SurrealStore::connect("mem://").await.unwrap();
-        let effect = |n: i64| Effect::Notify {
-            user: UserId::new(n).unwrap(),
-            notification: Notification::Welcome,
-        };
         let step = store
             .commit_step(weshop_core::store::StepCommit {
                 effects: vec![effect(1), effect(2)],
@@ -232,10 +236,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migration_14_moves_the_outbox_keeping_ids() {
         let store = SurrealStore::connect("mem://").await.unwrap();
-        let effect = |n: i64| Effect::Notify {
-            user: UserId::new(n).unwrap(),
-            notification: Notification::Welcome,
-        };
         // Back to schema 13, with entries written the old way: two in the first step's id
         // range, one in the second's, and their sequence drawn past the first two.
         let mut sql = Sql::default();
