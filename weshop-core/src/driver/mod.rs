@@ -13,9 +13,11 @@
 //! stay where callers find them.
 
 mod known;
+mod marks;
 mod outbox;
 mod updates;
 
+pub use marks::MARK_WITHIN;
 pub use outbox::{OutboxError, Ports};
 
 use std::{
@@ -30,6 +32,7 @@ use std::{
 use tokio::sync::{Mutex, Notify, broadcast};
 
 use known::KnownOrders;
+use marks::Marks;
 use updates::OrderUpdates;
 
 use crate::stage_times::{Stage, StageTimes};
@@ -63,6 +66,8 @@ pub struct FulfilmentDriver<S: ?Sized> {
     clock: Arc<dyn Clock>,
     writer: Mutex<()>,
     outbox_ready: Notify,
+    /// Outbox entries performed, their marks waiting to ride in the next commit.
+    marks: Marks,
     updates: OrderUpdates,
     /// The orders in fulfilment as last committed here: events read them from memory.
     known: KnownOrders,
@@ -90,6 +95,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             clock,
             writer: Mutex::new(()),
             outbox_ready: Notify::new(),
+            marks: Marks::default(),
             updates: OrderUpdates::new(1024),
             known: KnownOrders::default(),
             index: None,
@@ -201,7 +207,6 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     async fn commit(
         &self,
         step: Step,
-        done: Vec<u64>,
         links: Vec<(String, Vec<u8>)>,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         for note in &step.ignored {
@@ -215,20 +220,25 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         };
         let started = Instant::now();
         let size = (step.orders.len(), step.stock.len(), step.effects.len());
+        let marks = self.marks.take();
         let committed = self
             .store
             .commit_step(StepCommit {
                 orders: step.orders,
                 stock: step.stock,
                 effects: step.effects,
-                done,
+                done: marks.clone(),
                 links,
                 fence: self.fence(),
             })
             .await;
         let entries = match committed {
-            Ok(entries) => entries,
+            Ok(entries) => {
+                self.marks.landed(&marks);
+                entries
+            }
             Err(error) => {
+                self.marks.failed(&marks);
                 // Whether it landed is unknown: read orders from the store again.
                 self.known.forget_all();
                 return Err(error);
@@ -348,7 +358,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 })?;
             }
             if !step.is_empty() {
-                self.commit(step, Vec::new(), Vec::new()).await?;
+                self.commit(step, Vec::new()).await?;
             }
             if placed < MAX_SERVED {
                 return Ok(());
@@ -468,7 +478,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             .map(|mates| self.engine.release_truck(mates, now))
             .fold(Step::default(), Step::then);
         if !step.is_empty() {
-            self.commit(step, Vec::new(), Vec::new()).await?;
+            self.commit(step, Vec::new()).await?;
         }
         Ok(())
     }
@@ -667,7 +677,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             return Ok(None);
         };
         let cancelled = step.orders.first().map(|(o, _)| o.clone());
-        self.commit(step, Vec::new(), Vec::new()).await?;
+        self.commit(step, Vec::new()).await?;
         Ok(cancelled)
     }
 
@@ -689,7 +699,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             })],
             ..Step::default()
         };
-        self.commit(step, Vec::new(), Vec::new()).await?;
+        self.commit(step, Vec::new()).await?;
         Ok(())
     }
 }
@@ -806,7 +816,7 @@ impl Batch {
         );
         let links: Vec<_> = link.into_iter().collect();
         if !step.is_empty() || !links.is_empty() {
-            driver.commit(step, Vec::new(), links).await?;
+            driver.commit(step, links).await?;
         }
         Ok(events)
     }

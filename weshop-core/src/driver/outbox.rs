@@ -37,11 +37,26 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     /// how many were performed.
     ///
     /// The entries a pass performed leave the outbox together, in one commit at its end (also
-    /// when a port refuses midway): one disk sync per pass instead of one per entry. A crash
-    /// before that commit offers them again, which is safe, as [`perform`] is idempotent.
+    /// when a port refuses midway), with any performed by earlier passes and not marked yet:
+    /// one disk sync per pass instead of one per entry. A crash before that commit offers them
+    /// again, which is safe, as [`perform`] is idempotent.
     pub async fn perform_outbox(&self, ports: &Ports) -> Result<usize, OutboxError> {
+        let performed = self.pass(ports).await;
+        self.mark_performed().await?;
+        performed
+    }
+
+    /// One pass: performs the entries not performed yet and leaves their marks to ride in
+    /// the next commit (see `marks.rs`).
+    async fn pass(&self, ports: &Ports) -> Result<usize, OutboxError> {
         let started = std::time::Instant::now();
-        let entries = self.store.outbox().await?;
+        let entries: Vec<OutboxEntry> = self
+            .store
+            .outbox()
+            .await?
+            .into_iter()
+            .filter(|entry| !self.marks.unmarked(entry.id))
+            .collect();
         if entries.is_empty() {
             return Ok(0);
         }
@@ -49,17 +64,8 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         let total = entries.len();
         let (done, refused) = perform_runs(runs(entries), ports).await;
         let performed = done.len();
-        let marking = std::time::Instant::now();
-        if !done.is_empty() {
-            self.store
-                .commit_step(StepCommit {
-                    done,
-                    fence: self.fence(),
-                    ..StepCommit::default()
-                })
-                .await?;
-        }
-        tracing::debug!(total, performed, ?read, marked = ?marking.elapsed(), took = ?started.elapsed(), "outbox pass");
+        self.marks.performed(done);
+        tracing::debug!(total, performed, ?read, took = ?started.elapsed(), "outbox pass");
         self.stage_times()
             .since(crate::stage_times::Stage::OutboxPass, started);
         match refused {
@@ -68,8 +74,42 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         }
     }
 
+    /// How long [`Self::run_outbox`] leaves the marks of what it performed for the driver's
+    /// next commit to carry before committing them itself ([`super::MARK_WITHIN`] unless
+    /// set).
+    pub fn mark_within(&self, within: Duration) {
+        self.marks.wait_within(within);
+    }
+
+    /// Commits the marks no driver commit has carried yet.
+    async fn mark_performed(&self) -> Result<(), StoreError> {
+        let done = self.marks.take();
+        if done.is_empty() {
+            return Ok(());
+        }
+        let committed = self
+            .store
+            .commit_step(StepCommit {
+                done: done.clone(),
+                fence: self.fence(),
+                ..StepCommit::default()
+            })
+            .await;
+        match committed {
+            Ok(_) => {
+                self.marks.landed(&done);
+                Ok(())
+            }
+            Err(error) => {
+                self.marks.failed(&done);
+                Err(error)
+            }
+        }
+    }
+
     /// Performs the outbox whenever a step adds to it (and every `retry` after a refusal),
-    /// until `shutdown` completes.
+    /// until `shutdown` completes. Marks left waiting by a pass are committed here when no
+    /// driver commit carried them in time ([`Self::mark_within`]), and at shutdown.
     pub async fn run_outbox(
         &self,
         ports: Ports,
@@ -78,17 +118,29 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     ) {
         tokio::pin!(shutdown);
         loop {
-            let wait = match self.perform_outbox(&ports).await {
+            let mut wait = match self.pass(&ports).await {
                 Ok(_) => Duration::from_secs(5),
                 Err(error) => {
                     tracing::warn!("outbox: {error}; retrying in {retry:?}");
                     retry
                 }
             };
+            if let Some(within) = self.marks.deadline() {
+                wait = wait.min(within);
+            }
             tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => {
+                    if let Err(error) = self.mark_performed().await {
+                        tracing::warn!("outbox: marking what was performed at shutdown: {error}");
+                    }
+                    return;
+                }
                 _ = self.outbox_ready.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(wait) => {
+                    if let Err(error) = self.mark_performed().await {
+                        tracing::warn!("outbox: marking what was performed: {error}");
+                    }
+                }
             }
         }
     }

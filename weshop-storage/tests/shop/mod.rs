@@ -15,6 +15,7 @@ mod checkout;
 mod gateway;
 mod journal;
 mod leases;
+mod marks;
 mod rig;
 mod summaries;
 
@@ -40,6 +41,7 @@ pub use checkout::{
 use gateway::RecordingGateway;
 pub use journal::payment_journal_at_once;
 pub use leases::{deposed_leader, follower_checkouts_reach_the_leader};
+pub use marks::outbox_marks_ride;
 use rig::Rig;
 pub use summaries::seller_summaries;
 use weshop_storage::Interleaved;
@@ -65,6 +67,7 @@ where
         checkout_quoted,
         checkout_one_cart_twice,
         batch_crash,
+        outbox_marks_ride,
         copies_dropped_at_a_new_term,
         serving_in_chunks,
         promotion_campaigns,
