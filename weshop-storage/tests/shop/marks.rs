@@ -56,6 +56,11 @@ impl Shipping for Taken {
     }
 }
 
+/// The ids of the entries in `store`'s outbox.
+async fn outbox_ids<S: Store + ?Sized>(store: &S) -> Vec<u64> {
+    store.outbox().await.unwrap().iter().map(|e| e.id).collect()
+}
+
 /// Waits (up to a minute, for a loaded machine) until `check` holds.
 async fn until<F: Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -75,14 +80,7 @@ pub async fn outbox_marks_ride<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let rig = Rig::new(store.clone(), 10).await;
     let (customer, card) = rig.customer("ride@example.com", "4242424242424242").await;
     let id = rig.buy_one(customer, &card, "ride-1").await.id();
-    let queued: Vec<u64> = rig
-        .store
-        .outbox()
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let queued = outbox_ids(&*rig.store).await;
     assert!(!queued.is_empty(), "the checkout queued effects");
 
     let fused = Arc::new(Interleaved::crashing_after(store.clone(), 1));
@@ -120,28 +118,14 @@ pub async fn outbox_marks_ride<S: Store + ?Sized + 'static>(store: Arc<S>) {
         passes() >= 1
     })
     .await;
-    let listed: Vec<u64> = rig
-        .store
-        .outbox()
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let listed = outbox_ids(&*rig.store).await;
     assert_eq!(listed, queued, "performed, and marked by no commit yet");
 
     let packed = FulfilmentEvent::Packed {
         ship_id: ship_id_of(id),
     };
     driver.handle_batch(vec![(packed, None)]).await.unwrap();
-    let after: Vec<u64> = rig
-        .store
-        .outbox()
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let after = outbox_ids(&*rig.store).await;
     assert!(
         after.iter().all(|e| !queued.contains(e)),
         "the event's commit marked what was performed: {after:?} left of {queued:?}"
@@ -156,14 +140,7 @@ pub async fn outbox_marks_ride<S: Store + ?Sized + 'static>(store: Arc<S>) {
     .await;
     stop.send(()).unwrap();
     task.await.unwrap();
-    let left: Vec<u64> = rig
-        .store
-        .outbox()
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let left = outbox_ids(&*rig.store).await;
     assert_eq!(
         left, after,
         "its mark failed with the store: kept, not lost"
