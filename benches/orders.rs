@@ -245,6 +245,30 @@ fn cpu_time() -> Option<(Duration, Duration)> {
     Some((time(11)?, time(12)?))
 }
 
+/// How long this machine takes, now, for a fixed piece of work like the store's (allocating,
+/// ordered maps, copying, formatting), at best of five: the VM's speed drifts by a fifth and
+/// more between runs minutes apart, so CPU per order is also given in these units, which
+/// compare across runs.
+fn calibration() -> Duration {
+    (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let mut map = std::collections::BTreeMap::new();
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+            for i in 0..100_000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                map.insert(x, format!("{i:08x}-{x:016x}").into_bytes());
+            }
+            let copied: Vec<Vec<u8>> = map.values().cloned().collect();
+            std::hint::black_box((map, copied));
+            started.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -276,8 +300,9 @@ fn main() {
         "storage: {}",
         storage.as_deref().unwrap_or("surrealkv (on disk)")
     );
+    let unit_before = calibration();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async move {
+    let cpu = runtime.block_on(async move {
         let demo = Demo::start(DemoOptions {
             port: 0,
             stock_per_warehouse: u32::try_from(clients * per_client).unwrap().max(10),
@@ -396,5 +421,16 @@ fn main() {
             queries.print(total);
         }
         demo.shutdown().await;
+        cpu
     });
+    drop(runtime);
+    let unit = (unit_before + calibration()) / 2;
+    if let Some((user, system)) = cpu {
+        let total = (clients * per_client) as f64;
+        println!(
+            "calibration unit (fixed work, before and after): {:.2} ms; CPU per order: {:.3} units",
+            unit.as_secs_f64() * 1e3,
+            (user + system).as_secs_f64() / total / unit.as_secs_f64(),
+        );
+    }
 }
