@@ -15,6 +15,7 @@
 mod known;
 mod marks;
 mod outbox;
+mod serving;
 mod updates;
 
 pub use marks::MARK_WITHIN;
@@ -302,157 +303,10 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         Ok((queue, stock))
     }
 
-    /// Serves a warehouse's waiting orders (after a checkout there), oldest first, in commits
-    /// of at most [`MAX_SERVED`] placed orders: the first packing commands go out while the
-    /// rest are still being written (one commit of 410 orders took 923 ms on surrealkv, with
-    /// the world idle throughout).
-    ///
-    /// The engine decides each order from the ones before it, so each chunk goes in with the
-    /// orders still waiting from the chunks before (they keep their products blocked) and the
-    /// stock as the commits before left it: the outcome is that of one step over the queue.
-    pub async fn serve(&self, warehouse: WarehouseId) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        let (mut queue, mut stock) = self.queue_of(warehouse).await?;
-        queue.sort_by_key(Order::id);
-        let mut rest = queue.into_iter();
-        let mut waiting: Vec<Order> = Vec::new();
-        let mut first = true;
-        loop {
-            let mut chunk = std::mem::take(&mut waiting);
-            let mut placed = 0;
-            for order in rest.by_ref() {
-                placed += usize::from(order.status() == OrderStatus::Placed);
-                chunk.push(order);
-                if placed == MAX_SERVED {
-                    break;
-                }
-            }
-            // A queue of waiting orders alone is served once; after that, a chunk of only
-            // orders carried over was decided by the chunk before.
-            if chunk.is_empty() || (placed == 0 && !first) {
-                return Ok(());
-            }
-            first = false;
-            let step = self
-                .engine
-                .serve(warehouse, chunk.clone(), &stock, self.clock.now());
-            let changed: BTreeMap<OrderId, Order> = step
-                .orders
-                .iter()
-                .map(|(o, _)| (o.id(), o.clone()))
-                .collect();
-            waiting = chunk
-                .into_iter()
-                .map(|o| changed.get(&o.id()).cloned().unwrap_or(o))
-                .filter(|o| o.status() == OrderStatus::WaitingForStock)
-                .collect();
-            for delta in step.stock.iter().filter(|d| d.warehouse == warehouse) {
-                let at = stock.entry(delta.product).or_default();
-                // The engine only packs what is on hand and reserved, so this holds; if not,
-                // the store would refuse the commit for the same reason.
-                *at = delta.apply(*at).ok_or_else(|| {
-                    StoreError::Conflict(format!(
-                        "the stock of product {} at warehouse {warehouse} moved while serving",
-                        delta.product
-                    ))
-                })?;
-            }
-            if !step.is_empty() {
-                self.commit(step, Vec::new()).await?;
-            }
-            if placed < MAX_SERVED {
-                return Ok(());
-            }
-        }
-    }
-
-    /// An order was placed at `warehouse`: serve it. With [`Self::run_serving`] running, the
-    /// request is queued and this returns at once (checkouts that come together are served in
-    /// one step and one commit); without it, the warehouse is served before this returns —
-    /// unless the store is shared ([`Self::share_store`]): then the leader's loop finds it.
-    pub async fn order_placed(&self, warehouse: WarehouseId) -> Result<(), StoreError> {
-        if self.is_serving() {
-            self.to_serve
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(warehouse);
-            self.serve_ready.notify_one();
-            Ok(())
-        } else if self.is_shared() {
-            Ok(())
-        } else {
-            self.serve(warehouse).await
-        }
-    }
-
-    /// Serves the warehouses [`Self::order_placed`] names, as they are named, until
-    /// `shutdown` completes. A serve that fails is retried after `retry`; an order it left
-    /// behind is safe in the store and is served then or at the next start.
-    pub async fn run_serving(
-        &self,
-        retry: Duration,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) {
-        tokio::pin!(shutdown);
-        // Reset however the loop ends, an abort (a dropped future) included.
-        struct Running<'a>(&'a AtomicBool);
-        impl Drop for Running<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        self.serving_loop.store(true, Ordering::Release);
-        let _running = Running(&self.serving_loop);
-        // Its own timer, so that a busy stream of local checkouts cannot keep putting it off.
-        let mut pickup = self.pickup().map(|every| {
-            let mut interval = tokio::time::interval(every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            interval
-        });
-        loop {
-            let wanted: Vec<WarehouseId> = std::mem::take(
-                &mut *self
-                    .to_serve
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            )
-            .into_iter()
-            .collect();
-            let mut wait = None;
-            for warehouse in wanted {
-                if let Err(error) = self.serve(warehouse).await {
-                    tracing::warn!(%warehouse, "serving deferred: {error}; retrying in {retry:?}");
-                    self.to_serve
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(warehouse);
-                    wait = Some(retry);
-                }
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = self.serve_ready.notified(), if wait.is_none() => {}
-                _ = tokio::time::sleep(wait.unwrap_or(retry)), if wait.is_some() => {}
-                _ = tick(&mut pickup) => {
-                    match self.placed_elsewhere().await {
-                        Ok(warehouses) => self
-                            .to_serve
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .extend(warehouses),
-                        Err(error) => tracing::warn!("looking for orders placed elsewhere: {error}"),
-                    }
-                }
-            }
-        }
-    }
-
     /// After a restart: serves every warehouse, so orders placed just before a crash move on.
     pub async fn resume(&self) -> Result<(), StoreError> {
-        let warehouses: Vec<WarehouseId> = self.engine.warehouses().map(|w| w.id).collect();
-        for warehouse in warehouses {
-            self.serve(warehouse).await?;
-        }
+        let warehouses: BTreeSet<WarehouseId> = self.engine.warehouses().map(|w| w.id).collect();
+        self.serve_all(&warehouses).await?;
         self.release_held_trucks().await?;
         self.outbox_ready.notify_one();
         Ok(())
@@ -716,7 +570,7 @@ pub struct BatchFailed {
     pub error: StoreError,
 }
 
-/// Most placed orders served in one commit ([`FulfilmentDriver::serve`]).
+/// Most placed orders served in one commit ([`FulfilmentDriver::serve_all`]).
 const MAX_SERVED: usize = 64;
 
 /// Most events committed together while a batch moves stock. Its commit writes those

@@ -1,15 +1,15 @@
 //! The driver's commits: group commit of a link's events (a crash between the commits of one
 //! message loses nothing and applies nothing twice), its own copies of the orders it committed,
-//! and serving a long queue in chunks.
+//! serving a long queue in chunks, and several warehouses in one commit.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use weshop_core::{
     assembly::ShopBuilder,
-    domain::{OrderStatus, TruckId},
+    domain::{Category, Description, OrderStatus, ProductName, TruckId, WarehouseId, Weight},
     fulfilment::{FulfilmentEvent, ship_id_of},
     ports::SystemClock,
-    shop::Shop,
+    shop::{ProductDraft, Shop},
     store::Store,
 };
 
@@ -239,4 +239,68 @@ pub async fn serving_in_chunks<S: Store + ?Sized + 'static>(store: Arc<S>) {
         assert_eq!(order.status(), OrderStatus::Packing, "{order:?}");
     }
     assert_eq!(rig.stock().await, (0, 100, 0));
+}
+
+/// The serving loop serves every warehouse named since its last pass in one commit: here two
+/// orders wait at two warehouses (placed through a node that leaves serving to another), and a
+/// driver whose store takes a single commit packs both.
+pub async fn serving_warehouses_together<S: Store + ?Sized + 'static>(store: Arc<S>) {
+    let rig = Rig::new(store.clone(), 10).await;
+    let second = super::site(2, 50, 50);
+    let draft = ProductDraft {
+        name: ProductName::parse("Bowl").unwrap(),
+        description: Description::parse("A bowl").unwrap(),
+        category: Category::parse("kitchen").unwrap(),
+        price: super::usd(700),
+        weight: Weight::grams(400).unwrap(),
+        images: vec![],
+    };
+    let bowl = rig
+        .shop
+        .create_product(rig.product.seller, draft)
+        .await
+        .unwrap();
+    rig.store
+        .change_stock(&[delta(second.id, bowl.id, 5, 0, 0)])
+        .await
+        .unwrap();
+    let placing = ShopBuilder::new(store.clone())
+        .warehouses([rig.warehouse, second])
+        .payments(rig.gateway.clone())
+        .clock(Arc::new(SystemClock))
+        .build()
+        .await
+        .unwrap();
+    placing.driver().share_store(Duration::from_secs(3600));
+    let (customer, card) = rig.customer("two@example.com", "4242424242424242").await;
+    let mut orders = Vec::new();
+    for (n, product) in [rig.product.id, bowl.id].into_iter().enumerate() {
+        placing
+            .shop()
+            .add_to_cart(customer, product, q(1))
+            .await
+            .unwrap();
+        let order = placing
+            .shop()
+            .checkout(customer, checkout(&card, &format!("two-{n}")))
+            .await
+            .unwrap();
+        assert_eq!(order.status(), OrderStatus::Placed);
+        orders.push(order);
+    }
+    let warehouses: BTreeSet<WarehouseId> = orders.iter().filter_map(|o| o.warehouse()).collect();
+    assert_eq!(warehouses.len(), 2, "one order at each warehouse");
+
+    let fused = Arc::new(Interleaved::crashing_after(store.clone(), 1));
+    let serving = ShopBuilder::new(fused)
+        .warehouses([rig.warehouse, second])
+        .clock(Arc::new(SystemClock))
+        .build()
+        .await
+        .unwrap();
+    serving.driver().serve_all(&warehouses).await.unwrap();
+    for order in &orders {
+        let order = rig.store.order(order.id()).await.unwrap().unwrap();
+        assert_eq!(order.status(), OrderStatus::Packing, "{order:?}");
+    }
 }

@@ -32,7 +32,9 @@ use weshop_core::{
     store::{NewUser, Store},
 };
 
-pub use batch::{batch_crash, copies_dropped_at_a_new_term, serving_in_chunks};
+pub use batch::{
+    batch_crash, copies_dropped_at_a_new_term, serving_in_chunks, serving_warehouses_together,
+};
 pub use campaigns::promotion_campaigns;
 pub use checkout::{
     checkout_declined, checkout_idempotency, checkout_one_cart_twice, checkout_quoted,
@@ -70,6 +72,7 @@ where
         outbox_marks_ride,
         copies_dropped_at_a_new_term,
         serving_in_chunks,
+        serving_warehouses_together,
         promotion_campaigns,
         seller_summaries,
         deposed_leader,
