@@ -4,9 +4,9 @@
 //! write transaction (and disk sync) in three of the driver's, in the orders bench. The marks
 //! now wait here and ride in the driver's next commit, which the ports' answers to those very
 //! effects soon cause; the outbox commits them itself only when none comes within
-//! [`MARK_WITHIN`] (or the driver's `mark_within`). Until a commit carrying them lands, the outbox skips those entries (they
-//! were performed). A crash before it performs them again, as a crash before the pass's own
-//! commit did: performing is idempotent.
+//! [`MARK_WITHIN`] (or the driver's `mark_within`). Until a commit carrying them lands, the
+//! outbox skips those entries (they were performed). A crash before it performs them again,
+//! as a crash before the pass's own commit did: performing is idempotent.
 
 use std::{
     collections::BTreeSet,

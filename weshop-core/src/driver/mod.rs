@@ -221,25 +221,21 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         };
         let started = Instant::now();
         let size = (step.orders.len(), step.stock.len(), step.effects.len());
-        let marks = self.marks.take();
         let committed = self
-            .store
-            .commit_step(StepCommit {
-                orders: step.orders,
-                stock: step.stock,
-                effects: step.effects,
-                done: marks.clone(),
-                links,
-                fence: self.fence(),
-            })
+            .commit_marking(
+                StepCommit {
+                    orders: step.orders,
+                    stock: step.stock,
+                    effects: step.effects,
+                    links,
+                    ..StepCommit::default()
+                },
+                self.marks.take(),
+            )
             .await;
         let entries = match committed {
-            Ok(entries) => {
-                self.marks.landed(&marks);
-                entries
-            }
+            Ok(entries) => entries,
             Err(error) => {
-                self.marks.failed(&marks);
                 // Whether it landed is unknown: read orders from the store again.
                 self.known.forget_all();
                 return Err(error);
@@ -263,6 +259,28 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         Ok(entries)
     }
 
+    /// Commits `commit` under this driver's fence, marking the outbox entries `marks` (taken
+    /// from [`Marks`]) done with it: they are marked if it lands, and wait again if not.
+    async fn commit_marking(
+        &self,
+        commit: StepCommit,
+        marks: Vec<u64>,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let committed = self
+            .store
+            .commit_step(StepCommit {
+                done: marks.clone(),
+                fence: self.fence(),
+                ..commit
+            })
+            .await;
+        match &committed {
+            Ok(_) => self.marks.landed(&marks),
+            Err(_) => self.marks.failed(&marks),
+        }
+        committed
+    }
+
     /// One product's stock in one warehouse (empty if it has no record there).
     async fn stock_at(
         &self,
@@ -279,28 +297,16 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             .unwrap_or_default())
     }
 
+    /// One warehouse's open orders and the stock of their products there.
     async fn queue_of(
         &self,
         warehouse: WarehouseId,
     ) -> Result<(Vec<Order>, BTreeMap<ProductId, Stock>), StoreError> {
-        let queue: Vec<Order> = self
-            .store
-            .orders_in(&[OrderStatus::Placed, OrderStatus::WaitingForStock])
+        Ok(self
+            .queues_of(&BTreeSet::from([warehouse]))
             .await?
-            .into_iter()
-            .filter(|o| o.warehouse() == Some(warehouse))
-            .collect();
-        let mut stock = BTreeMap::new();
-        for order in &queue {
-            for line in order.lines() {
-                if stock.contains_key(&line.product) {
-                    continue;
-                }
-                let at = self.stock_at(warehouse, line.product).await?;
-                stock.insert(line.product, at);
-            }
-        }
-        Ok((queue, stock))
+            .remove(&warehouse)
+            .unwrap_or_default())
     }
 
     /// After a restart: serves every warehouse, so orders placed just before a crash move on.

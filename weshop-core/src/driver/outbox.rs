@@ -87,24 +87,9 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         if done.is_empty() {
             return Ok(());
         }
-        let committed = self
-            .store
-            .commit_step(StepCommit {
-                done: done.clone(),
-                fence: self.fence(),
-                ..StepCommit::default()
-            })
-            .await;
-        match committed {
-            Ok(_) => {
-                self.marks.landed(&done);
-                Ok(())
-            }
-            Err(error) => {
-                self.marks.failed(&done);
-                Err(error)
-            }
-        }
+        self.commit_marking(StepCommit::default(), done)
+            .await
+            .map(drop)
     }
 
     /// Performs the outbox whenever a step adds to it (and every `retry` after a refusal),

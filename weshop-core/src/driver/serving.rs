@@ -118,7 +118,12 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     /// queue.
     pub async fn serve_all(&self, warehouses: &BTreeSet<WarehouseId>) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        let mut queues = self.queues_of(warehouses).await?;
+        let mut queues: Vec<Queue> = self
+            .queues_of(warehouses)
+            .await?
+            .into_iter()
+            .map(|(warehouse, (orders, stock))| Queue::new(warehouse, orders, stock))
+            .collect();
         loop {
             let now = self.clock.now();
             let mut step = Step::default();
@@ -140,10 +145,10 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
 
     /// The open orders of each of `warehouses` and the stock of their products there: one
     /// read of the open orders and one of each product's stock.
-    async fn queues_of(
+    pub(super) async fn queues_of(
         &self,
         warehouses: &BTreeSet<WarehouseId>,
-    ) -> Result<Vec<Queue>, StoreError> {
+    ) -> Result<BTreeMap<WarehouseId, (Vec<Order>, BTreeMap<ProductId, Stock>)>, StoreError> {
         let mut orders: BTreeMap<WarehouseId, Vec<Order>> = BTreeMap::new();
         for order in self
             .store
@@ -173,7 +178,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                     .flat_map(|o| o.lines().iter().map(|l| l.product))
                     .map(|p| (p, stock.get(&(warehouse, p)).copied().unwrap_or_default()))
                     .collect();
-                Queue::new(warehouse, queue, stock)
+                (warehouse, (queue, stock))
             })
             .collect())
     }
