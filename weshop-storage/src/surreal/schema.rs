@@ -426,6 +426,17 @@ impl SurrealStore {
 mod tests {
     use super::*;
 
+    /// The audit covers exactly the tables migration 17 made SCHEMALESS.
+    #[test]
+    fn the_audit_covers_migration_17() {
+        let (_, script) = MIGRATIONS.iter().find(|(v, _)| *v == 17).unwrap();
+        let altered: Vec<&str> = script
+            .lines()
+            .filter_map(|l| l.strip_prefix("ALTER TABLE ")?.strip_suffix(" SCHEMALESS;"))
+            .collect();
+        assert_eq!(altered, SCHEMALESS_TABLES);
+    }
+
     /// A SCHEMALESS table keeps a field it does not declare, and the audit names it; the
     /// declared fields' types are still enforced.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
