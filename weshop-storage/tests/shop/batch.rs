@@ -5,10 +5,8 @@
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use weshop_core::{
-    assembly::ShopBuilder,
     domain::{Category, Description, OrderStatus, ProductName, TruckId, WarehouseId, Weight},
     fulfilment::{FulfilmentEvent, ship_id_of},
-    ports::SystemClock,
     shop::{ProductDraft, Shop},
     store::Store,
 };
@@ -35,12 +33,7 @@ pub async fn batch_crash<S: Store + ?Sized + 'static>(store: Arc<S>) {
 
     // A driver over a store that fails every commit after the first.
     let crashing = Arc::new(Interleaved::crashing_after(store.clone(), 1));
-    let assembled = ShopBuilder::new(crashing.clone())
-        .warehouses([rig.warehouse])
-        .clock(Arc::new(SystemClock))
-        .build()
-        .await
-        .unwrap();
+    let assembled = rig.node_over(crashing.clone(), &[rig.warehouse]).await;
     let driver = assembled.driver().clone();
     let link = |n: u8| Some(("world".to_string(), vec![n]));
     let message = vec![
@@ -264,13 +257,7 @@ pub async fn serving_warehouses_together<S: Store + ?Sized + 'static>(store: Arc
         .change_stock(&[delta(second.id, bowl.id, 5, 0, 0)])
         .await
         .unwrap();
-    let placing = ShopBuilder::new(store.clone())
-        .warehouses([rig.warehouse, second])
-        .payments(rig.gateway.clone())
-        .clock(Arc::new(SystemClock))
-        .build()
-        .await
-        .unwrap();
+    let placing = rig.node_over(store.clone(), &[rig.warehouse, second]).await;
     placing.driver().share_store(Duration::from_secs(3600));
     let (customer, card) = rig.customer("two@example.com", "4242424242424242").await;
     let mut orders = Vec::new();
@@ -292,12 +279,7 @@ pub async fn serving_warehouses_together<S: Store + ?Sized + 'static>(store: Arc
     assert_eq!(warehouses.len(), 2, "one order at each warehouse");
 
     let fused = Arc::new(Interleaved::crashing_after(store.clone(), 1));
-    let serving = ShopBuilder::new(fused)
-        .warehouses([rig.warehouse, second])
-        .clock(Arc::new(SystemClock))
-        .build()
-        .await
-        .unwrap();
+    let serving = rig.node_over(fused, &[rig.warehouse, second]).await;
     serving.driver().serve_all(&warehouses).await.unwrap();
     for order in &orders {
         let order = rig.store.order(order.id()).await.unwrap().unwrap();

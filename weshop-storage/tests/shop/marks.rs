@@ -9,12 +9,11 @@ use std::{
 
 use async_trait::async_trait;
 use weshop_core::{
-    assembly::ShopBuilder,
     domain::ShipId,
     driver::Ports,
     fulfilment::{FulfilmentEvent, ShippingCommand, WarehouseCommand, ship_id_of},
     notify::InMemoryNotifier,
-    ports::{PortError, Shipping, SystemClock, Warehouse},
+    ports::{PortError, Shipping, Warehouse},
     stage_times::Stage,
     store::Store,
 };
@@ -84,13 +83,7 @@ pub async fn outbox_marks_ride<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert!(!queued.is_empty(), "the checkout queued effects");
 
     let fused = Arc::new(Interleaved::crashing_after(store.clone(), 1));
-    let assembled = ShopBuilder::new(fused.clone())
-        .warehouses([rig.warehouse])
-        .payments(rig.gateway.clone())
-        .clock(Arc::new(SystemClock))
-        .build()
-        .await
-        .unwrap();
+    let assembled = rig.node_over(fused.clone(), &[rig.warehouse]).await;
     let driver = assembled.driver().clone();
     driver.mark_within(Duration::from_secs(3600));
     let taken = Arc::new(Taken::default());

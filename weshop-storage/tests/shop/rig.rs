@@ -81,8 +81,18 @@ impl<S: Store + ?Sized + 'static> Rig<S> {
     /// Another node of the same shop over the same store: the rig's warehouse and payment
     /// gateway, its own driver.
     pub async fn other_node(&self) -> AssembledShop<S> {
-        ShopBuilder::new(self.store.clone())
-            .warehouses([self.warehouse])
+        self.node_over(self.store.clone(), &[self.warehouse]).await
+    }
+
+    /// A node of the shop over `store` (the rig's, or a wrapper of it) serving `warehouses`,
+    /// with the rig's payment gateway.
+    pub async fn node_over<T: Store + ?Sized + 'static>(
+        &self,
+        store: Arc<T>,
+        warehouses: &[WarehouseSite],
+    ) -> AssembledShop<T> {
+        ShopBuilder::new(store)
+            .warehouses(warehouses.iter().copied())
             .payments(self.gateway.clone())
             .clock(Arc::new(SystemClock))
             .build()
