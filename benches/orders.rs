@@ -247,8 +247,9 @@ fn cpu_time() -> Option<(Duration, Duration)> {
 
 /// How long this machine takes, now, for a fixed piece of work like the store's (allocating,
 /// ordered maps, copying, formatting), at best of five: the VM's speed drifts by a fifth and
-/// more between runs minutes apart, so CPU per order is also given in these units, which
-/// compare across runs.
+/// more between runs minutes apart, so CPU per order is also given in these units. They take
+/// out part of that drift, not all (six runs: 1.50-1.94 ms raw, 0.074-0.088 units); to compare
+/// two builds, interleave their runs.
 fn calibration() -> Duration {
     (0..5)
         .map(|_| {
