@@ -1,4 +1,4 @@
-//! Inboxes in memory: entries by id, and the keys already filed.
+//! Inboxes in memory: entries by id, the keys already filed and the mails pending.
 
 use async_trait::async_trait;
 use weshop_core::{
@@ -33,6 +33,9 @@ impl InboxStore for MemoryStore {
                 mail: new.mail,
             };
             state.inbox_keys.insert(new.key, id);
+            if entry.mail == MailState::Pending {
+                state.mail_queue.insert(id);
+            }
             state.inbox.insert(id, entry.clone());
             filed.push(entry);
         }
@@ -84,9 +87,9 @@ impl InboxStore for MemoryStore {
     async fn mail_queue(&self, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
         let state = self.lock()?;
         Ok(state
-            .inbox
-            .values()
-            .filter(|e| e.mail == MailState::Pending)
+            .mail_queue
+            .iter()
+            .filter_map(|id| state.inbox.get(id))
             .take(limit)
             .cloned()
             .collect())
@@ -98,7 +101,13 @@ impl InboxStore for MemoryStore {
             .inbox
             .get_mut(&id)
             .ok_or_else(|| StoreError::NotFound(format!("notification {id}")))?;
+        let pending = mail == MailState::Pending;
         entry.mail = mail;
+        if pending {
+            state.mail_queue.insert(id);
+        } else {
+            state.mail_queue.remove(&id);
+        }
         Ok(())
     }
 }

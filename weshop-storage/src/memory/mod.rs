@@ -7,7 +7,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Mutex, MutexGuard},
 };
 
@@ -64,6 +64,8 @@ struct State {
     payment_records: Vec<String>,
     inbox: BTreeMap<NotificationId, InboxEntry>,
     inbox_keys: HashMap<String, NotificationId>,
+    /// The entries whose mail is pending, so the queue is not a scan of every inbox.
+    mail_queue: BTreeSet<NotificationId>,
     campaigns: BTreeMap<CampaignId, Campaign>,
     /// When each seller's last campaign went out (their rate-limit slot).
     campaign_clock: HashMap<UserId, Timestamp>,
