@@ -122,7 +122,7 @@ DEFINE FIELD IF NOT EXISTS line ON payment_record TYPE string;
 DEFINE SEQUENCE IF NOT EXISTS payment_seq START 1;
 "#,
     ),
-    // Users' inboxes, and the mail queue they hold (`pending`, until 18); each key filed once.
+    // Users' inboxes, and the mail queue they hold (`pending`); each key filed once.
     (
         8,
         r#"
@@ -268,23 +268,6 @@ ALTER TABLE notification_key SCHEMALESS;
 ALTER TABLE payment_record SCHEMALESS;
 ALTER TABLE payment_head SCHEMALESS;
 ALTER TABLE id_block SCHEMALESS;
-"#,
-    ),
-    // The mail queue as its own table, one empty record per mail waiting, keyed by its
-    // notification's id, instead of a `pending` column and index on every notification:
-    // taking the oldest 50 read every pending entry through that index and sorted them
-    // (~15 ms with 7,500 waiting, so a backlog after an SMTP outage cost its square to
-    // drain); a range of the queue's own keys stops after 50 (~0.35 ms).
-    (
-        18,
-        r#"
-DEFINE TABLE IF NOT EXISTS mail_queue SCHEMAFULL;
-FOR $n IN (SELECT VALUE record::id(id) FROM notification WHERE pending = true) {
-    CREATE type::record('mail_queue', $n) RETURN NONE;
-};
-REMOVE INDEX IF EXISTS notification_pending ON notification;
-REMOVE FIELD IF EXISTS pending ON notification;
-UPDATE notification UNSET pending RETURN NONE;
 "#,
     ),
 ];
