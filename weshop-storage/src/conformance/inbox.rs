@@ -219,6 +219,12 @@ pub async fn inbox_reading<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert_eq!(store.unread_notifications(bob.id).await.unwrap(), 5);
 }
 
+/// The ids of the first `limit` entries of the mail queue.
+async fn queued<S: Store + ?Sized>(store: &S, limit: usize) -> Vec<NotificationId> {
+    let queue = store.mail_queue(limit).await.unwrap();
+    queue.iter().map(|e| e.id).collect()
+}
+
 /// The mail queue: pending entries only, oldest first, bounded; recording a mail's state takes
 /// it off the queue (one at a time or several at once), and a failure keeps its reason.
 pub async fn mail_queue<S: Store + ?Sized + 'static>(store: Arc<S>) {
@@ -243,17 +249,16 @@ pub async fn mail_queue<S: Store + ?Sized + 'static>(store: Arc<S>) {
             pending.push(entry.id);
         }
     }
-    let queue = store.mail_queue(10).await.unwrap();
-    let queue: Vec<_> = queue.iter().map(|e| e.id).collect();
-    assert_eq!(queue, pending, "pending only, oldest first");
-    let oldest: Vec<_> = store
-        .mail_queue(2)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
-    assert_eq!(oldest, pending[..2], "the oldest, when bounded");
+    assert_eq!(
+        queued(&*store, 10).await,
+        pending,
+        "pending only, oldest first"
+    );
+    assert_eq!(
+        queued(&*store, 2).await,
+        pending[..2],
+        "the oldest, when bounded"
+    );
     store
         .record_mail(pending[0], MailState::Sent { at: at(50) })
         .await
@@ -265,9 +270,7 @@ pub async fn mail_queue<S: Store + ?Sized + 'static>(store: Arc<S>) {
         .record_mail(pending[1], refused.clone())
         .await
         .unwrap();
-    let queue = store.mail_queue(10).await.unwrap();
-    let queue: Vec<_> = queue.iter().map(|e| e.id).collect();
-    assert_eq!(queue, [pending[2]]);
+    assert_eq!(queued(&*store, 10).await, [pending[2]]);
     let entries = store.notifications(ada.id, None, 10).await.unwrap();
     let mail_of = |id| entries.iter().find(|e| e.id == id).unwrap().mail.clone();
     assert_eq!(mail_of(pending[0]), MailState::Sent { at: at(50) });
@@ -288,14 +291,7 @@ pub async fn mail_queue<S: Store + ?Sized + 'static>(store: Arc<S>) {
         ])
         .await
         .unwrap();
-    let queue: Vec<_> = store
-        .mail_queue(10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
-    assert_eq!(queue, [pending[1]], "back on the queue");
+    assert_eq!(queued(&*store, 10).await, [pending[1]], "back on the queue");
     let entries = store.notifications(ada.id, None, 10).await.unwrap();
     assert_eq!(entries.len(), 4, "nothing created for the missing entry");
     let mail_of = |id| entries.iter().find(|e| e.id == id).unwrap().mail.clone();
