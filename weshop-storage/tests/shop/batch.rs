@@ -11,7 +11,7 @@ use weshop_core::{
     store::Store,
 };
 
-use super::{Interleaved, Rig, checkout::checkout, delta, q};
+use super::{Interleaved, Rig, buy, delta, q};
 
 /// Two packages' events and a purchase's arrival come in one message. The store "crashes"
 /// after the first commit (the two `packed` events and the link state after them): the batch
@@ -183,16 +183,16 @@ pub async fn serving_in_chunks<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let mut orders = Vec::new();
     for n in 1..=70 {
         let units = if n == 64 { 2 } else { 1 };
-        other
-            .shop()
-            .add_to_cart(customer, rig.product.id, q(units))
-            .await
-            .unwrap();
-        let order = other
-            .shop()
-            .checkout(customer, checkout(&card, &format!("chunk-{n}")))
-            .await
-            .unwrap();
+        let key = format!("chunk-{n}");
+        let order = buy(
+            &**other.shop(),
+            customer,
+            rig.product.id,
+            q(units),
+            &card,
+            &key,
+        )
+        .await;
         assert_eq!(
             order.status(),
             OrderStatus::Placed,
@@ -262,16 +262,8 @@ pub async fn serving_warehouses_together<S: Store + ?Sized + 'static>(store: Arc
     let (customer, card) = rig.customer("two@example.com", "4242424242424242").await;
     let mut orders = Vec::new();
     for (n, product) in [rig.product.id, bowl.id].into_iter().enumerate() {
-        placing
-            .shop()
-            .add_to_cart(customer, product, q(1))
-            .await
-            .unwrap();
-        let order = placing
-            .shop()
-            .checkout(customer, checkout(&card, &format!("two-{n}")))
-            .await
-            .unwrap();
+        let key = format!("two-{n}");
+        let order = buy(&**placing.shop(), customer, product, q(1), &card, &key).await;
         assert_eq!(order.status(), OrderStatus::Placed);
         orders.push(order);
     }

@@ -44,7 +44,7 @@ use gateway::RecordingGateway;
 pub use journal::payment_journal_at_once;
 pub use leases::{deposed_leader, follower_checkouts_reach_the_leader};
 pub use marks::outbox_marks_ride;
-use rig::Rig;
+use rig::{Rig, buy};
 pub use summaries::seller_summaries;
 use weshop_storage::Interleaved;
 

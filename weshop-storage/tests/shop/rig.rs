@@ -6,7 +6,7 @@ use weshop_core::{
     assembly::{AssembledShop, ShopBuilder},
     domain::{
         CardNumber, Category, Description, Order, OrderStatus, Password, PersonName, Product,
-        ProductName, UserId, WarehouseSite, Weight,
+        ProductId, ProductName, Quantity, UserId, WarehouseSite, Weight,
     },
     fulfilment::{Effect, WarehouseCommand},
     ports::SystemClock,
@@ -16,6 +16,22 @@ use weshop_core::{
 };
 
 use super::{RecordingGateway, counts, customer_role, delta, email, seller_role, site, usd};
+
+/// `customer` buys `units` of `product` on `shop` (any node's) with `card` under idempotency
+/// `key`: the cart filled, then checked out.
+pub async fn buy(
+    shop: &impl Shop,
+    customer: UserId,
+    product: ProductId,
+    units: Quantity,
+    card: &str,
+    key: &str,
+) -> Order {
+    shop.add_to_cart(customer, product, units).await.unwrap();
+    shop.checkout(customer, super::checkout::checkout(card, key))
+        .await
+        .unwrap()
+}
 
 /// A shop over `store` with one warehouse holding `units` of one product.
 pub struct Rig<S: Store + ?Sized + 'static> {
@@ -122,14 +138,15 @@ impl<S: Store + ?Sized + 'static> Rig<S> {
 
     /// `customer` buys one unit of the product with `card` under idempotency `key`.
     pub async fn buy_one(&self, customer: UserId, card: &str, key: &str) -> Order {
-        self.shop
-            .add_to_cart(customer, self.product.id, super::q(1))
-            .await
-            .unwrap();
-        self.shop
-            .checkout(customer, super::checkout::checkout(card, key))
-            .await
-            .unwrap()
+        buy(
+            &*self.shop,
+            customer,
+            self.product.id,
+            super::q(1),
+            card,
+            key,
+        )
+        .await
     }
 
     /// The one stock row of the product: (on hand, incoming, reserved).
