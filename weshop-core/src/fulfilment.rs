@@ -226,7 +226,12 @@ impl Step {
         self.orders.push((order, version));
     }
 
+    /// Tells the customer, if the order reached one of its milestones
+    /// ([`OrderStatus::is_milestone`]).
     fn notify(&mut self, order: &Order) {
+        if !order.status().is_milestone() {
+            return;
+        }
         self.effects.push(Effect::Notify {
             user: order.customer(),
             notification: Notification::OrderStatus {

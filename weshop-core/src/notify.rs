@@ -56,21 +56,12 @@ pub struct SellerDay {
 }
 
 impl Notification {
-    /// Whether it is worth a mail as well as an inbox entry: the moments a customer waits for
-    /// (confirmed — packing or waiting for stock —, on its way, delivered, failed or cancelled), a seller's low stock, promotions
-    /// and the welcome; not every step in between.
+    /// Whether it is worth a mail as well as an inbox entry: an order's milestones
+    /// ([`OrderStatus::is_milestone`], the only statuses the fulfilment files), a seller's
+    /// low stock, promotions and the welcome.
     pub fn deserves_mail(&self) -> bool {
         match self {
-            Notification::OrderStatus { status, .. } => matches!(
-                status,
-                OrderStatus::Placed
-                    | OrderStatus::WaitingForStock
-                    | OrderStatus::Packing
-                    | OrderStatus::Delivering
-                    | OrderStatus::Delivered
-                    | OrderStatus::Failed
-                    | OrderStatus::Cancelled
-            ),
+            Notification::OrderStatus { status, .. } => status.is_milestone(),
             Notification::LowStock { .. }
             | Notification::Promotion { .. }
             | Notification::Welcome

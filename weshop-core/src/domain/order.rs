@@ -86,6 +86,23 @@ impl OrderStatus {
         )
     }
 
+    /// True for the moments a customer waits for: confirmed (placed, packing, or waiting for
+    /// stock), on its way, delivered, failed or cancelled. Only these are filed in their
+    /// inbox (and mailed); the steps between them (packed, a truck asked for, loading,
+    /// loaded) are the shop's business and show on the order's page, live.
+    pub fn is_milestone(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Placed
+                | OrderStatus::WaitingForStock
+                | OrderStatus::Packing
+                | OrderStatus::Delivering
+                | OrderStatus::Delivered
+                | OrderStatus::Failed
+                | OrderStatus::Cancelled
+        )
+    }
+
     /// True if an order in this status may move to `next`.
     pub fn can_become(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
