@@ -11,7 +11,11 @@ use weshop_core::{
 };
 
 use super::{
-    SurrealStore, TxError, backend, group_commit::GroupCommit, message, query::Sql, rows::CartRow,
+    SurrealStore, TxError, backend,
+    group_commit::GroupCommit,
+    message,
+    query::{Sql, upsert},
+    rows::CartRow,
     written,
 };
 use crate::corrupt;
@@ -122,9 +126,16 @@ impl SurrealStore {
     async fn save_carts(&self, rows: &[CartSave]) -> Result<(), TxError> {
         let mut sql = Sql::default();
         let v = sql.var(rows.to_vec());
+        // A customer's cart exists from their first save on (a checkout empties it).
+        let save = upsert(
+            "type::record('cart', $c.user)",
+            "lines = $c.lines",
+            "lines = $c.lines",
+            "VALUE id",
+        );
         sql.push(&format!(
             "FOR $c IN {v} {{ IF $c.lines == [] {{ DELETE type::record('cart', $c.user) }} \
-             ELSE {{ UPSERT type::record('cart', $c.user) SET lines = $c.lines RETURN NONE }} }}"
+             ELSE {{ {save} }} }}"
         ));
         self.transact(|| sql.clone()).await.map(drop)
     }

@@ -18,7 +18,7 @@ use super::{
     cache::Writing,
     changes::{Touched, push_change},
     message,
-    query::Sql,
+    query::{Sql, upsert},
     rows::{
         CategoryRow, CountRow, PictureRow, ProductRow, ProductStockRow, StockRow, UnitsRow,
         WarehouseRow, int, product_of, warehouse_stock,
@@ -73,12 +73,16 @@ impl SurrealStore {
                 })
                 .collect::<Vec<_>>(),
         );
+        let row = upsert(
+            "type::record('stock', [$d.warehouse, $d.product])",
+            "on_hand += $d.on_hand, incoming += $d.incoming, reserved += $d.reserved",
+            "warehouse = $d.warehouse, product = $d.product, on_hand = $d.on_hand, \
+             incoming = $d.incoming, reserved = $d.reserved",
+            "AFTER",
+        );
         sql.push(&format!(
             "FOR $d IN {writes} {{ \
-             LET $row = (UPSERT ONLY type::record('stock', [$d.warehouse, $d.product]) SET \
-             warehouse = $d.warehouse, product = $d.product, \
-             on_hand = (on_hand ?? 0) + $d.on_hand, incoming = (incoming ?? 0) + $d.incoming, \
-             reserved = (reserved ?? 0) + $d.reserved RETURN AFTER); \
+             LET $row = {row}; \
              IF $row.on_hand < 0 OR $row.incoming < 0 OR $row.reserved < 0 \
              OR $row.reserved > $row.on_hand + $row.incoming {{ \
              THROW 'stock:' + <string>$d.product + ':' + <string>$d.warehouse + ':' + \

@@ -43,7 +43,10 @@ use weshop_core::{
     store::StoreError,
 };
 
-use super::{Handle, SurrealStore, backend, query::Sql};
+use super::{
+    Handle, SurrealStore, backend,
+    query::{Sql, upsert},
+};
 
 /// How many journal records there are at most.
 const SLOTS: i64 = 1 << 16;
@@ -110,11 +113,14 @@ pub(super) fn push_change(sql: &mut Sql, feed: &Feed, touched: &Touched) {
     let products = sql.var(touched.products.iter().copied().collect::<Vec<_>>());
     let stock = sql.var(touched.stock.iter().copied().collect::<Vec<_>>());
     let origin = sql.var(origin.to_string());
+    // The slot drawn once, for both the update and the create.
     sql.push(&format!(
-        "UPSERT type::record('change', rand::int(0, {})) SET origin = {origin}, \
-         orders = {orders}, products = {products}, stock = {stock} RETURN NONE",
+        "LET $slot = type::record('change', rand::int(0, {}))",
         SLOTS - 1
     ));
+    let set =
+        format!("origin = {origin}, orders = {orders}, products = {products}, stock = {stock}");
+    sql.push(&upsert("$slot", &set, &set, "VALUE id"));
 }
 
 /// The changes one journal record names; none if this process (`origin`) wrote it, since it

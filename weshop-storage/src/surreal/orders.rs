@@ -15,7 +15,7 @@ use super::{
     catalog::stock_written,
     changes::{Touched, push_change},
     message, outbox,
-    query::Sql,
+    query::{Sql, upsert},
     rows::{DocRow, LinkRow, PlacedRow, orders_from},
 };
 use crate::{
@@ -245,8 +245,12 @@ impl OrderStore for SurrealStore {
                 for (name, state) in &step.links {
                     let n = sql.var(name.clone());
                     let s = sql.var(BASE64.encode(state));
-                    sql.push(&format!(
-                        "UPSERT type::record('link', {n}) SET state = {s} RETURN NONE"
+                    let set = format!("state = {s}");
+                    sql.push(&upsert(
+                        &format!("type::record('link', {n})"),
+                        &set,
+                        &set,
+                        "VALUE id",
                     ));
                 }
                 let touched = Touched::default()
@@ -320,9 +324,8 @@ impl OrderStore for SurrealStore {
             "LET $last = payment_head:head.last ?? (SELECT VALUE record::id(id) FROM \
              payment_record ORDER BY id DESC LIMIT 1)[0] ?? 0",
         );
-        sql.push(&format!(
-            "UPSERT payment_head:head SET last = $last + {n} RETURN NONE"
-        ));
+        let set = format!("last = $last + {n}");
+        sql.push(&upsert("payment_head:head", &set, &set, "VALUE id"));
         sql.push(&format!(
             "FOR $r IN {rows} {{ CREATE type::record('payment_record', $last + $r.id) \
              SET line = $r.line RETURN NONE }}"

@@ -29,7 +29,11 @@ use weshop_core::{
     store::{OutboxEntry, StoreError},
 };
 
-use super::{SurrealStore, query::Sql, rows::int};
+use super::{
+    SurrealStore,
+    query::{Sql, upsert},
+    rows::int,
+};
 use crate::documents::{EffectDoc, from_json, to_json};
 
 /// Effects per step record: an entry's index takes the low 20 bits of its id.
@@ -102,8 +106,13 @@ pub(super) fn push_append(sql: &mut Sql, records: &[Vec<StepEntry>]) -> usize {
     let n = sql.var(steps.len() as i64);
     let steps = sql.var(steps);
     sql.push(&format!(
-        "LET $outbox_last = (UPSERT ONLY outbox_head:head SET last = (last ?? 0) + {n} \
-         RETURN VALUE last)"
+        "LET $outbox_last = {}",
+        upsert(
+            "outbox_head:head",
+            &format!("last += {n}"),
+            &format!("last = {n}"),
+            "VALUE last"
+        )
     ));
     sql.push(&format!(
         "FOR $s IN {steps} {{ CREATE type::record('outbox_step', $outbox_last - {n} + $s.k) \

@@ -15,6 +15,22 @@ pub(super) struct Sql {
     pub(super) statements: usize,
 }
 
+/// An `UPSERT` of `record`, as an expression: an `UPDATE` setting `update`, or, when the record
+/// does not exist, a `CREATE` setting `create`; both `RETURN ret`, which must not be NONE for a
+/// record that exists (`??` evaluates its right side only when its left is NONE or NULL).
+///
+/// For records that nearly always exist (stock rows, carts, heads, link states): SurrealDB 3.3
+/// runs an `UPSERT` of an existing record as a `CREATE` that fails (an error raised, with a
+/// backtrace captured when `RUST_BACKTRACE` is set) and is rolled back to a save point before
+/// the `UPDATE`, ~58 µs of the engine's CPU a record against ~40 for this (mem://, 100 records
+/// a transaction).
+pub(super) fn upsert(record: &str, update: &str, create: &str, ret: &str) -> String {
+    format!(
+        "((UPDATE ONLY {record} SET {update} RETURN {ret}) ?? \
+         (CREATE ONLY {record} SET {create} RETURN {ret}))"
+    )
+}
+
 impl Sql {
     /// Binds a value; returns its `$name`.
     pub(super) fn var(&mut self, value: impl SurrealValue) -> String {
