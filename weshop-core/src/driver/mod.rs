@@ -416,7 +416,8 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     }
 
     /// The orders loading onto, or loaded onto and held for, `truck` at `warehouse`: the
-    /// store's, with the batch's newer versions over them.
+    /// store's, with the batch's newer versions over them; none while one of them is still
+    /// loading.
     ///
     /// The store is read once per batch (the first time a batch needs it), not once per
     /// event: 200 orders in flight made that read the bulk of a batch's time. What the batch
@@ -437,18 +438,22 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
                 .map(|o| (o.id(), o))
                 .collect();
             batch.on_trucks = Some(read);
+            // Once: from now on `Batch::add` lays each order it takes over the snapshot.
+            batch.track_trucks();
         }
-        batch.track_trucks();
         let on_trucks = batch.on_trucks.as_ref().expect("read above");
-        Ok(on_trucks
-            .values()
-            .filter(|o| {
-                matches!(o.status(), OrderStatus::Loading | OrderStatus::Loaded)
-                    && o.warehouse() == Some(warehouse)
-                    && o.truck() == Some(truck)
-            })
-            .cloned()
-            .collect())
+        let mates = on_trucks.values().filter(|o| {
+            matches!(o.status(), OrderStatus::Loading | OrderStatus::Loaded)
+                && o.warehouse() == Some(warehouse)
+                && o.truck() == Some(truck)
+        });
+        // While one is still loading the truck waits, and `release_truck` would release
+        // nothing: copying every mate for each package loaded cost a truck of n packages n²
+        // order copies.
+        if mates.clone().any(|o| o.status() == OrderStatus::Loading) {
+            return Ok(Vec::new());
+        }
+        Ok(mates.cloned().collect())
     }
 
     /// The step of an event that reads a warehouse's queue and stock.
@@ -615,7 +620,8 @@ impl Batch {
         self.at.get(&id).map(|&i| self.step.orders[i].0.clone())
     }
 
-    /// Lays the pending orders over the snapshot of orders on trucks, if one was read.
+    /// Lays the pending orders over the snapshot of orders on trucks, if one was read (once,
+    /// when it is read: [`Batch::add`] keeps it up to date after that).
     fn track_trucks(&mut self) {
         if let Some(on_trucks) = &mut self.on_trucks {
             for (order, _) in &self.step.orders {
@@ -646,6 +652,9 @@ impl Batch {
     /// Adds a step that follows from an event already absorbed (a truck it released).
     fn add(&mut self, step: Step) {
         for (order, version) in step.orders {
+            if let Some(on_trucks) = &mut self.on_trucks {
+                on_trucks.insert(order.id(), order.clone());
+            }
             match self.at.get(&order.id()) {
                 Some(&i) => self.step.orders[i].0 = order,
                 None => {
@@ -665,7 +674,6 @@ impl Batch {
         driver: &FulfilmentDriver<S>,
     ) -> Result<usize, StoreError> {
         let events = self.events;
-        self.track_trucks();
         let on_trucks = self.on_trucks.take();
         let Batch { step, link, .. } = std::mem::replace(
             self,
