@@ -13,11 +13,13 @@
 //! stay where callers find them.
 
 mod known;
+mod link_state;
 mod marks;
 mod outbox;
 mod serving;
 mod updates;
 
+pub use link_state::{LinkSnapshot, LinkState};
 pub use marks::MARK_WITHIN;
 pub use outbox::{OutboxError, Ports};
 
@@ -348,7 +350,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     pub async fn handle(
         &self,
         event: FulfilmentEvent,
-        link: Option<(String, Vec<u8>)>,
+        link: Option<LinkState>,
     ) -> Result<(), StoreError> {
         self.handle_batch(vec![(event, link)])
             .await
@@ -569,9 +571,6 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
     }
 }
 
-/// A link's session state as it is saved with a step: its name and its bytes.
-pub type LinkState = (String, Vec<u8>);
-
 /// A link's events could not all be committed.
 #[derive(Debug)]
 pub struct BatchFailed {
@@ -606,7 +605,7 @@ struct Batch {
     /// Where each pending order is in `step.orders`.
     at: BTreeMap<OrderId, usize>,
     /// The link state after the last event absorbed.
-    link: Option<(String, Vec<u8>)>,
+    link: Option<LinkState>,
     /// Events absorbed since the last commit.
     events: usize,
     /// The orders on trucks (loading or loaded), once read ([`FulfilmentDriver::truck_mates`]),
@@ -630,7 +629,7 @@ impl Batch {
         }
     }
 
-    fn absorb(&mut self, step: Step, link: Option<(String, Vec<u8>)>) {
+    fn absorb(&mut self, step: Step, link: Option<LinkState>) {
         self.add(step);
         if link.is_some() {
             self.link = link;
@@ -682,7 +681,11 @@ impl Batch {
                 ..Batch::default()
             },
         );
-        let links: Vec<_> = link.into_iter().collect();
+        // Encoded here, for the last event of the commit only.
+        let links: Vec<_> = link
+            .into_iter()
+            .map(|(name, state)| (name, state.encode()))
+            .collect();
         if !step.is_empty() || !links.is_empty() {
             driver.commit(step, links).await?;
         }

@@ -12,7 +12,7 @@ pub mod world;
 
 use async_trait::async_trait;
 use weshop_core::{
-    driver::BatchFailed,
+    driver::{BatchFailed, LinkState},
     fulfilment::FulfilmentEvent,
     store::{OrderStore, StepCommit, StoreError},
 };
@@ -24,18 +24,14 @@ pub use world::{WorldClient, WorldSettings};
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Acts on `event` and saves `link` (name, state) in the same commit.
-    async fn handle(
-        &self,
-        event: FulfilmentEvent,
-        link: (String, Vec<u8>),
-    ) -> Result<(), StoreError>;
+    async fn handle(&self, event: FulfilmentEvent, link: LinkState) -> Result<(), StoreError>;
 
     /// Acts on the events of one message, each with the link's state after it; a sink may
     /// commit several together. On failure, says how many (from the first) were committed.
     /// By default, one commit each.
     async fn handle_batch(
         &self,
-        events: Vec<(FulfilmentEvent, (String, Vec<u8>))>,
+        events: Vec<(FulfilmentEvent, LinkState)>,
     ) -> Result<(), BatchFailed> {
         for (committed, (event, link)) in events.into_iter().enumerate() {
             self.handle(event, link)

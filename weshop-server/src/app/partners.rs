@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::{sync::watch, task::JoinHandle};
 use weshop_core::{
     domain::WarehouseSite,
-    driver::{BatchFailed, FulfilmentDriver},
+    driver::{BatchFailed, FulfilmentDriver, LinkState},
     fulfilment::FulfilmentEvent,
     lease::Fence,
     session::SessionConfig,
@@ -124,17 +124,13 @@ impl Partners {
 /// The links hand their events to the fulfilment driver, with their state, in one commit.
 #[async_trait]
 impl<S: Store + ?Sized + 'static> EventSink for FulfilmentDriver<S> {
-    async fn handle(
-        &self,
-        event: FulfilmentEvent,
-        link: (String, Vec<u8>),
-    ) -> Result<(), StoreError> {
+    async fn handle(&self, event: FulfilmentEvent, link: LinkState) -> Result<(), StoreError> {
         FulfilmentDriver::handle(self, event, Some(link)).await
     }
 
     async fn handle_batch(
         &self,
-        events: Vec<(FulfilmentEvent, (String, Vec<u8>))>,
+        events: Vec<(FulfilmentEvent, LinkState)>,
     ) -> Result<(), BatchFailed> {
         let events = events
             .into_iter()

@@ -35,7 +35,7 @@ pub async fn batch_crash<S: Store + ?Sized + 'static>(store: Arc<S>) {
     let crashing = Arc::new(Interleaved::crashing_after(store.clone(), 1));
     let assembled = rig.node_over(crashing.clone(), &[rig.warehouse]).await;
     let driver = assembled.driver().clone();
-    let link = |n: u8| Some(("world".to_string(), vec![n]));
+    let link = |n: u8| Some(("world".to_string(), vec![n].into()));
     let message = vec![
         (
             FulfilmentEvent::Packed {

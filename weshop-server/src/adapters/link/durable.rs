@@ -3,13 +3,16 @@
 //! go out. The tokio task runs them over TCP; the deterministic simulation runs the very same
 //! steps over its simulated network.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
-use weshop_core::{fulfilment::FulfilmentEvent, ports::PortError};
+use weshop_core::{fulfilment::FulfilmentEvent, ports::PortError, session::Inbound};
 
-use super::state::{LinkProtocol, LinkState, Received};
+use super::{
+    replay::{Replay, Taken},
+    state::{LinkProtocol, LinkState, Received},
+};
 use crate::adapters::{EventSink, LinkStore};
 
 /// Callers waiting for the answer to a status query, by package.
@@ -41,7 +44,8 @@ pub async fn take_commands<P: LinkProtocol>(
 }
 
 /// Takes in messages, in the order they came: their events go to the sink together, each
-/// with the state that marks it seen (the sink commits them in as few commits as it can);
+/// with the state that marks it seen (the sink commits them in as few commits as it can, and
+/// encodes the state after each commit's last event only: see [`replay`](super::replay));
 /// answers and refusals are handled as they come. The task hands over every message already
 /// read off the socket, so messages that queued up during a commit share the next one.
 pub async fn take_in<P>(
@@ -54,25 +58,37 @@ pub async fn take_in<P>(
 where
     P: LinkProtocol,
 {
+    let messages: Vec<Inbound<P::Item>> = messages.into_iter().map(P::disassemble).collect();
+    // The state before them, to rebuild the state after any event; not needed without items.
+    let base = messages
+        .iter()
+        .any(|m| !m.items.is_empty())
+        .then(|| state.save());
+    let mut taken = Vec::new();
+    // Each event, with how many things were taken when it was.
     let mut events = Vec::new();
     for message in messages {
-        take_items(state, message, &mut events, queries);
+        take_items(state, message, &mut taken, &mut events, queries);
     }
-    let Some((_, (_, last))) = events.last() else {
+    let (Some(base), Some(&(_, last))) = (base, events.last()) else {
         return Ok(());
     };
-    let last = last.clone();
-    let states: Vec<Vec<u8>> = events.iter().map(|(_, (_, s))| s.clone()).collect();
+    let replay = Arc::new(Replay::new(state.config(), base, taken));
+    let after: Vec<usize> = events.iter().map(|(_, after)| *after).collect();
+    let events: Vec<_> = events
+        .into_iter()
+        .map(|(event, after)| (event, (P::NAME.to_string(), replay.snapshot(after))))
+        .collect();
     let count = events.len();
     match sink.handle_batch(events).await {
         Ok(()) => {
-            *saved = last;
+            *saved = replay.encode(last);
             Ok(())
         }
         Err(failed) => {
             // Back to the state committed last: the peer resends the rest, taken then.
             if let Some(committed) = failed.committed.checked_sub(1) {
-                *saved = states[committed].clone();
+                *saved = replay.encode(after[committed]);
             }
             *state =
                 LinkState::restore(state.config(), saved).expect("the state saved last reads back");
@@ -84,34 +100,32 @@ where
     }
 }
 
-/// Takes in one message's acks and items, in order: its events join `events`, each with the
-/// state that marks it seen.
+/// Takes in one message's acks and items, in order, each also kept in `taken`: its events
+/// join `events`, each with the number of things taken once it was.
 fn take_items<P: LinkProtocol>(
     state: &mut LinkState<P>,
-    message: P::Incoming,
-    events: &mut Vec<(FulfilmentEvent, (String, Vec<u8>))>,
+    message: Inbound<P::Item>,
+    taken: &mut Vec<Taken<P>>,
+    events: &mut Vec<(FulfilmentEvent, usize)>,
     queries: &mut Waiters,
 ) {
     let name = P::NAME;
-    for (seqnum, item) in state.acks_and_items(message) {
+    let Inbound { items, acks } = message;
+    state.take_acks(acks.clone());
+    taken.push(Taken::Acks(acks));
+    for (seqnum, item) in items {
+        taken.push(Taken::Item(seqnum, item.clone()));
         let Some(received) = state.receive(seqnum, item) else {
             continue;
         };
         match received {
-            Received::Event(event) => {
-                events.push((event, (name.to_string(), state.save())));
-            }
+            Received::Event(event) => events.push((event, taken.len())),
             Received::Answer { package, status } => {
                 for waiter in queries.remove(&package).unwrap_or_default() {
                     let _ = waiter.send(status.clone().map_err(PortError));
                 }
             }
-            Received::Reject(reason) => {
-                warn!("{name}: item {seqnum} rejected: {reason}");
-                if let Some(error) = P::error_item(reason, seqnum) {
-                    state.send(error, false);
-                }
-            }
+            Received::Reject(reason) => warn!("{name}: item {seqnum} rejected: {reason}"),
             Received::Ignore(reason) => warn!("{name}: item {seqnum}: {reason}"),
         }
     }

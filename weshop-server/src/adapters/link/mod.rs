@@ -12,10 +12,12 @@
 //!   maps back to the domain command it refused.
 //!
 //! [`state`] is the sans-IO part (the session and what is saved with it); [`durable`] the
-//! steps that save or commit it (a command taken, a message taken in); [`task`] runs them
-//! over TCP.
+//! steps that save or commit it (a command taken, a message taken in), with [`replay`]
+//! rebuilding the state after any event of a message for the commit that ends there; [`task`]
+//! runs them over TCP.
 
 pub mod durable;
+pub mod replay;
 pub mod state;
 pub mod task;
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use prost::Message;
 use weshop_core::{
     fulfilment::{FulfilmentEvent, Refused},
-    session::{Inbound, Protocol, Seqnum, Session, SessionConfig, SessionState},
+    session::{Protocol, Seqnum, Session, SessionConfig, SessionState},
 };
 use weshop_proto::WireMessage;
 
@@ -37,7 +37,7 @@ pub trait LinkProtocol:
         Request: Send + Sync,
         Message: Message + Default + std::fmt::Debug,
         Incoming: WireMessage + std::fmt::Debug,
-        Item: Send,
+        Item: Send + Clone,
     > + Send
     + Sync
     + 'static
@@ -180,19 +180,26 @@ impl<P: LinkProtocol> LinkState<P> {
         &mut self.session
     }
 
-    /// Applies a message's acks and returns its items, which [`LinkState::receive`] takes one
-    /// at a time.
-    pub fn acks_and_items(&mut self, message: P::Incoming) -> Vec<(Seqnum, P::Item)> {
-        let Inbound { items, acks } = P::disassemble(message);
+    /// Applies acks the peer sent.
+    pub fn take_acks(&mut self, acks: Vec<Seqnum>) {
         self.session.handle_acks(acks);
-        items
     }
 
-    /// Takes one item: `None` when it was seen before (it is acked again), else its meaning.
+    /// Takes one item: `None` when it was seen before (it is acked again), else its meaning. A
+    /// rejected item is answered with an error item where the protocol has them. Depends on
+    /// nothing but the state and the item, so the same acks and items taken again from the
+    /// same state leave the same state (see [`replay`](super::replay)).
     pub fn receive(&mut self, seqnum: Seqnum, item: P::Item) -> Option<Received> {
-        self.session
-            .receive_seqnum(seqnum)
-            .then(|| P::receive(item, &mut self.open))
+        if !self.session.receive_seqnum(seqnum) {
+            return None;
+        }
+        let received = P::receive(item, &mut self.open);
+        if let Received::Reject(reason) = &received
+            && let Some(error) = P::error_item(reason.clone(), seqnum)
+        {
+            self.send(error, false);
+        }
+        Some(received)
     }
 
     /// The domain command a request seqnum carried, if it is still open.
