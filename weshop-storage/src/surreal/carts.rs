@@ -14,7 +14,7 @@ use super::{
     SurrealStore, TxError, backend,
     group_commit::GroupCommit,
     message,
-    query::{Sql, upsert},
+    query::{Sql, put},
     rows::CartRow,
     written,
 };
@@ -127,12 +127,7 @@ impl SurrealStore {
         let mut sql = Sql::default();
         let v = sql.var(rows.to_vec());
         // A customer's cart exists from their first save on (a checkout empties it).
-        let save = upsert(
-            "type::record('cart', $c.user)",
-            "lines = $c.lines",
-            "lines = $c.lines",
-            "VALUE id",
-        );
+        let save = put("type::record('cart', $c.user)", "lines = $c.lines");
         sql.push(&format!(
             "FOR $c IN {v} {{ IF $c.lines == [] {{ DELETE type::record('cart', $c.user) }} \
              ELSE {{ {save} }} }}"

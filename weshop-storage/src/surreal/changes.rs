@@ -45,7 +45,7 @@ use weshop_core::{
 
 use super::{
     Handle, SurrealStore, backend,
-    query::{Sql, upsert},
+    query::{Sql, put},
 };
 
 /// How many journal records there are at most.
@@ -118,9 +118,10 @@ pub(super) fn push_change(sql: &mut Sql, feed: &Feed, touched: &Touched) {
         "LET $slot = type::record('change', rand::int(0, {}))",
         SLOTS - 1
     ));
-    let set =
-        format!("origin = {origin}, orders = {orders}, products = {products}, stock = {stock}");
-    sql.push(&upsert("$slot", &set, &set, "VALUE id"));
+    sql.push(&put(
+        "$slot",
+        &format!("origin = {origin}, orders = {orders}, products = {products}, stock = {stock}"),
+    ));
 }
 
 /// The changes one journal record names; none if this process (`origin`) wrote it, since it

@@ -15,7 +15,7 @@ use super::{
     catalog::stock_written,
     changes::{Touched, push_change},
     message, outbox,
-    query::{Sql, upsert},
+    query::{Sql, put},
     rows::{DocRow, LinkRow, PlacedRow, orders_from},
 };
 use crate::{
@@ -245,12 +245,9 @@ impl OrderStore for SurrealStore {
                 for (name, state) in &step.links {
                     let n = sql.var(name.clone());
                     let s = sql.var(BASE64.encode(state));
-                    let set = format!("state = {s}");
-                    sql.push(&upsert(
+                    sql.push(&put(
                         &format!("type::record('link', {n})"),
-                        &set,
-                        &set,
-                        "VALUE id",
+                        &format!("state = {s}"),
                     ));
                 }
                 let touched = Touched::default()
@@ -324,8 +321,7 @@ impl OrderStore for SurrealStore {
             "LET $last = payment_head:head.last ?? (SELECT VALUE record::id(id) FROM \
              payment_record ORDER BY id DESC LIMIT 1)[0] ?? 0",
         );
-        let set = format!("last = $last + {n}");
-        sql.push(&upsert("payment_head:head", &set, &set, "VALUE id"));
+        sql.push(&put("payment_head:head", &format!("last = $last + {n}")));
         sql.push(&format!(
             "FOR $r IN {rows} {{ CREATE type::record('payment_record', $last + $r.id) \
              SET line = $r.line RETURN NONE }}"

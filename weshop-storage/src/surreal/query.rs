@@ -31,6 +31,13 @@ pub(super) fn upsert(record: &str, update: &str, create: &str, ret: &str) -> Str
     )
 }
 
+/// [`upsert`] setting the same `fields` whether the record exists or not, for a statement
+/// whose value nobody reads (it returns the record's id, so the `CREATE` never runs after an
+/// `UPDATE` that found the record).
+pub(super) fn put(record: &str, fields: &str) -> String {
+    upsert(record, fields, fields, "VALUE id")
+}
+
 impl Sql {
     /// Binds a value; returns its `$name`.
     pub(super) fn var(&mut self, value: impl SurrealValue) -> String {
