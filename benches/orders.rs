@@ -214,22 +214,76 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryLayer {
 
 /// When the last of `total` orders was reported delivered, or `None` when updates were
 /// missed (the channel overflowed), so the caller must ask the API instead.
+/// When each order was first seen in each status, from the shop's order updates.
+type Milestones = HashMap<i64, HashMap<OrderStatus, Instant>>;
+
+/// Drains the shop's order updates until `total` orders are delivered: when the last was,
+/// and when each order reached each status (`None` if the updates lagged).
 async fn watch_deliveries(
     mut updates: tokio::sync::broadcast::Receiver<weshop::core::shop::OrderUpdate>,
     total: usize,
-) -> Option<Instant> {
+) -> Option<(Instant, Milestones)> {
     let mut delivered = HashSet::new();
+    let mut seen = Milestones::new();
     while delivered.len() < total {
         match updates.recv().await {
-            Ok(update) if update.order.status() == OrderStatus::Delivered => {
-                delivered.insert(update.order.id());
+            Ok(update) => {
+                let (id, status) = (update.order.id().get(), update.order.status());
+                seen.entry(id)
+                    .or_default()
+                    .entry(status)
+                    .or_insert_with(Instant::now);
+                if status == OrderStatus::Delivered {
+                    delivered.insert(id);
+                }
             }
-            Ok(_) => {}
             Err(RecvError::Lagged(_)) => return None,
             Err(RecvError::Closed) => panic!("the shop stopped"),
         }
     }
-    Some(Instant::now())
+    Some((Instant::now(), seen))
+}
+
+/// How long orders took from placed to each later status, and when the deliveries came: the
+/// end-to-end rate is the placing phase plus the tail of fulfilment behind its last order.
+fn print_milestones(seen: &Milestones, started: Instant) {
+    println!("fulfilment, from an order's first update (placed) to each status:");
+    for status in OrderStatus::ALL {
+        let mut took: Vec<Duration> = seen
+            .values()
+            .filter_map(|at| {
+                let first = at.values().min()?;
+                Some(at.get(&status)?.duration_since(*first))
+            })
+            .collect();
+        if took.is_empty() || status == OrderStatus::Placed {
+            continue;
+        }
+        took.sort();
+        println!(
+            "  {:<16} {:>5} × p50 {:>7.1} ms  p90 {:>7.1} ms  max {:>7.1} ms",
+            format!("{status:?}"),
+            took.len(),
+            percentile(&took, 0.5).as_secs_f64() * 1e3,
+            percentile(&took, 0.9).as_secs_f64() * 1e3,
+            took[took.len() - 1].as_secs_f64() * 1e3,
+        );
+    }
+    let mut deliveries: Vec<Duration> = seen
+        .values()
+        .filter_map(|at| Some(at.get(&OrderStatus::Delivered)?.duration_since(started)))
+        .collect();
+    deliveries.sort();
+    if !deliveries.is_empty() {
+        let at = |p| format!("{:.2}", percentile(&deliveries, p).as_secs_f64());
+        println!(
+            "  deliveries after start (s): 10% {}, 50% {}, 90% {}, all {}",
+            at(0.1),
+            at(0.5),
+            at(0.9),
+            at(1.0)
+        );
+    }
 }
 
 /// This process's user and system CPU time so far (Linux: `/proc/self/stat`), or `None`.
@@ -355,8 +409,12 @@ fn main() {
         let mut latencies: Vec<Duration> = latencies.into_iter().flatten().collect();
         latencies.sort();
         assert_eq!(latencies.len(), total);
+        let mut milestones = None;
         let delivered = match watcher.await.expect("the watcher runs") {
-            Some(last) => last - started,
+            Some((last, seen)) => {
+                milestones = Some(seen);
+                last - started
+            }
             None => {
                 // The watcher fell behind anyway: the API says when nothing is left, to
                 // within its polling period.
@@ -418,6 +476,9 @@ fn main() {
             "mail: {mailed_by_delivery} of {mailed} mails (welcomes included) in the SMTP catcher at the last delivery; the last by {:.1} s",
             last_mail.as_secs_f64(),
         );
+        if let Some(seen) = &milestones {
+            print_milestones(seen, started);
+        }
         if let Some(queries) = &queries {
             queries.print(total);
         }
