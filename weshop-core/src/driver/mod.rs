@@ -34,7 +34,7 @@ use std::{
 
 use tokio::sync::{Mutex, Notify, broadcast};
 
-use known::KnownOrders;
+use known::{KnownOrders, OnTruck, Truck, truck_of};
 use marks::Marks;
 use updates::OrderUpdates;
 
@@ -402,7 +402,7 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
             batch.absorb(self.engine.package_event(&event, order, now), link);
             if let Some((warehouse, truck)) = loading_onto {
                 let mates = self
-                    .truck_mates(&mut batch, warehouse, truck)
+                    .truck_mates(&batch, warehouse, truck)
                     .await
                     .map_err(|e| fail(committed, e))?;
                 batch.add(self.engine.release_truck(mates, now));
@@ -417,45 +417,35 @@ impl<S: Store + ?Sized> FulfilmentDriver<S> {
         Ok(())
     }
 
-    /// The orders loading onto, or loaded onto and held for, `truck` at `warehouse`: the
-    /// store's, with the batch's newer versions over them; none while one of them is still
-    /// loading.
+    /// The orders loading onto, or loaded onto and held for, `truck` at `warehouse`, as the
+    /// batch leaves them; none while one of them is still loading.
     ///
-    /// The store is read once per batch (the first time a batch needs it), not once per
-    /// event: 200 orders in flight made that read the bulk of a batch's time. What the batch
-    /// changes since is laid over the snapshot; nothing else changes these orders meanwhile,
-    /// as the batch holds the writer (and, with several nodes, the lease).
+    /// The committed ones come from memory ([`KnownOrders::on_truck`]), read from the store
+    /// once after a start, a failed commit or a new lease term: nothing else changes these
+    /// orders meanwhile, as the driver holds the writer (and, with several nodes, the lease).
     async fn truck_mates(
         &self,
-        batch: &mut Batch,
+        batch: &Batch,
         warehouse: WarehouseId,
         truck: TruckId,
     ) -> Result<Vec<Order>, StoreError> {
-        if batch.on_trucks.is_none() {
-            let read = self
-                .store
-                .orders_in(&[OrderStatus::Loading, OrderStatus::Loaded])
-                .await?
-                .into_iter()
-                .map(|o| (o.id(), o))
-                .collect();
-            batch.on_trucks = Some(read);
-            // Once: from now on `Batch::add` lays each order it takes over the snapshot.
-            batch.track_trucks();
+        let here = (warehouse, truck);
+        if let Some(mates) = self
+            .known
+            .on_truck(here, |on, copies| batch.mates(here, on, copies))
+        {
+            return Ok(mates);
         }
-        let on_trucks = batch.on_trucks.as_ref().expect("read above");
-        let mates = on_trucks.values().filter(|o| {
-            matches!(o.status(), OrderStatus::Loading | OrderStatus::Loaded)
-                && o.warehouse() == Some(warehouse)
-                && o.truck() == Some(truck)
-        });
-        // While one is still loading the truck waits, and `release_truck` would release
-        // nothing: copying every mate for each package loaded cost a truck of n packages n²
-        // order copies.
-        if mates.clone().any(|o| o.status() == OrderStatus::Loading) {
-            return Ok(Vec::new());
-        }
-        Ok(mates.cloned().collect())
+        let read = self
+            .store
+            .orders_in(&[OrderStatus::Loading, OrderStatus::Loaded])
+            .await?;
+        self.known.load_trucks(read);
+        self.known
+            .on_truck(here, |on, copies| batch.mates(here, on, copies))
+            .ok_or_else(|| {
+                StoreError::Conflict("the orders on trucks were forgotten as they were read".into())
+            })
     }
 
     /// The step of an event that reads a warehouse's queue and stock.
@@ -608,9 +598,6 @@ struct Batch {
     link: Option<LinkState>,
     /// Events absorbed since the last commit.
     events: usize,
-    /// The orders on trucks (loading or loaded), once read ([`FulfilmentDriver::truck_mates`]),
-    /// kept up to date with what the batch decides, across its commits.
-    on_trucks: Option<BTreeMap<OrderId, Order>>,
 }
 
 impl Batch {
@@ -619,14 +606,47 @@ impl Batch {
         self.at.get(&id).map(|&i| self.step.orders[i].0.clone())
     }
 
-    /// Lays the pending orders over the snapshot of orders on trucks, if one was read (once,
-    /// when it is read: [`Batch::add`] keeps it up to date after that).
-    fn track_trucks(&mut self) {
-        if let Some(on_trucks) = &mut self.on_trucks {
-            for (order, _) in &self.step.orders {
-                on_trucks.insert(order.id(), order.clone());
-            }
+    /// A pending order in its latest state, borrowed.
+    fn order_ref(&self, id: OrderId) -> Option<&Order> {
+        self.at.get(&id).map(|&i| &self.step.orders[i].0)
+    }
+
+    /// The orders on `truck` as this batch leaves them, given those on it as committed (`on`)
+    /// and the driver's copies of them, ordered by id; none while one is still loading (then
+    /// [`Fulfilment::release_truck`] would release nothing, and copying every mate for each
+    /// package loaded cost a truck of n packages n² order copies).
+    fn mates(
+        &self,
+        truck: Truck,
+        on: &OnTruck,
+        copies: &std::collections::HashMap<OrderId, Order>,
+    ) -> Vec<Order> {
+        let latest = |id: &OrderId| self.order_ref(*id).or_else(|| copies.get(id));
+        let here = |order: &&Order| truck_of(order) == Some(truck);
+        let loading = |order: &Order| order.status() == OrderStatus::Loading;
+        let pending = self.step.orders.iter().map(|(order, _)| order).filter(here);
+        if pending.clone().any(loading)
+            || on
+                .loading
+                .iter()
+                .filter_map(latest)
+                .filter(here)
+                .any(loading)
+        {
+            return Vec::new();
         }
+        let committed = |id: &OrderId| on.loading.contains(id) || on.loaded.contains(id);
+        let mut mates: Vec<Order> = on
+            .loading
+            .iter()
+            .chain(&on.loaded)
+            .filter_map(latest)
+            .filter(here)
+            .chain(pending.filter(|order| !committed(&order.id())))
+            .cloned()
+            .collect();
+        mates.sort_by_key(Order::id);
+        mates
     }
 
     fn absorb(&mut self, step: Step, link: Option<LinkState>) {
@@ -651,9 +671,6 @@ impl Batch {
     /// Adds a step that follows from an event already absorbed (a truck it released).
     fn add(&mut self, step: Step) {
         for (order, version) in step.orders {
-            if let Some(on_trucks) = &mut self.on_trucks {
-                on_trucks.insert(order.id(), order.clone());
-            }
             match self.at.get(&order.id()) {
                 Some(&i) => self.step.orders[i].0 = order,
                 None => {
@@ -673,14 +690,7 @@ impl Batch {
         driver: &FulfilmentDriver<S>,
     ) -> Result<usize, StoreError> {
         let events = self.events;
-        let on_trucks = self.on_trucks.take();
-        let Batch { step, link, .. } = std::mem::replace(
-            self,
-            Batch {
-                on_trucks,
-                ..Batch::default()
-            },
-        );
+        let Batch { step, link, .. } = std::mem::take(self);
         // Encoded here, for the last event of the commit only.
         let links: Vec<_> = link
             .into_iter()
