@@ -5,8 +5,8 @@
 //! - `ws://HOST:PORT` (or `wss://`): a SurrealDB server, which can itself run on TiKV when a
 //!   shop outgrows one machine. Credentials come with [`SurrealStore::connect_with`].
 //!
-//! Queryable fields are columns with indexes (email, seller, category, price, status, …); the
-//! rest of each record is a JSON document parsed back through the domain (see
+//! Queryable fields are columns with indexes (email, seller, category, price, an order's
+//! stage, …); the rest of each record is a JSON document parsed back through the domain (see
 //! [`crate::documents`]). Product search uses a full-text index whose analyzer stores every
 //! prefix of every word (edge n-grams), so "mu" finds "mug" through the index, not by scanning.
 //!

@@ -1,6 +1,6 @@
 //! Orders, checkout keys, fulfilment steps, the outbox and link states.
 
-use std::sync::atomic::Ordering;
+use std::{collections::BTreeSet, sync::atomic::Ordering};
 
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
@@ -30,6 +30,7 @@ pub(super) struct OrderWrite {
     id: RecordId,
     customer: i64,
     status: String,
+    stage: String,
     version: i64,
     products: Vec<i64>,
     doc: String,
@@ -41,10 +42,29 @@ impl OrderWrite {
             id: RecordId::new("customer_order", order.id().get()),
             customer: order.customer().get(),
             status: order.status().as_str().to_string(),
+            stage: stage_of(order.status()).to_string(),
             version: order.version() as i64,
             products: products_of(order),
             doc: to_json(&OrderDoc::from(order)),
         }
+    }
+}
+
+/// Where an order is, as the `order_stage` index has it: `open` while it waits to be served
+/// (placed, waiting for stock), `moving` from packing until it is delivered, `ended` after.
+/// The index is on this, not on the status, which changes six times on the way (each a
+/// deletion and an insertion in the index, with SurrealDB 3.3's admission check and doc-id
+/// lookup for each): without the status's index the orders bench used 15% less CPU per order.
+pub(super) fn stage_of(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Placed | OrderStatus::WaitingForStock => "open",
+        OrderStatus::Delivered | OrderStatus::Cancelled | OrderStatus::Failed => "ended",
+        OrderStatus::Packing
+        | OrderStatus::Packed
+        | OrderStatus::TruckRequested
+        | OrderStatus::Loading
+        | OrderStatus::Loaded
+        | OrderStatus::Delivering => "moving",
     }
 }
 
@@ -54,6 +74,15 @@ pub(super) fn products_of(order: &Order) -> Vec<i64> {
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+/// The statement that reads the orders in `stages` (a bound array, through the `order_stage`
+/// index) whose status is in `statuses` (another).
+fn orders_in_stages(stages: &str, statuses: &str) -> String {
+    format!(
+        "SELECT doc, record::id(id) AS oid FROM customer_order \
+         WHERE stage IN {stages} AND status IN {statuses} ORDER BY oid ASC"
+    )
 }
 
 /// A payment journal record and its position.
@@ -165,11 +194,10 @@ impl OrderStore for SurrealStore {
     async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError> {
         let mut sql = Sql::default();
         let names: Vec<String> = statuses.iter().map(|s| s.as_str().to_string()).collect();
+        let stages: BTreeSet<&str> = statuses.iter().map(|s| stage_of(*s)).collect();
         let v = sql.var(names);
-        sql.push(&format!(
-            "SELECT doc, record::id(id) AS oid FROM customer_order WHERE status IN {v} \
-             ORDER BY oid ASC"
-        ));
+        let stages = sql.var(stages.into_iter().map(str::to_string).collect::<Vec<_>>());
+        sql.push(&orders_in_stages(&stages, &v));
         let rows: Vec<DocRow> = self.read(sql).await?;
         orders_from(rows)
     }
@@ -351,5 +379,26 @@ impl OrderStore for SurrealStore {
         rows.into_iter()
             .map(|row| Ok((u64::try_from(row.id).map_err(corrupt)?, row.line)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Orders are found by stage through the `order_stage` index, not by a scan of every
+    /// order ever placed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn orders_in_reads_the_stage_index() {
+        let store = SurrealStore::connect("mem://").await.unwrap();
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "{} EXPLAIN",
+            orders_in_stages("['open']", "['placed', 'waiting_for_stock']")
+        ));
+        let plan: Vec<surrealdb::types::Value> = store.read(sql).await.unwrap();
+        let plan = format!("{plan:?}");
+        assert!(plan.contains("IndexScan"), "{plan}");
+        assert!(plan.contains("order_stage"), "{plan}");
     }
 }

@@ -270,6 +270,20 @@ ALTER TABLE payment_head SCHEMALESS;
 ALTER TABLE id_block SCHEMALESS;
 "#,
     ),
+    // Orders are found by their stage (`orders::stage_of`), which changes twice on an order's
+    // way, instead of by their status, which changes six times, each change an index entry
+    // deleted and one inserted.
+    (
+        18,
+        r#"
+DEFINE FIELD IF NOT EXISTS stage ON customer_order TYPE string DEFAULT 'open';
+UPDATE customer_order SET stage = 'moving' WHERE status IN ['packing', 'packed', 'truck_requested', 'loading', 'loaded', 'delivering'] RETURN NONE;
+UPDATE customer_order SET stage = 'ended' WHERE status IN ['delivered', 'cancelled', 'failed'] RETURN NONE;
+UPDATE customer_order SET stage = 'open' WHERE status IN ['placed', 'waiting_for_stock'] RETURN NONE;
+DEFINE INDEX IF NOT EXISTS order_stage ON customer_order FIELDS stage;
+REMOVE INDEX IF EXISTS order_status ON customer_order;
+"#,
+    ),
 ];
 
 /// The tables migration 17 made SCHEMALESS: SurrealDB no longer refuses a field they do not
@@ -424,6 +438,9 @@ impl SurrealStore {
 
 #[cfg(test)]
 mod tests {
+    use surrealdb::types::SurrealValue;
+    use weshop_core::domain::OrderStatus;
+
     use super::*;
 
     /// The audit covers exactly the tables migration 17 made SCHEMALESS.
@@ -435,6 +452,54 @@ mod tests {
             .filter_map(|l| l.strip_prefix("ALTER TABLE ")?.strip_suffix(" SCHEMALESS;"))
             .collect();
         assert_eq!(altered, SCHEMALESS_TABLES);
+    }
+
+    /// Orders stored before migration 18 (with the `order_status` index, without a stage)
+    /// get the stage of their status, and are found through the `order_stage` index.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migration_18_gives_orders_their_stage() {
+        let store = SurrealStore::connect("mem://").await.unwrap();
+        let mut sql = Sql::default();
+        sql.push("REMOVE INDEX order_stage ON customer_order");
+        sql.push("REMOVE FIELD stage ON customer_order");
+        sql.push("DEFINE INDEX order_status ON customer_order FIELDS status");
+        for (id, status) in OrderStatus::ALL.iter().enumerate() {
+            let status = sql.var(status.as_str().to_string());
+            sql.push(&format!(
+                "CREATE type::record('customer_order', {}) SET customer = 1, status = {status}, \
+                 version = 0, products = [1], doc = '{{}}'",
+                id + 1
+            ));
+        }
+        sql.push("UPSERT meta:schema SET version = 17");
+        assert!(store.run(&sql).await.is_ok(), "schema 17 written");
+        store.migrate().await.unwrap();
+
+        #[derive(SurrealValue)]
+        struct Staged {
+            status: String,
+            stage: String,
+        }
+        let mut sql = Sql::default();
+        sql.push("SELECT status, stage FROM customer_order ORDER BY id");
+        let staged: Vec<Staged> = store.read(sql).await.unwrap();
+        assert_eq!(staged.len(), OrderStatus::ALL.len());
+        for (row, status) in staged.iter().zip(OrderStatus::ALL) {
+            assert_eq!(row.status, status.as_str());
+            assert_eq!(
+                row.stage,
+                super::super::orders::stage_of(status),
+                "{status:?}"
+            );
+        }
+        let mut sql = Sql::default();
+        sql.push("RETURN object::keys((INFO FOR TABLE customer_order).indexes)");
+        let indexes: Vec<String> = store.read(sql).await.unwrap();
+        assert!(indexes.contains(&"order_stage".to_string()), "{indexes:?}");
+        assert!(
+            !indexes.contains(&"order_status".to_string()),
+            "{indexes:?}"
+        );
     }
 
     /// A SCHEMALESS table keeps a field it does not declare, and the audit names it; the
