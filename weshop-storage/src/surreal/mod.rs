@@ -125,18 +125,19 @@ enum Handle {
 }
 
 impl Handle {
-    /// Runs `text` with `vars` bound.
+    /// Runs `text` with `vars` bound (moved into the query, not copied: a fulfilment step
+    /// binds every order it writes).
     async fn query(
         &self,
-        text: &str,
-        vars: &[(String, Value)],
+        text: String,
+        vars: Vec<(String, Value)>,
     ) -> surrealdb::Result<surrealdb::IndexedResults> {
         fn bound<'r, C: Connection>(
             mut query: Query<'r, C>,
-            vars: &[(String, Value)],
+            vars: Vec<(String, Value)>,
         ) -> Query<'r, C> {
-            for (name, value) in vars {
-                query = query.bind((name.clone(), value.clone()));
+            for binding in vars {
+                query = query.bind(binding);
             }
             query
         }
@@ -145,18 +146,17 @@ impl Handle {
         // (poem's layers, the shop's service) a debug build overflowed a worker's 2 MiB
         // stack. A task starts from the bottom of a worker's stack. It also means a caller
         // that gives up (a client gone) cannot cut a transaction off half-run.
-        let (text, vars) = (text.to_string(), vars.to_vec());
         let task = match self {
             Handle::Embedded(db, _) => {
                 let db = Arc::clone(db);
                 tokio::spawn(async move {
-                    tokio::time::timeout(QUERY_PATIENCE, bound(db.query(text), &vars)).await
+                    tokio::time::timeout(QUERY_PATIENCE, bound(db.query(text), vars)).await
                 })
             }
             Handle::Server(db) => {
                 let db = Arc::clone(db);
                 tokio::spawn(async move {
-                    tokio::time::timeout(QUERY_PATIENCE, bound(db.query(text), &vars)).await
+                    tokio::time::timeout(QUERY_PATIENCE, bound(db.query(text), vars)).await
                 })
             }
         };
@@ -424,20 +424,27 @@ impl SurrealStore {
 
     /// Runs a query once; per-statement errors become a [`TxError`].
     async fn run(&self, sql: &Sql) -> Result<surrealdb::IndexedResults, TxError> {
+        self.execute(sql.clone()).await
+    }
+
+    /// [`Self::run`] for a query that is not needed after it.
+    async fn execute(&self, sql: Sql) -> Result<surrealdb::IndexedResults, TxError> {
         let started = std::time::Instant::now();
-        let response = self.db.query(&sql.text, &sql.vars).await;
+        // Per-query timings for profiling: perf cannot attribute the engine's work to a query
+        // (each runs in a task of its own), so the orders bench sums these by kind. An attempt
+        // that lost a write conflict is its own kind: its time was wasted.
+        let kind = tracing::enabled!(target: query::TIMING_TARGET, tracing::Level::DEBUG)
+            .then(|| sql.kind().to_string());
+        let response = self.db.query(sql.text, sql.vars).await;
         let result = Self::outcome(response);
         if matches!(result, Err(TxError::Conflict)) {
             self.lost_conflicts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        // Per-query timings for profiling: perf cannot attribute the engine's work to a query
-        // (each runs in a task of its own), so the orders bench sums these by kind. An attempt
-        // that lost a write conflict is its own kind: its time was wasted.
-        if tracing::enabled!(target: query::TIMING_TARGET, tracing::Level::DEBUG) {
+        if let Some(kind) = kind {
             let kind = match &result {
-                Err(TxError::Conflict) => format!("(lost a conflict) {}", sql.kind()),
-                _ => sql.kind().to_string(),
+                Err(TxError::Conflict) => format!("(lost a conflict) {kind}"),
+                _ => kind,
             };
             tracing::debug!(
                 target: query::TIMING_TARGET,
@@ -488,13 +495,13 @@ impl SurrealStore {
     ) -> Result<surrealdb::IndexedResults, TxError> {
         retry_conflicts(|| {
             let sql = build();
-            async move { self.run(&sql).await }
+            self.execute(sql)
         })
         .await
     }
 
     async fn read<T: SurrealValue>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
-        let mut response = self.run(&sql).await.map_err(|e| backend(message(e)))?;
+        let mut response = self.execute(sql).await.map_err(|e| backend(message(e)))?;
         response.take(0).map_err(backend)
     }
 

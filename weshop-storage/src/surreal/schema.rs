@@ -312,7 +312,7 @@ impl SurrealStore {
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         let mut response = self
             .db
-            .query("SELECT version FROM ONLY meta:schema", &[])
+            .query("SELECT version FROM ONLY meta:schema".into(), Vec::new())
             .await
             .map_err(backend)?;
         let row: Option<VersionRow> = response.take(0).map_err(backend)?;
@@ -374,7 +374,10 @@ impl SurrealStore {
 
     async fn migrate_once(&self) -> Result<(), StoreError> {
         self.db
-            .query("DEFINE TABLE IF NOT EXISTS meta SCHEMALESS", &[])
+            .query(
+                "DEFINE TABLE IF NOT EXISTS meta SCHEMALESS".into(),
+                Vec::new(),
+            )
             .await
             .and_then(|r| r.check())
             .map_err(backend)?;
