@@ -212,13 +212,12 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryLayer {
     }
 }
 
-/// When the last of `total` orders was reported delivered, or `None` when updates were
-/// missed (the channel overflowed), so the caller must ask the API instead.
 /// When each order was first seen in each status, from the shop's order updates.
 type Milestones = HashMap<i64, HashMap<OrderStatus, Instant>>;
 
 /// Drains the shop's order updates until `total` orders are delivered: when the last was,
-/// and when each order reached each status (`None` if the updates lagged).
+/// and when each order reached each status; `None` when updates were missed (the channel
+/// overflowed), so the caller must ask the API instead.
 async fn watch_deliveries(
     mut updates: tokio::sync::broadcast::Receiver<weshop::core::shop::OrderUpdate>,
     total: usize,
