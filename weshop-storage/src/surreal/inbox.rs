@@ -402,10 +402,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_mail_queue_read_stops_at_its_limit() {
         let store = SurrealStore::connect("mem://").await.unwrap();
-        let mut sql = Sql::default();
-        sql.push(&format!("{} EXPLAIN", queue_read("50")));
-        let plan: Vec<surrealdb::types::Value> = store.read(sql).await.unwrap();
-        let plan = format!("{plan:?}");
+        let plan = store.plan(&queue_read("50")).await;
         assert!(plan.contains("IndexScan"), "{plan}");
         assert!(plan.contains("notification_pending"), "{plan}");
         assert!(plan.contains("\"limit\": String(\"50\")"), "{plan}");

@@ -505,6 +505,16 @@ impl SurrealStore {
         response.take(0).map_err(backend)
     }
 
+    /// The plan SurrealDB makes for `statement` (`EXPLAIN`), as text, for tests that check
+    /// which index a read walks.
+    #[cfg(test)]
+    async fn plan(&self, statement: &str) -> String {
+        let mut sql = Sql::default();
+        sql.push(&format!("{statement} EXPLAIN"));
+        let plan: Vec<surrealdb::types::Value> = self.read(sql).await.unwrap();
+        format!("{plan:?}")
+    }
+
     /// Maps a block's failure, reading `stock:` throws as out-of-stock.
     fn failure(error: TxError) -> StoreError {
         match error {

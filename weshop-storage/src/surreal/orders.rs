@@ -391,13 +391,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn orders_in_reads_the_stage_index() {
         let store = SurrealStore::connect("mem://").await.unwrap();
-        let mut sql = Sql::default();
-        sql.push(&format!(
-            "{} EXPLAIN",
-            orders_in_stages("['open']", "['placed', 'waiting_for_stock']")
-        ));
-        let plan: Vec<surrealdb::types::Value> = store.read(sql).await.unwrap();
-        let plan = format!("{plan:?}");
+        let plan = store
+            .plan(&orders_in_stages(
+                "['open']",
+                "['placed', 'waiting_for_stock']",
+            ))
+            .await;
         assert!(plan.contains("IndexScan"), "{plan}");
         assert!(plan.contains("order_stage"), "{plan}");
     }
