@@ -17,6 +17,7 @@ use crate::{
     config::Settings,
     demo::{DEMO_EMAIL, DEMO_PASSWORD, Demo, DemoOptions, SELLER_PASSWORD},
     sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
+    watchdog::Watchdog,
     wire,
 };
 
@@ -337,12 +338,15 @@ async fn serve(args: ServeArgs) -> io::Result<()> {
         announce(&format!("weshop: listening for the UPS on {ups}"));
     }
     announce(&format!("weshop: world simulator at {}", settings.world));
+    let watchdog = settings.watchdog.map(|limit| watch(&app, limit));
     let lost = tokio::select! {
         _ = shutdown.recv() => None,
         why = app.leadership_lost() => Some(why),
     };
     tracing::info!("weshop: shutting down");
+    // Stopped only once shut down: a store that never lets go stops the process all the same.
     app.shutdown().await;
+    drop(watchdog);
     match lost {
         // Crash-only: a node that lost the lease (or could not lead) stops, and whatever
         // supervises it starts it again as a follower.
@@ -393,10 +397,48 @@ async fn demo(args: DemoArgs) -> io::Result<()> {
         "weshop demo: data in {}; Ctrl-C stops",
         demo.data_dir.display()
     ));
+    let watchdog = Settings::default()
+        .watchdog
+        .map(|limit| watch(&demo.app, limit));
     shutdown.recv().await;
     tracing::info!("weshop demo: shutting down");
     demo.shutdown().await;
+    drop(watchdog);
     Ok(())
+}
+
+/// The lease the watchdog reads to probe the store: never claimed, so the read is a point
+/// lookup that finds nothing, through a transaction like any other.
+const WATCHDOG_PROBE: &str = "watchdog-probe";
+
+/// Exits the process (status 70) when the store has not answered for `limit`, so that its
+/// supervisor starts it again; see [`crate::watchdog`].
+fn watch(app: &App, limit: Duration) -> Watchdog {
+    let store = app.store();
+    let period = (limit / 12).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    Watchdog::start(
+        limit,
+        period,
+        move || {
+            let store = store.clone();
+            async move {
+                // An error is an answer: a store that is down is the outbox's to retry.
+                if let Err(error) = store.lease(WATCHDOG_PROBE).await {
+                    tracing::debug!("watchdog probe: {error}");
+                }
+            }
+        },
+        |since| {
+            let why = format!(
+                "weshop: the store has not answered for {} s (the process is wedged); exiting \
+                 with status 70 for a restart, which resumes from what is on disk",
+                since.as_secs()
+            );
+            tracing::error!("{why}");
+            eprintln!("{why}");
+            std::process::exit(70)
+        },
+    )
 }
 
 fn run_wire(command: WireCommand) -> ExitCode {

@@ -29,5 +29,6 @@ pub mod pictures;
 pub mod protocols;
 pub mod sim;
 pub mod simulation;
+pub mod watchdog;
 pub mod web;
 pub mod wire;

@@ -129,6 +129,8 @@ pub struct App {
     /// The store [`App::start`] opened, closed by [`App::shutdown`] (a store handed to
     /// [`App::start_with`] stays the caller's to close).
     owned_store: Option<Arc<dyn Store>>,
+    /// The store everything runs on, for the binary's watchdog to probe.
+    store: Arc<dyn Store>,
     leadership: Leadership,
     driver: Arc<FulfilmentDriver<dyn Store>>,
     lost: watch::Receiver<Option<String>>,
@@ -341,6 +343,7 @@ impl App {
             driver,
             lost,
             owned_store: None,
+            store: store.clone(),
             gateway,
         })
     }
@@ -392,6 +395,11 @@ impl App {
             Leadership::Alone(_) => true,
             Leadership::Elected(task) => !task.is_finished() && self.driver.is_serving(),
         }
+    }
+
+    /// The store the shop runs on.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     /// The world the shop is in, once the world link has connected.

@@ -6,6 +6,7 @@
 //! secure_cookies = false           # WESHOP_SECURE_COOKIES (true behind HTTPS)
 //! cors_origins = []                # WESHOP_CORS_ORIGINS="https://a.example,https://b.example"
 //! public_url = "https://shop.example"  # WESHOP_PUBLIC_URL: links in mails (default http://HTTP)
+//! watchdog_secs = 60               # WESHOP_WATCHDOG_SECS: exit when the store stops answering; 0: never
 //!
 //! [world]
 //! address = "127.0.0.1:23456"      # WESHOP_WORLD
@@ -106,6 +107,9 @@ pub struct Settings {
     pub smtp: Option<crate::mail::settings::SmtpSettings>,
     /// This node's name when several share the store; `None`: the only node.
     pub cluster: Option<cluster::ClusterSettings>,
+    /// How long `weshop serve` lets the store go without answering before it exits for its
+    /// supervisor to restart it (see [`crate::watchdog`]); `None`: it waits forever.
+    pub watchdog: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -128,6 +132,7 @@ impl Default for Settings {
             public_url: None,
             smtp: None,
             cluster: None,
+            watchdog: Some(crate::watchdog::DEFAULT_LIMIT),
         }
     }
 }
@@ -156,6 +161,7 @@ struct File {
     http_idle_timeout_ms: Option<u64>,
     grid_limit: Option<u32>,
     storage_cache_mb: Option<u64>,
+    watchdog_secs: Option<u64>,
     #[serde(default)]
     world: WorldFile,
     #[serde(default)]
@@ -276,6 +282,9 @@ impl Settings {
         if let Some(mb) = file.storage_cache_mb {
             self.storage_cache_mb = mb.max(1);
         }
+        if let Some(secs) = file.watchdog_secs {
+            self.watchdog = watchdog(secs);
+        }
         if let Some(world) = file.world.address {
             self.world = address("world.address", &world).map_err(|e| value("world", e))?;
         }
@@ -383,6 +392,9 @@ impl Settings {
         if let Some(v) = get("WESHOP_GRID_LIMIT") {
             self.grid_limit = i32::try_from(number("WESHOP_GRID_LIMIT", v)?).unwrap_or(i32::MAX);
         }
+        if let Some(v) = get("WESHOP_WATCHDOG_SECS") {
+            self.watchdog = watchdog(number("WESHOP_WATCHDOG_SECS", v)?);
+        }
         if let Some(v) = get("WESHOP_STORAGE_CACHE_MB") {
             self.storage_cache_mb = number("WESHOP_STORAGE_CACHE_MB", v)?;
         }
@@ -455,6 +467,11 @@ pub fn parse_warehouses(text: &str) -> Result<Vec<WarehouseSite>, ConfigError> {
             site(number(id)?, number(x)?, number(y)?)
         })
         .collect()
+}
+
+/// A watchdog limit of `secs` seconds; 0 turns it off.
+fn watchdog(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 fn site(id: i32, x: i32, y: i32) -> Result<WarehouseSite, ConfigError> {
@@ -539,5 +556,21 @@ mod tests {
             ("WESHOP_UPS_CONNECT".to_string(), "127.0.0.1:2".to_string()),
         ]);
         assert!(s.apply_env(&env).is_err());
+    }
+
+    /// The watchdog is on by default, set in seconds by the file or the environment, and off
+    /// at 0.
+    #[test]
+    fn the_watchdog_is_set_in_seconds_and_off_at_zero() {
+        let mut s = Settings::default();
+        assert_eq!(s.watchdog, Some(crate::watchdog::DEFAULT_LIMIT));
+        s.apply_toml("watchdog_secs = 0").unwrap();
+        assert_eq!(s.watchdog, None);
+        let env = HashMap::from([("WESHOP_WATCHDOG_SECS".to_string(), "90".to_string())]);
+        s.apply_env(&env).unwrap();
+        assert_eq!(s.watchdog, Some(Duration::from_secs(90)));
+        let env = HashMap::from([("WESHOP_WATCHDOG_SECS".to_string(), "soon".to_string())]);
+        let err = s.apply_env(&env).unwrap_err().to_string();
+        assert!(err.contains("WESHOP_WATCHDOG_SECS"), "{err}");
     }
 }
