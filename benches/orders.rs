@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use weshop::core::domain::OrderStatus;
 use weshop::server::demo::{DEMO_CARD, Demo, DemoOptions};
-use weshop::server::watchdog::Watchdog;
+use weshop::server::watchdog;
 
 /// The allocator the `weshop` binary uses, so the figures are the server's (glibc's malloc
 /// and free were 17% of this bench's samples on surrealkv).
@@ -368,24 +368,7 @@ fn main() {
         .expect("demo starts");
         // A run that meets surrealkv 0.21.4's lock-order deadlock (see `watchdog`) ends, saying
         // so, instead of hanging.
-        let store = demo.app.store();
-        let _watchdog = Watchdog::start(
-            Duration::from_secs(60),
-            Duration::from_secs(1),
-            move || {
-                let store = store.clone();
-                async move {
-                    let _ = store.lease("watchdog-probe").await;
-                }
-            },
-            |since| {
-                eprintln!(
-                    "the store has not answered for {} s: wedged (see weshop_server::watchdog)",
-                    since.as_secs()
-                );
-                std::process::exit(70)
-            },
-        );
+        let _watchdog = watchdog::exit_when_wedged(demo.app.store(), Duration::from_secs(60));
         let base = format!("http://{}", demo.app.http_addr());
         let catalog = ok(reqwest::get(format!("{base}/api/v1/products?per_page=100"))
             .await

@@ -17,8 +17,7 @@ use crate::{
     config::Settings,
     demo::{DEMO_EMAIL, DEMO_PASSWORD, Demo, DemoOptions, SELLER_PASSWORD},
     sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
-    watchdog::Watchdog,
-    wire,
+    watchdog, wire,
 };
 
 /// WeShop: an online shop fulfilled over protobuf/TCP by a world simulator and a partner UPS.
@@ -338,7 +337,9 @@ async fn serve(args: ServeArgs) -> io::Result<()> {
         announce(&format!("weshop: listening for the UPS on {ups}"));
     }
     announce(&format!("weshop: world simulator at {}", settings.world));
-    let watchdog = settings.watchdog.map(|limit| watch(&app, limit));
+    let watchdog = settings
+        .watchdog
+        .map(|limit| watchdog::exit_when_wedged(app.store(), limit));
     let lost = tokio::select! {
         _ = shutdown.recv() => None,
         why = app.leadership_lost() => Some(why),
@@ -399,46 +400,12 @@ async fn demo(args: DemoArgs) -> io::Result<()> {
     ));
     let watchdog = Settings::default()
         .watchdog
-        .map(|limit| watch(&demo.app, limit));
+        .map(|limit| watchdog::exit_when_wedged(demo.app.store(), limit));
     shutdown.recv().await;
     tracing::info!("weshop demo: shutting down");
     demo.shutdown().await;
     drop(watchdog);
     Ok(())
-}
-
-/// The lease the watchdog reads to probe the store: never claimed, so the read is a point
-/// lookup that finds nothing, through a transaction like any other.
-const WATCHDOG_PROBE: &str = "watchdog-probe";
-
-/// Exits the process (status 70) when the store has not answered for `limit`, so that its
-/// supervisor starts it again; see [`crate::watchdog`].
-fn watch(app: &App, limit: Duration) -> Watchdog {
-    let store = app.store();
-    let period = (limit / 12).clamp(Duration::from_millis(100), Duration::from_secs(5));
-    Watchdog::start(
-        limit,
-        period,
-        move || {
-            let store = store.clone();
-            async move {
-                // An error is an answer: a store that is down is the outbox's to retry.
-                if let Err(error) = store.lease(WATCHDOG_PROBE).await {
-                    tracing::debug!("watchdog probe: {error}");
-                }
-            }
-        },
-        |since| {
-            let why = format!(
-                "weshop: the store has not answered for {} s (the process is wedged); exiting \
-                 with status 70 for a restart, which resumes from what is on disk",
-                since.as_secs()
-            );
-            tracing::error!("{why}");
-            eprintln!("{why}");
-            std::process::exit(70)
-        },
-    )
 }
 
 fn run_wire(command: WireCommand) -> ExitCode {

@@ -26,9 +26,45 @@ use std::{
     time::{Duration, Instant},
 };
 
+use weshop_core::store::Store;
+
 /// How long the probe may go without finishing by default: far above any read under load
 /// (milliseconds), far below a deadlock left alone.
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
+
+/// The lease [`exit_when_wedged`] reads to probe the store: never claimed, so the read is a
+/// point lookup that finds nothing, through a transaction like any other.
+const PROBE_LEASE: &str = "watchdog-probe";
+
+/// Watches `store` as the binaries do: reads it every `limit`/12 (between 0.1 and 5 s) and,
+/// when no read has finished for `limit`, logs why and exits the process with status 70, for
+/// its supervisor to start it again.
+pub fn exit_when_wedged(store: Arc<dyn Store>, limit: Duration) -> Watchdog {
+    let period = (limit / 12).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    Watchdog::start(
+        limit,
+        period,
+        move || {
+            let store = store.clone();
+            async move {
+                // An error is an answer: a store that is down is the outbox's to retry.
+                if let Err(error) = store.lease(PROBE_LEASE).await {
+                    tracing::debug!("watchdog probe: {error}");
+                }
+            }
+        },
+        |since| {
+            let why = format!(
+                "weshop: the store has not answered for {} s (the process is wedged); exiting \
+                 with status 70 for a restart, which resumes from what is on disk",
+                since.as_secs()
+            );
+            tracing::error!("{why}");
+            eprintln!("{why}");
+            std::process::exit(70)
+        },
+    )
+}
 
 /// A running watchdog; dropping it (or [`Watchdog::stop`]) stops it.
 pub struct Watchdog {
@@ -130,39 +166,59 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc;
 
+    /// A watchdog on a runtime of its own with one worker, whose probe runs `probe(n)` for the
+    /// `n`th call (from 0); with the stall reports and the count of probes started.
+    fn watched<F>(
+        limit: Duration,
+        period: Duration,
+        probe: impl Fn(usize) -> F + Send + 'static,
+    ) -> (
+        tokio::runtime::Runtime,
+        Watchdog,
+        mpsc::Receiver<Duration>,
+        Arc<AtomicUsize>,
+    )
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (stalled, told) = mpsc::channel();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let watchdog = runtime.block_on(async {
+            let calls = calls.clone();
+            Watchdog::start(
+                limit,
+                period,
+                move || probe(calls.fetch_add(1, Ordering::SeqCst)),
+                move |since| stalled.send(since).unwrap(),
+            )
+        });
+        (runtime, watchdog, told, calls)
+    }
+
     /// The stall action fires once a probe stops finishing: one that never returns (a store
     /// that does not answer), and one that blocks the only worker thread (a wedged runtime).
     #[test]
     fn a_probe_that_stops_finishing_is_a_stall() {
         for blocking in [false, true] {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let (stalled, told) = mpsc::channel();
-            let calls = Arc::new(AtomicUsize::new(0));
-            let watchdog = runtime.block_on(async {
-                let calls = calls.clone();
-                Watchdog::start(
-                    Duration::from_millis(300),
-                    Duration::from_millis(10),
-                    move || {
-                        let n = calls.fetch_add(1, Ordering::SeqCst);
-                        async move {
-                            if n == 5 {
-                                if blocking {
-                                    // Holds the runtime's only worker, as the engine's locks did.
-                                    thread::sleep(Duration::from_secs(3));
-                                } else {
-                                    std::future::pending::<()>().await;
-                                }
-                            }
+            let (runtime, watchdog, told, calls) = watched(
+                Duration::from_millis(300),
+                Duration::from_millis(10),
+                move |n| async move {
+                    if n == 5 {
+                        if blocking {
+                            // Holds the runtime's only worker, as the engine's locks did.
+                            thread::sleep(Duration::from_secs(3));
+                        } else {
+                            std::future::pending::<()>().await;
                         }
-                    },
-                    move |since| stalled.send(since).unwrap(),
-                )
-            });
+                    }
+                },
+            );
             let since = told
                 .recv_timeout(Duration::from_secs(30))
                 .expect("the watchdog saw the stall");
@@ -179,25 +235,11 @@ mod tests {
     /// Probes that keep finishing keep it quiet, and stopping it ends its thread.
     #[test]
     fn probes_that_finish_keep_it_quiet() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (stalled, told) = mpsc::channel();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let watchdog = runtime.block_on(async {
-            let calls = calls.clone();
-            Watchdog::start(
-                Duration::from_secs(5),
-                Duration::from_millis(5),
-                move || {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    async {}
-                },
-                move |since| stalled.send(since).unwrap(),
-            )
-        });
+        let (_runtime, watchdog, told, calls) = watched(
+            Duration::from_secs(5),
+            Duration::from_millis(5),
+            |_| async {},
+        );
         while calls.load(Ordering::SeqCst) < 50 {
             thread::sleep(Duration::from_millis(5));
         }

@@ -126,11 +126,11 @@ pub struct App {
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    /// The store [`App::start`] opened, closed by [`App::shutdown`] (a store handed to
-    /// [`App::start_with`] stays the caller's to close).
-    owned_store: Option<Arc<dyn Store>>,
-    /// The store everything runs on, for the binary's watchdog to probe.
+    /// The store everything runs on.
     store: Arc<dyn Store>,
+    /// Whether [`App::start`] opened the store, so [`App::shutdown`] closes it (a store handed
+    /// to [`App::start_with`] stays the caller's to close).
+    owns_store: bool,
     leadership: Leadership,
     driver: Arc<FulfilmentDriver<dyn Store>>,
     lost: watch::Receiver<Option<String>>,
@@ -162,8 +162,8 @@ impl App {
         let store = weshop_storage::open_with(&settings.storage, settings.open_options())
             .await
             .map_err(|e| StartError::Storage(e.to_string()))?;
-        let mut app = Self::start_with(store.clone(), settings, options).await?;
-        app.owned_store = Some(store);
+        let mut app = Self::start_with(store, settings, options).await?;
+        app.owns_store = true;
         Ok(app)
     }
 
@@ -342,8 +342,8 @@ impl App {
             leadership,
             driver,
             lost,
-            owned_store: None,
             store: store.clone(),
+            owns_store: false,
             gateway,
         })
     }
@@ -423,8 +423,8 @@ impl App {
         }
         // Dropping the shop's parts releases their store handles; closing here, with the
         // runtime still up, lets an embedded database flush and unlock cleanly.
-        if let Some(store) = self.owned_store
-            && let Err(error) = store.close().await
+        if self.owns_store
+            && let Err(error) = self.store.close().await
         {
             warn!("{error}");
         }
