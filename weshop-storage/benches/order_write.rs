@@ -26,21 +26,10 @@ use surrealdb_kvs::{Key, TransactionType};
 /// Orders per commit, as in a busy step.
 const BLOCK: usize = 100;
 
-/// An order row as `commit_step` writes it (`OrderWrite`).
+/// An order row as `commit_step` writes it (`OrderWrite`); as raw bytes, the same row as JSON.
 #[derive(Clone, Serialize, Deserialize, SurrealValue)]
 struct Row {
     id: RecordId,
-    customer: i64,
-    status: String,
-    stage: String,
-    version: i64,
-    products: Vec<i64>,
-    doc: String,
-}
-
-/// The same row as raw bytes: its fields (not its id, which is the key) as JSON.
-#[derive(Serialize, Deserialize)]
-struct RawRow {
     customer: i64,
     status: String,
     stage: String,
@@ -58,17 +47,6 @@ fn row(n: usize, version: i64, stage: &str, doc: &str) -> Row {
         version,
         products: vec![(n % 50) as i64 + 1, (n % 7) as i64 + 51],
         doc: doc.to_string(),
-    }
-}
-
-fn raw_row(written: Row) -> RawRow {
-    RawRow {
-        customer: written.customer,
-        status: written.status,
-        stage: written.stage,
-        version: written.version,
-        products: written.products,
-        doc: written.doc,
     }
 }
 
@@ -130,9 +108,9 @@ async fn raw_round(ds: &Datastore, orders: usize, version: i64, stage: &str, doc
         let tx = ds.transaction(TransactionType::Write).await.expect("tx");
         for &n in block {
             let old = tx.get(order_key(n), None).await.expect("get").expect("row");
-            let old: RawRow = serde_json::from_slice(&old).expect("decode");
+            let old: Row = serde_json::from_slice(&old).expect("decode");
             assert_eq!(old.version, version - 1, "conflict");
-            let raw = raw_row(row(n, version, stage, doc));
+            let raw = row(n, version, stage, doc);
             tx.set(order_key(n), serde_json::to_vec(&raw).expect("encode"))
                 .await
                 .expect("set");
@@ -164,9 +142,17 @@ async fn main() {
     store.close().await.expect("close store");
     drop(store);
 
+    // The caps the store opens its embedded engine with.
+    let memory = weshop_storage::OpenOptions::default().embedded_memory;
     let config = surrealdb_cnf::ConfigMap::empty()
-        .with_key_value("surrealkv_block_cache_capacity", (16u64 << 20).to_string())
-        .with_key_value("surrealkv_max_memtable_size", (16u64 << 20).to_string());
+        .with_key_value(
+            "surrealkv_block_cache_capacity",
+            memory.block_cache_bytes.to_string(),
+        )
+        .with_key_value(
+            "surrealkv_max_memtable_size",
+            memory.memtable_bytes.to_string(),
+        );
     let ds = loop {
         match Datastore::builder()
             .with_config(config.clone())
@@ -182,7 +168,11 @@ async fn main() {
     let db = Surreal::<Db>::unstable_from_datastore(Arc::clone(&ds), None)
         .await
         .expect("sdk");
-    db.use_ns("weshop").use_db("shop").await.expect("use");
+    let names = weshop_storage::OpenOptions::default();
+    db.use_ns(names.namespace)
+        .use_db(names.database)
+        .await
+        .expect("use");
 
     let doc = format!("{{\"history\":\"{}\"}}", "x".repeat(880));
     let first: Vec<Row> = (0..orders).map(|n| row(n, 0, "open", &doc)).collect();
@@ -195,7 +185,7 @@ async fn main() {
     {
         let tx = ds.transaction(TransactionType::Write).await.expect("tx");
         for n in 0..orders {
-            let raw = raw_row(row(n, 0, "open", &doc));
+            let raw = row(n, 0, "open", &doc);
             tx.set(order_key(n), serde_json::to_vec(&raw).expect("encode"))
                 .await
                 .expect("set");
