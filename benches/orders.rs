@@ -5,9 +5,11 @@
 //! the shop, stage by stage (checkout, its commit, the driver's commits, event batches, the
 //! outbox passes), and how far the mail the orders made lagged behind them.
 //!
-//! `cargo bench --bench orders -- [CLIENTS] [ORDERS_PER_CLIENT] [surrealkv|mem|memory]`
-//! (default 100 × 5 on surrealkv: SurrealDB on disk with a sync per commit; `mem` is
-//! SurrealDB in memory, `memory` the in-memory `MemoryStore`, to show what storage costs).
+//! `cargo bench --bench orders -- [CLIENTS] [ORDERS_PER_CLIENT] [surrealkv|memkv|mem|memory]`
+//! (default 100 × 5 on surrealkv: SurrealDB on disk with a sync per commit; `memkv` is the
+//! durable memory store, `memory+surrealkv://`, every write synced to surrealkv before it
+//! returns; `mem` is SurrealDB in memory, `memory` the in-memory `MemoryStore`, to show what
+//! storage costs).
 //! It runs with the binary's allocator and log subscriber (its log on stderr, `RUST_LOG`).
 //! With `--queries` (SurrealDB stores) it also sums the store's queries by kind: how many ran
 //! per order and how long they took, the attribution a CPU profile cannot give (the engine runs
@@ -336,8 +338,14 @@ fn main() {
         .collect();
     let clients = args.first().copied().unwrap_or(100);
     let per_client = args.get(1).copied().unwrap_or(5);
+    // The durable memory store's directory, removed when the run ends.
+    let scratch = tempfile::tempdir().unwrap();
     let storage = std::env::args().skip(1).find_map(|a| match a.as_str() {
         "surrealkv" => Some(None),
+        "memkv" => Some(Some(format!(
+            "memory+surrealkv://{}",
+            scratch.path().join("db").display()
+        ))),
         "mem" => Some(Some("mem://".to_string())),
         "memory" => Some(Some("memory://".to_string())),
         _ => None,

@@ -1,8 +1,9 @@
 //! WeShop storage: backends behind `weshop-core`'s storage traits.
 //!
-//! - [`open`]: a store from a URL (`memory://`, `mem://`, `surrealkv://PATH`, `ws://HOST:PORT`),
-//!   the one place that maps URLs to backends;
-//! - [`MemoryStore`]: everything in memory, for tests and embedding;
+//! - [`open`]: a store from a URL (`memory://`, `memory+surrealkv://PATH`, `mem://`,
+//!   `surrealkv://PATH`, `ws://HOST:PORT`), the one place that maps URLs to backends;
+//! - [`MemoryStore`]: everything in memory, for tests and embedding; opened as
+//!   `memory+surrealkv://PATH`, durable too (every write synced to disk before it returns);
 //! - [`SurrealStore`] (feature `surrealdb`, on by default): SurrealDB, embedded in memory
 //!   (`mem://`), embedded on disk (`surrealkv://PATH`) or a server (`ws://HOST:PORT`);
 //! - `conformance` (feature `testing`, off by default): one suite of checks that every backend
@@ -21,7 +22,6 @@ pub use open::{OpenError, OpenOptions, SUPPORTED_SCHEMES, open, open_with};
 #[cfg(feature = "testing")]
 pub mod conformance;
 
-#[cfg(feature = "surrealdb")]
 pub mod documents;
 #[cfg(feature = "surrealdb")]
 pub mod surreal;

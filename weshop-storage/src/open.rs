@@ -11,6 +11,7 @@ use crate::MemoryStore;
 #[cfg(feature = "surrealdb")]
 pub const SUPPORTED_SCHEMES: &[&str] = &[
     "memory://",
+    "memory+surrealkv://PATH",
     "mem://",
     "surrealkv://PATH",
     "ws://HOST:PORT",
@@ -121,6 +122,7 @@ pub enum OpenError {
 /// | URL                | Backend                                                        |
 /// |--------------------|----------------------------------------------------------------|
 /// | `memory://`        | [`MemoryStore`] (also `memory:`); nothing survives a restart   |
+/// | `memory+surrealkv://PATH` | [`MemoryStore`], every write synced to raw keys of SurrealDB's embedded engine in `PATH` before it returns; loaded from there on open |
 /// | `mem://`           | `SurrealStore`, embedded, in memory                            |
 /// | `surrealkv://PATH` | SurrealDB embedded on disk in directory `PATH` (created)       |
 /// | `ws://HOST:PORT`   | a SurrealDB server (also `wss://`); see [`OpenOptions`]        |
@@ -157,7 +159,7 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>
     };
     match scheme {
         "mem" => {}
-        "surrealkv" => {
+        "surrealkv" | "memory+surrealkv" => {
             if rest.is_empty() {
                 return Err(OpenError::InvalidUrl {
                     url: url.into(),
@@ -168,6 +170,11 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>
                 path: rest.into(),
                 error,
             })?;
+            if scheme == "memory+surrealkv" {
+                let store = journaled(url, rest, &options).await?;
+                tracing::info!("storage: {url} (in memory, every write synced to disk)");
+                return Ok(store);
+            }
         }
         "ws" | "wss" => {
             if rest.is_empty() {
@@ -184,28 +191,20 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>
     Ok(store)
 }
 
-/// A SurrealDB store; `wait_for_lock` retries while the database is locked.
+/// Retries `attempt` while it fails because the database is locked, for up to `lock_wait`.
 #[cfg(feature = "surrealdb")]
-async fn surreal(
+async fn waiting_for_lock<T, F: Future<Output = Result<T, StoreError>>>(
     url: &str,
-    options: OpenOptions,
-    wait_for_lock: bool,
-) -> Result<Arc<dyn Store>, OpenError> {
-    use crate::{SurrealOptions, SurrealStore};
-
-    let surreal = SurrealOptions {
-        namespace: options.namespace,
-        database: options.database,
-        credentials: options.credentials,
-        embedded_memory: options.embedded_memory,
-    };
+    lock_wait: Duration,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, OpenError> {
     let started = tokio::time::Instant::now();
     loop {
-        match SurrealStore::connect_with(url, surreal.clone()).await {
-            Ok(store) => return Ok(Arc::new(store)),
-            Err(error) if wait_for_lock && error.to_string().contains("locked") => {
+        match attempt().await {
+            Ok(opened) => return Ok(opened),
+            Err(error) if error.to_string().contains("locked") => {
                 let waited = started.elapsed();
-                if waited + LOCK_POLL > options.lock_wait {
+                if waited + LOCK_POLL > lock_wait {
                     return Err(OpenError::Locked {
                         url: url.into(),
                         waited,
@@ -223,6 +222,66 @@ async fn surreal(
             }
         }
     }
+}
+
+/// The durable memory store in directory `path` (see [`MemoryStore`]).
+#[cfg(feature = "surrealdb")]
+async fn journaled(
+    url: &str,
+    path: &str,
+    options: &OpenOptions,
+) -> Result<Arc<dyn Store>, OpenError> {
+    let engine = waiting_for_lock(url, options.lock_wait, || {
+        crate::surreal::open_engine(path, options.embedded_memory)
+    })
+    .await?;
+    let store = MemoryStore::journaled(engine)
+        .await
+        .map_err(|error| OpenError::Backend {
+            url: url.into(),
+            error,
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// Without SurrealDB in the build, the durable memory store is refused.
+#[cfg(not(feature = "surrealdb"))]
+async fn journaled(
+    url: &str,
+    _path: &str,
+    _options: &OpenOptions,
+) -> Result<Arc<dyn Store>, OpenError> {
+    Err(OpenError::Disabled {
+        url: url.into(),
+        feature: "surrealdb",
+    })
+}
+
+/// A SurrealDB store; `wait_for_lock` retries while the database is locked.
+#[cfg(feature = "surrealdb")]
+async fn surreal(
+    url: &str,
+    options: OpenOptions,
+    wait_for_lock: bool,
+) -> Result<Arc<dyn Store>, OpenError> {
+    use crate::{SurrealOptions, SurrealStore};
+
+    let surreal = SurrealOptions {
+        namespace: options.namespace,
+        database: options.database,
+        credentials: options.credentials,
+        embedded_memory: options.embedded_memory,
+    };
+    let lock_wait = if wait_for_lock {
+        options.lock_wait
+    } else {
+        Duration::ZERO
+    };
+    let store = waiting_for_lock(url, lock_wait, || {
+        SurrealStore::connect_with(url, surreal.clone())
+    })
+    .await?;
+    Ok(Arc::new(store))
 }
 
 /// Without SurrealDB in the build, its URLs are refused.

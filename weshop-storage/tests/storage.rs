@@ -112,6 +112,74 @@ async fn surreal_kv() {
     shop::run_all(&new_store).await;
 }
 
+/// The memory store made durable (`memory+surrealkv://`), each in a directory of its own.
+#[cfg(feature = "surrealdb")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_kv() {
+    let dir = tempfile::tempdir().unwrap();
+    let next = AtomicUsize::new(0);
+    let root = dir.path().to_path_buf();
+    let new_store = || {
+        let path = root.join(format!("db{}", next.fetch_add(1, Ordering::Relaxed)));
+        async move {
+            open(&format!("memory+surrealkv://{}", path.display()))
+                .await
+                .unwrap()
+        }
+    };
+    conformance::run_all(&new_store).await;
+    let store = new_store().await;
+    conformance::changes(store.clone(), store).await;
+    shop::run_all(&new_store).await;
+}
+
+/// The durable memory store keeps carts saved at once across a close and reopen, and refuses
+/// a directory that holds a SurrealQL store (rather than showing it as an empty shop).
+#[cfg(feature = "surrealdb")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_kv_carts_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("memory+surrealkv://{}", dir.path().join("carts").display());
+    let store = open(&url).await.unwrap();
+    conformance::carts_at_once(store.clone()).await;
+    store.close().await.unwrap();
+    assert!(
+        store
+            .cart(weshop_core::domain::UserId::new(1).unwrap())
+            .await
+            .is_err(),
+        "closed"
+    );
+    drop(store);
+    conformance::carts_at_once_kept(open(&url).await.unwrap()).await;
+
+    let surrealql = dir.path().join("surrealql");
+    let other = open(&format!("surrealkv://{}", surrealql.display()))
+        .await
+        .unwrap();
+    other.close().await.unwrap();
+    drop(other);
+    let refused = open(&format!("memory+surrealkv://{}", surrealql.display()))
+        .await
+        .err()
+        .expect("a SurrealQL directory is refused");
+    assert!(refused.to_string().contains("surrealkv://"), "{refused}");
+}
+
+/// Drop the shop mid-flow and reopen the durable memory store's directory: every order is
+/// still delivered, each packed, loaded, delivered and charged exactly once.
+#[cfg(feature = "surrealdb")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_kv_crash_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("memory+surrealkv://{}", dir.path().join("shop").display());
+    crash_resume::crash_resume(|| {
+        let url = url.clone();
+        async move { open(&url).await.unwrap() }
+    })
+    .await;
+}
+
 /// Against a SurrealDB server, when `WESHOP_TEST_SURREAL_URL` is set (e.g.
 /// `ws://127.0.0.1:8000`); each store gets a database of its own.
 #[cfg(feature = "surrealdb")]

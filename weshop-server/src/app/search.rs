@@ -1,7 +1,7 @@
 //! The shop's search index: where it lives for a storage URL, and `weshop reindex`.
 //!
 //! The index is a read model of the catalog (see `weshop_core::catalog_index`); the store is
-//! the source of truth. For an on-disk database `surrealkv://DIR` the index lives on disk in
+//! the source of truth. For an on-disk database `surrealkv://DIR` (or `memory+surrealkv://DIR`) the index lives on disk in
 //! the sibling directory `DIR-search`, so it survives restarts (the shop still rebuilds it at
 //! every start, which heals whatever a crash kept from reaching it). For every other storage
 //! URL it lives in RAM and is rebuilt at start.
@@ -14,9 +14,12 @@ use weshop_search::CatalogIndex;
 use super::StartError;
 
 /// Where the search index of the storage at `url` lives: `DIR-search` next to a
-/// `surrealkv://DIR` database; `None` (in RAM) for every other URL.
+/// `surrealkv://DIR` or `memory+surrealkv://DIR` database; `None` (in RAM) for every other URL.
 pub fn index_dir(url: &str) -> Option<PathBuf> {
-    let dir = url.strip_prefix("surrealkv://")?.trim_end_matches('/');
+    let dir = url
+        .strip_prefix("surrealkv://")
+        .or_else(|| url.strip_prefix("memory+surrealkv://"))?
+        .trim_end_matches('/');
     (!dir.is_empty()).then(|| PathBuf::from(format!("{dir}-search")))
 }
 
@@ -56,6 +59,10 @@ mod tests {
         );
         assert_eq!(
             index_dir("surrealkv://data"),
+            Some(PathBuf::from("data-search"))
+        );
+        assert_eq!(
+            index_dir("memory+surrealkv://data"),
             Some(PathBuf::from("data-search"))
         );
         assert_eq!(index_dir("mem://"), None);

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! http = "127.0.0.1:8000"          # WESHOP_HTTP
-//! storage = "surrealkv://data"     # WESHOP_STORAGE: surrealkv://DIR, mem://, ws://HOST:PORT, memory://
+//! storage = "surrealkv://data"     # WESHOP_STORAGE: surrealkv://DIR, memory+surrealkv://DIR, mem://, ws://HOST:PORT, memory://
 //! secure_cookies = false           # WESHOP_SECURE_COOKIES (true behind HTTPS)
 //! cors_origins = []                # WESHOP_CORS_ORIGINS="https://a.example,https://b.example"
 //! public_url = "https://shop.example"  # WESHOP_PUBLIC_URL: links in mails (default http://HTTP)

@@ -1,4 +1,4 @@
-//! Issue 15: `weshop serve` on surrealkv, as a child process, killed with SIGKILL five times
+//! Issue 15: `weshop serve` on surrealkv (and on the durable memory store), as a child process, killed with SIGKILL five times
 //! while customers place 500 orders over HTTP, with the world and the UPS simulators in their
 //! own processes (`weshop world-sim`, `weshop ups-sim`): every order is delivered exactly once,
 //! captured exactly once, and the world's stock (its report at shutdown) ends exactly where the
@@ -282,12 +282,24 @@ fn utc_now() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shop_killed_five_times_delivers_and_charges_every_order_exactly_once() {
+    killed_five_times("surrealkv").await;
+}
+
+/// The same on the durable memory store, whose writes share group commits: a kill lands in
+/// the middle of a batch (many checkouts' and fulfilment steps' records in one transaction
+/// still being written), and still nothing is applied twice or lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shop_on_the_durable_memory_store_killed_five_times_loses_and_repeats_nothing() {
+    killed_five_times("memory+surrealkv").await;
+}
+
+async fn killed_five_times(scheme: &str) {
     // Kept when the test fails (the shop's logs and database are the evidence); removed at
     // the end of a run that passes.
     let mut data = tempfile::tempdir().unwrap();
     data.disable_cleanup(true);
     println!("logs and data in {}", data.path().display());
-    let storage = format!("surrealkv://{}", data.path().join("db").display());
+    let storage = format!("{scheme}://{}", data.path().join("db").display());
     let (world_amazon, world_ups) = (free_port(), free_port());
     let report = data.path().join("world-stock.txt");
     let mut world = simulator(

@@ -6,7 +6,7 @@ use weshop_core::{
     store::{CampaignStart, CampaignStore, StoreError},
 };
 
-use super::{MemoryStore, State, next_id};
+use super::{MemoryStore, State, next_id, records::Record};
 use crate::corrupt;
 
 impl State {
@@ -35,50 +35,60 @@ impl CampaignStore for MemoryStore {
         recipients: u64,
         interval: std::time::Duration,
     ) -> Result<CampaignStart, StoreError> {
-        let mut state = self.lock()?;
-        if let Some(last) = state.campaign_clock.get(&seller).copied()
-            && at.millis() < last.millis().saturating_add(interval.as_millis() as u64)
-        {
-            return Ok(CampaignStart::TooSoon { last });
-        }
-        let id =
-            CampaignId::new(next_id(&mut state.last_campaign, "campaign")?).map_err(corrupt)?;
-        let campaign = Campaign {
-            id,
-            seller,
-            text: text.clone(),
-            at,
-            recipients,
-            sent: false,
-        };
-        state.campaigns.insert(id, campaign.clone());
-        state.campaign_clock.insert(seller, at);
-        Ok(CampaignStart::Started(campaign))
+        self.write(|state| {
+            if let Some(last) = state.campaign_clock.get(&seller).copied()
+                && at.millis() < last.millis().saturating_add(interval.as_millis() as u64)
+            {
+                return Ok(CampaignStart::TooSoon { last });
+            }
+            let id =
+                CampaignId::new(next_id(&mut state.last_campaign, "campaign")?).map_err(corrupt)?;
+            let campaign = Campaign {
+                id,
+                seller,
+                text: text.clone(),
+                at,
+                recipients,
+                sent: false,
+            };
+            state.campaigns.insert(id, campaign.clone());
+            state.campaign_clock.insert(seller, at);
+            state.touch(Record::Campaign(id));
+            state.touch(Record::CampaignClock(seller));
+            state.touch(Record::Counters);
+            Ok(CampaignStart::Started(campaign))
+        })
+        .await
     }
 
     async fn finish_campaign(&self, id: CampaignId, recipients: u64) -> Result<(), StoreError> {
-        let mut state = self.lock()?;
-        let campaign = state
-            .campaigns
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::NotFound(format!("campaign {id}")))?;
-        campaign.recipients = recipients;
-        campaign.sent = true;
-        Ok(())
+        self.write(|state| {
+            let campaign = state
+                .campaigns
+                .get_mut(&id)
+                .ok_or_else(|| StoreError::NotFound(format!("campaign {id}")))?;
+            campaign.recipients = recipients;
+            campaign.sent = true;
+            state.touch(Record::Campaign(id));
+            Ok(())
+        })
+        .await
     }
 
     async fn withdraw_campaign(&self, id: CampaignId) -> Result<(), StoreError> {
-        let mut state = self.lock()?;
-        match state.campaigns.get(&id) {
+        self.write(|state| match state.campaigns.get(&id) {
             None => Ok(()),
             Some(c) if c.sent => Err(StoreError::Conflict(format!("campaign {id} was sent"))),
             Some(c) => {
                 let seller = c.seller;
                 state.campaigns.remove(&id);
                 state.reset_campaign_clock(seller);
+                state.touch(Record::Campaign(id));
+                state.touch(Record::CampaignClock(seller));
                 Ok(())
             }
-        }
+        })
+        .await
     }
 
     async fn campaigns(
@@ -86,24 +96,28 @@ impl CampaignStore for MemoryStore {
         seller: Option<UserId>,
         limit: usize,
     ) -> Result<Vec<Campaign>, StoreError> {
-        let state = self.lock()?;
-        Ok(state
-            .campaigns
-            .values()
-            .rev()
-            .filter(|c| seller.is_none_or(|s| c.seller == s))
-            .take(limit)
-            .cloned()
-            .collect())
+        self.read(|state| {
+            state
+                .campaigns
+                .values()
+                .rev()
+                .filter(|c| seller.is_none_or(|s| c.seller == s))
+                .take(limit)
+                .cloned()
+                .collect()
+        })
+        .await
     }
 
     async fn unsent_campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
-        let state = self.lock()?;
-        Ok(state
-            .campaigns
-            .values()
-            .filter(|c| !c.sent)
-            .cloned()
-            .collect())
+        self.read(|state| {
+            state
+                .campaigns
+                .values()
+                .filter(|c| !c.sent)
+                .cloned()
+                .collect()
+        })
+        .await
     }
 }

@@ -8,7 +8,7 @@ use weshop_core::{
     store::{LeaseStore, StoreError},
 };
 
-use super::{MemoryStore, State};
+use super::{MemoryStore, State, records::Record};
 
 impl State {
     /// `Ok` while `fence` (if any) names the lease's current term.
@@ -39,26 +39,36 @@ impl LeaseStore for MemoryStore {
         now: Timestamp,
         ttl: std::time::Duration,
     ) -> Result<LeaseClaim, StoreError> {
-        let mut state = self.lock()?;
-        let claim = decide(state.leases.get(name), name, holder, now, ttl);
-        if let LeaseClaim::Granted(lease) = &claim {
-            state.leases.insert(name.to_string(), lease.clone());
-        }
-        Ok(claim)
+        self.write(|state| {
+            let claim = decide(state.leases.get(name), name, holder, now, ttl);
+            if let LeaseClaim::Granted(lease) = &claim {
+                state.leases.insert(name.to_string(), lease.clone());
+                state.touch(Record::Lease(name.to_string()));
+            }
+            Ok(claim)
+        })
+        .await
     }
 
     async fn release_lease(&self, name: &str, holder: &str, term: u64) -> Result<(), StoreError> {
-        let mut state = self.lock()?;
-        if let Some(lease) = state.leases.get_mut(name)
-            && lease.holder == holder
-            && lease.term == term
-        {
-            lease.until = Timestamp::from_millis(0);
-        }
-        Ok(())
+        self.write(|state| {
+            if let Some(lease) = state.leases.get_mut(name)
+                && lease.holder == holder
+                && lease.term == term
+            {
+                lease.until = Timestamp::from_millis(0);
+                state.touch(Record::Lease(name.to_string()));
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
-        Ok(self.lock()?.leases.get(name).cloned())
+        self.read_seen(|state| {
+            state.saw(&Record::Lease(name.to_string()));
+            state.leases.get(name).cloned()
+        })
+        .await
     }
 }

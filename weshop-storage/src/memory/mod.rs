@@ -6,7 +6,7 @@
 //! placements, fulfilment steps) check everything before they change anything.
 
 use std::{
-    cmp::Reverse,
+    cell::Cell,
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Mutex, MutexGuard},
 };
@@ -14,25 +14,30 @@ use std::{
 use async_trait::async_trait;
 use weshop_core::{
     domain::{
-        Campaign, CampaignId, Cart, Category, Email, LoginSession, NotificationId, Order, OrderId,
-        OrderStatus, Picture, PictureId, PictureSize, Product, ProductId, Stock, StockDelta,
-        Timestamp, TokenHash, User, UserId, WarehouseId, WarehouseSite,
+        Campaign, CampaignId, Cart, Email, LoginSession, NotificationId, Order, OrderId, Picture,
+        PictureId, Product, ProductId, Stock, StockDelta, Timestamp, TokenHash, User, UserId,
+        WarehouseId, WarehouseSite,
     },
     fulfilment::Effect,
     inbox::InboxEntry,
-    store::{
-        AccountStore, CartStore, CatalogStore, NewProduct, NewUser, OrderStore, OutboxEntry, Page,
-        PlaceOrder, Placed, ProductQuery, ProductSort, StepCommit, StoreError, StoreLifecycle,
-        search_terms,
-    },
+    store::{AccountStore, CartStore, NewUser, StoreError, StoreLifecycle},
 };
 
-use crate::{CART_CHANGED, corrupt};
+use crate::corrupt;
 
 mod campaigns;
+mod catalog;
 mod changes;
 mod inbox;
+#[cfg(feature = "surrealdb")]
+mod journal;
 mod leases;
+mod orders;
+// Encoding and loading serve only the journal, which needs the `surrealdb` feature.
+#[cfg_attr(not(feature = "surrealdb"), allow(dead_code))]
+mod records;
+
+use records::Record;
 
 /// Everything a shop stores, in memory, lost when dropped.
 ///
@@ -40,11 +45,37 @@ mod leases;
 /// matches a product when every query word is the start of a word of its name, description or
 /// category; `Relevance` with words ranks products by how many of them start a word of the
 /// name, then newest first.
+///
+/// Opened as `memory+surrealkv://PATH` ([`crate::open`]), the same store is durable: every
+/// write is on disk before it returns (see `journal.rs`), and the store is loaded from disk
+/// when it opens, so it must fit in memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
     feed: changes::Feed,
+    #[cfg(feature = "surrealdb")]
+    journal: Option<journal::Journal>,
 }
+
+/// A journaled store's bookkeeping (a plain one has none): what writes changed since the last
+/// seal, the last entry sealed, and which entry last changed each record and table while it
+/// may not be on disk yet, so that a read waits only for the writes it saw.
+#[derive(Debug, Default)]
+struct Pending {
+    changed: Vec<Record>,
+    sealed: u64,
+    records: HashMap<Record, u64>,
+    tables: HashMap<&'static str, u64>,
+    /// `records` is pruned of what is on disk when it grows this big.
+    #[cfg_attr(not(feature = "surrealdb"), allow(dead_code))]
+    prune_at: usize,
+    /// The newest entry the read in progress saw (reads run one at a time, under the lock).
+    seen: Cell<u64>,
+}
+
+/// `Pending::records` is never pruned below this many.
+#[cfg(feature = "surrealdb")]
+const PRUNE_MIN: usize = 4096;
 
 #[derive(Debug, Default)]
 struct State {
@@ -64,6 +95,8 @@ struct State {
     payment_records: Vec<String>,
     inbox: BTreeMap<NotificationId, InboxEntry>,
     inbox_keys: HashMap<String, NotificationId>,
+    /// The same the other way (the journal stores each entry with its key).
+    filed_as: HashMap<NotificationId, String>,
     /// The entries whose mail is pending, so the queue is not a scan of every inbox.
     mail_queue: BTreeSet<NotificationId>,
     campaigns: BTreeMap<CampaignId, Campaign>,
@@ -76,6 +109,8 @@ struct State {
     last_product: i64,
     last_order: i64,
     last_outbox: u64,
+    /// `Some` when the store is journaled.
+    pending: Option<Pending>,
 }
 
 impl MemoryStore {
@@ -84,12 +119,116 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The store kept in `engine` (raw keys in SurrealDB's embedded engine, see `journal.rs`):
+    /// loads every record, then makes each write durable before it returns.
+    #[cfg(feature = "surrealdb")]
+    pub(crate) async fn journaled(
+        engine: std::sync::Arc<surrealdb_engine_local::Datastore>,
+    ) -> Result<Self, StoreError> {
+        let (journal, mut state) = journal::Journal::open(engine).await?;
+        state.pending = Some(Pending::default());
+        Ok(Self {
+            state: Mutex::new(state),
+            feed: changes::Feed::default(),
+            journal: Some(journal),
+        })
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        #[cfg(feature = "surrealdb")]
+        if let Some(journal) = &self.journal {
+            journal.check()?;
+        }
         // Nothing panics while the lock is held with a change half made, but if something
         // ever did, refusing to go on is safer than serving what it left.
         self.state
             .lock()
             .map_err(|_| StoreError::Backend("memory store poisoned by a panic".into()))
+    }
+
+    /// Runs a write under the lock; journaled, it returns once what it changed is on disk
+    /// (and a write that changed nothing, once what it saw is).
+    async fn write<T>(
+        &self,
+        change: impl FnOnce(&mut State) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (result, sealed) = {
+            let mut state = self.lock()?;
+            let result = change(&mut state);
+            (result, self.seal(&mut state)?)
+        };
+        self.settle(sealed).await?;
+        result
+    }
+
+    /// Runs a read under the lock; journaled, it returns once everything it may have seen is
+    /// on disk, so nothing is seen that a crash could take back. This waits for every write
+    /// sealed so far; [`Self::read_seen`] waits for fewer.
+    async fn read<T>(&self, look: impl FnOnce(&State) -> T) -> Result<T, StoreError> {
+        let (value, sealed) = {
+            let state = self.lock()?;
+            (look(&state), state.pending.as_ref().map(|p| p.sealed))
+        };
+        self.settle(sealed).await?;
+        Ok(value)
+    }
+
+    /// A read that names what it looks at ([`State::saw`], [`State::saw_table`]): journaled, it
+    /// waits only for the writes that changed those. Anything `look` returns must come from
+    /// what it names (an absent record counts: its deletion is a change like any other).
+    async fn read_seen<T>(&self, look: impl FnOnce(&State) -> T) -> Result<T, StoreError> {
+        let (value, seen) = {
+            let state = self.lock()?;
+            let value = look(&state);
+            (value, state.pending.as_ref().map(|p| p.seen.replace(0)))
+        };
+        self.settle(seen).await?;
+        Ok(value)
+    }
+
+    /// Seals what the writes since the last seal changed as the journal's next entry; the
+    /// entry to wait for (`None` when not journaled).
+    #[cfg(feature = "surrealdb")]
+    fn seal(&self, state: &mut State) -> Result<Option<u64>, StoreError> {
+        let (Some(journal), Some(pending)) = (&self.journal, state.pending.as_mut()) else {
+            return Ok(None);
+        };
+        if pending.changed.is_empty() {
+            return Ok(Some(pending.sealed));
+        }
+        let mut changed = std::mem::take(&mut pending.changed);
+        changed.sort_unstable();
+        changed.dedup();
+        let writes = changed.iter().map(|r| state.encode(r)).collect();
+        let pending = state.pending.as_mut().expect("checked above");
+        pending.sealed += 1;
+        let seq = pending.sealed;
+        journal.seal(seq, writes)?;
+        if pending.records.len() >= pending.prune_at {
+            let on_disk = journal.on_disk();
+            pending.records.retain(|_, sealed| *sealed > on_disk);
+            pending.prune_at = (pending.records.len() * 2).max(PRUNE_MIN);
+        }
+        for record in changed {
+            pending.tables.insert(record.table(), seq);
+            pending.records.insert(record, seq);
+        }
+        Ok(Some(seq))
+    }
+
+    #[cfg(not(feature = "surrealdb"))]
+    fn seal(&self, _state: &mut State) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    /// Waits until entry `sealed` is on disk.
+    async fn settle(&self, sealed: Option<u64>) -> Result<(), StoreError> {
+        #[cfg(feature = "surrealdb")]
+        if let (Some(journal), Some(seq)) = (&self.journal, sealed) {
+            return journal.durable(seq).await;
+        }
+        let _ = sealed;
+        Ok(())
     }
 }
 
@@ -102,6 +241,39 @@ fn next_id(last: &mut i64, what: &str) -> Result<i64, StoreError> {
 }
 
 impl State {
+    /// Notes that a read looked at `record` (see [`MemoryStore::read_seen`]).
+    fn saw(&self, record: &Record) {
+        if let Some(pending) = &self.pending
+            && let Some(sealed) = pending.records.get(record)
+        {
+            pending.seen.set(pending.seen.get().max(*sealed));
+        }
+    }
+
+    /// Notes that a read looked at a whole table (see [`MemoryStore::read_seen`]).
+    fn saw_table(&self, table: &'static str) {
+        if let Some(pending) = &self.pending
+            && let Some(sealed) = pending.tables.get(table)
+        {
+            pending.seen.set(pending.seen.get().max(*sealed));
+        }
+    }
+
+    /// Notes that a write changed `record`, for the journal (nothing when not journaled).
+    fn touch(&mut self, record: Record) {
+        if let Some(pending) = &mut self.pending {
+            pending.changed.push(record);
+        }
+    }
+
+    /// Writes staged stock rows.
+    fn put_stock(&mut self, staged: BTreeMap<(ProductId, WarehouseId), Stock>) {
+        for ((product, warehouse), stock) in staged {
+            self.stock.insert((product, warehouse), stock);
+            self.touch(Record::Stock(product, warehouse));
+        }
+    }
+
     /// A product's stock in every warehouse that has a record of it, by warehouse.
     fn stock_of(&self, product: ProductId) -> Vec<(WarehouseId, Stock)> {
         self.stock
@@ -141,446 +313,165 @@ impl State {
     }
 }
 
-/// True if every query term is a prefix of one of the product's words.
-fn matches_text(product: &Product, terms: &[String]) -> bool {
-    if terms.is_empty() {
-        return true;
+/// Journaled, closing makes every write durable and releases the database; a plain store
+/// has nothing to release.
+#[async_trait]
+impl StoreLifecycle for MemoryStore {
+    async fn close(&self) -> Result<(), StoreError> {
+        #[cfg(feature = "surrealdb")]
+        if let Some(journal) = &self.journal {
+            return journal.close().await;
+        }
+        Ok(())
     }
-    let mut words = search_terms(product.name.as_str());
-    words.extend(search_terms(product.description.as_str()));
-    words.extend(search_terms(product.category.as_str()));
-    terms
-        .iter()
-        .all(|term| words.iter().any(|word| word.starts_with(term.as_str())))
 }
-
-/// How many query terms are a prefix of a word of the product's name.
-fn name_score(product: &Product, terms: &[String]) -> usize {
-    let words = search_terms(product.name.as_str());
-    terms
-        .iter()
-        .filter(|term| words.iter().any(|word| word.starts_with(term.as_str())))
-        .count()
-}
-
-/// Nothing to release: it lives and dies with the process.
-impl StoreLifecycle for MemoryStore {}
 
 #[async_trait]
 impl AccountStore for MemoryStore {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        let mut state = self.lock()?;
-        if state.emails.contains_key(&user.email) {
-            return Err(StoreError::Duplicate(format!("email {}", user.email)));
-        }
-        let id = UserId::new(next_id(&mut state.last_user, "user")?).map_err(corrupt)?;
-        let user = user.with_id(id);
-        state.emails.insert(user.email.clone(), id);
-        state.users.insert(id, user.clone());
-        Ok(user)
+        self.write(|state| {
+            if state.emails.contains_key(&user.email) {
+                return Err(StoreError::Duplicate(format!("email {}", user.email)));
+            }
+            let id = UserId::new(next_id(&mut state.last_user, "user")?).map_err(corrupt)?;
+            let user = user.with_id(id);
+            state.emails.insert(user.email.clone(), id);
+            state.users.insert(id, user.clone());
+            state.touch(Record::User(id));
+            state.touch(Record::Counters);
+            Ok(user)
+        })
+        .await
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        Ok(self.lock()?.users.get(&id).cloned())
+        self.read_seen(|state| {
+            state.saw(&Record::User(id));
+            state.users.get(&id).cloned()
+        })
+        .await
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        let state = self.lock()?;
-        Ok(state
-            .emails
-            .get(email)
-            .and_then(|id| state.users.get(id))
-            .cloned())
+        // Users are never deleted: an email not found has nothing on its way to disk.
+        self.read_seen(|state| {
+            let id = state.emails.get(email)?;
+            state.saw(&Record::User(*id));
+            state.users.get(id).cloned()
+        })
+        .await
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
-        let mut state = self.lock()?;
-        let stored = state
-            .users
-            .get_mut(&user.id)
-            .ok_or_else(|| StoreError::NotFound(format!("user {}", user.id)))?;
-        // The id and the email stay; the rest is the profile.
-        *stored = User {
-            id: stored.id,
-            email: stored.email.clone(),
-            ..user.clone()
-        };
-        Ok(())
+        self.write(|state| {
+            let stored = state
+                .users
+                .get_mut(&user.id)
+                .ok_or_else(|| StoreError::NotFound(format!("user {}", user.id)))?;
+            // The id and the email stay; the rest is the profile.
+            *stored = User {
+                id: stored.id,
+                email: stored.email.clone(),
+                ..user.clone()
+            };
+            state.touch(Record::User(user.id));
+            Ok(())
+        })
+        .await
     }
 
     async fn promotion_audience(&self) -> Result<Vec<UserId>, StoreError> {
-        Ok(self
-            .lock()?
-            .users
-            .values()
-            .filter(|u| u.roles.customer && u.promotions)
-            .map(|u| u.id)
-            .collect())
+        self.read(|state| {
+            state
+                .users
+                .values()
+                .filter(|u| u.roles.customer && u.promotions)
+                .map(|u| u.id)
+                .collect()
+        })
+        .await
     }
 
     async fn create_session(&self, session: &LoginSession) -> Result<(), StoreError> {
-        self.lock()?
-            .sessions
-            .insert(session.token.clone(), session.clone());
-        Ok(())
+        self.write(|state| {
+            state
+                .sessions
+                .insert(session.token.clone(), session.clone());
+            state.touch(Record::Session(session.token.clone()));
+            Ok(())
+        })
+        .await
     }
 
     async fn session(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
-        Ok(self.lock()?.sessions.get(token).cloned())
+        self.read_seen(|state| {
+            state.saw(&Record::Session(token.clone()));
+            state.sessions.get(token).cloned()
+        })
+        .await
     }
 
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
-        Ok(self.lock()?.sessions.remove(token).is_some())
+        self.write(|state| {
+            let removed = state.sessions.remove(token).is_some();
+            if removed {
+                state.touch(Record::Session(token.clone()));
+            }
+            Ok(removed)
+        })
+        .await
     }
 
     async fn delete_sessions_of(&self, user: UserId, keep: &TokenHash) -> Result<u64, StoreError> {
-        let mut state = self.lock()?;
-        let before = state.sessions.len();
-        state
-            .sessions
-            .retain(|token, session| session.user != user || token == keep);
-        Ok((before - state.sessions.len()) as u64)
-    }
-}
-
-#[async_trait]
-impl CatalogStore for MemoryStore {
-    async fn create_product(&self, product: NewProduct) -> Result<Product, StoreError> {
-        let mut state = self.lock()?;
-        let id = ProductId::new(next_id(&mut state.last_product, "product")?).map_err(corrupt)?;
-        let product = product.with_id(id);
-        state.products.insert(id, product.clone());
-        self.feed.product(id);
-        Ok(product)
-    }
-
-    async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
-        Ok(self.lock()?.products.get(&id).cloned())
-    }
-
-    async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
-        let mut state = self.lock()?;
-        let stored = state
-            .products
-            .get_mut(&product.id)
-            .ok_or_else(|| StoreError::NotFound(format!("product {}", product.id)))?;
-        // The id and the seller stay.
-        *stored = Product {
-            id: stored.id,
-            seller: stored.seller,
-            ..product.clone()
-        };
-        self.feed.product(product.id);
-        Ok(())
-    }
-
-    async fn delete_product(&self, id: ProductId) -> Result<bool, StoreError> {
-        let state = &mut self.lock()?;
-        let removed = state.products.remove(&id).is_some();
-        if removed {
-            self.feed.product(id);
-        }
-        Ok(removed)
-    }
-
-    async fn search(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError> {
-        let state = self.lock()?;
-        let terms = query.text.as_deref().map(search_terms).unwrap_or_default();
-        let mut hits: Vec<&Product> = state
-            .products
-            .values()
-            .filter(|p| query.category.as_ref().is_none_or(|c| p.category == *c))
-            .filter(|p| query.seller.is_none_or(|s| p.seller == s))
-            .filter(|p| query.min_price.is_none_or(|min| p.price.minor() >= min))
-            .filter(|p| query.max_price.is_none_or(|max| p.price.minor() <= max))
-            .filter(|p| matches_text(p, &terms))
-            .collect();
-        match query.sort {
-            ProductSort::Relevance if !terms.is_empty() => hits.sort_by(|a, b| {
-                name_score(b, &terms)
-                    .cmp(&name_score(a, &terms))
-                    .then(b.id.cmp(&a.id))
-            }),
-            ProductSort::Relevance | ProductSort::Newest => hits.sort_by_key(|p| Reverse(p.id)),
-            ProductSort::PriceAsc => {
-                hits.sort_by(|a, b| a.price.minor().cmp(&b.price.minor()).then(a.id.cmp(&b.id)))
+        self.write(|state| {
+            let gone: Vec<TokenHash> = state
+                .sessions
+                .iter()
+                .filter(|(token, session)| session.user == user && *token != keep)
+                .map(|(token, _)| token.clone())
+                .collect();
+            for token in &gone {
+                state.sessions.remove(token);
+                state.touch(Record::Session(token.clone()));
             }
-            ProductSort::PriceDesc => {
-                hits.sort_by(|a, b| b.price.minor().cmp(&a.price.minor()).then(a.id.cmp(&b.id)))
-            }
-            ProductSort::Name => {
-                hits.sort_by_cached_key(|p| (p.name.as_str().to_lowercase(), p.id))
-            }
-        }
-        let total = hits.len() as u64;
-        let items = hits
-            .into_iter()
-            .skip(query.offset)
-            .take(query.limit)
-            .cloned()
-            .collect();
-        Ok(Page { items, total })
-    }
-
-    async fn categories(&self) -> Result<Vec<(Category, u64)>, StoreError> {
-        let state = self.lock()?;
-        let mut counts: BTreeMap<&str, (Category, u64)> = BTreeMap::new();
-        for product in state.products.values() {
-            counts
-                .entry(product.category.as_str())
-                .or_insert_with(|| (product.category.clone(), 0))
-                .1 += 1;
-        }
-        Ok(counts.into_values().collect())
-    }
-
-    async fn catalog(&self) -> Result<Vec<(Product, u64)>, StoreError> {
-        let state = self.lock()?;
-        let mut units: BTreeMap<ProductId, u64> = BTreeMap::new();
-        for ((product, _), stock) in &state.stock {
-            *units.entry(*product).or_default() += stock.available();
-        }
-        Ok(state
-            .products
-            .values()
-            .map(|p| (p.clone(), units.get(&p.id).copied().unwrap_or(0)))
-            .collect())
-    }
-
-    async fn put_warehouse(&self, warehouse: WarehouseSite) -> Result<(), StoreError> {
-        self.lock()?.warehouses.insert(warehouse.id, warehouse);
-        Ok(())
-    }
-
-    async fn warehouses(&self) -> Result<Vec<WarehouseSite>, StoreError> {
-        Ok(self.lock()?.warehouses.values().copied().collect())
-    }
-
-    async fn stock(&self, product: ProductId) -> Result<Vec<(WarehouseId, Stock)>, StoreError> {
-        Ok(self.lock()?.stock_of(product))
-    }
-
-    async fn change_stock(&self, deltas: &[StockDelta]) -> Result<(), StoreError> {
-        let mut state = self.lock()?;
-        let staged = state.staged_stock(deltas)?;
-        state.stock.extend(staged);
-        self.feed.stock(deltas);
-        Ok(())
-    }
-
-    async fn put_picture(&self, picture: &Picture) -> Result<(), StoreError> {
-        self.lock()?
-            .pictures
-            .entry(picture.id.clone())
-            .or_insert_with(|| picture.clone());
-        Ok(())
-    }
-
-    async fn picture(
-        &self,
-        id: &PictureId,
-        size: PictureSize,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .lock()?
-            .pictures
-            .get(id)
-            .map(|p| p.bytes(size).to_vec()))
+            Ok(gone.len() as u64)
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl CartStore for MemoryStore {
     async fn cart(&self, user: UserId) -> Result<Cart, StoreError> {
-        Ok(self.lock()?.carts.get(&user).cloned().unwrap_or_default())
+        self.read_seen(|state| {
+            state.saw(&Record::Cart(user));
+            state.carts.get(&user).cloned().unwrap_or_default()
+        })
+        .await
     }
 
     async fn save_cart(&self, user: UserId, cart: &Cart) -> Result<(), StoreError> {
-        let mut state = self.lock()?;
-        if cart.is_empty() {
-            state.carts.remove(&user);
-        } else {
-            state.carts.insert(user, cart.clone());
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl OrderStore for MemoryStore {
-    async fn allocate_order_id(&self) -> Result<OrderId, StoreError> {
-        let mut state = self.lock()?;
-        OrderId::new(next_id(&mut state.last_order, "order")?).map_err(corrupt)
-    }
-
-    async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
-        let mut state = self.lock()?;
-        let key = (user, placement.idempotency_key);
-        if let Some(id) = state.keys.get(&key) {
-            let order =
-                state.orders.get(id).cloned().ok_or_else(|| {
-                    StoreError::Corrupt(format!("key placed order {id}, now gone"))
-                })?;
-            return Ok(Placed::Existing(order));
-        }
-        let order = placement.order;
-        let id = order.id();
-        if state.orders.contains_key(&id) {
-            return Err(StoreError::Duplicate(format!("order {id}")));
-        }
-        if state.carts.get(&user).cloned().unwrap_or_default() != placement.cart {
-            return Err(StoreError::Conflict(CART_CHANGED.into()));
-        }
-        let staged = state.staged_stock(&placement.reservations)?;
-        // Checked: from here on nothing can fail.
-        state.stock.extend(staged);
-        state.last_order = state.last_order.max(id.get());
-        state.carts.remove(&user);
-        state
-            .fingerprints
-            .insert(key.clone(), placement.fingerprint);
-        state.keys.insert(key, id);
-        state.orders.insert(id, order.clone());
-        self.feed.stock(&placement.reservations);
-        self.feed.order(&order);
-        let mut stock = BTreeMap::new();
-        for delta in &placement.reservations {
-            stock
-                .entry(delta.product)
-                .or_insert_with(|| state.stock_of(delta.product));
-        }
-        Ok(Placed::Created { order, stock })
-    }
-
-    async fn order_for_key(&self, user: UserId, key: &str) -> Result<Option<Order>, StoreError> {
-        let state = self.lock()?;
-        Ok(state
-            .keys
-            .get(&(user, key.to_string()))
-            .and_then(|id| state.orders.get(id))
-            .cloned())
-    }
-
-    async fn key_fingerprint(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .lock()?
-            .fingerprints
-            .get(&(user, key.to_string()))
-            .cloned())
-    }
-
-    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        Ok(self.lock()?.orders.get(&id).cloned())
-    }
-
-    async fn orders_of(&self, customer: UserId) -> Result<Vec<Order>, StoreError> {
-        Ok(self
-            .lock()?
-            .orders
-            .values()
-            .rev()
-            .filter(|o| o.customer() == customer)
-            .cloned()
-            .collect())
-    }
-
-    async fn orders_with_products(
-        &self,
-        products: &[ProductId],
-        limit: usize,
-    ) -> Result<Vec<Order>, StoreError> {
-        Ok(self
-            .lock()?
-            .orders
-            .values()
-            .rev()
-            .filter(|o| o.lines().iter().any(|l| products.contains(&l.product)))
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    async fn orders_in(&self, statuses: &[OrderStatus]) -> Result<Vec<Order>, StoreError> {
-        Ok(self
-            .lock()?
-            .orders
-            .values()
-            .filter(|o| statuses.contains(&o.status()))
-            .cloned()
-            .collect())
-    }
-
-    async fn commit_step(&self, step: StepCommit) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut state = self.lock()?;
-        state.check_fence(step.fence.as_ref())?;
-        for (order, version) in &step.orders {
-            let stored = state.orders.get(&order.id()).map(Order::version);
-            if stored != Some(*version) {
-                return Err(StoreError::Conflict(match stored {
-                    Some(now) => format!("order {} is at version {now}, not {version}", order.id()),
-                    None => format!("order {} does not exist", order.id()),
-                }));
+        self.write(|state| {
+            if cart.is_empty() {
+                state.carts.remove(&user);
+            } else {
+                state.carts.insert(user, cart.clone());
             }
-        }
-        let staged = state.staged_stock(&step.stock)?;
-        let first = state.last_outbox;
-        let count = u64::try_from(step.effects.len()).map_err(corrupt)?;
-        let last = first
-            .checked_add(count)
-            .ok_or_else(|| StoreError::Backend("outbox ids exhausted".into()))?;
-        // Checked: from here on nothing can fail.
-        state.stock.extend(staged);
-        self.feed.stock(&step.stock);
-        for (order, _) in step.orders {
-            self.feed.order(&order);
-            state.orders.insert(order.id(), order);
-        }
-        state.last_outbox = last;
-        let entries: Vec<OutboxEntry> = (first + 1..)
-            .zip(step.effects)
-            .map(|(id, effect)| OutboxEntry { id, effect })
-            .collect();
-        for entry in &entries {
-            state.outbox.insert(entry.id, entry.effect.clone());
-        }
-        for id in &step.done {
-            state.outbox.remove(id);
-        }
-        state.links.extend(step.links);
-        Ok(entries)
-    }
-
-    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        Ok(self
-            .lock()?
-            .outbox
-            .iter()
-            .map(|(id, effect)| OutboxEntry {
-                id: *id,
-                effect: effect.clone(),
-            })
-            .collect())
-    }
-
-    async fn link_state(&self, link: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.lock()?.links.get(link).cloned())
-    }
-
-    async fn append_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
-        self.lock()?.payment_records.extend(lines.iter().cloned());
-        Ok(())
-    }
-
-    async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self.lock()?.payment_records.clone())
+            state.touch(Record::Cart(user));
+            Ok(())
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use weshop_core::domain::{
-        Currency, Description, Money, PasswordHash, PersonName, ProductName, Roles, Timestamp,
-        Weight,
+    use weshop_core::{
+        domain::{
+            Category, Currency, Description, Money, PasswordHash, PersonName, ProductName, Roles,
+            Timestamp, Weight,
+        },
+        store::{CatalogStore, NewProduct, OrderStore, StepCommit},
     };
 
     use super::*;

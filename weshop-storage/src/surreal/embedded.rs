@@ -51,15 +51,7 @@ pub(super) async fn open(
         Some(("mem", _)) => "memory".to_string(),
         _ => url.to_string(),
     };
-    let config = ConfigMap::empty()
-        .with_key_value(
-            "surrealkv_block_cache_capacity",
-            memory.block_cache_bytes.to_string(),
-        )
-        .with_key_value(
-            "surrealkv_max_memtable_size",
-            memory.memtable_bytes.to_string(),
-        );
+    let config = capped(memory);
     let failed = |e: &dyn std::fmt::Display| StoreError::Backend(format!("cannot open {url}: {e}"));
     // Live queries (the change feed, see `changes`) need the engine to send notifications,
     // which the SDK then routes to each subscription.
@@ -90,4 +82,33 @@ pub(super) async fn open(
     .await
     .map_err(|e| failed(&e))?;
     Ok((db, datastore))
+}
+
+/// The engine's configuration with these cache sizes.
+fn capped(memory: EmbeddedMemory) -> ConfigMap {
+    ConfigMap::empty()
+        .with_key_value(
+            "surrealkv_block_cache_capacity",
+            memory.block_cache_bytes.to_string(),
+        )
+        .with_key_value(
+            "surrealkv_max_memtable_size",
+            memory.memtable_bytes.to_string(),
+        )
+}
+
+/// The bare engine on disk in directory `path`, with these limits, for raw keys (the durable
+/// memory store's journal): no SurrealQL, so no bootstrap, notifications or maintenance tasks.
+pub(crate) async fn open_engine(
+    path: &str,
+    memory: EmbeddedMemory,
+) -> Result<Arc<Datastore>, StoreError> {
+    Box::pin(
+        Datastore::builder()
+            .with_config(capped(memory))
+            .without_maintenance_tasks()
+            .build_with_path(&format!("surrealkv://{path}")),
+    )
+    .await
+    .map_err(|e| StoreError::Backend(format!("cannot open surrealkv://{path}: {e}")))
 }

@@ -66,6 +66,7 @@ use weshop_core::{
 use query::Sql;
 
 pub use embedded::EmbeddedMemory;
+pub(crate) use embedded::open_engine;
 pub use query::TIMING_TARGET as QUERY_TIMING_TARGET;
 
 /// How long a query may go unanswered before its caller is told the database failed: a
