@@ -15,6 +15,9 @@
 //! about forty runs of 2,000 orders. surrealkv 1.x takes the manifest first, but SurrealDB 3.3
 //! cannot use it. A probe that reads the store also catches the case with more workers than
 //! the deadlock holds, where `/health` still answers but no transaction can start.
+//! On the durable memory store (`memory+surrealkv://`) reads need no disk, but its lease read
+//! waits for every write sealed before it, so the probe still sees a journal writer that
+//! stopped (stuck in that same engine).
 
 use std::{
     future::Future,

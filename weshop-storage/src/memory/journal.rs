@@ -320,7 +320,7 @@ mod tests {
     use tokio::time::timeout;
     use weshop_core::{
         domain::{Cart, ProductId, Quantity, TokenHash, UserId},
-        store::{AccountStore, CartStore, OrderStore, StepCommit, StoreLifecycle},
+        store::{AccountStore, CartStore, LeaseStore, OrderStore, StepCommit, StoreLifecycle},
     };
 
     use super::{Job, Journal};
@@ -370,6 +370,10 @@ mod tests {
         assert!(
             timeout(moment, store.outbox()).await.is_err(),
             "a scan waits too"
+        );
+        assert!(
+            timeout(moment, store.lease("probe")).await.is_err(),
+            "a lease read waits for every write (the watchdog's probe)"
         );
         assert!(!saving.is_finished(), "the write waits for the disk");
         published.send_modify(|d| d.seq = 1);
