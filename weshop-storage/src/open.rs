@@ -191,18 +191,19 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>
     Ok(store)
 }
 
-/// Retries `attempt` while it fails because the database is locked, for up to `lock_wait`.
+/// Retries `attempt` while it fails because the database is locked, for up to `lock_wait`
+/// (`None`: an on-disk lock cannot be the reason, so every failure is the backend's).
 #[cfg(feature = "surrealdb")]
 async fn waiting_for_lock<T, F: Future<Output = Result<T, StoreError>>>(
     url: &str,
-    lock_wait: Duration,
+    lock_wait: Option<Duration>,
     mut attempt: impl FnMut() -> F,
 ) -> Result<T, OpenError> {
     let started = tokio::time::Instant::now();
     loop {
-        match attempt().await {
-            Ok(opened) => return Ok(opened),
-            Err(error) if error.to_string().contains("locked") => {
+        match (attempt().await, lock_wait) {
+            (Ok(opened), _) => return Ok(opened),
+            (Err(error), Some(lock_wait)) if error.to_string().contains("locked") => {
                 let waited = started.elapsed();
                 if waited + LOCK_POLL > lock_wait {
                     return Err(OpenError::Locked {
@@ -214,7 +215,7 @@ async fn waiting_for_lock<T, F: Future<Output = Result<T, StoreError>>>(
                 tracing::debug!(%url, "storage locked, waiting");
                 tokio::time::sleep(LOCK_POLL).await;
             }
-            Err(error) => {
+            (Err(error), _) => {
                 return Err(OpenError::Backend {
                     url: url.into(),
                     error,
@@ -231,7 +232,7 @@ async fn journaled(
     path: &str,
     options: &OpenOptions,
 ) -> Result<Arc<dyn Store>, OpenError> {
-    let engine = waiting_for_lock(url, options.lock_wait, || {
+    let engine = waiting_for_lock(url, Some(options.lock_wait), || {
         crate::surreal::open_engine(path, options.embedded_memory)
     })
     .await?;
@@ -272,11 +273,7 @@ async fn surreal(
         credentials: options.credentials,
         embedded_memory: options.embedded_memory,
     };
-    let lock_wait = if wait_for_lock {
-        options.lock_wait
-    } else {
-        Duration::ZERO
-    };
+    let lock_wait = wait_for_lock.then_some(options.lock_wait);
     let store = waiting_for_lock(url, lock_wait, || {
         SurrealStore::connect_with(url, surreal.clone())
     })

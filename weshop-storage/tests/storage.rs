@@ -97,17 +97,8 @@ async fn steps_take_turns(store: Arc<SurrealStore>) {
 #[cfg(feature = "surrealdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn surreal_kv() {
-    let dir = tempfile::tempdir().unwrap();
-    let next = AtomicUsize::new(0);
-    let root = dir.path().to_path_buf();
-    let new_store = || {
-        let path = root.join(format!("db{}", next.fetch_add(1, Ordering::Relaxed)));
-        async move {
-            open(&format!("surrealkv://{}", path.display()))
-                .await
-                .unwrap()
-        }
-    };
+    let directories = Directories::new("surrealkv");
+    let new_store = || directories.open_next();
     conformance::run_all(&new_store).await;
     shop::run_all(&new_store).await;
 }
@@ -116,17 +107,8 @@ async fn surreal_kv() {
 #[cfg(feature = "surrealdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_kv() {
-    let dir = tempfile::tempdir().unwrap();
-    let next = AtomicUsize::new(0);
-    let root = dir.path().to_path_buf();
-    let new_store = || {
-        let path = root.join(format!("db{}", next.fetch_add(1, Ordering::Relaxed)));
-        async move {
-            open(&format!("memory+surrealkv://{}", path.display()))
-                .await
-                .unwrap()
-        }
-    };
+    let directories = Directories::new("memory+surrealkv");
+    let new_store = || directories.open_next();
     conformance::run_all(&new_store).await;
     let store = new_store().await;
     conformance::changes(store.clone(), store).await;
@@ -171,13 +153,7 @@ async fn memory_kv_carts_kept() {
 #[cfg(feature = "surrealdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_kv_crash_resume() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("memory+surrealkv://{}", dir.path().join("shop").display());
-    crash_resume::crash_resume(|| {
-        let url = url.clone();
-        async move { open(&url).await.unwrap() }
-    })
-    .await;
+    crash_resume_on("memory+surrealkv").await;
 }
 
 /// Against a SurrealDB server, when `WESHOP_TEST_SURREAL_URL` is set (e.g.
@@ -236,11 +212,44 @@ async fn surreal_kv_carts_kept() {
 #[cfg(feature = "surrealdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn surreal_kv_crash_resume() {
+    crash_resume_on("surrealkv").await;
+}
+
+/// [`crash_resume::crash_resume`] on a store of `scheme` in a fresh directory.
+#[cfg(feature = "surrealdb")]
+async fn crash_resume_on(scheme: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("surrealkv://{}", dir.path().join("shop").display());
+    let url = format!("{scheme}://{}", dir.path().join("shop").display());
     crash_resume::crash_resume(|| {
         let url = url.clone();
         async move { open(&url).await.unwrap() }
     })
     .await;
+}
+
+/// Stores of one on-disk scheme opened by URL, each in a fresh directory of its own.
+#[cfg(feature = "surrealdb")]
+struct Directories {
+    root: tempfile::TempDir,
+    scheme: &'static str,
+    next: AtomicUsize,
+}
+
+#[cfg(feature = "surrealdb")]
+impl Directories {
+    fn new(scheme: &'static str) -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+            scheme,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    async fn open_next(&self) -> Arc<dyn weshop_core::store::Store> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.root.path().join(format!("db{n}"));
+        open(&format!("{}://{}", self.scheme, path.display()))
+            .await
+            .unwrap()
+    }
 }

@@ -11,10 +11,7 @@ use weshop_core::{
     store::{CatalogStore, NewProduct, Page, ProductQuery, ProductSort, StoreError, search_terms},
 };
 
-use super::{
-    MemoryStore, State, next_id,
-    records::{Record, table},
-};
+use super::{MemoryStore, State, next_id, records::Record};
 use crate::corrupt;
 
 #[async_trait]
@@ -115,8 +112,11 @@ impl CatalogStore for MemoryStore {
     }
 
     async fn warehouses(&self) -> Result<Vec<WarehouseSite>, StoreError> {
+        // Warehouses are never deleted: each one there names all there is to wait for.
         self.read_seen(|state| {
-            state.saw_table(table::WAREHOUSE);
+            for id in state.warehouses.keys() {
+                state.saw(&Record::Warehouse(*id));
+            }
             state.warehouses.values().copied().collect()
         })
         .await

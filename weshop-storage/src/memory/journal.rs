@@ -61,15 +61,6 @@ pub(super) struct Journal {
     durable: watch::Receiver<Durable>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Job::Entry { seq, writes } => write!(f, "Entry({seq}, {} writes)", writes.len()),
-            Job::Close(_) => write!(f, "Close"),
-        }
-    }
-}
-
 /// The journal's keyspace inside the engine, disjoint from SurrealDB's own (which all start
 /// with `/`).
 struct Journaled;

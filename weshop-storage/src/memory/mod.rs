@@ -58,14 +58,13 @@ pub struct MemoryStore {
 }
 
 /// A journaled store's bookkeeping (a plain one has none): what writes changed since the last
-/// seal, the last entry sealed, and which entry last changed each record and table while it
-/// may not be on disk yet, so that a read waits only for the writes it saw.
+/// seal, the last entry sealed, and which entry last changed each record while it may not be
+/// on disk yet, so that a read waits only for the writes it saw.
 #[derive(Debug, Default)]
 struct Pending {
     changed: Vec<Record>,
     sealed: u64,
     records: HashMap<Record, u64>,
-    tables: HashMap<&'static str, u64>,
     /// `records` is pruned of what is on disk when it grows this big.
     #[cfg_attr(not(feature = "surrealdb"), allow(dead_code))]
     prune_at: usize,
@@ -173,7 +172,7 @@ impl MemoryStore {
         Ok(value)
     }
 
-    /// A read that names what it looks at ([`State::saw`], [`State::saw_table`]): journaled, it
+    /// A read that names what it looks at ([`State::saw`]): journaled, it
     /// waits only for the writes that changed those. Anything `look` returns must come from
     /// what it names (an absent record counts: its deletion is a change like any other).
     async fn read_seen<T>(&self, look: impl FnOnce(&State) -> T) -> Result<T, StoreError> {
@@ -210,7 +209,6 @@ impl MemoryStore {
             pending.prune_at = (pending.records.len() * 2).max(PRUNE_MIN);
         }
         for record in changed {
-            pending.tables.insert(record.table(), seq);
             pending.records.insert(record, seq);
         }
         Ok(Some(seq))
@@ -245,15 +243,6 @@ impl State {
     fn saw(&self, record: &Record) {
         if let Some(pending) = &self.pending
             && let Some(sealed) = pending.records.get(record)
-        {
-            pending.seen.set(pending.seen.get().max(*sealed));
-        }
-    }
-
-    /// Notes that a read looked at a whole table (see [`MemoryStore::read_seen`]).
-    fn saw_table(&self, table: &'static str) {
-        if let Some(pending) = &self.pending
-            && let Some(sealed) = pending.tables.get(table)
         {
             pending.seen.set(pending.seen.get().max(*sealed));
         }

@@ -64,29 +64,28 @@ pub(super) enum Record {
 
 /// The tables: each key's first component after [`PREFIX`]. Named once, so writing and
 /// loading cannot disagree.
-pub(super) mod table {
-    pub(in crate::memory) const USER: &str = "user";
-    pub(in crate::memory) const SESSION: &str = "session";
-    pub(in crate::memory) const PRODUCT: &str = "product";
-    pub(in crate::memory) const WAREHOUSE: &str = "warehouse";
-    pub(in crate::memory) const STOCK: &str = "stock";
-    pub(in crate::memory) const CART: &str = "cart";
-    pub(in crate::memory) const ORDER: &str = "order";
-    pub(in crate::memory) const KEY: &str = "key";
-    pub(in crate::memory) const OUTBOX: &str = "outbox";
-    pub(in crate::memory) const LINK: &str = "link";
-    pub(in crate::memory) const PICTURE: &str = "picture";
-    pub(in crate::memory) const PAYMENT: &str = "payment";
-    pub(in crate::memory) const INBOX: &str = "inbox";
-    pub(in crate::memory) const CAMPAIGN: &str = "campaign";
-    pub(in crate::memory) const CAMPAIGN_CLOCK: &str = "campaign_clock";
-    pub(in crate::memory) const LEASE: &str = "lease";
-    pub(in crate::memory) const COUNTERS: &str = "counters";
+mod table {
+    pub(super) const USER: &str = "user";
+    pub(super) const SESSION: &str = "session";
+    pub(super) const PRODUCT: &str = "product";
+    pub(super) const WAREHOUSE: &str = "warehouse";
+    pub(super) const STOCK: &str = "stock";
+    pub(super) const CART: &str = "cart";
+    pub(super) const ORDER: &str = "order";
+    pub(super) const KEY: &str = "key";
+    pub(super) const OUTBOX: &str = "outbox";
+    pub(super) const LINK: &str = "link";
+    pub(super) const PICTURE: &str = "picture";
+    pub(super) const PAYMENT: &str = "payment";
+    pub(super) const INBOX: &str = "inbox";
+    pub(super) const CAMPAIGN: &str = "campaign";
+    pub(super) const CAMPAIGN_CLOCK: &str = "campaign_clock";
+    pub(super) const LEASE: &str = "lease";
+    pub(super) const COUNTERS: &str = "counters";
 }
 
 impl Record {
-    /// The table the record belongs to.
-    pub(super) fn table(&self) -> &'static str {
+    fn table(&self) -> &'static str {
         match self {
             Record::User(_) => table::USER,
             Record::Session(_) => table::SESSION,
