@@ -248,7 +248,7 @@ impl SessionToken {
     /// What is stored: the token's SHA-256, hex.
     pub fn hash(&self) -> TokenHash {
         let digest = Sha256::digest(self.0.as_bytes());
-        TokenHash(digest.iter().map(|b| format!("{b:02x}")).collect())
+        TokenHash(hex::encode(digest))
     }
 }
 

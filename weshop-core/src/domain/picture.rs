@@ -33,12 +33,7 @@ impl PictureId {
 
     /// The id made of the first 16 bytes of a digest, in hex.
     pub fn from_digest(digest: &[u8]) -> Result<Self, DomainError> {
-        let hex: String = digest
-            .iter()
-            .take(Self::LENGTH / 2)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Self::parse(&hex)
+        Self::parse(&hex::encode(&digest[..digest.len().min(Self::LENGTH / 2)]))
     }
 
     /// The hex digits.

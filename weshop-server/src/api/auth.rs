@@ -2,6 +2,7 @@
 //! the session cookie set at login (both documented as security schemes, so Swagger offers
 //! either).
 
+use super::pattern::{DisplayNameRule, EmailRule, Matching, PasswordRule};
 use std::sync::Arc;
 
 use poem::{
@@ -128,22 +129,11 @@ async fn authenticate(req: &Request, presented: &str) -> poem::Result<Caller> {
 pub struct RegisterRequest {
     /// Login email (compared case-insensitively): an ASCII address like `ada@example.com`,
     /// with a domain of at least two labels.
-    #[oai(validator(
-        min_length = 3,
-        max_length = 254,
-        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
-    ))]
-    pub email: Text,
+    pub email: Matching<EmailRule>,
     /// 8 to 128 characters, not all blank, not a common password.
-    #[oai(validator(min_length = 8, max_length = 128, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
-    pub password: Text,
+    pub password: Matching<PasswordRule>,
     /// Display name: 1 to 100 characters, not all blank.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    ))]
-    pub name: Text,
+    pub name: Matching<DisplayNameRule>,
     /// What the account may do (at least one).
     #[oai(validator(min_items = 1))]
     pub roles: Vec<RoleDto>,

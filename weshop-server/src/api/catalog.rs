@@ -5,6 +5,10 @@
 //! Prices are decimal strings in the shop's currency (e.g. "12.34"), in queries and bodies
 //! alike, so no amount ever passes through a float.
 
+use super::pattern::{
+    AmountOrEmptyRule, CategoryOrEmptyRule, CategoryRule, ImagePathRule, Matching, PriceRule,
+    ProductNameRule,
+};
 use std::sync::Arc;
 
 use poem_openapi::{
@@ -81,61 +85,41 @@ pub struct CategoryDto {
 #[derive(Debug, Object)]
 pub struct NewProductRequest {
     /// Name: 1 to 200 characters, no control characters.
-    #[oai(validator(
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    ))]
-    pub name: Text,
+    pub name: Matching<ProductNameRule>,
     /// Description (may be empty; at most 10000 characters).
     #[oai(validator(max_length = 10000))]
     pub description: Omittable<Text>,
     /// Category: letters, digits, spaces and dashes, 1 to 40 (stored lower-case, spaces as
     /// dashes).
-    #[oai(validator(pattern = r"^[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?$"))]
-    pub category: Text,
+    pub category: Matching<CategoryRule>,
     /// Unit price, a decimal string in the shop's currency.
-    #[oai(validator(pattern = r"^[0-9]{1,7}(\.[0-9]{1,2})?$"))]
-    pub price: Text,
+    pub price: Matching<PriceRule>,
     /// Unit weight in grams (1 g to 1000 kg).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub weight_grams: i64,
     /// The shop's own image paths (`POST /seller/pictures` gives them), at most 10.
-    #[oai(validator(
-        max_items = 10,
-        pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$",
-        max_length = 2048
-    ))]
-    pub images: Omittable<Vec<Text>>,
+    #[oai(validator(max_items = 10))]
+    pub images: Omittable<Vec<Matching<ImagePathRule>>>,
 }
 
 /// Product changes; absent fields stay as they are.
 #[derive(Debug, Object)]
 pub struct ProductPatchRequest {
     /// New name.
-    #[oai(validator(
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    ))]
-    pub name: Omittable<Text>,
+    pub name: Omittable<Matching<ProductNameRule>>,
     /// New description.
     #[oai(validator(max_length = 10000))]
     pub description: Omittable<Text>,
     /// New category.
-    #[oai(validator(pattern = r"^[A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?$"))]
-    pub category: Omittable<Text>,
+    pub category: Omittable<Matching<CategoryRule>>,
     /// New unit price, a decimal string in the shop's currency.
-    #[oai(validator(pattern = r"^[0-9]{1,7}(\.[0-9]{1,2})?$"))]
-    pub price: Omittable<Text>,
+    pub price: Omittable<Matching<PriceRule>>,
     /// New unit weight in grams.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub weight_grams: Omittable<i64>,
     /// New images (replacing the old ones).
-    #[oai(validator(
-        max_items = 10,
-        pattern = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$",
-        max_length = 2048
-    ))]
-    pub images: Omittable<Vec<Text>>,
+    #[oai(validator(max_items = 10))]
+    pub images: Omittable<Vec<Matching<ImagePathRule>>>,
 }
 
 /// Units to buy from the world into a warehouse.
@@ -173,7 +157,7 @@ pub enum RestockAccepted {
     Accepted(Json<SellerProductDto>),
 }
 
-fn images(texts: &[Text]) -> ApiResult<Vec<ImageRef>> {
+fn images(texts: &[Matching<ImagePathRule>]) -> ApiResult<Vec<ImageRef>> {
     Ok(texts
         .iter()
         .map(|t| ImageRef::parse(t))
@@ -204,14 +188,11 @@ impl CatalogApi {
         /// Words that must all appear (the last one as a prefix; longer words forgive a typo).
         q: Query<Option<String>>,
         /// Only this category.
-        #[oai(validator(pattern = r"^([A-Za-z0-9]([A-Za-z0-9 -]{0,38}[A-Za-z0-9])?)?$"))]
-        category: Query<Option<String>>,
+        category: Query<Option<Matching<CategoryOrEmptyRule>>>,
         /// Lowest unit price.
-        #[oai(validator(pattern = r"^([0-9]{1,15}(\.[0-9]{1,2})?)?$"))]
-        min_price: Query<Option<String>>,
+        min_price: Query<Option<Matching<AmountOrEmptyRule>>>,
         /// Highest unit price.
-        #[oai(validator(pattern = r"^([0-9]{1,15}(\.[0-9]{1,2})?)?$"))]
-        max_price: Query<Option<String>>,
+        max_price: Query<Option<Matching<AmountOrEmptyRule>>>,
         /// Order of results.
         sort: Query<Option<SortDto>>,
         /// Page number, 1 to 100000.
@@ -240,12 +221,12 @@ impl CatalogApi {
         };
         let query = ProductQuery {
             text: non_empty(q.0),
-            category: non_empty(category.0)
+            category: non_empty(category.0.map(Matching::into_inner))
                 .map(|c| Category::parse(&c))
                 .transpose()?,
             seller: None,
-            min_price: price(min_price.0)?,
-            max_price: price(max_price.0)?,
+            min_price: price(min_price.0.map(Matching::into_inner))?,
+            max_price: price(max_price.0.map(Matching::into_inner))?,
             sort,
             offset: (page as usize - 1) * per_page as usize,
             limit: per_page as usize,

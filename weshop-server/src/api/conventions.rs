@@ -119,8 +119,7 @@ pub async fn etag<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::Resu
     let (mut parts, body) = response.into_parts();
     let bytes = body.into_bytes().await?;
     let digest = Sha256::digest(&bytes);
-    let tag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    let tag = format!("W/\"{tag}\"");
+    let tag = format!("W/\"{}\"", hex::encode(&digest[..12]));
     let value = HeaderValue::from_str(&tag).expect("hex in quotes is a header value");
     parts.headers.insert(header::ETAG, value.clone());
     parts

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod notifications;
 pub mod omittable;
 pub mod orders;
+pub mod pattern;
 pub mod problem;
 pub mod profile;
 pub mod seller;

@@ -1,5 +1,6 @@
 //! Checkout and the caller's orders.
 
+use super::pattern::{AmountRule, IdempotencyKeyRule, Matching, UpsAccountRule};
 use std::sync::Arc;
 
 use poem_openapi::{
@@ -221,17 +222,11 @@ pub struct CheckoutRequest {
     /// The token of one of the caller's saved payment methods.
     pub payment_method: Text,
     /// The buyer's UPS account, to follow the package at UPS: 1 to 64 characters, no spaces.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
-    ))]
-    pub ups_account: Omittable<Text>,
+    pub ups_account: Omittable<Matching<UpsAccountRule>>,
     /// The total the customer was shown, shipping included (a decimal amount, as `total` is
     /// given in orders). If the order would now cost anything else, nothing is placed or
     /// charged: 409 with the new total.
-    #[oai(validator(pattern = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"))]
-    pub expected_total: Omittable<Text>,
+    pub expected_total: Omittable<Matching<AmountRule>>,
 }
 
 /// Checkout's answer.
@@ -264,11 +259,8 @@ impl OrdersApi {
         &self,
         auth: Auth,
         /// Makes the request safe to retry.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = "^[!-~]+$")
-        )]
-        idempotency_key: Header<String>,
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Matching<IdempotencyKeyRule>>,
         body: Json<CheckoutRequest>,
     ) -> ApiResult<Placed> {
         let checkout = Checkout {

@@ -1,5 +1,6 @@
 //! The caller's own profile, addresses and saved cards.
 
+use super::pattern::{CardNumberRule, DisplayNameRule, Matching, PasswordRule};
 use std::sync::Arc;
 
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
@@ -20,12 +21,7 @@ use super::{omittable::Omittable, text::Text};
 #[derive(Debug, Object)]
 pub struct ProfilePatchRequest {
     /// New name: 1 to 100 characters, not all blank.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    ))]
-    pub name: Omittable<Text>,
+    pub name: Omittable<Matching<DisplayNameRule>>,
     /// Opt in to (true) or out of (false) sellers' promotions.
     pub promotions: Omittable<bool>,
 }
@@ -37,8 +33,7 @@ pub struct PasswordChangeRequest {
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub current_password: Text,
     /// The new password: 8 to 128 characters, not all blank, not a common one.
-    #[oai(validator(min_length = 8, max_length = 128, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
-    pub new_password: Text,
+    pub new_password: Matching<PasswordRule>,
 }
 
 /// A password change's answer.
@@ -55,8 +50,7 @@ pub enum PasswordChanged {
 pub struct NewPaymentMethod {
     /// The card number: 12 to 19 digits (spaces and dashes allowed between them), passing
     /// the Luhn check.
-    #[oai(validator(pattern = r"^[0-9][0-9 -]{10,40}[0-9]$"))]
-    pub card_number: Text,
+    pub card_number: Matching<CardNumberRule>,
 }
 
 /// A saved thing was created.

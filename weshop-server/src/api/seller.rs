@@ -2,6 +2,7 @@
 //! promotions and list them. (Listing, changing, withdrawing and restocking products are `/products` paths,
 //! which the catalog API routes.) The shop answers 403 to non-sellers.
 
+use super::pattern::{Matching, PromotionTextRule};
 use std::sync::Arc;
 
 use poem::http::StatusCode;
@@ -12,7 +13,6 @@ use poem_openapi::{
 };
 
 use super::enums::StatusDto;
-use super::text::Text;
 use super::{
     ApiState, ApiTags,
     auth::Auth,
@@ -34,11 +34,7 @@ pub struct PictureStored {
 pub struct PromotionRequest {
     /// The message: plain text of 1 to 1000 characters, line breaks allowed, no other control
     /// characters.
-    #[oai(validator(
-        max_length = 1000,
-        pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$"
-    ))]
-    pub text: Text,
+    pub text: Matching<PromotionTextRule>,
 }
 
 /// How many customers a promotion reached.

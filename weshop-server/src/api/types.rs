@@ -1,7 +1,7 @@
 //! DTOs and conversions several endpoint groups share: money, places, users, products.
 
 use super::enums::{BrandDto, RoleDto};
-use super::text::Text;
+use super::pattern::{AddressLabelRule, Matching};
 use poem_openapi::Object;
 use weshop_core::{
     domain::{Currency, Location, Money, Product, User},
@@ -65,11 +65,7 @@ impl From<LocationDto> for Location {
 #[derive(Debug, Clone, Object)]
 pub struct AddressDto {
     /// Its name, unique per user ("home"): 1 to 50 characters, no control characters.
-    #[oai(validator(
-        max_length = 50,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    ))]
-    pub label: Text,
+    pub label: Matching<AddressLabelRule>,
     /// Where.
     pub location: LocationDto,
 }
@@ -124,7 +120,7 @@ impl From<User> for UserDto {
                 .addresses
                 .into_iter()
                 .map(|a| AddressDto {
-                    label: Text(a.label),
+                    label: Matching::shown(a.label),
                     location: a.location.into(),
                 })
                 .collect(),
