@@ -143,16 +143,9 @@ async fn main() {
     drop(store);
 
     // The caps the store opens its embedded engine with.
-    let memory = weshop_storage::OpenOptions::default().embedded_memory;
-    let config = surrealdb_cnf::ConfigMap::empty()
-        .with_key_value(
-            "surrealkv_block_cache_capacity",
-            memory.block_cache_bytes.to_string(),
-        )
-        .with_key_value(
-            "surrealkv_max_memtable_size",
-            memory.memtable_bytes.to_string(),
-        );
+    let config = weshop_storage::OpenOptions::default()
+        .embedded_memory
+        .engine_config();
     let ds = loop {
         match Datastore::builder()
             .with_config(config.clone())

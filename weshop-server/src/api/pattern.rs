@@ -25,7 +25,7 @@ pub trait Rule: Send + Sync + 'static {
     const MIN_LENGTH: Option<usize> = None;
     /// The most characters.
     const MAX_LENGTH: Option<usize> = None;
-    /// [`Self::PATTERN`] compiled (a static of the rule's own, see [`rule!`]).
+    /// [`Self::PATTERN`] compiled (a static of the rule's own, declared by `rule!`).
     fn regex() -> &'static Regex;
 }
 

@@ -28,6 +28,22 @@ pub struct EmbeddedMemory {
     pub memtable_bytes: u64,
 }
 
+impl EmbeddedMemory {
+    /// The engine's configuration with these cache sizes (public for the storage benches,
+    /// which open the engine as the store does).
+    pub fn engine_config(self) -> ConfigMap {
+        ConfigMap::empty()
+            .with_key_value(
+                "surrealkv_block_cache_capacity",
+                self.block_cache_bytes.to_string(),
+            )
+            .with_key_value(
+                "surrealkv_max_memtable_size",
+                self.memtable_bytes.to_string(),
+            )
+    }
+}
+
 impl Default for EmbeddedMemory {
     /// 16 MiB each. Catalog pages are served from the search index and the shop's product
     /// cache, and blocks missing from this cache come from the OS page cache, so more buys
@@ -51,7 +67,7 @@ pub(super) async fn open(
         Some(("mem", _)) => "memory".to_string(),
         _ => url.to_string(),
     };
-    let config = capped(memory);
+    let config = memory.engine_config();
     let failed = |e: &dyn std::fmt::Display| StoreError::Backend(format!("cannot open {url}: {e}"));
     // Live queries (the change feed, see `changes`) need the engine to send notifications,
     // which the SDK then routes to each subscription.
@@ -84,19 +100,6 @@ pub(super) async fn open(
     Ok((db, datastore))
 }
 
-/// The engine's configuration with these cache sizes.
-fn capped(memory: EmbeddedMemory) -> ConfigMap {
-    ConfigMap::empty()
-        .with_key_value(
-            "surrealkv_block_cache_capacity",
-            memory.block_cache_bytes.to_string(),
-        )
-        .with_key_value(
-            "surrealkv_max_memtable_size",
-            memory.memtable_bytes.to_string(),
-        )
-}
-
 /// The bare engine on disk in directory `path`, with these limits, for raw keys (the durable
 /// memory store's journal): no SurrealQL, so no bootstrap, notifications or maintenance tasks.
 pub(crate) async fn open_engine(
@@ -105,7 +108,7 @@ pub(crate) async fn open_engine(
 ) -> Result<Arc<Datastore>, StoreError> {
     Box::pin(
         Datastore::builder()
-            .with_config(capped(memory))
+            .with_config(memory.engine_config())
             .without_maintenance_tasks()
             .build_with_path(&format!("surrealkv://{path}")),
     )
