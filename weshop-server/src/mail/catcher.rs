@@ -1,9 +1,10 @@
 //! A small SMTP server that keeps every mail it receives in memory: the demo's mail server
 //! (shown at `/demo/mailbox`) and the tests' one.
 //!
-//! It speaks plain SMTP (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), without TLS
-//! or authentication, so it belongs on loopback. For tests it can be told to refuse mail for a
-//! while, with a transient (4xx) or permanent (5xx) reply, like a real server having a bad day.
+//! It speaks plain SMTP (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) with
+//! PIPELINING (RFC 2920), without TLS or authentication, so it belongs on loopback. For tests
+//! it can be told to refuse mail for a while, with a transient (4xx) or permanent (5xx) reply,
+//! like a real server having a bad day.
 
 use std::{
     net::SocketAddr,
@@ -164,54 +165,57 @@ async fn session(
 ) -> std::io::Result<()> {
     let mut read = BufReader::new(read);
     let w = &mut write;
-    reply(w, "220 weshop mail catcher ESMTP").await?;
+    let mut replies = Replies::default();
+    replies.add("220 weshop mail catcher ESMTP");
     let mut from: Option<String> = None;
     let mut to: Vec<String> = Vec::new();
     loop {
+        if read.buffer().is_empty() {
+            replies.send(w).await?;
+        }
         let Some(line) = next_line(&mut read).await? else {
             return Ok(());
         };
         let line = String::from_utf8_lossy(&line);
         let (verb, rest) = line.split_once(' ').unwrap_or((&line, ""));
         match verb.to_ascii_uppercase().as_str() {
-            "EHLO" => {
-                reply(
-                    &mut *w,
-                    &format!("250-weshop\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE {MAX_MAIL}"),
-                )
-                .await?
-            }
-            "HELO" => reply(w, "250 weshop").await?,
+            "EHLO" => replies.add(&format!(
+                "250-weshop\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-PIPELINING\r\n\
+                     250 SIZE {MAX_MAIL}"
+            )),
+            "HELO" => replies.add("250 weshop"),
             "MAIL" => match path(rest, "FROM:") {
                 Some(sender) => {
                     from = Some(sender);
                     to.clear();
-                    reply(w, "250 OK").await?
+                    replies.add("250 OK")
                 }
-                None => reply(w, "501 Syntax: MAIL FROM:<address>").await?,
+                None => replies.add("501 Syntax: MAIL FROM:<address>"),
             },
             "RCPT" => match (&from, path(rest, "TO:")) {
-                (None, _) => reply(w, "503 MAIL first").await?,
-                (_, None) => reply(w, "501 Syntax: RCPT TO:<address>").await?,
+                (None, _) => replies.add("503 MAIL first"),
+                (_, None) => replies.add("501 Syntax: RCPT TO:<address>"),
                 (Some(_), Some(recipient)) => match shared.refusing.load(Ordering::Relaxed) {
                     0 => {
                         to.push(recipient);
-                        reply(w, "250 OK").await?
+                        replies.add("250 OK")
                     }
                     code if code < 500 => {
-                        reply(w, &format!("{code} 4.3.2 Not now, try again later")).await?
+                        replies.add(&format!("{code} 4.3.2 Not now, try again later"))
                     }
-                    code => reply(w, &format!("{code} 5.1.1 Mailbox unavailable")).await?,
+                    code => replies.add(&format!("{code} 5.1.1 Mailbox unavailable")),
                 },
             },
             "DATA" => {
                 let Some(sender) = from.take().filter(|_| !to.is_empty()) else {
-                    reply(w, "503 RCPT first").await?;
+                    replies.add("503 RCPT first");
                     continue;
                 };
-                reply(w, "354 End data with <CR><LF>.<CR><LF>").await?;
+                replies.add("354 End data with <CR><LF>.<CR><LF>");
+                // The client waits for it before it sends the content.
+                replies.send(w).await?;
                 let Some(data) = message(&mut read).await? else {
-                    reply(w, "552 Message too large").await?;
+                    replies.add("552 Message too large");
                     to.clear();
                     continue;
                 };
@@ -228,31 +232,46 @@ async fn session(
                     id
                 };
                 let _ = arrived.send(id);
-                reply(w, &format!("250 OK queued as {id}")).await?
+                replies.add(&format!("250 OK queued as {id}"))
             }
             "RSET" => {
                 from = None;
                 to.clear();
-                reply(w, "250 OK").await?
+                replies.add("250 OK")
             }
-            "NOOP" => reply(w, "250 OK").await?,
+            "NOOP" => replies.add("250 OK"),
             "QUIT" => {
-                reply(w, "221 Bye").await?;
-                return Ok(());
+                replies.add("221 Bye");
+                return replies.send(w).await;
             }
-            _ => reply(w, "502 Command not implemented").await?,
+            _ => replies.add("502 Command not implemented"),
         }
     }
 }
 
-/// Sends one reply (the text may hold several CRLF-separated lines) in one write: the socket
-/// is unbuffered, and a write per piece was a system call each (half the catcher's CPU).
-async fn reply(write: &mut (impl AsyncWrite + Unpin), text: &str) -> std::io::Result<()> {
-    let mut line = Vec::with_capacity(text.len() + 2);
-    line.extend_from_slice(text.as_bytes());
-    line.extend_from_slice(b"\r\n");
-    write.write_all(&line).await?;
-    write.flush().await
+/// Replies not yet written. They go out when the client has sent nothing more to read: a
+/// pipelined group's replies in one write (RFC 2920 asks servers to batch them), one write
+/// per command to a client that waits for each reply.
+#[derive(Default)]
+struct Replies(Vec<u8>);
+
+impl Replies {
+    /// Adds one reply (the text may hold several CRLF-separated lines).
+    fn add(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+        self.0.extend_from_slice(b"\r\n");
+    }
+
+    /// Writes what waits in one write: the socket is unbuffered, and a write per piece was
+    /// a system call each (half the catcher's CPU).
+    async fn send(&mut self, write: &mut (impl AsyncWrite + Unpin)) -> std::io::Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        write.write_all(&self.0).await?;
+        self.0.clear();
+        write.flush().await
+    }
 }
 
 /// The address in `FROM:<a@b> …` / `TO:<a@b>`.

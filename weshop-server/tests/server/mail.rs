@@ -584,3 +584,197 @@ async fn a_pooled_connection_the_server_dropped_is_replaced_at_once() {
     }
     assert_eq!(taken.load(Ordering::SeqCst), 3, "each mail taken once");
 }
+
+/// What a [`strict_server`] read between two of its writes: the commands, one per line, or
+/// `content` for a mail's content, `ahead` when a command arrived with another behind it.
+type Turns = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// An SMTP server on this machine that checks how it is spoken to. Offering PIPELINING, it
+/// holds its replies to MAIL and RCPT until DATA comes, so a client that waited for each
+/// reply would hang; not offering it, it answers each command at once and notes a command
+/// that came with another already behind it. It refuses recipients named `nobody`.
+async fn strict_server(pipelining: bool) -> (u16, Turns) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let turns = Turns::default();
+    let log = turns.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut read = BufReader::new(read);
+                let mut replies = String::from("220 strict\r\n");
+                let mut turn: Vec<String> = Vec::new();
+                let (mut line, mut recipients) = (String::new(), 0);
+                loop {
+                    if !replies.is_empty() && (!pipelining || read.buffer().is_empty()) {
+                        if !turn.is_empty() {
+                            log.lock().unwrap().push(turn.join("|"));
+                            turn.clear();
+                        }
+                        if write.write_all(replies.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        replies.clear();
+                    }
+                    line.clear();
+                    if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let command = line.trim_end().to_string();
+                    let verb = command.split(' ').next().unwrap().to_ascii_uppercase();
+                    if verb == "EHLO" {
+                        replies += if pipelining {
+                            "250-strict\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                        } else {
+                            "250-strict\r\n250 8BITMIME\r\n"
+                        };
+                        continue;
+                    }
+                    if !pipelining && !read.buffer().is_empty() {
+                        turn.push("ahead".into());
+                    }
+                    turn.push(command.clone());
+                    let reply = match verb.as_str() {
+                        "MAIL" => {
+                            recipients = 0;
+                            "250 ok\r\n"
+                        }
+                        "RCPT" if command.contains("nobody") => "550 5.1.1 no such user\r\n",
+                        "RCPT" => {
+                            recipients += 1;
+                            "250 ok\r\n"
+                        }
+                        "DATA" if recipients == 0 => "503 no valid recipients\r\n",
+                        "DATA" => {
+                            // The replies held so far, and the one the content waits for.
+                            replies += "354 go on\r\n";
+                            if write.write_all(replies.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            replies.clear();
+                            log.lock().unwrap().push(turn.join("|"));
+                            turn.clear();
+                            loop {
+                                line.clear();
+                                if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if line == ".\r\n" {
+                                    break;
+                                }
+                            }
+                            turn.push("content".into());
+                            "250 taken\r\n"
+                        }
+                        "QUIT" => "221 bye\r\n",
+                        _ => "250 ok\r\n",
+                    };
+                    replies += reply;
+                    // With pipelining, MAIL's and RCPT's replies wait for the group's end:
+                    // with nothing behind them yet, the client must send the rest unasked.
+                    if pipelining && (verb == "MAIL" || verb == "RCPT") {
+                        while read.buffer().is_empty() {
+                            if read.fill_buf().await.map(|b| b.is_empty()).unwrap_or(true) {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, turns)
+}
+
+fn mail_to(to: &str, subject: &str) -> lettre::Message {
+    lettre::Message::builder()
+        .from(FROM.parse().unwrap())
+        .to(to.parse().unwrap())
+        .subject(subject)
+        .body(String::from("Hello"))
+        .unwrap()
+}
+
+/// With a server that offers PIPELINING, MAIL, RCPT and DATA go as one group (a server that
+/// answers nothing before DATA still gets the mail), on a fresh connection and on a pooled
+/// one; a refused recipient is a permanent failure and no content is sent.
+#[tokio::test]
+async fn a_pipelining_server_gets_mail_rcpt_and_data_as_one_group() {
+    let (port, turns) = strict_server(true).await;
+    let client = mailer::transport(&smtp("127.0.0.1", port, SmtpTls::Plain, None)).unwrap();
+    for n in 1..=2 {
+        let mail = mail_to("ada@example.com", &format!("Mail {n}"));
+        tokio::time::timeout(std::time::Duration::from_secs(20), client.send(&mail))
+            .await
+            .expect("the client waited for replies the server holds until DATA")
+            .unwrap_or_else(|e| panic!("mail {n}: {e}"));
+    }
+    let group = "MAIL FROM:<shop@weshop.test>|RCPT TO:<ada@example.com>|DATA";
+    assert_eq!(*turns.lock().unwrap(), [group, "content", group, "content"],);
+    let refused = client
+        .send(&mail_to("nobody@example.com", "Lost"))
+        .await
+        .expect_err("a refused recipient");
+    assert!(refused.is_permanent(), "{refused}");
+    assert!(refused.to_string().contains("no such user"), "{refused}");
+    let turns = turns.lock().unwrap();
+    assert_eq!(
+        turns[4], "MAIL FROM:<shop@weshop.test>|RCPT TO:<nobody@example.com>|DATA",
+        "{turns:?}"
+    );
+    // The client closes the connection (a QUIT the server may log or not).
+    assert!(
+        !turns[5..].iter().any(|t| t.contains("content")),
+        "no content after a refusal: {turns:?}"
+    );
+}
+
+/// With a server that does not offer PIPELINING, each command waits for its reply.
+#[tokio::test]
+async fn a_server_without_pipelining_gets_one_command_at_a_time() {
+    let (port, turns) = strict_server(false).await;
+    let client = mailer::transport(&smtp("127.0.0.1", port, SmtpTls::Plain, None)).unwrap();
+    for n in 1..=2 {
+        client
+            .send(&mail_to("ada@example.com", &format!("Mail {n}")))
+            .await
+            .unwrap_or_else(|e| panic!("mail {n}: {e}"));
+    }
+    let one = [
+        "MAIL FROM:<shop@weshop.test>",
+        "RCPT TO:<ada@example.com>",
+        "DATA",
+        "content",
+    ];
+    assert_eq!(*turns.lock().unwrap(), [one, one].concat());
+}
+
+/// Lines of a mail that start with a dot, or are one, arrive as written through the
+/// pipelined exchange with the catcher (the dots stuffed on the way and taken off on arrival).
+#[tokio::test]
+async fn lines_starting_with_a_dot_arrive_as_written() {
+    let catcher = MailCatcher::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let client = mailer::transport(&smtp(
+        "127.0.0.1",
+        catcher.addr().port(),
+        SmtpTls::Plain,
+        None,
+    ))
+    .unwrap();
+    let text = ".starts with a dot\r\n.\r\n..two\r\nends with a dot.";
+    let message = lettre::Message::builder()
+        .from(FROM.parse().unwrap())
+        .to("ada@example.com".parse().unwrap())
+        .subject("Dots")
+        .header(lettre::message::header::ContentTransferEncoding::SevenBit)
+        .body(String::from(text))
+        .unwrap();
+    client.send(&message).await.unwrap();
+    let mails = catcher
+        .wait_for(1, std::time::Duration::from_secs(20))
+        .await;
+    let data = String::from_utf8(mails[0].data.clone()).unwrap();
+    assert!(data.ends_with(&format!("\r\n\r\n{text}\r\n")), "{data:?}");
+}
