@@ -223,10 +223,12 @@ impl SmtpClient {
             // Refused (an error) when the server does not offer STARTTLS: never plain text.
             connection.starttls(parameters.clone(), &self.hello).await?;
         }
+        // Asked after TLS (what a server offers in the clear does not count) and before the
+        // login, which a later EHLO must not disturb.
+        let pipelining = transaction::offers_pipelining(&mut connection, &self.hello).await?;
         if let Some(credentials) = &self.credentials {
             connection.auth(DEFAULT_MECHANISMS, credentials).await?;
         }
-        let pipelining = transaction::offers_pipelining(&mut connection, &self.hello).await?;
         Ok(Connection {
             smtp: connection,
             pipelining,
