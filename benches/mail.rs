@@ -18,7 +18,6 @@ use weshop::server::mail::{
     catcher::MailCatcher,
     compose::Composer,
     mailer::{self, Mailer},
-    settings::{SmtpSettings, SmtpTls},
 };
 
 const FROM: &str = "WeShop <shop@weshop.test>";
@@ -78,15 +77,7 @@ async fn main() {
     let filing = started.elapsed();
 
     let catcher = MailCatcher::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
-    let smtp = SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: Some(catcher.addr().port()),
-        user: None,
-        password: None,
-        from: FROM.into(),
-        tls: SmtpTls::Plain,
-        ca_file: None,
-    };
+    let smtp = catcher.settings(FROM);
     let mailer = Mailer::new(
         store.clone(),
         Composer::new(FROM, "https://shop.example").unwrap(),

@@ -9,10 +9,7 @@ use serde_json::json;
 use weshop::server::{
     app::App,
     demo::{SELLER_PASSWORD, app_options, seed},
-    mail::{
-        catcher::{CaughtMail, MailCatcher},
-        settings::{SmtpSettings, SmtpTls},
-    },
+    mail::catcher::{CaughtMail, MailCatcher},
 };
 
 use crate::support::{
@@ -76,15 +73,7 @@ async fn an_order_mails_its_customer_as_it_moves_and_promotions_respect_consent(
         ([127, 0, 0, 1], 0).into(),
         FAST,
     );
-    config.smtp = Some(SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: Some(catcher.addr().port()),
-        user: None,
-        password: None,
-        from: "WeShop <shop@weshop.test>".into(),
-        tls: SmtpTls::Plain,
-        ca_file: None,
-    });
+    config.smtp = Some(catcher.settings("WeShop <shop@weshop.test>"));
     config.public_url = Some("https://shop.example".into());
     let app = App::start(config, app_options())
         .await
@@ -263,9 +252,11 @@ async fn an_order_mails_its_customer_as_it_moves_and_promotions_respect_consent(
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after: Vec<_> = catcher.mails()[before..]
-        .iter()
-        .flat_map(|m| m.to.clone())
+    let after: Vec<_> = catcher
+        .mails()
+        .into_iter()
+        .filter(|m| m.id > before)
+        .flat_map(|m| m.to)
         .collect();
     assert!(
         !after

@@ -12,7 +12,11 @@ use poem::{
     web::{Data, Path},
 };
 
-use crate::{app::AppOptions, mail::catcher::MailCatcher, web::layout::when};
+use crate::{
+    app::AppOptions,
+    mail::catcher::{KEPT, MailCatcher},
+    web::layout::when,
+};
 
 /// One line of the list.
 struct Row {
@@ -26,6 +30,8 @@ struct Row {
 #[template(path = "demo/mailbox.html")]
 struct MailboxPage {
     mails: Vec<Row>,
+    /// How many of the newest mails the catcher keeps.
+    kept: usize,
 }
 
 #[derive(Template, WebTemplate)]
@@ -84,7 +90,7 @@ fn list(catcher: Data<&Arc<MailCatcher>>) -> impl IntoResponse {
         })
         .collect();
     mails.reverse();
-    MailboxPage { mails }
+    MailboxPage { mails, kept: KEPT }
 }
 
 fn missing() -> Response {
@@ -125,5 +131,51 @@ fn raw(catcher: Data<&Arc<MailCatcher>>, Path(id): Path<String>) -> Response {
             .content_type("text/plain; charset=utf-8")
             .body(mail.data),
         None => missing(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::{Route, test::TestClient};
+
+    use super::*;
+    use crate::mail::smtp::SmtpClient;
+
+    #[tokio::test]
+    async fn the_mailbox_lists_what_was_caught_and_shows_each_mail() {
+        let catcher = Arc::new(MailCatcher::bind(([127, 0, 0, 1], 0).into()).await.unwrap());
+        let smtp = SmtpClient::new(&catcher.settings("WeShop <shop@weshop.test>")).unwrap();
+        let mail = lettre::Message::builder()
+            .from("WeShop <shop@weshop.test>".parse().unwrap())
+            .to("ada@example.com".parse().unwrap())
+            .subject("Your order is on its way")
+            .body(String::from("Hello"))
+            .unwrap();
+        smtp.send(&mail).await.unwrap();
+        let pages = TestClient::new(
+            Route::new()
+                .at("/demo/mailbox", get(list).data(catcher.clone()))
+                .at("/demo/mailbox/:id", get(show).data(catcher.clone())),
+        );
+        let listed = pages.get("/demo/mailbox").send().await;
+        listed.assert_status_is_ok();
+        let listed = listed.0.into_body().into_string().await.unwrap();
+        assert!(listed.contains("Your order is on its way"), "{listed}");
+        assert!(listed.contains("ada@example.com"), "{listed}");
+        assert!(
+            listed.contains(&format!("the newest {KEPT} are kept")),
+            "{listed}"
+        );
+        let one = pages.get("/demo/mailbox/1").send().await;
+        one.assert_status_is_ok();
+        let one = one.0.into_body().into_string().await.unwrap();
+        assert!(one.contains("Your order is on its way"), "{one}");
+        for missing in ["/demo/mailbox/2", "/demo/mailbox/0", "/demo/mailbox/x"] {
+            pages
+                .get(missing)
+                .send()
+                .await
+                .assert_status(StatusCode::NOT_FOUND);
+        }
     }
 }

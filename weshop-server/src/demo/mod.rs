@@ -18,10 +18,7 @@ use crate::{
     adapters::UpsEndpoint,
     app::{App, StartError},
     config::{Settings, default_warehouses},
-    mail::{
-        catcher::MailCatcher,
-        settings::{SmtpSettings, SmtpTls},
-    },
+    mail::catcher::MailCatcher,
     sim::{ShopEndpoint, UpsConfig, UpsServer, WorldConfig, WorldServer},
 };
 
@@ -125,16 +122,8 @@ impl Demo {
             warehouses: default_warehouses(),
             ups: UpsEndpoint::Listen(any),
             resend: Duration::from_millis(200),
-            smtp: Some(SmtpSettings {
-                host: mail.addr().ip().to_string(),
-                port: Some(mail.addr().port()),
-                user: None,
-                password: None,
-                from: "WeShop demo <shop@weshop.test>".into(),
-                // The catcher is on loopback, in this process.
-                tls: SmtpTls::Plain,
-                ca_file: None,
-            }),
+            // The catcher is on loopback, in this process.
+            smtp: Some(mail.settings("WeShop demo <shop@weshop.test>")),
             ..Settings::default()
         };
         let app = App::start(settings, mailbox::mount(app_options(), mail.clone())).await?;

@@ -1,5 +1,5 @@
-//! A small SMTP server that keeps every mail it receives in memory: the demo's mail server
-//! (shown at `/demo/mailbox`) and the tests' one.
+//! A small SMTP server that keeps the last [`KEPT`] mails it receives in memory: the demo's
+//! mail server (shown at `/demo/mailbox`) and the tests' one.
 //!
 //! It speaks plain SMTP (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) with
 //! PIPELINING (RFC 2920), without TLS or authentication, so it belongs on loopback. For tests
@@ -7,6 +7,7 @@
 //! like a real server having a bad day.
 
 use std::{
+    collections::VecDeque,
     net::SocketAddr,
     sync::{
         Arc, Mutex,
@@ -15,6 +16,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use super::settings::{SmtpSettings, SmtpTls};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader},
     net::TcpListener,
@@ -28,6 +30,9 @@ const MAX_MAIL: usize = 10 << 20;
 const MAX_LINE: usize = 4096;
 /// A client silent this long is hung up on.
 const IDLE: Duration = Duration::from_secs(300);
+/// The most recent mails kept; older ones are forgotten, so a demo that runs for days does not
+/// hold every mail it ever sent (an order makes three or four, of a few KB each).
+pub const KEPT: usize = 1000;
 
 /// A mail as it arrived.
 #[derive(Debug, Clone)]
@@ -46,7 +51,7 @@ pub struct CaughtMail {
 
 #[derive(Default)]
 struct Shared {
-    mails: Mutex<Vec<CaughtMail>>,
+    mails: Mutex<Kept>,
     /// 0: accept; else the reply code to refuse RCPT with.
     refusing: AtomicU16,
 }
@@ -104,23 +109,42 @@ impl MailCatcher {
         self.addr
     }
 
-    /// Every mail so far, in order.
+    /// Settings that send to it, from `from`: plain SMTP (it has no TLS) and no login.
+    pub fn settings(&self, from: &str) -> SmtpSettings {
+        SmtpSettings {
+            host: self.addr.ip().to_string(),
+            port: Some(self.addr.port()),
+            user: None,
+            password: None,
+            from: from.into(),
+            tls: SmtpTls::Plain,
+            ca_file: None,
+        }
+    }
+
+    /// The mails kept (the last [`KEPT`]), in order of arrival.
     pub fn mails(&self) -> Vec<CaughtMail> {
-        self.shared.mails.lock().expect("mails lock").clone()
+        self.shared
+            .mails
+            .lock()
+            .expect("mails lock")
+            .mails
+            .clone()
+            .into()
     }
 
-    /// How many mails have arrived.
+    /// How many mails have arrived, forgotten ones included: the last one's number.
     pub fn count(&self) -> usize {
-        self.shared.mails.lock().expect("mails lock").len()
+        self.shared.mails.lock().expect("mails lock").arrived
     }
 
-    /// One mail by number.
+    /// One mail by number, if it is still kept.
     pub fn mail(&self, id: usize) -> Option<CaughtMail> {
         self.shared
             .mails
             .lock()
             .expect("mails lock")
-            .get(id.checked_sub(1)?)
+            .get(id)
             .cloned()
     }
 
@@ -219,18 +243,11 @@ async fn session(
                     to.clear();
                     continue;
                 };
-                let id = {
-                    let mut mails = shared.mails.lock().expect("mails lock");
-                    let id = mails.len() + 1;
-                    mails.push(CaughtMail {
-                        id,
-                        from: sender,
-                        to: std::mem::take(&mut to),
-                        data,
-                        at: SystemTime::now(),
-                    });
-                    id
-                };
+                let id = shared.mails.lock().expect("mails lock").keep(
+                    sender,
+                    std::mem::take(&mut to),
+                    data,
+                );
                 let _ = arrived.send(id);
                 replies.add(&format!("250 OK queued as {id}"))
             }
@@ -246,6 +263,37 @@ async fn session(
             }
             _ => replies.add("502 Command not implemented"),
         }
+    }
+}
+
+/// The last [`KEPT`] mails, and how many arrived in all.
+#[derive(Default)]
+struct Kept {
+    mails: VecDeque<CaughtMail>,
+    arrived: usize,
+}
+
+impl Kept {
+    /// Keeps a mail that just arrived (forgetting the oldest beyond [`KEPT`]); its number.
+    fn keep(&mut self, from: String, to: Vec<String>, data: Vec<u8>) -> usize {
+        self.arrived += 1;
+        if self.mails.len() == KEPT {
+            self.mails.pop_front();
+        }
+        self.mails.push_back(CaughtMail {
+            id: self.arrived,
+            from,
+            to,
+            data,
+            at: SystemTime::now(),
+        });
+        self.arrived
+    }
+
+    /// Mail number `id`, if it is still kept (numbers are consecutive).
+    fn get(&self, id: usize) -> Option<&CaughtMail> {
+        let first = self.mails.front()?.id;
+        self.mails.get(id.checked_sub(first)?)
     }
 }
 
@@ -343,6 +391,30 @@ async fn message(read: &mut (impl AsyncBufReadExt + Unpin)) -> std::io::Result<O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_last_mails_are_kept_and_numbers_go_on() {
+        let mut kept = Kept::default();
+        for n in 1..=KEPT + 2 {
+            let id = kept.keep(
+                "shop@weshop.test".into(),
+                vec![format!("{n}@example.com")],
+                vec![],
+            );
+            assert_eq!(id, n);
+        }
+        assert_eq!(kept.arrived, KEPT + 2);
+        assert_eq!(kept.mails.len(), KEPT);
+        assert_eq!(kept.mails.front().unwrap().id, 3);
+        assert_eq!(
+            kept.mails.back().unwrap().to,
+            [format!("{}@example.com", KEPT + 2)]
+        );
+        assert!(kept.get(0).is_none() && kept.get(2).is_none(), "forgotten");
+        assert_eq!(kept.get(3).unwrap().to, ["3@example.com"]);
+        assert_eq!(kept.get(KEPT + 2).unwrap().id, KEPT + 2);
+        assert!(kept.get(KEPT + 3).is_none(), "not yet arrived");
+    }
 
     #[test]
     fn paths_come_out_of_their_brackets() {
