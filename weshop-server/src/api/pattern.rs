@@ -4,7 +4,7 @@
 //! (5.1.16, `validation/pattern.rs`: `Regex::new(self.pattern).unwrap().is_match(..)`): the
 //! checkout's `Idempotency-Key` alone was 2.6% of the orders bench's CPU. [`Matching`]
 //! declares the same schema (`pattern`, `minLength`, `maxLength`) and checks against its
-//! rule's regex, built on first use. It takes only strings, as [`super::text::Text`] does.
+//! rule's regex, built on first use. It takes only strings, as [`Text`] does.
 
 use std::{borrow::Cow, marker::PhantomData, ops::Deref, sync::LazyLock};
 
@@ -14,6 +14,8 @@ use poem_openapi::{
 };
 use regex::Regex;
 use serde_json::Value;
+
+use super::text::Text;
 
 /// What a [`Matching`] string must be.
 pub trait Rule: Send + Sync + 'static {
@@ -243,10 +245,8 @@ impl<R: Rule> Type for Matching<R> {
 
 impl<R: Rule> ParseFromJSON for Matching<R> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        match value {
-            Some(Value::String(text)) => Self::parse(text).map_err(ParseError::custom),
-            other => Err(ParseError::expected_type(other.unwrap_or_default())),
-        }
+        let Text(text) = Text::parse_from_json(value).map_err(ParseError::propagate)?;
+        Self::parse(text).map_err(ParseError::custom)
     }
 }
 

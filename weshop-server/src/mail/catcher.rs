@@ -16,13 +16,14 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use super::settings::{SmtpSettings, SmtpTls};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader},
     net::TcpListener,
     sync::{broadcast, watch},
     task::JoinHandle,
 };
+
+use super::settings::{SmtpSettings, SmtpTls};
 
 /// The largest mail it takes.
 const MAX_MAIL: usize = 10 << 20;
@@ -129,8 +130,9 @@ impl MailCatcher {
             .lock()
             .expect("mails lock")
             .mails
-            .clone()
-            .into()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// How many mails have arrived, forgotten ones included: the last one's number.

@@ -57,7 +57,8 @@ pub(super) async fn send(
         .map(|to| Rcpt::new(to.clone(), Vec::new()))
         .collect();
     if pipelining {
-        // Every reply is read, in order; the first refusal ends the exchange.
+        // The replies come in order; the first refusal ends the exchange (and the caller
+        // closes the connection with the rest unread).
         connection
             .command(Group {
                 mail: &mail,

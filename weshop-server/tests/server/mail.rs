@@ -11,7 +11,10 @@ use std::sync::{
 use mail_parser::MessageParser;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::TcpListener,
+    net::{
+        TcpListener,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
 };
 use weshop_core::{
     assembly::ShopBuilder,
@@ -528,40 +531,54 @@ async fn a_separate_smtps_server_gets_the_mail_over_tls_from_the_first_byte() {
 /// for a QUIT (as some servers do after a mail or when a connection idles); its port, and how
 /// many mails it took.
 async fn hanging_up_server() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     let taken = Arc::new(AtomicUsize::new(0));
     let count = taken.clone();
+    let port = scripted_server(move |read, mut write| {
+        let count = count.clone();
+        async move {
+            let mut lines = BufReader::new(read).lines();
+            let _ = write.write_all(b"220 hangs up after each mail\r\n").await;
+            let mut in_body = false;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply: &[u8] = if in_body {
+                    if line != "." {
+                        continue;
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let _ = write.write_all(b"250 taken\r\n").await;
+                    return;
+                } else if line.to_ascii_uppercase().starts_with("DATA") {
+                    in_body = true;
+                    b"354 go on\r\n"
+                } else {
+                    b"250 ok\r\n"
+                };
+                if write.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    (port, taken)
+}
+
+/// A scripted SMTP server on this machine: each connection, split, goes to `session` in a
+/// task of its own. Its port.
+async fn scripted_server<S, F>(session: S) -> u16
+where
+    S: Fn(OwnedReadHalf, OwnedWriteHalf) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                let _ = write.write_all(b"220 hangs up after each mail\r\n").await;
-                let mut in_body = false;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let reply: &[u8] = if in_body {
-                        if line != "." {
-                            continue;
-                        }
-                        count.fetch_add(1, Ordering::SeqCst);
-                        let _ = write.write_all(b"250 taken\r\n").await;
-                        return;
-                    } else if line.to_ascii_uppercase().starts_with("DATA") {
-                        in_body = true;
-                        b"354 go on\r\n"
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            let (read, write) = socket.into_split();
+            tokio::spawn(session(read, write));
         }
     });
-    (port, taken)
+    port
 }
 
 /// A mail on a pooled connection that the server has dropped goes at once on a new
@@ -571,14 +588,8 @@ async fn a_pooled_connection_the_server_dropped_is_replaced_at_once() {
     let (port, taken) = hanging_up_server().await;
     let client = mailer::transport(&smtp("127.0.0.1", port, SmtpTls::Plain, None)).unwrap();
     for n in 1..=3 {
-        let message = lettre::Message::builder()
-            .from(FROM.parse().unwrap())
-            .to("ada@example.com".parse().unwrap())
-            .subject(format!("Mail {n}"))
-            .body(String::from("Hello"))
-            .unwrap();
         client
-            .send(&message)
+            .send(&mail_to("ada@example.com", &format!("Mail {n}")))
             .await
             .unwrap_or_else(|e| panic!("mail {n}: {e}"));
     }
@@ -594,98 +605,110 @@ type Turns = Arc<std::sync::Mutex<Vec<String>>>;
 /// reply would hang; not offering it, it answers each command at once and notes a command
 /// that came with another already behind it. It refuses recipients named `nobody`.
 async fn strict_server(pipelining: bool) -> (u16, Turns) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     let turns = Turns::default();
     let log = turns.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut read = BufReader::new(read);
-                let mut replies = String::from("220 strict\r\n");
-                let mut turn: Vec<String> = Vec::new();
-                let (mut line, mut recipients) = (String::new(), 0);
+    let port =
+        scripted_server(move |read, write| strict_session(pipelining, read, write, log.clone()))
+            .await;
+    (port, turns)
+}
+
+/// One connection to a [`strict_server`].
+async fn strict_session(
+    pipelining: bool,
+    read: OwnedReadHalf,
+    mut write: OwnedWriteHalf,
+    log: Turns,
+) {
+    let mut read = BufReader::new(read);
+    let mut replies = String::from("220 strict\r\n");
+    let mut turn: Vec<String> = Vec::new();
+    let (mut line, mut recipients) = (String::new(), 0);
+    loop {
+        if !replies.is_empty()
+            && (!pipelining || read.buffer().is_empty())
+            && !answer(&mut write, &mut replies, &mut turn, &log).await
+        {
+            return;
+        }
+        line.clear();
+        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let command = line.trim_end().to_string();
+        let verb = command.split(' ').next().unwrap().to_ascii_uppercase();
+        if verb == "EHLO" {
+            replies += if pipelining {
+                "250-strict\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+            } else {
+                "250-strict\r\n250 8BITMIME\r\n"
+            };
+            continue;
+        }
+        if !pipelining && !read.buffer().is_empty() {
+            turn.push("ahead".into());
+        }
+        turn.push(command.clone());
+        let reply = match verb.as_str() {
+            "MAIL" => {
+                recipients = 0;
+                "250 ok\r\n"
+            }
+            "RCPT" if command.contains("nobody") => "550 5.1.1 no such user\r\n",
+            "RCPT" => {
+                recipients += 1;
+                "250 ok\r\n"
+            }
+            "DATA" if recipients == 0 => "503 no valid recipients\r\n",
+            "DATA" => {
+                // The replies held so far, and the one the content waits for.
+                replies += "354 go on\r\n";
+                if !answer(&mut write, &mut replies, &mut turn, &log).await {
+                    return;
+                }
                 loop {
-                    if !replies.is_empty() && (!pipelining || read.buffer().is_empty()) {
-                        if !turn.is_empty() {
-                            log.lock().unwrap().push(turn.join("|"));
-                            turn.clear();
-                        }
-                        if write.write_all(replies.as_bytes()).await.is_err() {
-                            return;
-                        }
-                        replies.clear();
-                    }
                     line.clear();
                     if read.read_line(&mut line).await.unwrap_or(0) == 0 {
                         return;
                     }
-                    let command = line.trim_end().to_string();
-                    let verb = command.split(' ').next().unwrap().to_ascii_uppercase();
-                    if verb == "EHLO" {
-                        replies += if pipelining {
-                            "250-strict\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
-                        } else {
-                            "250-strict\r\n250 8BITMIME\r\n"
-                        };
-                        continue;
-                    }
-                    if !pipelining && !read.buffer().is_empty() {
-                        turn.push("ahead".into());
-                    }
-                    turn.push(command.clone());
-                    let reply = match verb.as_str() {
-                        "MAIL" => {
-                            recipients = 0;
-                            "250 ok\r\n"
-                        }
-                        "RCPT" if command.contains("nobody") => "550 5.1.1 no such user\r\n",
-                        "RCPT" => {
-                            recipients += 1;
-                            "250 ok\r\n"
-                        }
-                        "DATA" if recipients == 0 => "503 no valid recipients\r\n",
-                        "DATA" => {
-                            // The replies held so far, and the one the content waits for.
-                            replies += "354 go on\r\n";
-                            if write.write_all(replies.as_bytes()).await.is_err() {
-                                return;
-                            }
-                            replies.clear();
-                            log.lock().unwrap().push(turn.join("|"));
-                            turn.clear();
-                            loop {
-                                line.clear();
-                                if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                                    return;
-                                }
-                                if line == ".\r\n" {
-                                    break;
-                                }
-                            }
-                            turn.push("content".into());
-                            "250 taken\r\n"
-                        }
-                        "QUIT" => "221 bye\r\n",
-                        _ => "250 ok\r\n",
-                    };
-                    replies += reply;
-                    // With pipelining, MAIL's and RCPT's replies wait for the group's end:
-                    // with nothing behind them yet, the client must send the rest unasked.
-                    if pipelining && (verb == "MAIL" || verb == "RCPT") {
-                        while read.buffer().is_empty() {
-                            if read.fill_buf().await.map(|b| b.is_empty()).unwrap_or(true) {
-                                return;
-                            }
-                        }
+                    if line == ".\r\n" {
+                        break;
                     }
                 }
-            });
+                turn.push("content".into());
+                "250 taken\r\n"
+            }
+            "QUIT" => "221 bye\r\n",
+            _ => "250 ok\r\n",
+        };
+        replies += reply;
+        // With pipelining, MAIL's and RCPT's replies wait for the group's end: with nothing
+        // behind them yet, the client must send the rest unasked.
+        if pipelining && (verb == "MAIL" || verb == "RCPT") {
+            while read.buffer().is_empty() {
+                if read.fill_buf().await.map(|b| b.is_empty()).unwrap_or(true) {
+                    return;
+                }
+            }
         }
-    });
-    (port, turns)
+    }
+}
+
+/// Writes the replies held, after logging the commands they answer as one turn; false once
+/// the client is gone.
+async fn answer(
+    write: &mut OwnedWriteHalf,
+    replies: &mut String,
+    turn: &mut Vec<String>,
+    log: &Turns,
+) -> bool {
+    if !turn.is_empty() {
+        log.lock().unwrap().push(turn.join("|"));
+        turn.clear();
+    }
+    let written = write.write_all(replies.as_bytes()).await.is_ok();
+    replies.clear();
+    written
 }
 
 fn mail_to(to: &str, subject: &str) -> lettre::Message {
