@@ -11,6 +11,14 @@
 //! about 200/s on surrealkv). A call whose journal write fails is not made at all
 //! (`Unavailable`, which the outbox retries).
 //!
+//! A node alone answers once its calls hold their place in the store's order of writes
+//! ([`Store::sequence_payment_records`]), which on the durable memory store is before they
+//! are on disk: whatever the shop does with an answer is a store write made after (the order
+//! placed with a hold, a void, the outbox entry marked done after a capture, a saved card), so
+//! it is durable only once the call is, and a crash that loses the call loses all of that too.
+//! Nothing depends on a refusal. The gateway's answer is the only thing seen before
+//! the disk has it, and only by the caller that goes on to write.
+//!
 //! Like a real gateway's own database, the journal holds the card numbers given to
 //! `tokenize`; the shop's own records keep only tokens, brands and last four digits.
 
@@ -229,9 +237,15 @@ impl Journal {
             return;
         }
         let lines: Vec<String> = batch.iter().map(|w| w.record.line()).collect();
-        let answers = match self.store.append_payment_records(&lines).await {
+        let shared = self.shared.load(Ordering::Acquire);
+        let journaled = match shared {
+            true => self.store.append_payment_records(&lines).await,
+            // Answered once in the store's order of writes (see the module docs).
+            false => self.store.sequence_payment_records(&lines).await,
+        };
+        let answers = match journaled {
             Err(error) => Err(PaymentError::Unavailable(error.to_string())),
-            Ok(()) if !self.shared.load(Ordering::Acquire) => {
+            Ok(()) if !shared => {
                 let mut answers = Vec::with_capacity(batch.len());
                 for waiting in &batch {
                     *applied += 1;

@@ -13,6 +13,8 @@ use std::{
 pub enum Stage {
     /// `Shop::checkout` from start to answer (reads, payment hold, commit, signals).
     Checkout,
+    /// The payment hold a checkout asks for before placing (the gateway's journal write).
+    CheckoutPayment,
     /// The transaction that places an order (order, reservations, cart, idempotency key).
     CheckoutCommit,
     /// One commit of the fulfilment driver (order changes, stock, outbox, link states).
@@ -25,8 +27,9 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in the order of an order's path.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Checkout,
+        Stage::CheckoutPayment,
         Stage::CheckoutCommit,
         Stage::DriverCommit,
         Stage::EventBatch,
@@ -37,6 +40,7 @@ impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Checkout => "checkout",
+            Stage::CheckoutPayment => "checkout payment",
             Stage::CheckoutCommit => "checkout commit",
             Stage::DriverCommit => "driver commit",
             Stage::EventBatch => "event batch",

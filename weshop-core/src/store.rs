@@ -345,7 +345,8 @@ pub trait CartStore: Send + Sync {
 /// Orders and their fulfilment.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
-    /// A fresh order id (ids are never reused; gaps are fine).
+    /// A fresh order id (ids are never reused; gaps are fine). An id a crash took back before
+    /// anything naming it was stored may be given again: it was never seen.
     async fn allocate_order_id(&self) -> Result<OrderId, StoreError>;
     /// Checkout, atomically (see [`PlaceOrder`]): the reservations are checked and applied,
     /// the order created, the cart emptied and the key remembered — or nothing changes.
@@ -392,6 +393,16 @@ pub trait OrderStore: Send + Sync {
     /// Appends lines to the payment journal (the simulated gateway's durable record), in
     /// order, all or none, committed when this returns.
     async fn append_payment_records(&self, lines: &[String]) -> Result<(), StoreError>;
+    /// Appends lines to the payment journal like [`Self::append_payment_records`], but may
+    /// return once they hold their place in the store's order of writes, before they are
+    /// durable: only a store whose writes reach the disk in the order they were made does so,
+    /// where every write made after this one returns only once these lines are durable too.
+    /// For a caller whose every use of what it journaled is a later write (the simulated
+    /// gateway: the order placed with a hold, the outbox entry marked done after a capture),
+    /// that is the same guarantee without a sync of its own to wait for. The default waits.
+    async fn sequence_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
+        self.append_payment_records(lines).await
+    }
     /// The payment journal, oldest line first.
     async fn payment_records(&self) -> Result<Vec<String>, StoreError>;
     /// The journal's records after position `after` (positions count from 1 in journal

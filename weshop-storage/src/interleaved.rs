@@ -389,6 +389,10 @@ impl<S: Store + ?Sized> OrderStore for Interleaved<S> {
         yield_now().await;
         self.0.append_payment_records(lines).await
     }
+    async fn sequence_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.sequence_payment_records(lines).await
+    }
     async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
         yield_now().await;
         self.0.payment_records().await

@@ -147,10 +147,15 @@ impl<S: Store + ?Sized + 'static> ShopService<S> {
         // One gateway key per attempt: an attempt that loses a race or finds no stock voids
         // its own hold, and a retry after that starts clean.
         let attempt_key = IdempotencyKey::parse(&format!("checkout-{id}")).expect("valid key");
+        let authorizing = std::time::Instant::now();
         let authorization = self
             .payments
             .authorize(&checkout.payment_method, order.total(), &attempt_key)
-            .await?;
+            .await;
+        self.fulfilment
+            .stage_times()
+            .since(Stage::CheckoutPayment, authorizing);
+        let authorization = authorization?;
         let mut parts = order.to_parts();
         parts.payment = authorization.id.clone();
         order = Order::from_parts(parts)?;

@@ -495,7 +495,7 @@ pub async fn order_queries<S: Store + ?Sized + 'static>(store: Arc<S>) {
 }
 
 /// The payment journal: lines come back exactly, in the order they were appended (one by
-/// one or several at once), whole or from a position on.
+/// one or several at once, waited for or only sequenced), whole or from a position on.
 pub async fn payment_journal<S: Store + ?Sized + 'static>(store: Arc<S>) {
     assert_eq!(store.payment_records().await.unwrap(), Vec::<String>::new());
     let lines: Vec<String> = (0..25)
@@ -516,7 +516,11 @@ pub async fn payment_journal<S: Store + ?Sized + 'static>(store: Arc<S>) {
         .await
         .expect("append several");
     store
-        .append_payment_records(&lines[20..])
+        .sequence_payment_records(&lines[20..23])
+        .await
+        .expect("sequence several");
+    store
+        .append_payment_records(&lines[23..])
         .await
         .expect("append the rest");
     assert_eq!(store.payment_records().await.unwrap(), lines);

@@ -376,6 +376,75 @@ mod tests {
         assert!(store.cart(two).await.is_err());
     }
 
+    /// A sequenced payment record and an allocated order id return before the disk has
+    /// them, and the next write that waits for the disk waits for them too: they go first
+    /// in the journal's order, so a crash that loses them loses it as well.
+    #[tokio::test]
+    async fn sealed_writes_return_at_once_and_the_next_write_waits_for_them() {
+        let (journal, mut sealed, published) = Journal::stalled();
+        let store = Arc::new(MemoryStore {
+            state: std::sync::Mutex::new(State {
+                pending: Some(Pending::default()),
+                ..State::default()
+            }),
+            feed: Default::default(),
+            journal: Some(journal),
+        });
+        let moment = std::time::Duration::from_millis(100);
+        let id = timeout(moment, store.allocate_order_id())
+            .await
+            .expect("an id without waiting for the disk")
+            .unwrap();
+        timeout(
+            moment,
+            store.sequence_payment_records(&["authorize\tk".into()]),
+        )
+        .await
+        .expect("sequenced without waiting for the disk")
+        .unwrap();
+        let saving = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut cart = Cart::new();
+                cart.add(ProductId::new(7).unwrap(), Quantity::new(1).unwrap())
+                    .unwrap();
+                store.save_cart(UserId::new(1).unwrap(), &cart).await
+            }
+        });
+        let mut entries = Vec::new();
+        for seq in 1..=3 {
+            let Some(Job::Entry { seq: got, writes }) = sealed.recv().await else {
+                panic!("entry {seq} sealed");
+            };
+            assert_eq!(got, seq, "sealed in the order they were made");
+            entries.push(writes);
+        }
+        let keys = |n: usize| -> Vec<String> {
+            entries[n]
+                .iter()
+                .map(|(key, _)| String::from_utf8_lossy(key).into_owned())
+                .collect()
+        };
+        assert!(
+            keys(0)[0].contains("counters"),
+            "the id first: {:?}",
+            keys(0)
+        );
+        assert!(
+            keys(1)[0].contains("payment"),
+            "the record second: {:?}",
+            keys(1)
+        );
+        assert!(keys(2)[0].contains("cart"), "the cart last: {:?}", keys(2));
+        // The disk has the id and the record, not the cart: the cart's write still waits.
+        published.send_modify(|d| d.seq = 2);
+        tokio::time::sleep(moment).await;
+        assert!(!saving.is_finished(), "the write waits for its own entry");
+        published.send_modify(|d| d.seq = 3);
+        saving.await.unwrap().unwrap();
+        assert_eq!(store.allocate_order_id().await.unwrap().get(), id.get() + 1);
+    }
+
     async fn opened(path: &str) -> MemoryStore {
         let engine = open_engine(path, EmbeddedMemory::default()).await.unwrap();
         MemoryStore::journaled(engine).await.unwrap()

@@ -160,6 +160,19 @@ impl MemoryStore {
         result
     }
 
+    /// Runs a write under the lock and seals what it changed, without waiting for the disk:
+    /// what it changed is durable once any write sealed after it returns (entries reach the
+    /// disk in order), and lost in a crash before that, with everything sealed after it.
+    fn write_sealed<T>(
+        &self,
+        change: impl FnOnce(&mut State) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut state = self.lock()?;
+        let result = change(&mut state);
+        self.seal(&mut state)?;
+        result
+    }
+
     /// Runs a read under the lock; journaled, it returns once everything it may have seen is
     /// on disk, so nothing is seen that a crash could take back. This waits for every write
     /// sealed so far; [`Self::read_seen`] waits for fewer.

@@ -9,18 +9,19 @@ use weshop_core::{
     store::{OrderStore, OutboxEntry, PlaceOrder, Placed, StepCommit, StoreError},
 };
 
-use super::{MemoryStore, next_id, records::Record};
+use super::{MemoryStore, State, next_id, records::Record};
 use crate::{CART_CHANGED, corrupt};
 
 #[async_trait]
 impl OrderStore for MemoryStore {
+    /// Sealed, not waited for: a counter lost in a crash takes every write sealed after it
+    /// along (entries reach the disk in order), so an id given again was never stored anywhere.
     async fn allocate_order_id(&self) -> Result<OrderId, StoreError> {
-        self.write(|state| {
+        self.write_sealed(|state| {
             let id = OrderId::new(next_id(&mut state.last_order, "order")?).map_err(corrupt)?;
             state.touch(Record::Counters);
             Ok(id)
         })
-        .await
     }
 
     async fn place_order(&self, user: UserId, placement: PlaceOrder) -> Result<Placed, StoreError> {
@@ -216,17 +217,25 @@ impl OrderStore for MemoryStore {
     }
 
     async fn append_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
-        self.write(|state| {
-            for line in lines {
-                state.touch(Record::Payment(state.payment_records.len() as u64));
-                state.payment_records.push(line.clone());
-            }
-            Ok(())
-        })
-        .await
+        self.write(|state| append_payments(state, lines)).await
+    }
+
+    /// Journaled entries reach the disk in the order they were sealed, so the lines are in
+    /// place once sealed: every later write waits for them.
+    async fn sequence_payment_records(&self, lines: &[String]) -> Result<(), StoreError> {
+        self.write_sealed(|state| append_payments(state, lines))
     }
 
     async fn payment_records(&self) -> Result<Vec<String>, StoreError> {
         self.read(|state| state.payment_records.clone()).await
     }
+}
+
+/// Appends payment journal lines, each its own record.
+fn append_payments(state: &mut State, lines: &[String]) -> Result<(), StoreError> {
+    for line in lines {
+        state.touch(Record::Payment(state.payment_records.len() as u64));
+        state.payment_records.push(line.clone());
+    }
+    Ok(())
 }
