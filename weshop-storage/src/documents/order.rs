@@ -33,8 +33,10 @@ enum EventKindDoc {
     Setback { reason: String },
 }
 
+/// One entry of an order's history: inside its order's document, or (the memory store's
+/// journal) under a key of its own.
 #[derive(Serialize, Deserialize)]
-struct EventDoc {
+pub struct EventDoc {
     at: u64,
     #[serde(flatten)]
     kind: EventKindDoc,
@@ -57,16 +59,30 @@ pub struct OrderDoc {
     truck: Option<i32>,
     final_destination: Option<(i32, i32)>,
     history: Vec<EventDoc>,
+    /// How many events the whole history has, when some are kept apart ([`Self::head`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    events: Option<u64>,
 }
 
 impl From<&Order> for OrderDoc {
     fn from(order: &Order) -> Self {
-        let p = order.to_parts();
+        let mut doc = Self::head(order);
+        doc.history = order.history().iter().map(EventDoc::from).collect();
+        doc.events = None;
+        doc
+    }
+}
+
+impl OrderDoc {
+    /// The order without its history, which the memory store's journal keeps apart: each
+    /// event under a key of its own, written once, instead of the whole history again with
+    /// every change.
+    pub fn head(order: &Order) -> Self {
         Self {
-            id: p.id.get(),
-            customer: p.customer.get(),
-            lines: p
-                .lines
+            id: order.id().get(),
+            customer: order.customer().get(),
+            lines: order
+                .lines()
                 .iter()
                 .map(|l| LineDoc {
                     product: l.product.get(),
@@ -75,89 +91,49 @@ impl From<&Order> for OrderDoc {
                     unit_price: l.unit_price.into(),
                 })
                 .collect(),
-            delivery: p.delivery.as_str().to_string(),
-            destination: (p.destination.x, p.destination.y),
-            ups_account: p.ups_account.map(|a| a.as_str().to_string()),
-            payment: p.payment,
-            shipping: p.shipping.into(),
-            status: p.status.as_str().to_string(),
-            warehouse: p.warehouse.map(WarehouseId::get),
-            ship_id: p.ship_id.map(ShipId::get),
-            truck: p.truck.map(TruckId::get),
-            final_destination: p.final_destination.map(|l| (l.x, l.y)),
-            history: p
-                .history
-                .iter()
-                .map(|e| EventDoc {
-                    at: e.at.millis(),
-                    kind: match &e.kind {
-                        OrderEventKind::Placed => EventKindDoc::Placed,
-                        OrderEventKind::StatusChanged { from, to } => EventKindDoc::StatusChanged {
-                            from: from.as_str().into(),
-                            to: to.as_str().into(),
-                        },
-                        OrderEventKind::Ended { status, reason } => EventKindDoc::Ended {
-                            status: status.as_str().into(),
-                            reason: reason.clone(),
-                        },
-                        OrderEventKind::Assigned { warehouse, ship_id } => EventKindDoc::Assigned {
-                            warehouse: warehouse.get(),
-                            ship_id: ship_id.get(),
-                        },
-                        OrderEventKind::TruckArrived { truck } => {
-                            EventKindDoc::TruckArrived { truck: truck.get() }
-                        }
-                        OrderEventKind::FinalDestination { location } => {
-                            EventKindDoc::FinalDestination {
-                                x: location.x,
-                                y: location.y,
-                            }
-                        }
-                        OrderEventKind::Setback { reason } => EventKindDoc::Setback {
-                            reason: reason.clone(),
-                        },
-                    },
-                })
-                .collect(),
+            delivery: order.delivery().as_str().to_string(),
+            destination: (order.destination().x, order.destination().y),
+            ups_account: order.ups_account().map(|a| a.as_str().to_string()),
+            payment: order.payment().to_string(),
+            shipping: order.shipping().into(),
+            status: order.status().as_str().to_string(),
+            warehouse: order.warehouse().map(WarehouseId::get),
+            ship_id: order.ship_id().map(ShipId::get),
+            truck: order.truck().map(TruckId::get),
+            final_destination: order.reported_destination().map(|l| (l.x, l.y)),
+            history: Vec::new(),
+            events: Some(order.history().len() as u64),
         }
     }
-}
 
-impl OrderDoc {
+    /// The order's id, as stored.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// How many events the document holds itself.
+    pub fn events_held(&self) -> usize {
+        self.history.len()
+    }
+
+    /// How many the whole history has, if it says (a [`Self::head`] does).
+    pub fn events(&self) -> Option<u64> {
+        self.events
+    }
+
+    /// The document with `events` after the ones it holds: the whole history.
+    pub fn with_events(mut self, events: impl IntoIterator<Item = EventDoc>) -> Self {
+        self.history.extend(events);
+        self.events = None;
+        self
+    }
+
     /// Back to the domain.
     pub fn parse(self) -> Result<Order, StoreError> {
         let history = self
             .history
             .into_iter()
-            .map(|e| {
-                Ok(OrderEvent {
-                    at: Timestamp(e.at),
-                    kind: match e.kind {
-                        EventKindDoc::Placed => OrderEventKind::Placed,
-                        EventKindDoc::StatusChanged { from, to } => OrderEventKind::StatusChanged {
-                            from: status(&from)?,
-                            to: status(&to)?,
-                        },
-                        EventKindDoc::Ended { status: s, reason } => OrderEventKind::Ended {
-                            status: status(&s)?,
-                            reason,
-                        },
-                        EventKindDoc::Assigned { warehouse, ship_id } => OrderEventKind::Assigned {
-                            warehouse: WarehouseId::new(warehouse).map_err(corrupt)?,
-                            ship_id: ShipId::new(ship_id).map_err(corrupt)?,
-                        },
-                        EventKindDoc::TruckArrived { truck } => OrderEventKind::TruckArrived {
-                            truck: TruckId::new(truck).map_err(corrupt)?,
-                        },
-                        EventKindDoc::FinalDestination { x, y } => {
-                            OrderEventKind::FinalDestination {
-                                location: Location::new(x, y),
-                            }
-                        }
-                        EventKindDoc::Setback { reason } => OrderEventKind::Setback { reason },
-                    },
-                })
-            })
+            .map(EventDoc::parse)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let parts = OrderParts {
             id: OrderId::new(self.id).map_err(corrupt)?,
@@ -200,5 +176,69 @@ impl OrderDoc {
             history,
         };
         Order::from_parts(parts).map_err(corrupt)
+    }
+}
+
+impl From<&OrderEvent> for EventDoc {
+    fn from(e: &OrderEvent) -> Self {
+        EventDoc {
+            at: e.at.millis(),
+            kind: match &e.kind {
+                OrderEventKind::Placed => EventKindDoc::Placed,
+                OrderEventKind::StatusChanged { from, to } => EventKindDoc::StatusChanged {
+                    from: from.as_str().into(),
+                    to: to.as_str().into(),
+                },
+                OrderEventKind::Ended { status, reason } => EventKindDoc::Ended {
+                    status: status.as_str().into(),
+                    reason: reason.clone(),
+                },
+                OrderEventKind::Assigned { warehouse, ship_id } => EventKindDoc::Assigned {
+                    warehouse: warehouse.get(),
+                    ship_id: ship_id.get(),
+                },
+                OrderEventKind::TruckArrived { truck } => {
+                    EventKindDoc::TruckArrived { truck: truck.get() }
+                }
+                OrderEventKind::FinalDestination { location } => EventKindDoc::FinalDestination {
+                    x: location.x,
+                    y: location.y,
+                },
+                OrderEventKind::Setback { reason } => EventKindDoc::Setback {
+                    reason: reason.clone(),
+                },
+            },
+        }
+    }
+}
+
+impl EventDoc {
+    /// Back to the domain.
+    pub fn parse(self) -> Result<OrderEvent, StoreError> {
+        Ok(OrderEvent {
+            at: Timestamp(self.at),
+            kind: match self.kind {
+                EventKindDoc::Placed => OrderEventKind::Placed,
+                EventKindDoc::StatusChanged { from, to } => OrderEventKind::StatusChanged {
+                    from: status(&from)?,
+                    to: status(&to)?,
+                },
+                EventKindDoc::Ended { status: s, reason } => OrderEventKind::Ended {
+                    status: status(&s)?,
+                    reason,
+                },
+                EventKindDoc::Assigned { warehouse, ship_id } => OrderEventKind::Assigned {
+                    warehouse: WarehouseId::new(warehouse).map_err(corrupt)?,
+                    ship_id: ShipId::new(ship_id).map_err(corrupt)?,
+                },
+                EventKindDoc::TruckArrived { truck } => OrderEventKind::TruckArrived {
+                    truck: TruckId::new(truck).map_err(corrupt)?,
+                },
+                EventKindDoc::FinalDestination { x, y } => OrderEventKind::FinalDestination {
+                    location: Location::new(x, y),
+                },
+                EventKindDoc::Setback { reason } => OrderEventKind::Setback { reason },
+            },
+        })
     }
 }

@@ -7,7 +7,7 @@
 
 use std::{
     cell::Cell,
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{Mutex, MutexGuard},
 };
 
@@ -110,6 +110,11 @@ struct State {
     last_outbox: u64,
     /// `Some` when the store is journaled.
     pending: Option<Pending>,
+    /// While loading: what waits to be put together.
+    loading: records::Loading,
+    /// Orders loaded with their whole history in their own record (stored before histories
+    /// were kept apart), until their next change writes every event apart.
+    whole: HashSet<OrderId>,
 }
 
 impl MemoryStore {
@@ -221,8 +226,11 @@ impl MemoryStore {
             pending.records.retain(|_, sealed| *sealed > on_disk);
             pending.prune_at = (pending.records.len() * 2).max(PRUNE_MIN);
         }
+        // Reads name an order by its record, which every change of its events touches too.
         for record in changed {
-            pending.records.insert(record, seq);
+            if !matches!(record, Record::OrderEvent(..)) {
+                pending.records.insert(record, seq);
+            }
         }
         Ok(Some(seq))
     }
@@ -258,6 +266,22 @@ impl State {
             && let Some(sealed) = pending.records.get(record)
         {
             pending.seen.set(pending.seen.get().max(*sealed));
+        }
+    }
+
+    /// Stores `order`, noting its record and each event it has that the stored one had not
+    /// (histories only grow; a shorter one deletes the events it lacks).
+    fn put_order(&mut self, order: Order) {
+        let id = order.id();
+        let before = match self.whole.remove(&id) {
+            true => 0,
+            false => self.orders.get(&id).map_or(0, |o| o.history().len()) as u64,
+        };
+        let after = order.history().len() as u64;
+        self.orders.insert(id, order);
+        self.touch(Record::Order(id));
+        for position in before.min(after)..before.max(after) {
+            self.touch(Record::OrderEvent(id, position));
         }
     }
 

@@ -56,8 +56,7 @@ impl OrderStore for MemoryStore {
                 .insert(key.clone(), placement.fingerprint);
             state.touch(Record::Key(key.0, key.1.clone()));
             state.keys.insert(key, id);
-            state.orders.insert(id, order.clone());
-            state.touch(Record::Order(id));
+            state.put_order(order.clone());
             self.feed.stock(&placement.reservations);
             self.feed.order(&order);
             let mut stock = BTreeMap::new();
@@ -165,8 +164,7 @@ impl OrderStore for MemoryStore {
             self.feed.stock(&step.stock);
             for (order, _) in step.orders {
                 self.feed.order(&order);
-                state.touch(Record::Order(order.id()));
-                state.orders.insert(order.id(), order);
+                state.put_order(order);
             }
             if last != first {
                 state.last_outbox = last;

@@ -1,7 +1,10 @@
 //! The memory store's journal records: how each record of [`State`] is keyed and stored as a
 //! raw pair in a key-value engine, and loaded back into a fresh state.
 //!
-//! One record per key, so a write rewrites only the records it changed. Values are JSON
+//! One record per key, so a write rewrites only the records it changed. An order's history
+//! is kept apart from the rest of it, one key per event: it only grows, so a change writes
+//! the order's other fields and the events it added, not the whole history again (orders were
+//! 65% of the journal's bytes, each step rewriting a history that grew with every step). Values are JSON
 //! documents that name every id of their record (the key is only checked against them), so a
 //! value read alone says where it goes; they reuse [`crate::documents`] where the SurrealDB
 //! backend has a document, so a kind has one stored form. Indexes derivable from the records
@@ -23,13 +26,13 @@ use weshop_core::{
 };
 
 use self::docs::{
-    CampaignDoc, CartDoc, ClockDoc, CountersDoc, InboxDoc, KeyDoc, LeaseDoc, LinkDoc, OutboxDoc,
-    PaymentDoc, PictureDoc, SessionDoc, StockDoc, WarehouseDoc,
+    CampaignDoc, CartDoc, ClockDoc, CountersDoc, InboxDoc, KeyDoc, LeaseDoc, LinkDoc,
+    OrderEventDoc, OutboxDoc, PaymentDoc, PictureDoc, SessionDoc, StockDoc, WarehouseDoc,
 };
 use super::State;
 use crate::{
     corrupt,
-    documents::{OrderDoc, ProductDoc, UserDoc, from_json, to_json},
+    documents::{EventDoc, OrderDoc, ProductDoc, UserDoc, from_json, to_json},
 };
 
 /// Where every journal key starts.
@@ -44,7 +47,10 @@ pub(super) enum Record {
     Warehouse(WarehouseId),
     Stock(ProductId, WarehouseId),
     Cart(UserId),
+    /// An order without its history.
     Order(OrderId),
+    /// One event of an order's history, by position: written once, as histories only grow.
+    OrderEvent(OrderId, u64),
     /// An idempotency key (`State::keys` + `State::fingerprints`, which change together): the
     /// order it placed and the request's fingerprint.
     Key(UserId, String),
@@ -72,6 +78,7 @@ mod table {
     pub(super) const STOCK: &str = "stock";
     pub(super) const CART: &str = "cart";
     pub(super) const ORDER: &str = "order";
+    pub(super) const ORDER_EVENT: &str = "order_event";
     pub(super) const KEY: &str = "key";
     pub(super) const OUTBOX: &str = "outbox";
     pub(super) const LINK: &str = "link";
@@ -94,6 +101,7 @@ impl Record {
             Record::Stock(..) => table::STOCK,
             Record::Cart(_) => table::CART,
             Record::Order(_) => table::ORDER,
+            Record::OrderEvent(..) => table::ORDER_EVENT,
             Record::Key(..) => table::KEY,
             Record::Outbox(_) => table::OUTBOX,
             Record::Link(_) => table::LINK,
@@ -117,6 +125,7 @@ impl Record {
             Record::Warehouse(id) => id.to_string(),
             Record::Stock(product, warehouse) => format!("{product}/{warehouse}"),
             Record::Order(id) => id.to_string(),
+            Record::OrderEvent(id, position) => format!("{id}/{position}"),
             Record::Key(user, key) => format!("{user}/{key}"),
             Record::Outbox(id) | Record::Payment(id) => id.to_string(),
             Record::Link(name) | Record::Lease(name) => name.clone(),
@@ -147,7 +156,16 @@ impl State {
                 to_json(&StockDoc::new(*product, *warehouse, stock))
             }
             Record::Cart(user) => to_json(&CartDoc::new(*user, self.carts.get(user)?)),
-            Record::Order(id) => to_json(&OrderDoc::from(self.orders.get(id)?)),
+            Record::Order(id) => to_json(&OrderDoc::head(self.orders.get(id)?)),
+            Record::OrderEvent(id, position) => {
+                let history = self.orders.get(id)?.history();
+                let event = history.get(usize::try_from(*position).ok()?)?;
+                to_json(&OrderEventDoc {
+                    order: id.get(),
+                    position: *position,
+                    event: EventDoc::from(event),
+                })
+            }
             Record::Key(user, key) => {
                 let both = (*user, key.clone());
                 let order = *self.keys.get(&both)?;
@@ -248,11 +266,22 @@ impl State {
                 self.carts.insert(user, cart);
                 Record::Cart(user)
             }
+            // Put together in `finish_load`, once every event is in.
             table::ORDER => {
-                let order = from_json::<OrderDoc>(text)?.parse()?;
-                let id = order.id();
-                self.orders.insert(id, order);
+                let doc = from_json::<OrderDoc>(text)?;
+                let id = OrderId::new(doc.id()).map_err(corrupt)?;
+                self.loading.orders.insert(id, doc);
                 Record::Order(id)
+            }
+            table::ORDER_EVENT => {
+                let doc = from_json::<OrderEventDoc>(text)?;
+                let id = OrderId::new(doc.order).map_err(corrupt)?;
+                self.loading
+                    .events
+                    .entry(id)
+                    .or_default()
+                    .insert(doc.position, doc.event);
+                Record::OrderEvent(id, doc.position)
             }
             table::KEY => {
                 let (user, key, order, fingerprint) = from_json::<KeyDoc>(text)?.parse()?;
@@ -352,6 +381,7 @@ impl State {
     /// counter (a lagging counter would hand out an id again).
     pub(super) fn finish_load(&mut self) -> Result<(), StoreError> {
         self.payment_records = in_order(std::mem::take(&mut self.payment_records))?;
+        self.assemble_orders()?;
 
         self.emails.clear();
         for user in self.users.values() {
@@ -415,6 +445,59 @@ impl State {
             )));
         }
         Ok(())
+    }
+}
+
+impl State {
+    /// Each loaded order with its events: those its own record holds, then its event records,
+    /// whose positions must follow on without a gap.
+    fn assemble_orders(&mut self) -> Result<(), StoreError> {
+        let Loading { orders, mut events } = std::mem::take(&mut self.loading);
+        for (id, doc) in orders {
+            let held = doc.events_held() as u64;
+            let apart = events.remove(&id).unwrap_or_default();
+            let missing = |position| corrupt(format!("order {id}'s event {position} is missing"));
+            for (expected, position) in (held..).zip(apart.keys()) {
+                if *position != expected {
+                    return Err(missing(expected));
+                }
+            }
+            let have = held + apart.len() as u64;
+            match doc.events() {
+                Some(whole) if whole > have => return Err(missing(have)),
+                Some(whole) if whole < have => {
+                    return Err(corrupt(format!("order {id} has events past its {whole}")));
+                }
+                Some(_) => {}
+                // Stored whole, before histories were kept apart: its next change writes
+                // every event apart.
+                None => {
+                    self.whole.insert(id);
+                }
+            }
+            let order = doc.with_events(apart.into_values()).parse()?;
+            self.orders.insert(id, order);
+        }
+        if let Some(id) = events.keys().next() {
+            return Err(corrupt(format!("events of order {id}, which is missing")));
+        }
+        Ok(())
+    }
+}
+
+/// Records read but not yet put together: orders wait for their events.
+#[derive(Default)]
+pub(super) struct Loading {
+    orders: BTreeMap<OrderId, OrderDoc>,
+    events: BTreeMap<OrderId, BTreeMap<u64, EventDoc>>,
+}
+
+impl std::fmt::Debug for Loading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loading")
+            .field("orders", &self.orders.len())
+            .field("events", &self.events.len())
+            .finish()
     }
 }
 

@@ -18,6 +18,7 @@ use weshop_core::{
 
 use crate::{
     corrupt,
+    documents::EventDoc,
     documents::{EffectDoc, MailDoc, NotificationDoc},
 };
 
@@ -248,6 +249,17 @@ impl PictureDoc {
             large: bytes(&self.large, "large picture")?,
         })
     }
+}
+
+/// One event of an order's history, by its position in that history (0-based). The order's
+/// own record holds the rest of the order and, written before histories were kept apart, the
+/// events before the first of these.
+#[derive(Serialize, Deserialize)]
+pub(super) struct OrderEventDoc {
+    pub(super) order: i64,
+    pub(super) position: u64,
+    #[serde(flatten)]
+    pub(super) event: EventDoc,
 }
 
 /// One payment record line and where it stands in the log.

@@ -5,7 +5,7 @@ use weshop_core::{
         Address, CardBrand, Cart, Category, Currency, DeliveryOption, Description, Email, Location,
         LoginSession, Money, NewOrder, Order, OrderLine, PasswordHash, PaymentMethod, PersonName,
         Picture, PictureId, ProductName, PromotionText, Quantity, Roles, StockDelta, Timestamp,
-        TokenHash, WarehouseId, WarehouseSite, Weight,
+        TokenHash, TruckId, WarehouseId, WarehouseSite, Weight,
     },
     fulfilment::{Effect, Item, WarehouseCommand, ship_id_of},
     inbox::{MailState, NewNotification},
@@ -17,6 +17,7 @@ use weshop_core::{
 };
 
 use super::{PREFIX, Record};
+use crate::documents::{OrderDoc, to_json};
 use crate::memory::{MemoryStore, State};
 
 /// Every record `state` has, the counters included.
@@ -28,7 +29,10 @@ fn records_of(state: &State) -> BTreeSet<Record> {
     all.extend(state.warehouses.keys().map(|id| Record::Warehouse(*id)));
     all.extend(state.stock.keys().map(|(p, w)| Record::Stock(*p, *w)));
     all.extend(state.carts.keys().map(|id| Record::Cart(*id)));
-    all.extend(state.orders.keys().map(|id| Record::Order(*id)));
+    for (id, order) in &state.orders {
+        all.insert(Record::Order(*id));
+        all.extend((0..order.history().len() as u64).map(|n| Record::OrderEvent(*id, n)));
+    }
     all.extend(state.keys.keys().map(|(u, k)| Record::Key(*u, k.clone())));
     all.extend(state.outbox.keys().map(|id| Record::Outbox(*id)));
     all.extend(state.links.keys().cloned().map(Record::Link));
@@ -287,7 +291,7 @@ async fn every_record_round_trips_byte_for_byte() {
     let state = store.state.lock().unwrap();
     let records = records_of(&state);
     let tables: BTreeSet<&str> = records.iter().map(Record::table).collect();
-    assert_eq!(tables.len(), 17, "a record of every kind: {tables:?}");
+    assert_eq!(tables.len(), 18, "a record of every kind: {tables:?}");
     let pairs = pairs_of(&state);
     assert!(pairs.iter().all(|(key, _)| key.starts_with(PREFIX)));
 
@@ -390,8 +394,34 @@ async fn inconsistent_records_fail_the_load() {
     };
     // No counters: the stored ids are above them.
     assert!(fails(without(b"counters")).contains("counter"));
-    // A key whose order is gone.
-    assert!(fails(without(b"order/")).contains("missing"));
+    // A key whose order is gone (with its events).
+    let orderless: Vec<_> = without(b"order/")
+        .into_iter()
+        .filter(|(key, _)| !key.starts_with(b"weshop/order_event/"))
+        .collect();
+    assert!(fails(orderless).contains("placed order 1, which is missing"));
+    // Events whose order is gone.
+    assert!(fails(without(b"order/")).contains("events of order 1, which is missing"));
+    // A hole in an order's events.
+    let holed: Vec<_> = pairs
+        .iter()
+        .filter(|(key, _)| key.as_slice() != b"weshop/order_event/1/1")
+        .cloned()
+        .collect();
+    assert!(fails(holed).contains("order 1's event 1 is missing"));
+    // An order's events past what its record says it has.
+    let extra = pairs
+        .iter()
+        .find(|(key, _)| key.as_slice() == b"weshop/order_event/1/1")
+        .unwrap()
+        .1
+        .clone();
+    let extra = String::from_utf8(extra)
+        .unwrap()
+        .replace("\"position\":1", "\"position\":2");
+    let mut past = pairs.clone();
+    past.push((b"weshop/order_event/1/2".to_vec(), extra.into_bytes()));
+    assert!(fails(past).contains("order 1 has events past its 2"));
     // A hole in the payment records.
     let holed: Vec<_> = pairs
         .iter()
@@ -422,4 +452,84 @@ async fn inconsistent_records_fail_the_load() {
     twins.retain(|(key, _)| key.as_slice() != b"weshop/counters");
     twins.push((b"weshop/counters".to_vec(), counters));
     assert!(fails(twins).contains("share the email"));
+}
+
+/// An order stored whole, history and all (as before histories were kept apart), loads as
+/// the same order, and its next change writes the history apart, every event of it.
+#[tokio::test]
+async fn an_order_stored_whole_loads_and_is_then_kept_apart() {
+    let store = full_store().await;
+    let pairs = pairs_of(&store.state.lock().unwrap());
+    let order = store
+        .state
+        .lock()
+        .unwrap()
+        .orders
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let events = order.history().len();
+    assert!(events >= 2, "placed and assigned at least: {events}");
+    let head = format!("weshop/order/{}", order.id()).into_bytes();
+    let whole: Vec<_> = pairs
+        .iter()
+        .filter(|(key, _)| !key.starts_with(b"weshop/order_event/"))
+        .map(|(key, value)| match *key == head {
+            true => (key.clone(), to_json(&OrderDoc::from(&order)).into_bytes()),
+            false => (key.clone(), value.clone()),
+        })
+        .collect();
+    let mut back = loaded(whole).unwrap();
+    assert_eq!(back.orders, store.state.lock().unwrap().orders);
+
+    back.pending = Some(Default::default());
+    let mut changed = order.clone();
+    changed.truck_arrived(TruckId::new(4).unwrap(), Timestamp(30));
+    back.put_order(changed);
+    let touched = std::mem::take(&mut back.pending.as_mut().unwrap().changed);
+    let mut expected = vec![Record::Order(order.id())];
+    expected.extend((0..=events as u64).map(|n| Record::OrderEvent(order.id(), n)));
+    assert_eq!(touched, expected);
+}
+
+/// A change journals the order's record and only the events it added.
+#[tokio::test]
+async fn a_change_writes_only_the_events_it_added() {
+    let store = full_store().await;
+    let mut state = store.state.lock().unwrap();
+    let order = state.orders.values().next().unwrap().clone();
+    let events = order.history().len() as u64;
+    state.pending = Some(Default::default());
+    let mut changed = order.clone();
+    changed.truck_arrived(TruckId::new(4).unwrap(), Timestamp(30));
+    state.put_order(changed.clone());
+    let touched = std::mem::take(&mut state.pending.as_mut().unwrap().changed);
+    assert_eq!(
+        touched,
+        vec![
+            Record::Order(order.id()),
+            Record::OrderEvent(order.id(), events)
+        ]
+    );
+    let (_, head) = state.encode(&Record::Order(order.id()));
+    let head = String::from_utf8(head.unwrap()).unwrap();
+    assert!(
+        head.contains("\"history\":[]"),
+        "no events in the head: {head}"
+    );
+    let (key, event) = state.encode(&Record::OrderEvent(order.id(), events));
+    assert_eq!(
+        key,
+        format!("weshop/order_event/{}/{events}", order.id()).into_bytes()
+    );
+    assert!(
+        String::from_utf8(event.unwrap())
+            .unwrap()
+            .contains("truck_arrived")
+    );
+    // The same order again adds nothing but its record.
+    state.put_order(changed);
+    let touched = std::mem::take(&mut state.pending.as_mut().unwrap().changed);
+    assert_eq!(touched, vec![Record::Order(order.id())]);
 }
