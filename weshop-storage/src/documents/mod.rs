@@ -22,7 +22,7 @@ use crate::corrupt;
 pub use account::UserDoc;
 pub use effect::{EffectDoc, ItemDoc};
 pub use inbox::{MailDoc, NotificationDoc};
-pub use order::{EventDoc, OrderDoc};
+pub use order::{EventDoc, OrderDoc, OrderStateDoc, OrderTermsDoc};
 pub use product::ProductDoc;
 
 fn money(minor: i64, currency: &str) -> Result<Money, StoreError> {

@@ -59,25 +59,44 @@ pub struct OrderDoc {
     truck: Option<i32>,
     final_destination: Option<(i32, i32)>,
     history: Vec<EventDoc>,
-    /// How many events the whole history has, when some are kept apart ([`Self::head`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    events: Option<u64>,
+}
+
+/// What an order is bought on, fixed when it is placed: the memory store's journal writes it
+/// once, apart from the [`OrderStateDoc`] that changes with every step.
+#[derive(Serialize, Deserialize)]
+pub struct OrderTermsDoc {
+    id: i64,
+    customer: i64,
+    lines: Vec<LineDoc>,
+    delivery: String,
+    destination: (i32, i32),
+    ups_account: Option<String>,
+    payment: String,
+    shipping: MoneyDoc,
+}
+
+/// Where an order stands, and how many events its history has (each kept apart).
+#[derive(Serialize, Deserialize)]
+pub struct OrderStateDoc {
+    id: i64,
+    status: String,
+    warehouse: Option<i32>,
+    ship_id: Option<i64>,
+    truck: Option<i32>,
+    final_destination: Option<(i32, i32)>,
+    events: u64,
 }
 
 impl From<&Order> for OrderDoc {
     fn from(order: &Order) -> Self {
-        let mut doc = Self::head(order);
-        doc.history = order.history().iter().map(EventDoc::from).collect();
-        doc.events = None;
-        doc
+        let terms = OrderTermsDoc::from(order);
+        let state = OrderStateDoc::from(order);
+        OrderDoc::assemble(terms, state, order.history().iter().map(EventDoc::from))
     }
 }
 
-impl OrderDoc {
-    /// The order without its history, which the memory store's journal keeps apart: each
-    /// event under a key of its own, written once, instead of the whole history again with
-    /// every change.
-    pub fn head(order: &Order) -> Self {
+impl From<&Order> for OrderTermsDoc {
+    fn from(order: &Order) -> Self {
         Self {
             id: order.id().get(),
             customer: order.customer().get(),
@@ -96,36 +115,71 @@ impl OrderDoc {
             ups_account: order.ups_account().map(|a| a.as_str().to_string()),
             payment: order.payment().to_string(),
             shipping: order.shipping().into(),
+        }
+    }
+}
+
+impl From<&Order> for OrderStateDoc {
+    fn from(order: &Order) -> Self {
+        Self {
+            id: order.id().get(),
             status: order.status().as_str().to_string(),
             warehouse: order.warehouse().map(WarehouseId::get),
             ship_id: order.ship_id().map(ShipId::get),
             truck: order.truck().map(TruckId::get),
             final_destination: order.reported_destination().map(|l| (l.x, l.y)),
-            history: Vec::new(),
-            events: Some(order.history().len() as u64),
+            events: order.history().len() as u64,
+        }
+    }
+}
+
+impl OrderTermsDoc {
+    /// The order's id, as stored.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl OrderStateDoc {
+    /// The order's id, as stored.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// How many events the order's history has.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+}
+
+impl OrderDoc {
+    /// The whole document from its parts (the ids are the caller's to have matched).
+    pub fn assemble(
+        terms: OrderTermsDoc,
+        state: OrderStateDoc,
+        history: impl IntoIterator<Item = EventDoc>,
+    ) -> Self {
+        Self {
+            id: terms.id,
+            customer: terms.customer,
+            lines: terms.lines,
+            delivery: terms.delivery,
+            destination: terms.destination,
+            ups_account: terms.ups_account,
+            payment: terms.payment,
+            shipping: terms.shipping,
+            status: state.status,
+            warehouse: state.warehouse,
+            ship_id: state.ship_id,
+            truck: state.truck,
+            final_destination: state.final_destination,
+            history: history.into_iter().collect(),
         }
     }
 
     /// The order's id, as stored.
     pub fn id(&self) -> i64 {
         self.id
-    }
-
-    /// How many events the document holds itself.
-    pub fn events_held(&self) -> usize {
-        self.history.len()
-    }
-
-    /// How many the whole history has, if it says (a [`Self::head`] does).
-    pub fn events(&self) -> Option<u64> {
-        self.events
-    }
-
-    /// The document with `events` after the ones it holds: the whole history.
-    pub fn with_events(mut self, events: impl IntoIterator<Item = EventDoc>) -> Self {
-        self.history.extend(events);
-        self.events = None;
-        self
     }
 
     /// Back to the domain.

@@ -112,8 +112,8 @@ struct State {
     pending: Option<Pending>,
     /// While loading: what waits to be put together.
     loading: records::Loading,
-    /// Orders loaded with their whole history in their own record (stored before histories
-    /// were kept apart), until their next change writes every event apart.
+    /// Orders loaded from a whole record (stored before their parts were kept apart), until
+    /// their next change writes them in parts.
     whole: HashSet<OrderId>,
 }
 
@@ -226,9 +226,9 @@ impl MemoryStore {
             pending.records.retain(|_, sealed| *sealed > on_disk);
             pending.prune_at = (pending.records.len() * 2).max(PRUNE_MIN);
         }
-        // Reads name an order by its record, which every change of its events touches too.
+        // Reads name an order by its state, which every change of the order touches.
         for record in changed {
-            if !matches!(record, Record::OrderEvent(..)) {
+            if !matches!(record, Record::OrderTerms(_) | Record::OrderEvent(..)) {
                 pending.records.insert(record, seq);
             }
         }
@@ -269,17 +269,25 @@ impl State {
         }
     }
 
-    /// Stores `order`, noting its record and each event it has that the stored one had not
-    /// (histories only grow; a shorter one deletes the events it lacks).
+    /// Stores `order`, noting what the journal must write: a new order's terms, its state,
+    /// and each event the stored one had not (histories only grow; a shorter one deletes the
+    /// events it lacks). An order loaded whole is written in parts, and its whole record goes.
     fn put_order(&mut self, order: Order) {
         let id = order.id();
-        let before = match self.whole.remove(&id) {
-            true => 0,
-            false => self.orders.get(&id).map_or(0, |o| o.history().len()) as u64,
+        let stored = match self.whole.remove(&id) {
+            true => {
+                self.touch(Record::Order(id));
+                None
+            }
+            false => self.orders.get(&id).map(|o| o.history().len() as u64),
         };
         let after = order.history().len() as u64;
         self.orders.insert(id, order);
-        self.touch(Record::Order(id));
+        if stored.is_none() {
+            self.touch(Record::OrderTerms(id));
+        }
+        self.touch(Record::OrderState(id));
+        let before = stored.unwrap_or(0);
         for position in before.min(after)..before.max(after) {
             self.touch(Record::OrderEvent(id, position));
         }

@@ -74,7 +74,7 @@ impl OrderStore for MemoryStore {
         self.read_seen(|state| {
             state.saw(&Record::Key(user, key.to_string()));
             let id = state.keys.get(&(user, key.to_string()))?;
-            state.saw(&Record::Order(*id));
+            state.saw(&Record::OrderState(*id));
             state.orders.get(id).cloned()
         })
         .await
@@ -90,7 +90,7 @@ impl OrderStore for MemoryStore {
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.read_seen(|state| {
-            state.saw(&Record::Order(id));
+            state.saw(&Record::OrderState(id));
             state.orders.get(&id).cloned()
         })
         .await

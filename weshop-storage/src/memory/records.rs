@@ -1,10 +1,11 @@
 //! The memory store's journal records: how each record of [`State`] is keyed and stored as a
 //! raw pair in a key-value engine, and loaded back into a fresh state.
 //!
-//! One record per key, so a write rewrites only the records it changed. An order's history
-//! is kept apart from the rest of it, one key per event: it only grows, so a change writes
-//! the order's other fields and the events it added, not the whole history again (orders were
-//! 65% of the journal's bytes, each step rewriting a history that grew with every step). Values are JSON
+//! One record per key, so a write rewrites only the records it changed. An order is kept in
+//! parts: its terms (lines, prices, destination: fixed when placed), its state (status,
+//! warehouse, truck, how many events) and one key per event of its history, which only grows.
+//! A step then writes the small state and the events it added, not the whole order and its
+//! whole history again (orders were 65% of the journal's bytes when stored whole). Values are JSON
 //! documents that name every id of their record (the key is only checked against them), so a
 //! value read alone says where it goes; they reuse [`crate::documents`] where the SurrealDB
 //! backend has a document, so a kind has one stored form. Indexes derivable from the records
@@ -32,7 +33,9 @@ use self::docs::{
 use super::State;
 use crate::{
     corrupt,
-    documents::{EventDoc, OrderDoc, ProductDoc, UserDoc, from_json, to_json},
+    documents::{
+        EventDoc, OrderDoc, OrderStateDoc, OrderTermsDoc, ProductDoc, UserDoc, from_json, to_json,
+    },
 };
 
 /// Where every journal key starts.
@@ -47,8 +50,13 @@ pub(super) enum Record {
     Warehouse(WarehouseId),
     Stock(ProductId, WarehouseId),
     Cart(UserId),
-    /// An order without its history.
+    /// An order stored whole, history and all, as it was before its parts were kept apart:
+    /// only ever loaded, and deleted when the order next changes (it then has no value).
     Order(OrderId),
+    /// What an order is bought on (its lines, prices, destination…): written once.
+    OrderTerms(OrderId),
+    /// Where an order stands, and how many events its history has.
+    OrderState(OrderId),
     /// One event of an order's history, by position: written once, as histories only grow.
     OrderEvent(OrderId, u64),
     /// An idempotency key (`State::keys` + `State::fingerprints`, which change together): the
@@ -78,6 +86,8 @@ mod table {
     pub(super) const STOCK: &str = "stock";
     pub(super) const CART: &str = "cart";
     pub(super) const ORDER: &str = "order";
+    pub(super) const ORDER_TERMS: &str = "order_terms";
+    pub(super) const ORDER_STATE: &str = "order_state";
     pub(super) const ORDER_EVENT: &str = "order_event";
     pub(super) const KEY: &str = "key";
     pub(super) const OUTBOX: &str = "outbox";
@@ -101,6 +111,8 @@ impl Record {
             Record::Stock(..) => table::STOCK,
             Record::Cart(_) => table::CART,
             Record::Order(_) => table::ORDER,
+            Record::OrderTerms(_) => table::ORDER_TERMS,
+            Record::OrderState(_) => table::ORDER_STATE,
             Record::OrderEvent(..) => table::ORDER_EVENT,
             Record::Key(..) => table::KEY,
             Record::Outbox(_) => table::OUTBOX,
@@ -124,7 +136,7 @@ impl Record {
             Record::Product(id) => id.to_string(),
             Record::Warehouse(id) => id.to_string(),
             Record::Stock(product, warehouse) => format!("{product}/{warehouse}"),
-            Record::Order(id) => id.to_string(),
+            Record::Order(id) | Record::OrderTerms(id) | Record::OrderState(id) => id.to_string(),
             Record::OrderEvent(id, position) => format!("{id}/{position}"),
             Record::Key(user, key) => format!("{user}/{key}"),
             Record::Outbox(id) | Record::Payment(id) => id.to_string(),
@@ -156,7 +168,9 @@ impl State {
                 to_json(&StockDoc::new(*product, *warehouse, stock))
             }
             Record::Cart(user) => to_json(&CartDoc::new(*user, self.carts.get(user)?)),
-            Record::Order(id) => to_json(&OrderDoc::head(self.orders.get(id)?)),
+            Record::Order(_) => return None,
+            Record::OrderTerms(id) => to_json(&OrderTermsDoc::from(self.orders.get(id)?)),
+            Record::OrderState(id) => to_json(&OrderStateDoc::from(self.orders.get(id)?)),
             Record::OrderEvent(id, position) => {
                 let history = self.orders.get(id)?.history();
                 let event = history.get(usize::try_from(*position).ok()?)?;
@@ -266,12 +280,24 @@ impl State {
                 self.carts.insert(user, cart);
                 Record::Cart(user)
             }
-            // Put together in `finish_load`, once every event is in.
+            // Orders are put together in `finish_load`, once all their parts are in.
             table::ORDER => {
                 let doc = from_json::<OrderDoc>(text)?;
                 let id = OrderId::new(doc.id()).map_err(corrupt)?;
-                self.loading.orders.insert(id, doc);
+                self.loading.whole.insert(id, doc);
                 Record::Order(id)
+            }
+            table::ORDER_TERMS => {
+                let doc = from_json::<OrderTermsDoc>(text)?;
+                let id = OrderId::new(doc.id()).map_err(corrupt)?;
+                self.loading.terms.insert(id, doc);
+                Record::OrderTerms(id)
+            }
+            table::ORDER_STATE => {
+                let doc = from_json::<OrderStateDoc>(text)?;
+                let id = OrderId::new(doc.id()).map_err(corrupt)?;
+                self.loading.states.insert(id, doc);
+                Record::OrderState(id)
             }
             table::ORDER_EVENT => {
                 let doc = from_json::<OrderEventDoc>(text)?;
@@ -449,55 +475,67 @@ impl State {
 }
 
 impl State {
-    /// Each loaded order with its events: those its own record holds, then its event records,
-    /// whose positions must follow on without a gap.
+    /// Each loaded order from its parts: its terms, its state, and its events, which must be
+    /// exactly as many as its state says, at positions 0, 1, 2, …; or an order stored whole.
     fn assemble_orders(&mut self) -> Result<(), StoreError> {
-        let Loading { orders, mut events } = std::mem::take(&mut self.loading);
-        for (id, doc) in orders {
-            let held = doc.events_held() as u64;
-            let apart = events.remove(&id).unwrap_or_default();
-            let missing = |position| corrupt(format!("order {id}'s event {position} is missing"));
-            for (expected, position) in (held..).zip(apart.keys()) {
-                if *position != expected {
-                    return Err(missing(expected));
-                }
+        let Loading {
+            whole,
+            mut terms,
+            states,
+            mut events,
+        } = std::mem::take(&mut self.loading);
+        for (id, doc) in whole {
+            if terms.contains_key(&id) || states.contains_key(&id) || events.contains_key(&id) {
+                return Err(corrupt(format!(
+                    "order {id} is stored both whole and in parts"
+                )));
             }
-            let have = held + apart.len() as u64;
-            match doc.events() {
-                Some(whole) if whole > have => return Err(missing(have)),
-                Some(whole) if whole < have => {
-                    return Err(corrupt(format!("order {id} has events past its {whole}")));
-                }
-                Some(_) => {}
-                // Stored whole, before histories were kept apart: its next change writes
-                // every event apart.
-                None => {
-                    self.whole.insert(id);
-                }
-            }
-            let order = doc.with_events(apart.into_values()).parse()?;
-            self.orders.insert(id, order);
+            self.orders.insert(id, doc.parse()?);
+            self.whole.insert(id);
         }
-        if let Some(id) = events.keys().next() {
-            return Err(corrupt(format!("events of order {id}, which is missing")));
+        for (id, state) in states {
+            let terms = terms
+                .remove(&id)
+                .ok_or_else(|| corrupt(format!("order {id}'s terms are missing")))?;
+            let history = events.remove(&id).unwrap_or_default();
+            for (expected, position) in (0..state.events()).zip(history.keys().chain([&u64::MAX])) {
+                if *position != expected {
+                    return Err(corrupt(format!("order {id}'s event {expected} is missing")));
+                }
+            }
+            if history.len() as u64 > state.events() {
+                return Err(corrupt(format!(
+                    "order {id} has events past its {}",
+                    state.events()
+                )));
+            }
+            let doc = OrderDoc::assemble(terms, state, history.into_values());
+            self.orders.insert(id, doc.parse()?);
+        }
+        if let Some(id) = terms.keys().chain(events.keys()).next() {
+            return Err(corrupt(format!(
+                "parts of order {id}, whose state is missing"
+            )));
         }
         Ok(())
     }
 }
 
-/// Records read but not yet put together: orders wait for their events.
+/// Records read but not yet put together: orders wait for all their parts.
 #[derive(Default)]
 pub(super) struct Loading {
-    orders: BTreeMap<OrderId, OrderDoc>,
+    whole: BTreeMap<OrderId, OrderDoc>,
+    terms: BTreeMap<OrderId, OrderTermsDoc>,
+    states: BTreeMap<OrderId, OrderStateDoc>,
     events: BTreeMap<OrderId, BTreeMap<u64, EventDoc>>,
 }
 
 impl std::fmt::Debug for Loading {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Loading")
-            .field("orders", &self.orders.len())
-            .field("events", &self.events.len())
-            .finish()
+            .field("whole", &self.whole.len())
+            .field("states", &self.states.len())
+            .finish_non_exhaustive()
     }
 }
 

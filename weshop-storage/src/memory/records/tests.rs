@@ -30,7 +30,8 @@ fn records_of(state: &State) -> BTreeSet<Record> {
     all.extend(state.stock.keys().map(|(p, w)| Record::Stock(*p, *w)));
     all.extend(state.carts.keys().map(|id| Record::Cart(*id)));
     for (id, order) in &state.orders {
-        all.insert(Record::Order(*id));
+        all.insert(Record::OrderTerms(*id));
+        all.insert(Record::OrderState(*id));
         all.extend((0..order.history().len() as u64).map(|n| Record::OrderEvent(*id, n)));
     }
     all.extend(state.keys.keys().map(|(u, k)| Record::Key(*u, k.clone())));
@@ -291,7 +292,7 @@ async fn every_record_round_trips_byte_for_byte() {
     let state = store.state.lock().unwrap();
     let records = records_of(&state);
     let tables: BTreeSet<&str> = records.iter().map(Record::table).collect();
-    assert_eq!(tables.len(), 18, "a record of every kind: {tables:?}");
+    assert_eq!(tables.len(), 19, "a record of every kind: {tables:?}");
     let pairs = pairs_of(&state);
     assert!(pairs.iter().all(|(key, _)| key.starts_with(PREFIX)));
 
@@ -394,14 +395,16 @@ async fn inconsistent_records_fail_the_load() {
     };
     // No counters: the stored ids are above them.
     assert!(fails(without(b"counters")).contains("counter"));
-    // A key whose order is gone (with its events).
-    let orderless: Vec<_> = without(b"order/")
-        .into_iter()
-        .filter(|(key, _)| !key.starts_with(b"weshop/order_event/"))
+    // A key whose order is gone (all its parts).
+    let orderless: Vec<_> = pairs
+        .iter()
+        .filter(|(key, _)| !key.starts_with(b"weshop/order_"))
+        .cloned()
         .collect();
     assert!(fails(orderless).contains("placed order 1, which is missing"));
-    // Events whose order is gone.
-    assert!(fails(without(b"order/")).contains("events of order 1, which is missing"));
+    // An order's parts without its state, and a state without its terms.
+    assert!(fails(without(b"order_state/")).contains("parts of order 1, whose state is missing"));
+    assert!(fails(without(b"order_terms/")).contains("order 1's terms are missing"));
     // A hole in an order's events.
     let holed: Vec<_> = pairs
         .iter()
@@ -422,6 +425,11 @@ async fn inconsistent_records_fail_the_load() {
     let mut past = pairs.clone();
     past.push((b"weshop/order_event/1/2".to_vec(), extra.into_bytes()));
     assert!(fails(past).contains("order 1 has events past its 2"));
+    // An order stored both whole and in parts.
+    let order = full_store_order(&pairs);
+    let mut twice = pairs.clone();
+    twice.push((b"weshop/order/1".to_vec(), order.into_bytes()));
+    assert!(fails(twice).contains("order 1 is stored both whole and in parts"));
     // A hole in the payment records.
     let holed: Vec<_> = pairs
         .iter()
@@ -454,10 +462,17 @@ async fn inconsistent_records_fail_the_load() {
     assert!(fails(twins).contains("share the email"));
 }
 
-/// An order stored whole, history and all (as before histories were kept apart), loads as
-/// the same order, and its next change writes the history apart, every event of it.
+/// Order 1 of `pairs` as one whole document (as orders were stored before their parts were
+/// kept apart).
+fn full_store_order(pairs: &[(Vec<u8>, Vec<u8>)]) -> String {
+    let back = loaded(pairs.to_vec()).unwrap();
+    to_json(&OrderDoc::from(back.orders.values().next().unwrap()))
+}
+
+/// An order stored whole (as before its parts were kept apart) loads as the same order, and
+/// its next change writes it in parts, every event, and deletes the whole record.
 #[tokio::test]
-async fn an_order_stored_whole_loads_and_is_then_kept_apart() {
+async fn an_order_stored_whole_loads_and_is_then_kept_in_parts() {
     let store = full_store().await;
     let pairs = pairs_of(&store.state.lock().unwrap());
     let order = store
@@ -471,15 +486,15 @@ async fn an_order_stored_whole_loads_and_is_then_kept_apart() {
         .clone();
     let events = order.history().len();
     assert!(events >= 2, "placed and assigned at least: {events}");
-    let head = format!("weshop/order/{}", order.id()).into_bytes();
-    let whole: Vec<_> = pairs
+    let mut whole: Vec<_> = pairs
         .iter()
-        .filter(|(key, _)| !key.starts_with(b"weshop/order_event/"))
-        .map(|(key, value)| match *key == head {
-            true => (key.clone(), to_json(&OrderDoc::from(&order)).into_bytes()),
-            false => (key.clone(), value.clone()),
-        })
+        .filter(|(key, _)| !key.starts_with(b"weshop/order_"))
+        .cloned()
         .collect();
+    whole.push((
+        format!("weshop/order/{}", order.id()).into_bytes(),
+        full_store_order(&pairs).into_bytes(),
+    ));
     let mut back = loaded(whole).unwrap();
     assert_eq!(back.orders, store.state.lock().unwrap().orders);
 
@@ -488,18 +503,29 @@ async fn an_order_stored_whole_loads_and_is_then_kept_apart() {
     changed.truck_arrived(TruckId::new(4).unwrap(), Timestamp(30));
     back.put_order(changed);
     let touched = std::mem::take(&mut back.pending.as_mut().unwrap().changed);
-    let mut expected = vec![Record::Order(order.id())];
-    expected.extend((0..=events as u64).map(|n| Record::OrderEvent(order.id(), n)));
+    let id = order.id();
+    let mut expected = vec![
+        Record::Order(id),
+        Record::OrderTerms(id),
+        Record::OrderState(id),
+    ];
+    expected.extend((0..=events as u64).map(|n| Record::OrderEvent(id, n)));
     assert_eq!(touched, expected);
+    assert_eq!(
+        back.encode(&Record::Order(id)).1,
+        None,
+        "the whole record goes"
+    );
 }
 
-/// A change journals the order's record and only the events it added.
+/// A change journals the order's state and only the events it added; its terms were
+/// written when it was placed.
 #[tokio::test]
-async fn a_change_writes_only_the_events_it_added() {
+async fn a_change_writes_only_the_state_and_the_events_it_added() {
     let store = full_store().await;
     let mut state = store.state.lock().unwrap();
     let order = state.orders.values().next().unwrap().clone();
-    let events = order.history().len() as u64;
+    let (id, events) = (order.id(), order.history().len() as u64);
     state.pending = Some(Default::default());
     let mut changed = order.clone();
     changed.truck_arrived(TruckId::new(4).unwrap(), Timestamp(30));
@@ -507,29 +533,35 @@ async fn a_change_writes_only_the_events_it_added() {
     let touched = std::mem::take(&mut state.pending.as_mut().unwrap().changed);
     assert_eq!(
         touched,
-        vec![
-            Record::Order(order.id()),
-            Record::OrderEvent(order.id(), events)
-        ]
+        vec![Record::OrderState(id), Record::OrderEvent(id, events)]
     );
-    let (_, head) = state.encode(&Record::Order(order.id()));
+    let (_, head) = state.encode(&Record::OrderState(id));
     let head = String::from_utf8(head.unwrap()).unwrap();
     assert!(
-        head.contains("\"history\":[]"),
-        "no events in the head: {head}"
+        head.contains(&format!("\"events\":{}", events + 1)) && !head.contains("lines"),
+        "the state counts the events and holds no terms: {head}"
     );
-    let (key, event) = state.encode(&Record::OrderEvent(order.id(), events));
+    let (key, event) = state.encode(&Record::OrderEvent(id, events));
     assert_eq!(
         key,
-        format!("weshop/order_event/{}/{events}", order.id()).into_bytes()
+        format!("weshop/order_event/{id}/{events}").into_bytes()
     );
     assert!(
         String::from_utf8(event.unwrap())
             .unwrap()
             .contains("truck_arrived")
     );
-    // The same order again adds nothing but its record.
+    // The same order again writes its state alone.
     state.put_order(changed);
     let touched = std::mem::take(&mut state.pending.as_mut().unwrap().changed);
-    assert_eq!(touched, vec![Record::Order(order.id())]);
+    assert_eq!(touched, vec![Record::OrderState(id)]);
+    // A new order: terms, state and every event.
+    let mut parts = order.to_parts();
+    parts.id = weshop_core::domain::OrderId::new(77).unwrap();
+    state.put_order(Order::from_parts(parts).unwrap());
+    let touched = std::mem::take(&mut state.pending.as_mut().unwrap().changed);
+    let new = weshop_core::domain::OrderId::new(77).unwrap();
+    let mut expected = vec![Record::OrderTerms(new), Record::OrderState(new)];
+    expected.extend((0..events).map(|n| Record::OrderEvent(new, n)));
+    assert_eq!(touched, expected);
 }
