@@ -308,13 +308,16 @@ async fn commit(
 mod tests {
     use std::sync::Arc;
 
-    use tokio::time::timeout;
+    use tokio::{
+        sync::{mpsc, watch},
+        time::timeout,
+    };
     use weshop_core::{
         domain::{Cart, ProductId, Quantity, TokenHash, UserId},
         store::{AccountStore, CartStore, LeaseStore, OrderStore, StepCommit, StoreLifecycle},
     };
 
-    use super::{Job, Journal};
+    use super::{Durable, Job, Journal};
     use crate::{
         memory::{
             MemoryStore, Pending, State,
@@ -323,11 +326,14 @@ mod tests {
         surreal::{EmbeddedMemory, open_engine},
     };
 
-    /// Until the disk has an entry, a read of what it changed waits for it, and so does a
-    /// read that names nothing (a scan); a read of something else does not.
-    #[tokio::test]
-    async fn reads_wait_for_what_they_saw_to_reach_the_disk() {
-        let (journal, mut sealed, published) = Journal::stalled();
+    /// A journaled store whose writer is the test: the entries it seals, and where to say
+    /// how far the disk has got.
+    fn stalled_store() -> (
+        Arc<MemoryStore>,
+        mpsc::UnboundedReceiver<Job>,
+        watch::Sender<Durable>,
+    ) {
+        let (journal, sealed, published) = Journal::stalled();
         let store = Arc::new(MemoryStore {
             state: std::sync::Mutex::new(State {
                 pending: Some(Pending::default()),
@@ -336,6 +342,14 @@ mod tests {
             feed: Default::default(),
             journal: Some(journal),
         });
+        (store, sealed, published)
+    }
+
+    /// Until the disk has an entry, a read of what it changed waits for it, and so does a
+    /// read that names nothing (a scan); a read of something else does not.
+    #[tokio::test]
+    async fn reads_wait_for_what_they_saw_to_reach_the_disk() {
+        let (store, mut sealed, published) = stalled_store();
         let (one, two) = (UserId::new(1).unwrap(), UserId::new(2).unwrap());
         let mut cart = Cart::new();
         cart.add(ProductId::new(7).unwrap(), Quantity::new(1).unwrap())
@@ -381,15 +395,7 @@ mod tests {
     /// in the journal's order, so a crash that loses them loses it as well.
     #[tokio::test]
     async fn sealed_writes_return_at_once_and_the_next_write_waits_for_them() {
-        let (journal, mut sealed, published) = Journal::stalled();
-        let store = Arc::new(MemoryStore {
-            state: std::sync::Mutex::new(State {
-                pending: Some(Pending::default()),
-                ..State::default()
-            }),
-            feed: Default::default(),
-            journal: Some(journal),
-        });
+        let (store, mut sealed, published) = stalled_store();
         let moment = std::time::Duration::from_millis(100);
         let id = timeout(moment, store.allocate_order_id())
             .await

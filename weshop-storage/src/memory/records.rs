@@ -5,8 +5,9 @@
 //! parts: its terms (lines, prices, destination: fixed when placed), its state (status,
 //! warehouse, truck, how many events) and one key per event of its history, which only grows.
 //! A step then writes the small state and the events it added, not the whole order and its
-//! whole history again (orders were 65% of the journal's bytes when stored whole). Values are JSON
-//! documents that name every id of their record (the key is only checked against them), so a
+//! whole history again (orders were 65% of the journal's bytes when stored whole).
+//!
+//! Values are JSON documents that name every id of their record (the key is only checked against them), so a
 //! value read alone says where it goes; they reuse [`crate::documents`] where the SurrealDB
 //! backend has a document, so a kind has one stored form. Indexes derivable from the records
 //! (emails, the mail queue) are never stored: [`State::finish_load`] rebuilds them, so they
@@ -472,9 +473,7 @@ impl State {
         }
         Ok(())
     }
-}
 
-impl State {
     /// Each loaded order from its parts: its terms, its state, and its events, which must be
     /// exactly as many as its state says, at positions 0, 1, 2, …; or an order stored whole.
     fn assemble_orders(&mut self) -> Result<(), StoreError> {
@@ -498,10 +497,15 @@ impl State {
                 .remove(&id)
                 .ok_or_else(|| corrupt(format!("order {id}'s terms are missing")))?;
             let history = events.remove(&id).unwrap_or_default();
-            for (expected, position) in (0..state.events()).zip(history.keys().chain([&u64::MAX])) {
-                if *position != expected {
-                    return Err(corrupt(format!("order {id}'s event {expected} is missing")));
-                }
+            // Positions come sorted: the first that is not its own index is a missing one.
+            let first_missing = (0..)
+                .zip(history.keys())
+                .find(|(expected, position)| expected != *position)
+                .map_or(history.len() as u64, |(expected, _)| expected);
+            if first_missing < state.events() {
+                return Err(corrupt(format!(
+                    "order {id}'s event {first_missing} is missing"
+                )));
             }
             if history.len() as u64 > state.events() {
                 return Err(corrupt(format!(

@@ -18,8 +18,7 @@ use weshop_core::{
 
 use crate::{
     corrupt,
-    documents::EventDoc,
-    documents::{EffectDoc, MailDoc, NotificationDoc},
+    documents::{EffectDoc, EventDoc, MailDoc, NotificationDoc},
 };
 
 fn user(id: i64) -> Result<UserId, StoreError> {
@@ -251,9 +250,8 @@ impl PictureDoc {
     }
 }
 
-/// One event of an order's history, by its position in that history (0-based). The order's
-/// own record holds the rest of the order and, written before histories were kept apart, the
-/// events before the first of these.
+/// One event of an order's history, by its position in that history (0-based); the order's
+/// state record says how many there are.
 #[derive(Serialize, Deserialize)]
 pub(super) struct OrderEventDoc {
     pub(super) order: i64,

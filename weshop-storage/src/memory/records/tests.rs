@@ -389,6 +389,21 @@ async fn inconsistent_records_fail_the_load() {
             .cloned()
             .collect::<Vec<_>>()
     };
+    let without_key = |gone: &[u8]| {
+        pairs
+            .iter()
+            .filter(|(key, _)| key.as_slice() != gone)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // A stored value as text, with `from` replaced by `to`.
+    let edited = |key: &[u8], from: &str, to: &str| {
+        let (_, value) = pairs.iter().find(|(k, _)| k.as_slice() == key).unwrap();
+        String::from_utf8(value.clone())
+            .unwrap()
+            .replace(from, to)
+            .into_bytes()
+    };
     let fails = |pairs: Vec<(Vec<u8>, Vec<u8>)>| match loaded(pairs) {
         Err(StoreError::Corrupt(why)) => why,
         other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
@@ -396,34 +411,22 @@ async fn inconsistent_records_fail_the_load() {
     // No counters: the stored ids are above them.
     assert!(fails(without(b"counters")).contains("counter"));
     // A key whose order is gone (all its parts).
-    let orderless: Vec<_> = pairs
-        .iter()
-        .filter(|(key, _)| !key.starts_with(b"weshop/order_"))
-        .cloned()
-        .collect();
-    assert!(fails(orderless).contains("placed order 1, which is missing"));
+    assert!(fails(without(b"order_")).contains("placed order 1, which is missing"));
     // An order's parts without its state, and a state without its terms.
     assert!(fails(without(b"order_state/")).contains("parts of order 1, whose state is missing"));
     assert!(fails(without(b"order_terms/")).contains("order 1's terms are missing"));
     // A hole in an order's events.
-    let holed: Vec<_> = pairs
-        .iter()
-        .filter(|(key, _)| key.as_slice() != b"weshop/order_event/1/1")
-        .cloned()
-        .collect();
-    assert!(fails(holed).contains("order 1's event 1 is missing"));
+    assert!(fails(without_key(b"weshop/order_event/1/1")).contains("order 1's event 1 is missing"));
     // An order's events past what its record says it has.
-    let extra = pairs
-        .iter()
-        .find(|(key, _)| key.as_slice() == b"weshop/order_event/1/1")
-        .unwrap()
-        .1
-        .clone();
-    let extra = String::from_utf8(extra)
-        .unwrap()
-        .replace("\"position\":1", "\"position\":2");
     let mut past = pairs.clone();
-    past.push((b"weshop/order_event/1/2".to_vec(), extra.into_bytes()));
+    past.push((
+        b"weshop/order_event/1/2".to_vec(),
+        edited(
+            b"weshop/order_event/1/1",
+            "\"position\":1",
+            "\"position\":2",
+        ),
+    ));
     assert!(fails(past).contains("order 1 has events past its 2"));
     // An order stored both whole and in parts.
     let order = full_store_order(&pairs);
@@ -431,34 +434,17 @@ async fn inconsistent_records_fail_the_load() {
     twice.push((b"weshop/order/1".to_vec(), order.into_bytes()));
     assert!(fails(twice).contains("order 1 is stored both whole and in parts"));
     // A hole in the payment records.
-    let holed: Vec<_> = pairs
-        .iter()
-        .filter(|(key, _)| key.as_slice() != b"weshop/payment/3")
-        .cloned()
-        .collect();
-    assert!(fails(holed).contains("payment record 3"));
+    assert!(fails(without_key(b"weshop/payment/3")).contains("payment record 3"));
     // Two users with one email.
-    let mut twins = pairs.clone();
-    let (_, buyer) = pairs
-        .iter()
-        .find(|(key, _)| key.as_slice() == b"weshop/user/2")
-        .unwrap();
-    let twin = String::from_utf8(buyer.clone())
-        .unwrap()
-        .replace("\"id\":2", "\"id\":3");
-    twins.push((b"weshop/user/3".to_vec(), twin.into_bytes()));
-    let mut counters = pairs
-        .iter()
-        .find(|(key, _)| key.as_slice() == b"weshop/counters")
-        .unwrap()
-        .1
-        .clone();
-    counters = String::from_utf8(counters)
-        .unwrap()
-        .replace("\"user\":2", "\"user\":3")
-        .into_bytes();
-    twins.retain(|(key, _)| key.as_slice() != b"weshop/counters");
-    twins.push((b"weshop/counters".to_vec(), counters));
+    let mut twins = without_key(b"weshop/counters");
+    twins.push((
+        b"weshop/user/3".to_vec(),
+        edited(b"weshop/user/2", "\"id\":2", "\"id\":3"),
+    ));
+    twins.push((
+        b"weshop/counters".to_vec(),
+        edited(b"weshop/counters", "\"user\":2", "\"user\":3"),
+    ));
     assert!(fails(twins).contains("share the email"));
 }
 
