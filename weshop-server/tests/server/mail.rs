@@ -29,6 +29,7 @@ use weshop_server::mail::{
     compose::Composer,
     mailer::{self, MailError, Mailer},
     settings::{SmtpSettings, SmtpTls},
+    smtp::SmtpClient,
 };
 use weshop_storage::memory::MemoryStore;
 
@@ -581,18 +582,29 @@ where
     port
 }
 
+/// A client of the plain SMTP server on this machine's `port`.
+fn loopback_client(port: u16) -> SmtpClient {
+    mailer::transport(&smtp("127.0.0.1", port, SmtpTls::Plain, None)).unwrap()
+}
+
+/// Sends "Mail 1" … "Mail {count}" to ada through `client`, each accepted within 20 s (a
+/// client that waited for replies a server holds until DATA would hang).
+async fn send_numbered(client: &SmtpClient, count: usize) {
+    for n in 1..=count {
+        let mail = mail_to("ada@example.com", &format!("Mail {n}"));
+        tokio::time::timeout(std::time::Duration::from_secs(20), client.send(&mail))
+            .await
+            .unwrap_or_else(|_| panic!("mail {n}: no answer in 20 s"))
+            .unwrap_or_else(|e| panic!("mail {n}: {e}"));
+    }
+}
+
 /// A mail on a pooled connection that the server has dropped goes at once on a new
 /// connection, instead of failing and waiting for the mailer's retry.
 #[tokio::test]
 async fn a_pooled_connection_the_server_dropped_is_replaced_at_once() {
     let (port, taken) = hanging_up_server().await;
-    let client = mailer::transport(&smtp("127.0.0.1", port, SmtpTls::Plain, None)).unwrap();
-    for n in 1..=3 {
-        client
-            .send(&mail_to("ada@example.com", &format!("Mail {n}")))
-            .await
-            .unwrap_or_else(|e| panic!("mail {n}: {e}"));
-    }
+    send_numbered(&loopback_client(port), 3).await;
     assert_eq!(taken.load(Ordering::SeqCst), 3, "each mail taken once");
 }
 
@@ -726,14 +738,8 @@ fn mail_to(to: &str, subject: &str) -> lettre::Message {
 #[tokio::test]
 async fn a_pipelining_server_gets_mail_rcpt_and_data_as_one_group() {
     let (port, turns) = strict_server(true).await;
-    let client = mailer::transport(&smtp("127.0.0.1", port, SmtpTls::Plain, None)).unwrap();
-    for n in 1..=2 {
-        let mail = mail_to("ada@example.com", &format!("Mail {n}"));
-        tokio::time::timeout(std::time::Duration::from_secs(20), client.send(&mail))
-            .await
-            .expect("the client waited for replies the server holds until DATA")
-            .unwrap_or_else(|e| panic!("mail {n}: {e}"));
-    }
+    let client = loopback_client(port);
+    send_numbered(&client, 2).await;
     let group = "MAIL FROM:<shop@weshop.test>|RCPT TO:<ada@example.com>|DATA";
     assert_eq!(*turns.lock().unwrap(), [group, "content", group, "content"],);
     let refused = client
@@ -758,13 +764,7 @@ async fn a_pipelining_server_gets_mail_rcpt_and_data_as_one_group() {
 #[tokio::test]
 async fn a_server_without_pipelining_gets_one_command_at_a_time() {
     let (port, turns) = strict_server(false).await;
-    let client = mailer::transport(&smtp("127.0.0.1", port, SmtpTls::Plain, None)).unwrap();
-    for n in 1..=2 {
-        client
-            .send(&mail_to("ada@example.com", &format!("Mail {n}")))
-            .await
-            .unwrap_or_else(|e| panic!("mail {n}: {e}"));
-    }
+    send_numbered(&loopback_client(port), 2).await;
     let one = [
         "MAIL FROM:<shop@weshop.test>",
         "RCPT TO:<ada@example.com>",
