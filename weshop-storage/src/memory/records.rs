@@ -282,23 +282,12 @@ impl State {
                 Record::Cart(user)
             }
             // Orders are put together in `finish_load`, once all their parts are in.
-            table::ORDER => {
-                let doc = from_json::<OrderDoc>(text)?;
-                let id = OrderId::new(doc.id()).map_err(corrupt)?;
-                self.loading.whole.insert(id, doc);
-                Record::Order(id)
-            }
+            table::ORDER => Record::Order(held(text, OrderDoc::id, &mut self.loading.whole)?),
             table::ORDER_TERMS => {
-                let doc = from_json::<OrderTermsDoc>(text)?;
-                let id = OrderId::new(doc.id()).map_err(corrupt)?;
-                self.loading.terms.insert(id, doc);
-                Record::OrderTerms(id)
+                Record::OrderTerms(held(text, OrderTermsDoc::id, &mut self.loading.terms)?)
             }
             table::ORDER_STATE => {
-                let doc = from_json::<OrderStateDoc>(text)?;
-                let id = OrderId::new(doc.id()).map_err(corrupt)?;
-                self.loading.states.insert(id, doc);
-                Record::OrderState(id)
+                Record::OrderState(held(text, OrderStateDoc::id, &mut self.loading.states)?)
             }
             table::ORDER_EVENT => {
                 let doc = from_json::<OrderEventDoc>(text)?;
@@ -523,6 +512,19 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// Parses one part of an order and holds it in `parts` under its order's id (which it
+/// returns) until the load puts the order together.
+fn held<D: serde::de::DeserializeOwned>(
+    text: &str,
+    order_of: fn(&D) -> i64,
+    parts: &mut BTreeMap<OrderId, D>,
+) -> Result<OrderId, StoreError> {
+    let doc = from_json::<D>(text)?;
+    let id = OrderId::new(order_of(&doc)).map_err(corrupt)?;
+    parts.insert(id, doc);
+    Ok(id)
 }
 
 /// Records read but not yet put together: orders wait for all their parts.
